@@ -1,0 +1,335 @@
+//! Configuration of one node.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::types::{Index, NodeId};
+
+/// Configuration for a single [`RaftNode`](crate::RaftNode).
+///
+/// Built with [`RaftConfig::new`] or [`RaftConfig::single`] and tuned with the `with_*`
+/// methods. Values are kept as given and checked once by [`RaftConfig::validate`]
+/// (which [`RaftNode::try_new`](crate::RaftNode::try_new) calls): nothing is silently
+/// clamped.
+///
+/// ```
+/// use raft_core::RaftConfig;
+/// let config = RaftConfig::new(1, [2, 3])
+///     .with_election_timeout(10, 20)
+///     .with_heartbeat_interval(2)
+///     .with_seed(42);
+/// assert!(config.validate().is_ok());
+/// assert_eq!(config.voters(), &[1, 2, 3]);
+///
+/// let bad = RaftConfig::single(1).with_election_timeout(5, 4);
+/// assert!(bad.validate().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftConfig {
+    id: NodeId,
+    peers: Vec<NodeId>,
+    voters: Vec<NodeId>,
+    election_timeout_ticks_min: u32,
+    election_timeout_ticks_max: u32,
+    heartbeat_interval_ticks: u32,
+    pre_vote: bool,
+    check_quorum: bool,
+    append_entries_max: usize,
+    append_bytes_max: usize,
+    inflight_appends_max: usize,
+    applied_index: Index,
+    seed: u64,
+}
+
+/// SplitMix64's finaliser: spreads a node id over the whole seed space so that
+/// neighbouring ids draw unrelated timeouts.
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl RaftConfig {
+    /// Default inclusive range of the randomised election timeout, in ticks.
+    pub const ELECTION_TIMEOUT_TICKS_DEFAULT: (u32, u32) = (10, 20);
+    /// Default number of ticks between leader heartbeats.
+    pub const HEARTBEAT_INTERVAL_TICKS_DEFAULT: u32 = 3;
+    /// Default cap on entries per AppendEntries.
+    pub const APPEND_ENTRIES_MAX_DEFAULT: usize = 1024;
+    /// Default cap on payload bytes per AppendEntries.
+    pub const APPEND_BYTES_MAX_DEFAULT: usize = 1 << 20;
+    /// Default cap on unacknowledged AppendEntries per follower.
+    pub const INFLIGHT_APPENDS_MAX_DEFAULT: usize = 64;
+
+    /// A node `id` in a cluster whose other voters are `peers`. `id` is dropped from
+    /// `peers` if present and duplicates are removed.
+    pub fn new(id: NodeId, peers: impl IntoIterator<Item = NodeId>) -> Self {
+        let mut peers: Vec<NodeId> = peers.into_iter().filter(|&p| p != id).collect();
+        peers.sort_unstable();
+        peers.dedup();
+        let mut voters = peers.clone();
+        voters.push(id);
+        voters.sort_unstable();
+        let (min, max) = Self::ELECTION_TIMEOUT_TICKS_DEFAULT;
+        Self {
+            id,
+            peers,
+            voters,
+            election_timeout_ticks_min: min,
+            election_timeout_ticks_max: max,
+            heartbeat_interval_ticks: Self::HEARTBEAT_INTERVAL_TICKS_DEFAULT,
+            pre_vote: true,
+            check_quorum: true,
+            append_entries_max: Self::APPEND_ENTRIES_MAX_DEFAULT,
+            append_bytes_max: Self::APPEND_BYTES_MAX_DEFAULT,
+            inflight_appends_max: Self::INFLIGHT_APPENDS_MAX_DEFAULT,
+            applied_index: 0,
+            seed: mix64(id ^ 0x5241_4654_494f_0001),
+        }
+    }
+
+    /// A node with no peers: a cluster of one, which is its own quorum.
+    pub fn single(id: NodeId) -> Self {
+        Self::new(id, [])
+    }
+
+    /// Sets the randomised election timeout range `[min, max]` in ticks (inclusive).
+    /// Valid when `1 <= min <= max` and `min > heartbeat interval`.
+    pub fn with_election_timeout(mut self, min: u32, max: u32) -> Self {
+        self.election_timeout_ticks_min = min;
+        self.election_timeout_ticks_max = max;
+        self
+    }
+
+    /// Sets the ticks between leader heartbeats. Valid when at least 1 and below the
+    /// minimum election timeout.
+    pub fn with_heartbeat_interval(mut self, interval: u32) -> Self {
+        self.heartbeat_interval_ticks = interval;
+        self
+    }
+
+    /// Turns the pre-vote round (Raft thesis §9.6) on or off. On by default: a node
+    /// rejoining after a partition then cannot force a leader to step down.
+    pub fn with_pre_vote(mut self, enabled: bool) -> Self {
+        self.pre_vote = enabled;
+        self
+    }
+
+    /// Turns check-quorum on or off. On by default: a leader that has not heard from a
+    /// quorum within an election timeout steps down instead of accepting proposals it
+    /// can never commit.
+    pub fn with_check_quorum(mut self, enabled: bool) -> Self {
+        self.check_quorum = enabled;
+        self
+    }
+
+    /// Caps the entries carried by one AppendEntries (at least 1).
+    pub fn with_append_entries_max(mut self, entries: usize) -> Self {
+        self.append_entries_max = entries;
+        self
+    }
+
+    /// The 0.8 name of [`RaftConfig::with_append_entries_max`].
+    pub fn with_max_batch(self, max_batch: usize) -> Self {
+        self.with_append_entries_max(max_batch)
+    }
+
+    /// Caps the command bytes carried by one AppendEntries (at least 1). One entry is
+    /// always sent even if it alone is larger, so progress never stalls.
+    pub fn with_append_bytes_max(mut self, bytes: usize) -> Self {
+        self.append_bytes_max = bytes;
+        self
+    }
+
+    /// Caps the unacknowledged AppendEntries in flight to one follower (at least 1).
+    /// Together with the entry and byte caps this bounds what a lagging follower costs.
+    pub fn with_inflight_appends_max(mut self, appends: usize) -> Self {
+        self.inflight_appends_max = appends;
+        self
+    }
+
+    /// Declares that the application's state machine already holds every entry up to
+    /// `index` (because it is durable itself), so a node restored from its log starts
+    /// applying after it. Default 0: every committed entry is applied again.
+    pub fn with_applied_index(mut self, index: Index) -> Self {
+        self.applied_index = index;
+        self
+    }
+
+    /// Seeds the election-timeout PRNG. Same seed, same events: same actions.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Seeds the election-timeout PRNG from the operating system's per-process
+    /// randomness, so that restarts and separate clusters do not draw the same
+    /// timeouts. Read the chosen seed back with [`RaftConfig::seed`] to replay a run.
+    #[cfg(feature = "std")]
+    pub fn with_random_seed(self) -> Self {
+        use core::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(self.id);
+        let seed = hasher.finish();
+        self.with_seed(seed)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The other voters, sorted.
+    pub fn peers(&self) -> &[NodeId] {
+        &self.peers
+    }
+
+    /// Every voter, this node included, sorted.
+    pub fn voters(&self) -> &[NodeId] {
+        &self.voters
+    }
+
+    /// The election timeout range `(min, max)` in ticks, inclusive.
+    pub fn election_timeout(&self) -> (u32, u32) {
+        (
+            self.election_timeout_ticks_min,
+            self.election_timeout_ticks_max,
+        )
+    }
+
+    /// Ticks between leader heartbeats.
+    pub fn heartbeat_interval(&self) -> u32 {
+        self.heartbeat_interval_ticks
+    }
+
+    /// Whether pre-vote is on.
+    pub fn pre_vote(&self) -> bool {
+        self.pre_vote
+    }
+
+    /// Whether check-quorum is on.
+    pub fn check_quorum(&self) -> bool {
+        self.check_quorum
+    }
+
+    /// Maximum entries per AppendEntries.
+    pub fn append_entries_max(&self) -> usize {
+        self.append_entries_max
+    }
+
+    /// Maximum command bytes per AppendEntries.
+    pub fn append_bytes_max(&self) -> usize {
+        self.append_bytes_max
+    }
+
+    /// Maximum unacknowledged AppendEntries per follower.
+    pub fn inflight_appends_max(&self) -> usize {
+        self.inflight_appends_max
+    }
+
+    /// The index the application has already applied on restart.
+    pub fn applied_index(&self) -> Index {
+        self.applied_index
+    }
+
+    /// The election-timeout PRNG seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Checks every value once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        fn invalid(field: &'static str, reason: String) -> Result<()> {
+            Err(Error::InvalidConfig { field, reason })
+        }
+        let (min, max) = self.election_timeout();
+        if min == 0 {
+            return invalid("election timeout", "minimum must be at least 1 tick".into());
+        }
+        if max < min {
+            return invalid(
+                "election timeout",
+                alloc::format!("maximum {max} is below minimum {min}"),
+            );
+        }
+        if self.heartbeat_interval_ticks == 0 {
+            return invalid("heartbeat interval", "must be at least 1 tick".into());
+        }
+        if self.heartbeat_interval_ticks >= min {
+            return invalid(
+                "heartbeat interval",
+                alloc::format!(
+                    "{} ticks must be below the minimum election timeout {min}",
+                    self.heartbeat_interval_ticks
+                ),
+            );
+        }
+        if self.append_entries_max == 0 {
+            return invalid("append entries max", "must be at least 1".into());
+        }
+        if self.append_bytes_max == 0 {
+            return invalid("append bytes max", "must be at least 1".into());
+        }
+        if self.inflight_appends_max == 0 {
+            return invalid("inflight appends max", "must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves peers are normalised: self removed, sorted, deduplicated.
+    #[test]
+    fn new_normalises_peers() {
+        let config = RaftConfig::new(2, [3, 2, 1, 3]);
+        assert_eq!(config.peers(), &[1, 3]);
+        assert_eq!(config.voters(), &[1, 2, 3]);
+    }
+
+    // Proves every out-of-range value is rejected with the field it concerns.
+    #[test]
+    fn validate_rejects_each_bad_value() {
+        let base = RaftConfig::single(1);
+        assert!(base.validate().is_ok());
+        let cases = [
+            (base.clone().with_election_timeout(0, 5), "election timeout"),
+            (base.clone().with_election_timeout(9, 8), "election timeout"),
+            (
+                base.clone().with_heartbeat_interval(0),
+                "heartbeat interval",
+            ),
+            (
+                base.clone().with_heartbeat_interval(10),
+                "heartbeat interval",
+            ),
+            (
+                base.clone().with_append_entries_max(0),
+                "append entries max",
+            ),
+            (base.clone().with_append_bytes_max(0), "append bytes max"),
+            (
+                base.clone().with_inflight_appends_max(0),
+                "inflight appends max",
+            ),
+        ];
+        for (config, field) in cases {
+            match config.validate() {
+                Err(Error::InvalidConfig { field: got, .. }) => assert_eq!(got, field),
+                other => panic!("{field}: expected InvalidConfig, got {other:?}"),
+            }
+        }
+    }
+
+    // Proves default seeds differ between neighbouring ids.
+    #[test]
+    fn default_seeds_differ_per_id() {
+        assert_ne!(RaftConfig::single(1).seed(), RaftConfig::single(2).seed());
+    }
+}

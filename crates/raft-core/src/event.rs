@@ -1,0 +1,57 @@
+//! What goes into and comes out of [`RaftNode::step`](crate::RaftNode::step).
+
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+use crate::message::Message;
+use crate::types::{Index, NodeId, Term};
+
+/// An input handed to [`RaftNode::step`](crate::RaftNode::step).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// One logical tick: drives election timeouts, heartbeats and check-quorum.
+    Tick,
+    /// A message from a peer.
+    Message(Message),
+    /// One client command; the leader appends it as one entry. Converting the `Vec`
+    /// into the entry's shared buffer does not copy it.
+    Propose(Vec<u8>),
+    /// Several client commands appended as one batch: one log append, one sync and
+    /// one AppendEntries per follower for the lot.
+    ProposeBatch(Vec<Bytes>),
+}
+
+impl From<Message> for Event {
+    fn from(message: Message) -> Self {
+        Event::Message(message)
+    }
+}
+
+/// An instruction [`RaftNode::step`](crate::RaftNode::step) returns for the caller to
+/// carry out, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Action {
+    /// Deliver `message` to node `to` (for example through a
+    /// [`RaftTransport`](crate::RaftTransport)). Everything it depends on is already
+    /// durable.
+    Send {
+        /// The recipient.
+        to: NodeId,
+        /// The message.
+        message: Message,
+    },
+    /// Apply a committed command to the state machine. Indices strictly increase and
+    /// each comes once per node lifetime; no-op entries are skipped, so indices may
+    /// jump.
+    Apply {
+        /// The entry's index.
+        index: Index,
+        /// The entry's term.
+        term: Term,
+        /// The command, sharing the log's buffer.
+        command: Bytes,
+    },
+}

@@ -1,0 +1,91 @@
+//! The storage seam: what a node needs from its log.
+
+use alloc::vec::Vec;
+
+use crate::error::Result;
+use crate::types::{HardState, Index, LogEntry, Term};
+
+/// Storage for a node's persistent state: its log entries and its [`HardState`].
+///
+/// The node is the only writer. Writes may be buffered; [`RaftLog::sync`] is the
+/// durability barrier, and the node calls it at most once per
+/// [`RaftNode::step`](crate::RaftNode::step), before returning any message that depends
+/// on what was written (group commit).
+///
+/// Log terms never decrease with the index; the node relies on it to find conflict
+/// points by binary search, so `term_at` should be O(1) or O(log n).
+pub trait RaftLog {
+    /// Index of the last entry, 0 if the log is empty.
+    fn last_index(&self) -> Index;
+
+    /// Term of the last entry, 0 if the log is empty.
+    fn last_term(&self) -> Term;
+
+    /// Term of the entry at `index`: `Some(0)` at index 0, `None` past the end.
+    fn term_at(&self, index: Index) -> Option<Term>;
+
+    /// The entry at `index`, if present. Cloning an entry shares its payload.
+    fn entry(&self, index: Index) -> Option<LogEntry>;
+
+    /// Entries in the inclusive range `from..=to` (clamped to the log); empty when
+    /// `from == 0` or `to < from`. Override for a bulk read.
+    fn entries(&self, from: Index, to: Index) -> Vec<LogEntry> {
+        if from == 0 || to < from {
+            return Vec::new();
+        }
+        (from..=to.min(self.last_index()))
+            .map_while(|index| self.entry(index))
+            .collect()
+    }
+
+    /// Like [`RaftLog::entries`], but stops before the entry that would take the
+    /// commands' total size past `bytes_max`. The first entry is always included so
+    /// that replication never stalls on one large entry.
+    fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        if from == 0 || to < from {
+            return out;
+        }
+        for index in from..=to.min(self.last_index()) {
+            let Some(entry) = self.entry(index) else {
+                break;
+            };
+            bytes = bytes.saturating_add(entry.command.len());
+            if !out.is_empty() && bytes > bytes_max {
+                break;
+            }
+            out.push(entry);
+        }
+        out
+    }
+
+    /// Appends `entries`. The first must have index `last_index() + 1` and the batch
+    /// must be contiguous; an empty batch is a no-op.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) on a gap, an overlap or an I/O failure.
+    fn append(&mut self, entries: &[LogEntry]) -> Result<()>;
+
+    /// Removes every entry with index `>= from`. Past the end it is a no-op.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) when `from == 0` or on I/O failure.
+    fn truncate(&mut self, from: Index) -> Result<()>;
+
+    /// The last hard state written.
+    fn hard_state(&self) -> HardState;
+
+    /// Records a new hard state (durable after the next [`RaftLog::sync`]).
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) on I/O failure.
+    fn set_hard_state(&mut self, state: HardState) -> Result<()>;
+
+    /// Durability barrier: after `Ok`, every earlier append, truncate and
+    /// set_hard_state survives a crash.
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) on I/O failure.
+    fn sync(&mut self) -> Result<()>;
+}

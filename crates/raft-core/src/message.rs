@@ -1,0 +1,192 @@
+//! The protocol messages nodes exchange.
+//!
+//! Every message names its sender (`candidate`, `leader` or `from`), so a transport
+//! does not need to carry it separately. Field names follow the Raft paper.
+
+use alloc::vec::Vec;
+
+use crate::types::{Index, LogEntry, NodeId, Term};
+
+/// A candidate's pre-vote probe (Raft thesis §9.6), sent before it commits to a
+/// real election. Receiving one never changes the receiver's term or vote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PreVote {
+    /// The term the candidate would campaign in (its current term + 1).
+    pub term: Term,
+    /// The node asking.
+    pub candidate: NodeId,
+    /// Index of the candidate's last log entry.
+    pub last_log_index: Index,
+    /// Term of the candidate's last log entry.
+    pub last_log_term: Term,
+}
+
+/// The answer to a [`PreVote`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PreVoteReply {
+    /// The probe's term when granted; the responder's current term when refused.
+    pub term: Term,
+    /// Whether the responder would vote for the candidate.
+    pub vote_granted: bool,
+    /// The responder.
+    pub from: NodeId,
+}
+
+/// A candidate's request for a vote (Raft Figure 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RequestVote {
+    /// The candidate's term.
+    pub term: Term,
+    /// The candidate requesting the vote.
+    pub candidate: NodeId,
+    /// Index of the candidate's last log entry.
+    pub last_log_index: Index,
+    /// Term of the candidate's last log entry.
+    pub last_log_term: Term,
+    /// Set when the election follows a leadership transfer ([`TimeoutNow`]): voters
+    /// then ignore leader stickiness.
+    pub force: bool,
+}
+
+/// The answer to a [`RequestVote`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RequestVoteReply {
+    /// The responder's current term, for the candidate to update itself.
+    pub term: Term,
+    /// Whether the candidate received the vote.
+    pub vote_granted: bool,
+    /// The responder.
+    pub from: NodeId,
+}
+
+/// The leader's replicate-and-heartbeat RPC (Raft Figure 2). Empty `entries` is a
+/// heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AppendEntries {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader, so followers can redirect clients.
+    pub leader: NodeId,
+    /// Index of the entry immediately preceding `entries`.
+    pub prev_log_index: Index,
+    /// Term of the entry at `prev_log_index`.
+    pub prev_log_term: Term,
+    /// Entries to store, contiguous from `prev_log_index + 1`.
+    pub entries: Vec<LogEntry>,
+    /// The leader's commit index.
+    pub leader_commit: Index,
+}
+
+/// The answer to an [`AppendEntries`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AppendEntriesReply {
+    /// The responder's current term, for the leader to update itself.
+    pub term: Term,
+    /// Whether the follower's log matched at `prev_log_index`.
+    pub success: bool,
+    /// The responder.
+    pub from: NodeId,
+    /// The request's `prev_log_index`, so the leader can discard stale answers.
+    pub prev_log_index: Index,
+    /// On success: the highest index known to match the leader's log. 0 on failure.
+    pub match_index: Index,
+    /// On failure: the highest index at or below `prev_log_index` whose term is at
+    /// most `prev_log_term` in the follower's log (fast back-off hint). 0 on success.
+    pub conflict_index: Index,
+    /// On failure: the follower's term at `conflict_index`. 0 on success.
+    pub conflict_term: Term,
+}
+
+/// A leader's signal telling its recipient to start an election at once, bypassing
+/// pre-vote and leader stickiness (the last step of a leadership transfer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TimeoutNow {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader handing over.
+    pub leader: NodeId,
+}
+
+/// Any message a node can send or receive.
+///
+/// The declaration order is the wire order: new kinds are appended at the end and never
+/// reorder the existing ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Message {
+    /// See [`PreVote`].
+    PreVote(PreVote),
+    /// See [`PreVoteReply`].
+    PreVoteReply(PreVoteReply),
+    /// See [`RequestVote`].
+    RequestVote(RequestVote),
+    /// See [`RequestVoteReply`].
+    RequestVoteReply(RequestVoteReply),
+    /// See [`AppendEntries`].
+    AppendEntries(AppendEntries),
+    /// See [`AppendEntriesReply`].
+    AppendEntriesReply(AppendEntriesReply),
+    /// See [`TimeoutNow`].
+    TimeoutNow(TimeoutNow),
+}
+
+impl Message {
+    /// The term carried by whichever message this is.
+    pub fn term(&self) -> Term {
+        match self {
+            Message::PreVote(m) => m.term,
+            Message::PreVoteReply(m) => m.term,
+            Message::RequestVote(m) => m.term,
+            Message::RequestVoteReply(m) => m.term,
+            Message::AppendEntries(m) => m.term,
+            Message::AppendEntriesReply(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
+        }
+    }
+
+    /// The node that sent this message.
+    ///
+    /// ```
+    /// use raft_core::{Message, TimeoutNow};
+    /// let message = Message::TimeoutNow(TimeoutNow { term: 3, leader: 2 });
+    /// assert_eq!(message.from(), 2);
+    /// ```
+    pub fn from(&self) -> NodeId {
+        match self {
+            Message::PreVote(m) => m.candidate,
+            Message::PreVoteReply(m) => m.from,
+            Message::RequestVote(m) => m.candidate,
+            Message::RequestVoteReply(m) => m.from,
+            Message::AppendEntries(m) => m.leader,
+            Message::AppendEntriesReply(m) => m.from,
+            Message::TimeoutNow(m) => m.leader,
+        }
+    }
+}
+
+macro_rules! message_from {
+    ($($variant:ident),*) => {$(
+        impl From<$variant> for Message {
+            fn from(message: $variant) -> Self {
+                Message::$variant(message)
+            }
+        }
+    )*};
+}
+message_from!(
+    PreVote,
+    PreVoteReply,
+    RequestVote,
+    RequestVoteReply,
+    AppendEntries,
+    AppendEntriesReply,
+    TimeoutNow
+);

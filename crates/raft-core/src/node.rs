@@ -1,0 +1,1230 @@
+//! The consensus state machine.
+
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+use crate::config::RaftConfig;
+use crate::error::{Error, Result};
+use crate::event::{Action, Event};
+use crate::log::RaftLog;
+use crate::memory_log::MemoryLog;
+use crate::message::{
+    AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, RequestVote,
+    RequestVoteReply,
+};
+use crate::progress::{Progress, ReplicationState, quorum_index};
+use crate::rng::SplitMix64;
+use crate::types::{EntryKind, HardState, Index, LogEntry, NodeId, Role, Term};
+
+/// The internal role: [`Role`] plus the pre-vote stage, which users see as a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+/// A node in a Raft cluster: the deterministic consensus state machine.
+///
+/// Feed it [`Event`]s with [`RaftNode::step`]; carry out the [`Action`]s it returns in
+/// order (send the messages, apply the commands). It reads no clock and does no I/O
+/// except through its [`RaftLog`], so the same configuration, seed and events always
+/// give the same actions.
+///
+/// ```
+/// use raft_core::{Action, Event, RaftConfig, RaftNode, Role};
+/// let mut node = RaftNode::new(RaftConfig::single(7));
+/// while node.role() != Role::Leader {
+///     node.step(Event::Tick).unwrap();
+/// }
+/// let actions = node.step(Event::Propose(b"hello".to_vec())).unwrap();
+/// assert_eq!(
+///     actions,
+///     vec![Action::Apply { index: 1, term: node.term(), command: "hello".into() }]
+/// );
+/// ```
+pub struct RaftNode<L: RaftLog = MemoryLog> {
+    config: RaftConfig,
+    log: L,
+    rng: SplitMix64,
+    state: State,
+    term: Term,
+    voted_for: Option<NodeId>,
+    leader: Option<NodeId>,
+    // Invariant: last_applied <= commit_index <= log.last_index(); both only grow.
+    commit_index: Index,
+    last_applied: Index,
+    /// The hard state last handed to the log.
+    persisted: HardState,
+    /// Ticks since the last contact with a leader (followers), since the election
+    /// started (candidates), since the last check-quorum round (leaders).
+    election_elapsed: u32,
+    /// This round's randomised election timeout, in `[min, max]`.
+    election_timeout: u32,
+    heartbeat_elapsed: u32,
+    /// Answers received in the current (pre-)election, first answer per voter wins.
+    votes: Vec<(NodeId, bool)>,
+    /// Leader only: one entry per other voter, sorted by id.
+    progress: Vec<Progress>,
+    /// What each follower learns as committed from what was sent to it; parallel to
+    /// `progress`.
+    commit_sent: Vec<Index>,
+    /// Written during this step and not yet covered by `sync`.
+    needs_sync: bool,
+    failed: bool,
+    scratch: Vec<Index>,
+}
+
+impl RaftNode<MemoryLog> {
+    /// A fresh node with an empty in-memory log.
+    ///
+    /// # Panics
+    /// If `config` fails [`RaftConfig::validate`]; use [`RaftNode::try_new`] to get the
+    /// error instead. The configurations [`RaftConfig::new`] and [`RaftConfig::single`]
+    /// build are always valid.
+    pub fn new(config: RaftConfig) -> Self {
+        Self::with_log(config, MemoryLog::new())
+    }
+
+    /// Like [`RaftNode::new`], returning a bad configuration as an error.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] from [`RaftConfig::validate`].
+    pub fn try_new(config: RaftConfig) -> Result<Self> {
+        Self::try_with_log(config, MemoryLog::new())
+    }
+}
+
+impl<L: RaftLog> RaftNode<L> {
+    /// A node restored from `log`: its term, vote, commit index and entries. Nothing is
+    /// re-sent; committed entries past [`RaftConfig::applied_index`] are applied again
+    /// from the next step on.
+    ///
+    /// # Panics
+    /// If [`RaftNode::try_with_log`] fails.
+    pub fn with_log(config: RaftConfig, log: L) -> Self {
+        match Self::try_with_log(config, log) {
+            Ok(node) => node,
+            Err(error) => panic!("cannot build a RaftNode: {error}"),
+        }
+    }
+
+    /// A node restored from `log`, with errors returned rather than panicking.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a bad configuration or an applied index past the
+    /// log; [`Error::Storage`] when the log's hard state contradicts its entries.
+    pub fn try_with_log(config: RaftConfig, log: L) -> Result<Self> {
+        config.validate()?;
+        let hard_state = log.hard_state();
+        let last_index = log.last_index();
+        if hard_state.commit_index > last_index {
+            return Err(Error::storage(
+                "restoring the node",
+                alloc::format!(
+                    "hard state commit index {} is past the last entry {last_index}",
+                    hard_state.commit_index
+                ),
+            ));
+        }
+        if log.last_term() > hard_state.term {
+            return Err(Error::storage(
+                "restoring the node",
+                alloc::format!(
+                    "last entry term {} is past the hard state term {}",
+                    log.last_term(),
+                    hard_state.term
+                ),
+            ));
+        }
+        let applied = config.applied_index();
+        if applied > last_index {
+            return Err(Error::InvalidConfig {
+                field: "applied index",
+                reason: alloc::format!("{applied} is past the log's last entry {last_index}"),
+            });
+        }
+        let mut node = Self {
+            rng: SplitMix64::new(config.seed()),
+            config,
+            log,
+            state: State::Follower,
+            term: hard_state.term,
+            voted_for: hard_state.voted_for,
+            leader: None,
+            // An application that applied an entry proves it was committed.
+            commit_index: hard_state.commit_index.max(applied),
+            last_applied: applied,
+            persisted: hard_state,
+            election_elapsed: 0,
+            election_timeout: 0,
+            heartbeat_elapsed: 0,
+            votes: Vec::new(),
+            progress: Vec::new(),
+            commit_sent: Vec::new(),
+            needs_sync: false,
+            failed: false,
+            scratch: Vec::new(),
+        };
+        node.reset_election_timeout();
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.config.id()
+    }
+
+    /// The role this node currently plays (a pre-vote round counts as follower).
+    pub fn role(&self) -> Role {
+        match self.state {
+            State::Follower | State::PreCandidate => Role::Follower,
+            State::Candidate => Role::Candidate,
+            State::Leader => Role::Leader,
+        }
+    }
+
+    /// Whether this node is the leader of its current term.
+    pub fn is_leader(&self) -> bool {
+        self.state == State::Leader
+    }
+
+    /// The current term.
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    /// The vote cast in the current term.
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+
+    /// The leader of the current term, if known (this node when it leads).
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// The highest index known to be committed. Never decreases.
+    pub fn commit_index(&self) -> Index {
+        self.commit_index
+    }
+
+    /// The highest index handed out as [`Action::Apply`] (or restored as applied).
+    pub fn last_applied(&self) -> Index {
+        self.last_applied
+    }
+
+    /// The voters of the cluster, this node included, sorted.
+    pub fn members(&self) -> &[NodeId] {
+        self.config.voters()
+    }
+
+    /// The configuration this node runs with.
+    pub fn config(&self) -> &RaftConfig {
+        &self.config
+    }
+
+    /// Read-only access to the log.
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    /// Gives the log back, for example to restart a node from it.
+    pub fn into_log(self) -> L {
+        self.log
+    }
+
+    /// Leader only: the highest index known to be stored on `peer`.
+    pub fn match_index(&self, peer: NodeId) -> Option<Index> {
+        self.progress_position(peer)
+            .map(|position| self.progress[position].match_index)
+    }
+
+    /// Leader only: AppendEntries sent to `peer` and not yet acknowledged.
+    pub fn inflight_appends(&self, peer: NodeId) -> Option<usize> {
+        self.progress_position(peer)
+            .map(|position| self.progress[position].inflight_count())
+    }
+
+    /// Handles one event and returns the actions to carry out, in order.
+    ///
+    /// Every write the returned messages depend on (term, vote, entries) has reached
+    /// the log and one [`RaftLog::sync`] before this returns.
+    ///
+    /// # Errors
+    /// - [`Error::NotLeader`] for a proposal to a node that is not the leader.
+    /// - [`Error::InvalidMessage`] / [`Error::UnknownNode`] for a message that breaks
+    ///   the protocol or comes from outside the configuration; it is ignored.
+    /// - [`Error::Storage`] when the log fails; the node then returns [`Error::Failed`]
+    ///   for every later event and must be rebuilt from its log.
+    pub fn step(&mut self, event: Event) -> Result<Vec<Action>> {
+        let mut actions = Vec::new();
+        self.step_into(event, &mut actions)?;
+        Ok(actions)
+    }
+
+    /// Like [`RaftNode::step`], but appends the actions to `actions` so a hot loop can
+    /// reuse one buffer. On error nothing is appended.
+    ///
+    /// # Errors
+    /// As [`RaftNode::step`].
+    pub fn step_into(&mut self, event: Event, actions: &mut Vec<Action>) -> Result<()> {
+        if self.failed {
+            return Err(Error::Failed);
+        }
+        let mark = actions.len();
+        let result = self
+            .dispatch(event, actions)
+            .and_then(|()| self.finish_step(actions));
+        if let Err(error) = &result {
+            actions.truncate(mark);
+            if error.is_fatal() {
+                self.failed = true;
+            }
+        }
+        self.check_invariants();
+        result
+    }
+
+    fn dispatch(&mut self, event: Event, out: &mut Vec<Action>) -> Result<()> {
+        match event {
+            Event::Tick => self.tick(out),
+            Event::Message(message) => self.receive(message, out),
+            Event::Propose(command) => self.propose(core::iter::once(Bytes::from(command)), out),
+            Event::ProposeBatch(commands) => self.propose(commands.into_iter(), out),
+        }
+    }
+
+    /// Persists what changed, syncs once, then releases the applies the new commit
+    /// index allows.
+    fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        let hard_state = HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+            commit_index: self.commit_index,
+        };
+        if hard_state != self.persisted {
+            // The commit index alone needs no barrier: losing it only delays applying.
+            if hard_state.term != self.persisted.term
+                || hard_state.voted_for != self.persisted.voted_for
+            {
+                self.needs_sync = true;
+            }
+            self.log.set_hard_state(hard_state)?;
+            self.persisted = hard_state;
+        }
+        if self.needs_sync {
+            self.log.sync()?;
+            self.needs_sync = false;
+        }
+        if self.last_applied < self.commit_index {
+            let entries = self.log.entries(self.last_applied + 1, self.commit_index);
+            if entries.len() as u64 != self.commit_index - self.last_applied {
+                return Err(Error::storage(
+                    "reading committed entries to apply",
+                    alloc::format!(
+                        "asked for {}..={}, got {} entries",
+                        self.last_applied + 1,
+                        self.commit_index,
+                        entries.len()
+                    ),
+                ));
+            }
+            out.reserve(entries.len());
+            for entry in entries {
+                if entry.kind == EntryKind::Normal {
+                    out.push(Action::Apply {
+                        index: entry.index,
+                        term: entry.term,
+                        command: entry.command,
+                    });
+                }
+            }
+            self.last_applied = self.commit_index;
+        }
+        Ok(())
+    }
+
+    fn check_invariants(&self) {
+        debug_assert!(self.last_applied <= self.commit_index);
+        debug_assert!(self.failed || self.commit_index <= self.log.last_index());
+        debug_assert!(self.log.last_term() <= self.term);
+        debug_assert_eq!(self.state == State::Leader, self.leader == Some(self.id()));
+        debug_assert_eq!(self.progress.len(), self.commit_sent.len());
+        debug_assert!(
+            self.progress
+                .iter()
+                .all(|p| p.match_index < p.next_index && p.next_index <= self.log.last_index() + 1)
+        );
+    }
+
+    // ----- timers -------------------------------------------------------------------
+
+    fn reset_election_timeout(&mut self) {
+        let (min, max) = self.config.election_timeout();
+        self.election_timeout = self.rng.in_range(min, max);
+    }
+
+    fn tick(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
+        if self.state != State::Leader {
+            if self.election_elapsed >= self.election_timeout {
+                self.campaign(out)?;
+            }
+            return Ok(());
+        }
+        let (election_min, _) = self.config.election_timeout();
+        if self.config.check_quorum() && self.election_elapsed >= election_min {
+            self.election_elapsed = 0;
+            if !self.quorum_recently_active() {
+                self.become_follower(self.term, None);
+                return Ok(());
+            }
+            for progress in &mut self.progress {
+                progress.recent_active = false;
+            }
+        }
+        self.heartbeat_elapsed = self.heartbeat_elapsed.saturating_add(1);
+        if self.heartbeat_elapsed >= self.config.heartbeat_interval() {
+            self.heartbeat_elapsed = 0;
+            self.heartbeat(out);
+        }
+        Ok(())
+    }
+
+    fn quorum_recently_active(&self) -> bool {
+        let active = self
+            .config
+            .voters()
+            .iter()
+            .filter(|&&voter| {
+                voter == self.id()
+                    || self
+                        .progress_position(voter)
+                        .is_some_and(|position| self.progress[position].recent_active)
+            })
+            .count();
+        active >= self.quorum()
+    }
+
+    /// Leader: every heartbeat interval, probe followers whose match point is unknown
+    /// or who made no progress (lost messages), and heartbeat the rest.
+    fn heartbeat(&mut self, out: &mut Vec<Action>) {
+        let last_index = self.log.last_index();
+        for position in 0..self.progress.len() {
+            let progress = &mut self.progress[position];
+            let stalled = progress.state == ReplicationState::Replicate
+                && progress.match_index < last_index
+                && !progress.progressed;
+            progress.progressed = false;
+            if stalled {
+                let next = progress.match_index + 1;
+                progress.become_probe(next);
+            }
+            if progress.state == ReplicationState::Probe {
+                progress.probe_sent = false;
+                let _ = self.send_append(position, out);
+            } else {
+                self.send_empty_append(position, out);
+            }
+        }
+    }
+
+    // ----- elections ----------------------------------------------------------------
+
+    fn quorum(&self) -> usize {
+        self.config.voters().len() / 2 + 1
+    }
+
+    fn is_voter(&self, node: NodeId) -> bool {
+        self.config.voters().binary_search(&node).is_ok()
+    }
+
+    /// Whether this node heard from a live leader recently enough to refuse to help
+    /// depose it (leader stickiness, Raft thesis §4.2.3).
+    fn in_lease(&self) -> bool {
+        let (election_min, _) = self.config.election_timeout();
+        self.state == State::Leader
+            || (self.leader.is_some() && self.election_elapsed < election_min)
+    }
+
+    /// The term after `term`, if the message carrying it can still be answered: terms
+    /// never wrap and `Term::MAX` is refused on the wire.
+    fn next_term(term: Term) -> Option<Term> {
+        term.checked_add(1).filter(|&next| next < Term::MAX)
+    }
+
+    fn campaign(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        self.election_elapsed = 0;
+        self.reset_election_timeout();
+        if !self.is_voter(self.id()) {
+            return Ok(());
+        }
+        if self.config.pre_vote() {
+            self.start_pre_vote(out)
+        } else {
+            self.start_election(false, out)
+        }
+    }
+
+    fn start_pre_vote(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        let Some(probe_term) = Self::next_term(self.term) else {
+            return Ok(());
+        };
+        self.state = State::PreCandidate;
+        self.leader = None;
+        self.progress.clear();
+        self.commit_sent.clear();
+        self.votes.clear();
+        self.votes.push((self.id(), true));
+        let request = PreVote {
+            term: probe_term,
+            candidate: self.id(),
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for &peer in self.config.peers() {
+            out.push(Action::Send {
+                to: peer,
+                message: Message::PreVote(request.clone()),
+            });
+        }
+        self.count_votes(out)
+    }
+
+    fn start_election(&mut self, force: bool, out: &mut Vec<Action>) -> Result<()> {
+        let Some(term) = Self::next_term(self.term) else {
+            return Ok(());
+        };
+        self.state = State::Candidate;
+        self.term = term;
+        self.voted_for = Some(self.id());
+        self.leader = None;
+        self.election_elapsed = 0;
+        self.progress.clear();
+        self.commit_sent.clear();
+        self.votes.clear();
+        self.votes.push((self.id(), true));
+        let request = RequestVote {
+            term,
+            candidate: self.id(),
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            force,
+        };
+        for &peer in self.config.peers() {
+            out.push(Action::Send {
+                to: peer,
+                message: Message::RequestVote(request.clone()),
+            });
+        }
+        self.count_votes(out)
+    }
+
+    fn record_vote(&mut self, from: NodeId, granted: bool) {
+        if self.is_voter(from) && !self.votes.iter().any(|&(voter, _)| voter == from) {
+            self.votes.push((from, granted));
+        }
+    }
+
+    fn count_votes(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        let granted = self.votes.iter().filter(|&&(_, granted)| granted).count();
+        let refused = self.votes.len() - granted;
+        if granted >= self.quorum() {
+            match self.state {
+                State::PreCandidate => return self.start_election(false, out),
+                State::Candidate => return self.become_leader(out),
+                State::Follower | State::Leader => {}
+            }
+        } else if refused >= self.quorum() {
+            self.become_follower(self.term, None);
+        }
+        Ok(())
+    }
+
+    fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        debug_assert!(term >= self.term);
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+        }
+        self.state = State::Follower;
+        self.leader = leader;
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.reset_election_timeout();
+        self.votes.clear();
+        self.progress.clear();
+        self.commit_sent.clear();
+    }
+
+    fn become_leader(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        debug_assert_eq!(self.state, State::Candidate);
+        self.state = State::Leader;
+        self.leader = Some(self.id());
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.votes.clear();
+        let next_index = self.log.last_index() + 1;
+        self.progress = self
+            .config
+            .peers()
+            .iter()
+            .map(|&peer| Progress::new(peer, next_index))
+            .collect();
+        self.commit_sent = alloc::vec![0; self.progress.len()];
+        // Entries of earlier terms commit only under an entry of this term (Figure 8):
+        // without one, a tail this leader cannot know is committed would wait for the
+        // next client proposal. An empty or fully committed log needs none.
+        if self.log.last_index() > self.commit_index {
+            let noop = LogEntry::noop(self.term, next_index);
+            self.log.append(core::slice::from_ref(&noop))?;
+            self.needs_sync = true;
+        }
+        let _ = self.maybe_commit();
+        for position in 0..self.progress.len() {
+            self.replicate_to(position, out);
+        }
+        Ok(())
+    }
+
+    // ----- proposals ----------------------------------------------------------------
+
+    fn propose(
+        &mut self,
+        commands: impl ExactSizeIterator<Item = Bytes>,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if commands.len() == 0 {
+            return Ok(());
+        }
+        let term = self.term;
+        let first = self.log.last_index() + 1;
+        let entries: Vec<LogEntry> = commands
+            .zip(first..)
+            .map(|(command, index)| LogEntry {
+                term,
+                index,
+                kind: EntryKind::Normal,
+                command,
+            })
+            .collect();
+        self.log.append(&entries)?;
+        self.needs_sync = true;
+        if self.maybe_commit() || !self.progress.is_empty() {
+            for position in 0..self.progress.len() {
+                self.replicate_to(position, out);
+            }
+        }
+        Ok(())
+    }
+
+    // ----- replication: leader side -------------------------------------------------
+
+    fn progress_position(&self, peer: NodeId) -> Option<usize> {
+        self.progress
+            .binary_search_by_key(&peer, |progress| progress.id)
+            .ok()
+    }
+
+    /// Advances the commit index to the highest index a quorum stores, if that entry
+    /// is from this term (Raft §5.4.2). O(voters · log voters).
+    fn maybe_commit(&mut self) -> bool {
+        if self.state != State::Leader {
+            return false;
+        }
+        let mut matches = core::mem::take(&mut self.scratch);
+        matches.clear();
+        let last_index = self.log.last_index();
+        for &voter in self.config.voters() {
+            if voter == self.id() {
+                matches.push(last_index);
+            } else if let Some(position) = self.progress_position(voter) {
+                matches.push(self.progress[position].match_index);
+            } else {
+                matches.push(0);
+            }
+        }
+        let candidate = quorum_index(&mut matches);
+        self.scratch = matches;
+        if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
+            self.commit_index = candidate;
+            return true;
+        }
+        false
+    }
+
+    /// Sends what the flow-control window allows to one follower; if nothing carried
+    /// entries and the follower has not been told the latest commit it can use, tells it.
+    fn replicate_to(&mut self, position: usize, out: &mut Vec<Action>) {
+        let mut sent = false;
+        while self.send_append(position, out) {
+            sent = true;
+            let progress = &self.progress[position];
+            if progress.state != ReplicationState::Replicate
+                || progress.next_index > self.log.last_index()
+            {
+                break;
+            }
+        }
+        if !sent {
+            let progress = &self.progress[position];
+            if progress.match_index.min(self.commit_index) > self.commit_sent[position] {
+                self.send_empty_append(position, out);
+            }
+        }
+    }
+
+    /// Sends one AppendEntries with entries from the follower's `next_index` (an empty
+    /// one when probing an up-to-date follower). Returns whether anything was sent.
+    fn send_append(&mut self, position: usize, out: &mut Vec<Action>) -> bool {
+        let last_index = self.log.last_index();
+        let progress = &self.progress[position];
+        if !progress.can_send(self.config.inflight_appends_max()) {
+            return false;
+        }
+        let next_index = progress.next_index;
+        if progress.state == ReplicationState::Replicate && next_index > last_index {
+            return false;
+        }
+        let prev_log_index = next_index - 1;
+        let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
+            debug_assert!(false, "leader log has no term at {prev_log_index}");
+            return false;
+        };
+        let entries = if next_index <= last_index {
+            let span = self.config.append_entries_max() as u64 - 1;
+            let to = last_index.min(next_index.saturating_add(span));
+            self.log
+                .entries_limited(next_index, to, self.config.append_bytes_max())
+        } else {
+            Vec::new()
+        };
+        let sent_last = prev_log_index + entries.len() as u64;
+        let to = progress.id;
+        self.progress[position].sent(sent_last, !entries.is_empty());
+        self.commit_sent[position] =
+            self.commit_sent[position].max(self.commit_index.min(sent_last));
+        out.push(Action::Send {
+            to,
+            message: Message::AppendEntries(AppendEntries {
+                term: self.term,
+                leader: self.id(),
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit: self.commit_index,
+            }),
+        });
+        true
+    }
+
+    /// An empty AppendEntries anchored at the follower's match point: it always passes
+    /// the consistency check, so it serves as heartbeat and as commit notice.
+    fn send_empty_append(&mut self, position: usize, out: &mut Vec<Action>) {
+        let progress = &self.progress[position];
+        let prev_log_index = progress.match_index;
+        let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
+            debug_assert!(false, "leader log has no term at {prev_log_index}");
+            return;
+        };
+        self.commit_sent[position] =
+            self.commit_sent[position].max(self.commit_index.min(prev_log_index));
+        out.push(Action::Send {
+            to: progress.id,
+            message: Message::AppendEntries(AppendEntries {
+                term: self.term,
+                leader: self.id(),
+                prev_log_index,
+                prev_log_term,
+                entries: Vec::new(),
+                leader_commit: self.commit_index,
+            }),
+        });
+    }
+
+    fn handle_append_reply(
+        &mut self,
+        reply: AppendEntriesReply,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let Some(position) = self.progress_position(reply.from) else {
+            return Err(Error::UnknownNode { node: reply.from });
+        };
+        if reply.success {
+            if reply.match_index > self.log.last_index() {
+                return Err(Error::InvalidMessage {
+                    from: reply.from,
+                    reason: "acknowledges entries past the leader's log",
+                });
+            }
+            self.progress[position].recent_active = true;
+            let advanced = self.progress[position].acknowledge(reply.match_index);
+            if advanced && self.maybe_commit() {
+                for position in 0..self.progress.len() {
+                    self.replicate_to(position, out);
+                }
+            } else {
+                self.replicate_to(position, out);
+            }
+            return Ok(());
+        }
+        if reply.prev_log_index == 0 {
+            return Err(Error::InvalidMessage {
+                from: reply.from,
+                reason: "rejects an append at index 0, which always matches",
+            });
+        }
+        let progress = &mut self.progress[position];
+        progress.recent_active = true;
+        let stale = match progress.state {
+            ReplicationState::Replicate => reply.prev_log_index <= progress.match_index,
+            ReplicationState::Probe => reply.prev_log_index + 1 != progress.next_index,
+        };
+        if stale {
+            return Ok(());
+        }
+        let hint = self.last_index_with_term_at_most(reply.conflict_index, reply.conflict_term);
+        // Never retry at or above the rejected point, whatever the hint says.
+        let next_index = (hint + 1).min(reply.prev_log_index);
+        self.progress[position].become_probe(next_index);
+        self.replicate_to(position, out);
+        Ok(())
+    }
+
+    /// The largest index `<= index` whose term is `<= term`: a binary search, since log
+    /// terms never decrease. Index 0 (term 0) always qualifies.
+    fn last_index_with_term_at_most(&self, index: Index, term: Term) -> Index {
+        let (mut low, mut high) = (0, index.min(self.log.last_index()));
+        // Invariant: term_at(low) <= term; the answer lies in low..=high.
+        while low < high {
+            let middle = low + (high - low).div_ceil(2);
+            match self.log.term_at(middle) {
+                Some(found) if found <= term => low = middle,
+                _ => high = middle - 1,
+            }
+        }
+        low
+    }
+
+    // ----- inbound messages ---------------------------------------------------------
+
+    fn receive(&mut self, message: Message, out: &mut Vec<Action>) -> Result<()> {
+        let from = message.from();
+        let term = message.term();
+        self.validate(&message)?;
+
+        if term > self.term {
+            match &message {
+                // A pre-vote never moves the receiver's term; a granted answer echoes
+                // the probe's hypothetical term.
+                Message::PreVote(_) => {}
+                Message::PreVoteReply(reply) if reply.vote_granted => {}
+                // Leader stickiness: neither grant nor adopt the term.
+                Message::RequestVote(request) if !request.force && self.in_lease() => {
+                    return Ok(());
+                }
+                Message::AppendEntries(_) | Message::TimeoutNow(_) => {
+                    self.become_follower(term, Some(from));
+                }
+                _ => self.become_follower(term, None),
+            }
+        } else if term < self.term {
+            // Answer stale requests with our term so their sender catches up; drop
+            // stale replies.
+            match message {
+                Message::AppendEntries(request) => self.reply_append(
+                    request.leader,
+                    false,
+                    request.prev_log_index,
+                    0,
+                    (0, 0),
+                    out,
+                ),
+                Message::RequestVote(request) => self.send(
+                    request.candidate,
+                    Message::RequestVoteReply(RequestVoteReply {
+                        term: self.term,
+                        vote_granted: false,
+                        from: self.id(),
+                    }),
+                    out,
+                ),
+                Message::PreVote(request) => self.send(
+                    request.candidate,
+                    Message::PreVoteReply(PreVoteReply {
+                        term: self.term,
+                        vote_granted: false,
+                        from: self.id(),
+                    }),
+                    out,
+                ),
+                _ => {}
+            }
+            return Ok(());
+        }
+
+        match message {
+            Message::PreVote(request) => {
+                let grant = request.term > self.term
+                    && !self.in_lease()
+                    && self.log_up_to_date(request.last_log_index, request.last_log_term);
+                let term = if grant { request.term } else { self.term };
+                self.send(
+                    request.candidate,
+                    Message::PreVoteReply(PreVoteReply {
+                        term,
+                        vote_granted: grant,
+                        from: self.id(),
+                    }),
+                    out,
+                );
+                Ok(())
+            }
+            Message::PreVoteReply(reply) => {
+                if self.state == State::PreCandidate {
+                    let current = reply.vote_granted
+                        && Some(reply.term) == Self::next_term(self.term)
+                        || !reply.vote_granted && reply.term == self.term;
+                    if current {
+                        self.record_vote(reply.from, reply.vote_granted);
+                        return self.count_votes(out);
+                    }
+                }
+                Ok(())
+            }
+            Message::RequestVote(request) => {
+                let can_vote = self.voted_for == Some(request.candidate)
+                    || (self.voted_for.is_none() && self.leader.is_none());
+                let grant =
+                    can_vote && self.log_up_to_date(request.last_log_index, request.last_log_term);
+                if grant {
+                    self.voted_for = Some(request.candidate);
+                    self.election_elapsed = 0;
+                }
+                self.send(
+                    request.candidate,
+                    Message::RequestVoteReply(RequestVoteReply {
+                        term: self.term,
+                        vote_granted: grant,
+                        from: self.id(),
+                    }),
+                    out,
+                );
+                Ok(())
+            }
+            Message::RequestVoteReply(reply) => {
+                if self.state == State::Candidate {
+                    self.record_vote(reply.from, reply.vote_granted);
+                    return self.count_votes(out);
+                }
+                Ok(())
+            }
+            Message::AppendEntries(request) => {
+                if self.state == State::Leader {
+                    return Err(Error::InvalidMessage {
+                        from,
+                        reason: "a second leader in this node's term",
+                    });
+                }
+                if self.state != State::Follower || self.leader != Some(from) {
+                    self.become_follower(self.term, Some(from));
+                }
+                self.election_elapsed = 0;
+                self.handle_append(request, out)
+            }
+            Message::AppendEntriesReply(reply) => {
+                if self.state == State::Leader {
+                    return self.handle_append_reply(reply, out);
+                }
+                Ok(())
+            }
+            Message::TimeoutNow(_) => {
+                if self.state != State::Leader
+                    && self.leader == Some(from)
+                    && self.is_voter(self.id())
+                {
+                    return self.start_election(true, out);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks a message against the protocol's rules before it can touch any state.
+    fn validate(&self, message: &Message) -> Result<()> {
+        let from = message.from();
+        let invalid = |reason| Err(Error::InvalidMessage { from, reason });
+        if from == self.id() {
+            return invalid("claims to come from the receiving node");
+        }
+        if message.term() == Term::MAX {
+            return invalid("term is at the maximum and could never be followed");
+        }
+        match message {
+            // Only voters may campaign or be counted; a leader is known by its term,
+            // so appends are taken from any sender.
+            Message::PreVote(_)
+            | Message::RequestVote(_)
+            | Message::PreVoteReply(_)
+            | Message::RequestVoteReply(_)
+            | Message::AppendEntriesReply(_)
+                if !self.is_voter(from) =>
+            {
+                Err(Error::UnknownNode { node: from })
+            }
+            Message::PreVote(PreVote {
+                term,
+                last_log_term,
+                ..
+            })
+            | Message::RequestVote(RequestVote {
+                term,
+                last_log_term,
+                ..
+            }) if last_log_term > term => invalid("candidate's last log term is past its term"),
+            Message::AppendEntries(request) => Self::validate_append(request),
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_append(request: &AppendEntries) -> Result<()> {
+        let invalid = |reason| {
+            Err(Error::InvalidMessage {
+                from: request.leader,
+                reason,
+            })
+        };
+        if request.prev_log_index == 0 && request.prev_log_term != 0 {
+            return invalid("names a term for index 0");
+        }
+        if request.prev_log_term > request.term {
+            return invalid("previous entry's term is past the leader's term");
+        }
+        let mut expected_term = request.prev_log_term;
+        let mut expected_index = request.prev_log_index;
+        for entry in &request.entries {
+            let Some(index) = expected_index.checked_add(1) else {
+                return invalid("entry index overflows");
+            };
+            if entry.index != index {
+                return invalid("entries are not contiguous after the previous entry");
+            }
+            if entry.term < expected_term || entry.term > request.term {
+                return invalid("entry terms decrease or pass the leader's term");
+            }
+            expected_index = index;
+            expected_term = entry.term;
+        }
+        Ok(())
+    }
+
+    fn log_up_to_date(&self, last_log_index: Index, last_log_term: Term) -> bool {
+        let our_term = self.log.last_term();
+        last_log_term > our_term
+            || (last_log_term == our_term && last_log_index >= self.log.last_index())
+    }
+
+    fn send(&self, to: NodeId, message: Message, out: &mut Vec<Action>) {
+        out.push(Action::Send { to, message });
+    }
+
+    // ----- replication: follower side -----------------------------------------------
+
+    fn handle_append(&mut self, request: AppendEntries, out: &mut Vec<Action>) -> Result<()> {
+        let AppendEntries {
+            leader,
+            prev_log_index,
+            leader_commit,
+            mut entries,
+            ..
+        } = request;
+        let original_prev = prev_log_index;
+        let (mut prev_index, mut prev_term) = (prev_log_index, request.prev_log_term);
+
+        // Entries at or below our commit index are committed, so they must equal ours
+        // (Leader Completeness + Log Matching). Check the last of them, then skip them.
+        if prev_index < self.commit_index {
+            let skip = (self.commit_index - prev_index).min(entries.len() as u64) as usize;
+            let (check_index, check_term) = match skip {
+                0 => (prev_index, prev_term),
+                _ => (prev_index + skip as u64, entries[skip - 1].term),
+            };
+            if self.log.term_at(check_index) != Some(check_term) {
+                return Err(Error::InvalidMessage {
+                    from: leader,
+                    reason: "contradicts entries this node knows are committed",
+                });
+            }
+            let _ = entries.drain(..skip);
+            prev_index = check_index;
+            prev_term = check_term;
+        }
+
+        if self.log.term_at(prev_index) != Some(prev_term) {
+            let hint = self.conflict_hint(prev_index, prev_term);
+            self.reply_append(leader, false, original_prev, 0, hint, out);
+            return Ok(());
+        }
+
+        // Find the first entry we do not already hold. By Log Matching, if the last
+        // one matches, all do.
+        let last_new = prev_index + entries.len() as u64;
+        let mut first_new = entries.len();
+        let all_match = entries
+            .last()
+            .is_none_or(|last| self.log.term_at(last.index) == Some(last.term));
+        if !all_match {
+            for (position, entry) in entries.iter().enumerate() {
+                match self.log.term_at(entry.index) {
+                    Some(term) if term == entry.term => {}
+                    Some(_) => {
+                        // prev_index >= commit_index, so this never cuts committed entries.
+                        debug_assert!(entry.index > self.commit_index);
+                        self.log.truncate(entry.index)?;
+                        first_new = position;
+                        break;
+                    }
+                    None => {
+                        first_new = position;
+                        break;
+                    }
+                }
+            }
+        }
+        if first_new < entries.len() {
+            self.log.append(&entries[first_new..])?;
+            self.needs_sync = true;
+        }
+        self.commit_index = self.commit_index.max(leader_commit.min(last_new));
+        self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
+        Ok(())
+    }
+
+    /// The fast back-off hint (after etcd): the largest index at or below the rejected
+    /// `prev_index` whose term is at most `prev_term`, with that term. Entries above it
+    /// cannot match the leader's.
+    fn conflict_hint(&self, prev_index: Index, prev_term: Term) -> (Index, Term) {
+        let last_index = self.log.last_index();
+        if prev_index > last_index {
+            return (last_index, self.log.last_term());
+        }
+        let index = self.last_index_with_term_at_most(prev_index, prev_term);
+        (index, self.log.term_at(index).unwrap_or(0))
+    }
+
+    fn reply_append(
+        &self,
+        leader: NodeId,
+        success: bool,
+        prev_log_index: Index,
+        match_index: Index,
+        (conflict_index, conflict_term): (Index, Term),
+        out: &mut Vec<Action>,
+    ) {
+        self.send(
+            leader,
+            Message::AppendEntriesReply(AppendEntriesReply {
+                term: self.term,
+                success,
+                from: self.id(),
+                prev_log_index,
+                match_index,
+                conflict_index,
+                conflict_term,
+            }),
+            out,
+        );
+    }
+}
+
+impl<L: RaftLog + core::fmt::Debug> core::fmt::Debug for RaftNode<L> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RaftNode")
+            .field("id", &self.id())
+            .field("role", &self.role())
+            .field("term", &self.term)
+            .field("leader", &self.leader)
+            .field("commit_index", &self.commit_index)
+            .field("last_applied", &self.last_applied)
+            .field("last_index", &self.log.last_index())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Messages used in the unit tests below and kept private to the crate.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn leader_of_one() -> RaftNode {
+        let mut node = RaftNode::new(RaftConfig::single(1));
+        while !node.is_leader() {
+            let _ = node.step(Event::Tick).unwrap();
+        }
+        node
+    }
+
+    // Proves the seed example's promise: a fresh single node's first proposal is index 1.
+    #[test]
+    fn single_node_first_proposal_is_index_one() {
+        let mut node = leader_of_one();
+        let actions = node.step(Event::Propose(b"x".to_vec())).unwrap();
+        assert_eq!(
+            actions,
+            vec![Action::Apply {
+                index: 1,
+                term: 1,
+                command: "x".into()
+            }]
+        );
+    }
+
+    // Proves a batch is one append with contiguous indexes.
+    #[test]
+    fn batch_proposal_appends_contiguously() {
+        let mut node = leader_of_one();
+        let batch = vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")];
+        let actions = node.step(Event::ProposeBatch(batch)).unwrap();
+        assert_eq!(actions.len(), 2);
+        assert_eq!(node.log().last_index(), 2);
+        assert_eq!(node.commit_index(), 2);
+    }
+
+    // Proves a follower's proposal is refused with the leader hint and changes nothing.
+    #[test]
+    fn follower_refuses_proposals() {
+        let mut node = RaftNode::new(RaftConfig::new(1, [2, 3]));
+        let error = node.step(Event::Propose(b"x".to_vec())).unwrap_err();
+        assert_eq!(error, Error::NotLeader { leader: None });
+        assert_eq!(node.log().last_index(), 0);
+    }
+
+    // Proves the binary search over nondecreasing terms finds the last index at or
+    // below a term.
+    #[test]
+    fn last_index_with_term_at_most_searches_terms() {
+        let mut node = RaftNode::new(RaftConfig::single(1));
+        let terms = [1, 1, 2, 2, 2, 5, 6];
+        let entries: Vec<LogEntry> = terms
+            .iter()
+            .zip(1..)
+            .map(|(&t, i)| LogEntry::new(t, i, Bytes::new()))
+            .collect();
+        node.log.append(&entries).unwrap();
+        node.term = 6;
+        assert_eq!(node.last_index_with_term_at_most(7, 4), 5);
+        assert_eq!(node.last_index_with_term_at_most(7, 0), 0);
+        assert_eq!(node.last_index_with_term_at_most(3, 9), 3);
+        assert_eq!(node.last_index_with_term_at_most(100, 6), 7);
+        assert_eq!(node.last_index_with_term_at_most(7, 1), 2);
+    }
+}

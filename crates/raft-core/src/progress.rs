@@ -1,0 +1,153 @@
+//! The leader's view of one follower: how far its log matches, what is in flight.
+
+use alloc::collections::VecDeque;
+
+use crate::types::{Index, NodeId};
+
+/// How the leader currently replicates to a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReplicationState {
+    /// The match point is unknown: one AppendEntries at a time until one succeeds.
+    Probe,
+    /// The match point is known: AppendEntries are pipelined, up to the in-flight cap.
+    Replicate,
+}
+
+/// Per-follower replication progress (Raft Figure 2's `nextIndex` / `matchIndex`, plus
+/// flow control).
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    pub(crate) id: NodeId,
+    // Invariant: match_index < next_index.
+    pub(crate) match_index: Index,
+    pub(crate) next_index: Index,
+    pub(crate) state: ReplicationState,
+    /// In `Probe`: an AppendEntries is out and unanswered.
+    pub(crate) probe_sent: bool,
+    /// In `Replicate`: the last index of each unacknowledged AppendEntries, ascending.
+    inflight: VecDeque<Index>,
+    /// Heard from this follower since the last check-quorum round.
+    pub(crate) recent_active: bool,
+    /// `match_index` advanced since the last heartbeat round.
+    pub(crate) progressed: bool,
+}
+
+impl Progress {
+    pub(crate) fn new(id: NodeId, next_index: Index) -> Self {
+        Self {
+            id,
+            match_index: 0,
+            next_index,
+            state: ReplicationState::Probe,
+            probe_sent: false,
+            inflight: VecDeque::new(),
+            recent_active: true,
+            progressed: false,
+        }
+    }
+
+    /// Whether another AppendEntries carrying entries may be sent now.
+    pub(crate) fn can_send(&self, inflight_max: usize) -> bool {
+        match self.state {
+            ReplicationState::Probe => !self.probe_sent,
+            ReplicationState::Replicate => self.inflight.len() < inflight_max,
+        }
+    }
+
+    pub(crate) fn inflight_count(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Records an AppendEntries whose entries end at `last` (optimistically advancing
+    /// `next_index` when pipelining).
+    pub(crate) fn sent(&mut self, last: Index, carried_entries: bool) {
+        match self.state {
+            ReplicationState::Probe => self.probe_sent = true,
+            ReplicationState::Replicate if carried_entries => {
+                debug_assert!(self.inflight.back().is_none_or(|&back| back < last));
+                self.inflight.push_back(last);
+                self.next_index = last + 1;
+            }
+            ReplicationState::Replicate => {}
+        }
+    }
+
+    /// A success reply reported `match_index`. Returns whether anything advanced.
+    pub(crate) fn acknowledge(&mut self, match_index: Index) -> bool {
+        let advanced = match_index > self.match_index;
+        if advanced {
+            self.match_index = match_index;
+            self.progressed = true;
+        }
+        self.next_index = self.next_index.max(match_index + 1);
+        while self
+            .inflight
+            .front()
+            .is_some_and(|&front| front <= match_index)
+        {
+            let _ = self.inflight.pop_front();
+        }
+        if self.state == ReplicationState::Probe {
+            self.become_replicate();
+        }
+        advanced
+    }
+
+    /// Switches to pipelined replication right after the match point.
+    pub(crate) fn become_replicate(&mut self) {
+        self.state = ReplicationState::Replicate;
+        self.next_index = self.match_index + 1;
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+
+    /// Falls back to probing from `next_index` (clamped above the match point).
+    pub(crate) fn become_probe(&mut self, next_index: Index) {
+        self.state = ReplicationState::Probe;
+        self.next_index = next_index.max(self.match_index + 1);
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+}
+
+/// The highest index stored on a majority of `match_indexes` (one per voter): the
+/// quorum-th largest. O(v log v) in the number of voters, independent of the log.
+pub(crate) fn quorum_index(match_indexes: &mut [Index]) -> Index {
+    debug_assert!(!match_indexes.is_empty());
+    match_indexes.sort_unstable_by(|a, b| b.cmp(a));
+    match_indexes[match_indexes.len() / 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves the quorum index is the value a strict majority has reached.
+    #[test]
+    fn quorum_index_is_majority_value() {
+        assert_eq!(quorum_index(&mut [5]), 5);
+        assert_eq!(quorum_index(&mut [5, 1]), 1);
+        assert_eq!(quorum_index(&mut [5, 1, 3]), 3);
+        assert_eq!(quorum_index(&mut [5, 1, 3, 4]), 3);
+        assert_eq!(quorum_index(&mut [2, 9, 9, 1, 7]), 7);
+    }
+
+    // Proves pipelining records flights, acks free them and probes reset them.
+    #[test]
+    fn inflight_window() {
+        let mut progress = Progress::new(2, 1);
+        assert!(progress.can_send(2));
+        progress.sent(0, false);
+        assert!(!progress.can_send(2), "one probe at a time");
+        assert!(progress.acknowledge(0) == false);
+        assert_eq!(progress.state, ReplicationState::Replicate);
+        progress.sent(10, true);
+        progress.sent(20, true);
+        assert!(!progress.can_send(2));
+        assert_eq!(progress.next_index, 21);
+        assert!(progress.acknowledge(10));
+        assert_eq!(progress.inflight_count(), 1);
+        progress.become_probe(5);
+        assert_eq!((progress.next_index, progress.inflight_count()), (11, 0));
+    }
+}

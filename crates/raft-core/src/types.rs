@@ -1,0 +1,101 @@
+//! The small value types of the protocol: identifiers, roles, log entries, hard state.
+
+use bytes::Bytes;
+
+/// Identifies a node. Opaque to the protocol; must be unique and stable per node.
+pub type NodeId = u64;
+
+/// A Raft term. Term 0 is "before any election".
+pub type Term = u64;
+
+/// A 1-based log index. Index 0 is the sentinel "before the log" whose term is 0.
+pub type Index = u64;
+
+/// The role a node currently plays.
+///
+/// A node running a pre-vote round reports [`Role::Follower`]: a pre-vote changes no
+/// durable state and does not make the node a candidate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Role {
+    /// Follows a leader (or waits for one) and answers RPCs.
+    Follower,
+    /// Has started an election in its current term and is collecting votes.
+    Candidate,
+    /// Won the election of its current term; replicates its log to the others.
+    Leader,
+}
+
+/// What a [`LogEntry`] carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// An application command, applied through [`Action::Apply`](crate::Action::Apply).
+    #[default]
+    Normal,
+    /// An empty entry a new leader appends to commit entries of earlier terms
+    /// (Raft §5.4.2). Never handed to the application.
+    Noop,
+}
+
+/// A single entry in the replicated log.
+///
+/// `command` is a reference-counted buffer: cloning an entry (into a follower's
+/// AppendEntries, into an apply action) never copies the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LogEntry {
+    /// The term in which a leader created this entry.
+    pub term: Term,
+    /// The position of this entry in the log (1-based).
+    pub index: Index,
+    /// What the entry carries.
+    pub kind: EntryKind,
+    /// The application command (empty for a no-op).
+    pub command: Bytes,
+}
+
+impl LogEntry {
+    /// A [`EntryKind::Normal`] entry carrying `command`.
+    ///
+    /// ```
+    /// use raft_core::{EntryKind, LogEntry};
+    /// let entry = LogEntry::new(2, 7, b"set x = 1".to_vec());
+    /// assert_eq!((entry.term, entry.index, entry.kind), (2, 7, EntryKind::Normal));
+    /// ```
+    pub fn new(term: Term, index: Index, command: impl Into<Bytes>) -> Self {
+        Self {
+            term,
+            index,
+            kind: EntryKind::Normal,
+            command: command.into(),
+        }
+    }
+
+    /// An empty [`EntryKind::Noop`] entry.
+    pub fn noop(term: Term, index: Index) -> Self {
+        Self {
+            term,
+            index,
+            kind: EntryKind::Noop,
+            command: Bytes::new(),
+        }
+    }
+}
+
+/// The state Raft must persist before answering any RPC.
+///
+/// `term` and `voted_for` are what safety needs; `commit_index` is recorded so a
+/// restarted node knows at once how much of its log is committed (it is never
+/// required for safety and may lag behind the real commit index).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct HardState {
+    /// The latest term this node has seen.
+    pub term: Term,
+    /// The candidate this node voted for in `term`, if any.
+    pub voted_for: Option<NodeId>,
+    /// The highest index this node knew to be committed when it wrote this state.
+    pub commit_index: Index,
+}
