@@ -1,0 +1,387 @@
+//! A small in-memory cluster driver for the multi-node tests: messages go through a
+//! queue, optionally dropped, duplicated or reordered by a seeded PRNG, and every step
+//! is checked against Election Safety, State Machine Safety and commit monotonicity.
+//! (The full fault-injecting simulator is raft-sim's job.)
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use raft_core::{
+    Action, Bytes, Error, Event, HardState, Index, LogEntry, MemoryLog, Message, NodeId,
+    RaftConfig, RaftLog, RaftNode, Result, Term,
+};
+
+/// A MemoryLog that also keeps what the last `sync` made durable, so a crash can drop
+/// the rest and tests can check the durability contract.
+#[derive(Clone, Debug, Default)]
+pub struct DurableLog {
+    pub live: MemoryLog,
+    pub durable: MemoryLog,
+    pub syncs: u64,
+}
+
+impl RaftLog for DurableLog {
+    fn last_index(&self) -> Index {
+        self.live.last_index()
+    }
+    fn last_term(&self) -> Term {
+        self.live.last_term()
+    }
+    fn term_at(&self, index: Index) -> Option<Term> {
+        self.live.term_at(index)
+    }
+    fn entry(&self, index: Index) -> Option<LogEntry> {
+        self.live.entry(index)
+    }
+    fn entries(&self, from: Index, to: Index) -> Vec<LogEntry> {
+        self.live.entries(from, to)
+    }
+    fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
+        self.live.entries_limited(from, to, bytes_max)
+    }
+    fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
+        self.live.append(entries)
+    }
+    fn truncate(&mut self, from: Index) -> Result<()> {
+        self.live.truncate(from)
+    }
+    fn hard_state(&self) -> HardState {
+        self.live.hard_state()
+    }
+    fn set_hard_state(&mut self, state: HardState) -> Result<()> {
+        self.live.set_hard_state(state)
+    }
+    fn sync(&mut self) -> Result<()> {
+        self.durable = self.live.clone();
+        self.syncs += 1;
+        Ok(())
+    }
+}
+
+impl DurableLog {
+    /// Whether everything the node can have sent messages about is durable: term,
+    /// vote and every entry.
+    pub fn is_synced(&self) -> bool {
+        let (live, durable) = (self.live.hard_state(), self.durable.hard_state());
+        live.term == durable.term
+            && live.voted_for == durable.voted_for
+            && self.live.last_index() == self.durable.last_index()
+            && self.live.last_term() == self.durable.last_term()
+    }
+}
+
+/// Fault probabilities in percent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    pub drop_percent: u64,
+    pub duplicate_percent: u64,
+    pub reorder_percent: u64,
+}
+
+pub struct Cluster {
+    pub nodes: BTreeMap<NodeId, RaftNode<DurableLog>>,
+    pub configs: BTreeMap<NodeId, RaftConfig>,
+    pub queue: VecDeque<(NodeId, Message)>,
+    pub applied: BTreeMap<NodeId, Vec<(Index, Bytes)>>,
+    /// Blocked directed links (from, to).
+    pub blocked: BTreeSet<(NodeId, NodeId)>,
+    pub down: BTreeSet<NodeId>,
+    pub faults: Faults,
+    pub trace: Vec<String>,
+    leaders: BTreeMap<Term, NodeId>,
+    committed: BTreeMap<Index, (Term, Bytes)>,
+    commit_seen: BTreeMap<NodeId, Index>,
+    rng: u64,
+}
+
+impl Cluster {
+    /// `size` nodes with ids 1..=size and default configs seeded from `seed`.
+    pub fn new(size: u64, seed: u64) -> Self {
+        let ids: Vec<NodeId> = (1..=size).collect();
+        let configs = ids
+            .iter()
+            .map(|&id| {
+                let config = RaftConfig::new(id, ids.iter().copied())
+                    .with_seed(seed.wrapping_mul(31).wrapping_add(id));
+                (id, config)
+            })
+            .collect();
+        Self::with_configs(configs, seed)
+    }
+
+    pub fn with_configs(configs: BTreeMap<NodeId, RaftConfig>, seed: u64) -> Self {
+        let logs = configs.keys().map(|&id| (id, DurableLog::default())).collect();
+        Self::with_logs(configs, logs, seed)
+    }
+
+    pub fn with_logs(
+        configs: BTreeMap<NodeId, RaftConfig>,
+        mut logs: BTreeMap<NodeId, DurableLog>,
+        seed: u64,
+    ) -> Self {
+        let nodes = configs
+            .iter()
+            .map(|(&id, config)| {
+                let log = logs.remove(&id).unwrap_or_default();
+                (id, RaftNode::with_log(config.clone(), log))
+            })
+            .collect();
+        Self {
+            nodes,
+            configs,
+            queue: VecDeque::new(),
+            applied: BTreeMap::new(),
+            blocked: BTreeSet::new(),
+            down: BTreeSet::new(),
+            faults: Faults::default(),
+            trace: Vec::new(),
+            leaders: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            commit_seen: BTreeMap::new(),
+            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    fn random(&mut self, below: u64) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % below.max(1)
+    }
+
+    pub fn node(&self, id: NodeId) -> &RaftNode<DurableLog> {
+        &self.nodes[&id]
+    }
+
+    /// Steps one node, routes its actions and checks the safety properties.
+    pub fn step(&mut self, id: NodeId, event: Event) -> Result<Vec<Action>> {
+        assert!(!self.down.contains(&id), "stepping crashed node {id}");
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        let syncs_before = node.log().syncs;
+        let result = node.step(event);
+        let node = &self.nodes[&id];
+        assert!(node.log().syncs <= syncs_before + 1, "more than one sync in one step");
+        assert!(node.log().is_synced(), "node {id} returned before syncing its writes");
+        let actions = result?;
+        for action in &actions {
+            match action {
+                Action::Send { to, message } => {
+                    self.trace.push(format!("{id}->{to} {message:?}"));
+                    self.queue.push_back((*to, message.clone()));
+                }
+                Action::Apply { index, term, command } => {
+                    self.trace.push(format!("{id} apply {index}"));
+                    let list = self.applied.entry(id).or_default();
+                    assert!(list.last().is_none_or(|(last, _)| last < index), "apply order");
+                    list.push((*index, command.clone()));
+                    match self.committed.get(index) {
+                        Some(seen) => assert_eq!(
+                            seen,
+                            &(*term, command.clone()),
+                            "State Machine Safety: node {id} applied a different entry at {index}"
+                        ),
+                        None => {
+                            let _ = self.committed.insert(*index, (*term, command.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.check(id);
+        Ok(actions)
+    }
+
+    fn check(&mut self, id: NodeId) {
+        let node = &self.nodes[&id];
+        if node.is_leader() {
+            let previous = self.leaders.insert(node.term(), id);
+            assert!(
+                previous.is_none_or(|other| other == id),
+                "Election Safety: {previous:?} and {id} both led term {}",
+                node.term()
+            );
+        }
+        let seen = self.commit_seen.entry(id).or_default();
+        assert!(node.commit_index() >= *seen, "commit index of {id} went backwards");
+        *seen = node.commit_index();
+    }
+
+    pub fn tick(&mut self, id: NodeId) {
+        if !self.down.contains(&id) {
+            let _ = self.step(id, Event::Tick).expect("ticks never fail");
+        }
+    }
+
+    pub fn tick_all(&mut self) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.tick(id);
+        }
+    }
+
+    /// Delivers one queued message, applying faults. Returns false when empty.
+    pub fn deliver_one(&mut self) -> bool {
+        let Some((to, message)) = self.queue.pop_front() else { return false };
+        let from = message.from();
+        if self.down.contains(&to) || self.blocked.contains(&(from, to)) {
+            return true;
+        }
+        if self.faults.drop_percent > 0 && self.random(100) < self.faults.drop_percent {
+            return true;
+        }
+        if self.faults.reorder_percent > 0 && self.random(100) < self.faults.reorder_percent {
+            let position = self.random(self.queue.len() as u64 + 1) as usize;
+            self.queue.insert(position, (to, message));
+            return true;
+        }
+        if self.faults.duplicate_percent > 0 && self.random(100) < self.faults.duplicate_percent {
+            self.queue.push_back((to, message.clone()));
+        }
+        match self.step(to, Event::Message(message)) {
+            Ok(_) => {}
+            // Protocol-level refusals are fine under faults; storage errors are not.
+            Err(error @ (Error::Storage { .. } | Error::Failed)) => panic!("{error}"),
+            Err(_) => {}
+        }
+        true
+    }
+
+    /// Delivers until the queue is empty (bounded so a livelock fails loudly).
+    pub fn deliver_all(&mut self) {
+        for _ in 0..1_000_000 {
+            if !self.deliver_one() {
+                return;
+            }
+        }
+        panic!("message queue never drained");
+    }
+
+    /// One round: every live node ticks, then all messages are delivered.
+    pub fn round(&mut self) {
+        self.tick_all();
+        self.deliver_all();
+    }
+
+    /// The live leader with the highest term, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|(id, node)| !self.down.contains(id) && node.is_leader())
+            .max_by_key(|(_, node)| node.term())
+            .map(|(&id, _)| id)
+    }
+
+    /// Runs rounds until `done` holds; panics after `rounds_max`.
+    pub fn run_until(&mut self, rounds_max: usize, mut done: impl FnMut(&Cluster) -> bool) {
+        for _ in 0..rounds_max {
+            if done(self) {
+                return;
+            }
+            self.round();
+        }
+        assert!(done(self), "condition not reached in {rounds_max} rounds");
+    }
+
+    /// Runs rounds until a leader exists and returns it.
+    pub fn elect_any(&mut self) -> NodeId {
+        self.run_until(500, |cluster| cluster.leader().is_some());
+        self.leader().expect("a leader")
+    }
+
+    /// Ticks only `id` (delivering everything between ticks) until it leads.
+    pub fn elect(&mut self, id: NodeId) {
+        for _ in 0..1000 {
+            if self.nodes[&id].is_leader() {
+                return;
+            }
+            self.tick(id);
+            self.deliver_all();
+        }
+        panic!("node {id} never became leader");
+    }
+
+    pub fn propose(&mut self, id: NodeId, command: &str) -> Result<Vec<Action>> {
+        self.step(id, Event::Propose(command.as_bytes().to_vec()))
+    }
+
+    /// Cuts `id` off from every other node, both ways.
+    pub fn isolate(&mut self, id: NodeId) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for other in ids.into_iter().filter(|&other| other != id) {
+            let _ = self.blocked.insert((id, other));
+            let _ = self.blocked.insert((other, id));
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.blocked.clear();
+    }
+
+    /// Crashes `id`: it loses whatever its log had not synced.
+    pub fn crash(&mut self, id: NodeId) {
+        let _ = self.down.insert(id);
+    }
+
+    /// Restarts `id` from its durable log.
+    pub fn restart(&mut self, id: NodeId) {
+        let node = self.nodes.remove(&id).expect("node exists");
+        let mut log = node.into_log();
+        log.live = log.durable.clone();
+        let node = RaftNode::with_log(self.configs[&id].clone(), log);
+        let _ = self.nodes.insert(id, node);
+        let _ = self.applied.remove(&id);
+        let _ = self.commit_seen.remove(&id);
+        let _ = self.down.remove(&id);
+    }
+
+    pub fn applied_commands(&self, id: NodeId) -> Vec<String> {
+        self.applied
+            .get(&id)
+            .map(|list| {
+                list.iter().map(|(_, command)| String::from_utf8_lossy(command).into_owned()).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Log Matching over every pair of live nodes: equal (index, term) implies equal
+    /// prefixes.
+    pub fn check_log_matching(&self) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for (position, &a) in ids.iter().enumerate() {
+            for &b in &ids[position + 1..] {
+                let (log_a, log_b) = (self.nodes[&a].log(), self.nodes[&b].log());
+                let shared = log_a.last_index().min(log_b.last_index());
+                let mut matched_above = false;
+                for index in (1..=shared).rev() {
+                    let same = log_a.term_at(index) == log_b.term_at(index);
+                    if matched_above {
+                        assert_eq!(
+                            log_a.entry(index),
+                            log_b.entry(index),
+                            "Log Matching: nodes {a} and {b} differ at {index}"
+                        );
+                    } else if same {
+                        matched_above = true;
+                        assert_eq!(log_a.entry(index), log_b.entry(index));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A log holding entries with the given terms at indexes 1.., with `term` as its hard
+/// state's term.
+pub fn log_with_terms(terms: &[Term], term: Term) -> DurableLog {
+    let mut log = MemoryLog::new();
+    let entries: Vec<LogEntry> = terms
+        .iter()
+        .zip(1..)
+        .map(|(&t, index)| LogEntry::new(t, index, format!("{t}@{index}").into_bytes()))
+        .collect();
+    log.append(&entries).expect("valid entries");
+    log.set_hard_state(HardState { term, voted_for: None, commit_index: 0 }).expect("memory");
+    DurableLog { durable: log.clone(), live: log, syncs: 0 }
+}
