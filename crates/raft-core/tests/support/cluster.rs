@@ -21,6 +21,7 @@ pub struct DurableLog {
 }
 
 impl RaftLog for DurableLog {
+
     fn last_index(&self) -> Index {
         self.live.last_index()
     }
@@ -281,7 +282,15 @@ impl Cluster {
             }
             self.round();
         }
-        assert!(done(self), "condition not reached in {rounds_max} rounds");
+        if !done(self) {
+            for node in self.nodes.values() {
+                eprintln!("{node:?} voted_for={:?}", node.voted_for());
+            }
+            for line in self.trace.iter().rev().take(30).rev() {
+                eprintln!("{line}");
+            }
+            panic!("condition not reached in {rounds_max} rounds");
+        }
     }
 
     /// Runs rounds until a leader exists and returns it.
