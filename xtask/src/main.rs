@@ -1,1 +1,339 @@
-fn main() {}
+//! The one entry to the project's chores: `cargo xtask <command>`.
+//!
+//! - `ci`: what CI runs — fmt check, clippy with warnings denied, the tests, the docs
+//!   with warnings denied.
+//! - `test`: the README's test command (`cargo test --workspace`).
+//! - `conformance`: runs the protocol scenario tests and prints one line per Raft rule.
+//! - `chaos [--seeds N]`: the seeded fault runs of raft-core, in release mode, over N
+//!   seeds (default 5000).
+//! - `bench`: the criterion benches (commit throughput).
+
+use std::process::{Command, ExitCode};
+
+/// A Raft rule and the scenario test that checks it.
+struct Rule {
+    rule: &'static str,
+    test_binary: &'static str,
+    test: &'static str,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        rule: "§5.1 higher term converts to follower",
+        test_binary: "election",
+        test: "term_rule_higher_term_converts_to_follower",
+    },
+    Rule {
+        rule: "§5.1 stale-term request rejected",
+        test_binary: "election",
+        test: "term_rule_stale_request_is_rejected_with_current_term",
+    },
+    Rule {
+        rule: "§5.2 single node elects itself",
+        test_binary: "election",
+        test: "election_one_node_wins_alone",
+    },
+    Rule {
+        rule: "§5.2 one-round outcomes (3, 5 nodes)",
+        test_binary: "election",
+        test: "election_one_round_outcomes_for_3_and_5",
+    },
+    Rule {
+        rule: "§5.2 one vote per term",
+        test_binary: "election",
+        test: "election_one_vote_per_term",
+    },
+    Rule {
+        rule: "§5.2 timeouts within configured range",
+        test_binary: "election",
+        test: "election_timeout_within_range",
+    },
+    Rule {
+        rule: "§5.2 clusters of 1/3/5 elect one leader",
+        test_binary: "election",
+        test: "clusters_of_1_3_5_elect_one_leader",
+    },
+    Rule {
+        rule: "§5.4.1 election restriction",
+        test_binary: "election",
+        test: "election_restriction_refuses_stale_logs",
+    },
+    Rule {
+        rule: "Figure 2 vote persists across restart",
+        test_binary: "election",
+        test: "vote_persists_across_restart",
+    },
+    Rule {
+        rule: "votes from non-members not counted",
+        test_binary: "election",
+        test: "votes_from_non_members_are_not_counted",
+    },
+    Rule {
+        rule: "§9.6 pre-vote keeps the term",
+        test_binary: "election",
+        test: "pre_vote_does_not_bump_term",
+    },
+    Rule {
+        rule: "§9.6 pre-vote needs a higher term",
+        test_binary: "election",
+        test: "pre_vote_requires_a_strictly_higher_term",
+    },
+    Rule {
+        rule: "§9.6 rejoining node does not depose leader",
+        test_binary: "election",
+        test: "pre_vote_rejoining_node_does_not_depose_leader",
+    },
+    Rule {
+        rule: "§4.2.3 leader stickiness",
+        test_binary: "election",
+        test: "leader_stickiness_refuses_votes_while_leader_is_fresh",
+    },
+    Rule {
+        rule: "§3.10 forced election bypasses stickiness",
+        test_binary: "election",
+        test: "forced_vote_request_bypasses_stickiness",
+    },
+    Rule {
+        rule: "§6.2 check-quorum: isolated leader steps down",
+        test_binary: "election",
+        test: "check_quorum_isolated_leader_steps_down",
+    },
+    Rule {
+        rule: "terms never overflow",
+        test_binary: "election",
+        test: "terms_never_overflow",
+    },
+    Rule {
+        rule: "§5.3 consistency check",
+        test_binary: "replication",
+        test: "append_consistency_check_rejects_missing_predecessor",
+    },
+    Rule {
+        rule: "§5.3 conflicting suffix replaced",
+        test_binary: "replication",
+        test: "append_conflict_truncates_and_replaces",
+    },
+    Rule {
+        rule: "§5.3 stale append keeps longer log",
+        test_binary: "replication",
+        test: "append_of_present_entries_keeps_longer_log",
+    },
+    Rule {
+        rule: "§5.3 commit = min(leaderCommit, last new)",
+        test_binary: "replication",
+        test: "follower_commit_is_bounded_by_last_new_entry",
+    },
+    Rule {
+        rule: "commit index never decreases",
+        test_binary: "replication",
+        test: "follower_commit_never_decreases_on_reorder",
+    },
+    Rule {
+        rule: "malformed append refused, not fatal",
+        test_binary: "replication",
+        test: "malformed_append_is_refused_not_fatal",
+    },
+    Rule {
+        rule: "committed entries never truncated",
+        test_binary: "replication",
+        test: "append_contradicting_committed_entries_is_refused",
+    },
+    Rule {
+        rule: "Figure 7 followers converge",
+        test_binary: "replication",
+        test: "figure_7_each_follower_converges_to_the_leader",
+    },
+    Rule {
+        rule: "Figure 8 no commit by counting old terms",
+        test_binary: "replication",
+        test: "figure_8_no_commit_by_counting_old_term_replicas",
+    },
+    Rule {
+        rule: "Figure 8 uncommitted old entry overwritten",
+        test_binary: "replication",
+        test: "figure_8_scenario_old_entry_on_majority_is_overwritten_safely",
+    },
+    Rule {
+        rule: "§5.3 apply in order, exactly once",
+        test_binary: "replication",
+        test: "committed_entries_apply_in_order_exactly_once",
+    },
+    Rule {
+        rule: "§5.4.2 no-op commits inherited tail",
+        test_binary: "replication",
+        test: "new_leader_commits_inherited_tail_without_proposals",
+    },
+    Rule {
+        rule: "fresh leader appends no no-op",
+        test_binary: "replication",
+        test: "fresh_leader_appends_no_noop",
+    },
+    Rule {
+        rule: "fast conflict back-off",
+        test_binary: "replication",
+        test: "fast_backoff_needs_few_round_trips",
+    },
+    Rule {
+        rule: "flow control bounds a silent follower",
+        test_binary: "replication",
+        test: "flow_control_bounds_a_silent_follower",
+    },
+    Rule {
+        rule: "a batch is one append per follower",
+        test_binary: "replication",
+        test: "batch_is_one_append_per_follower",
+    },
+    Rule {
+        rule: "safety under seeded faults",
+        test_binary: "faults",
+        test: "seeded_chaos_runs_stay_safe_and_converge",
+    },
+    Rule {
+        rule: "same seed, same trace",
+        test_binary: "faults",
+        test: "same_seed_same_trace",
+    },
+    Rule {
+        rule: "vote synced before its reply",
+        test_binary: "durability",
+        test: "vote_is_synced_before_the_reply",
+    },
+    Rule {
+        rule: "one sync per step (group commit)",
+        test_binary: "durability",
+        test: "append_and_term_share_one_sync",
+    },
+    Rule {
+        rule: "storage failure stops the node",
+        test_binary: "durability",
+        test: "failed_sync_stops_the_node",
+    },
+    Rule {
+        rule: "restart restores term, vote, commit",
+        test_binary: "durability",
+        test: "restart_restores_term_vote_and_commit",
+    },
+];
+
+fn cargo(args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let _ = command.args(args);
+    command
+}
+
+fn run(mut command: Command) -> bool {
+    eprintln!("$ {command:?}");
+    command.status().is_ok_and(|status| status.success())
+}
+
+fn ci() -> bool {
+    let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
+    let _ = doc.env("RUSTDOCFLAGS", "-D warnings");
+    run(cargo(&["fmt", "--all", "--", "--check"]))
+        && run(cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+        && run(cargo(&["test", "--workspace"]))
+        && run(doc)
+}
+
+fn conformance() -> bool {
+    let mut binaries: Vec<&str> = RULES.iter().map(|rule| rule.test_binary).collect();
+    binaries.dedup();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for binary in binaries {
+        let output = match cargo(&["test", "-p", "raft-core", "--test", binary]).output() {
+            Ok(output) => output,
+            Err(error) => {
+                eprintln!("cannot run cargo: {error}");
+                return false;
+            }
+        };
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            if let Some(rest) = line.strip_prefix("test ")
+                && let Some((name, outcome)) = rest.split_once(" ... ")
+            {
+                let _ = outcomes.insert((binary, name.to_owned()), outcome.trim() == "ok");
+            }
+        }
+        if !output.status.success() {
+            // Failing tests print their names in the output above; keep going.
+            eprintln!("{binary}: some tests failed");
+        }
+    }
+    let mut all_passed = true;
+    println!("{:<46} {:<60} result", "rule", "test");
+    for rule in RULES {
+        let passed = outcomes
+            .get(&(rule.test_binary, rule.test.to_owned()))
+            .copied();
+        let result = match passed {
+            Some(true) => "pass",
+            Some(false) => "FAIL",
+            None => "MISSING",
+        };
+        all_passed &= passed == Some(true);
+        println!(
+            "{:<46} {:<60} {result}",
+            rule.rule,
+            format!("{}::{}", rule.test_binary, rule.test)
+        );
+    }
+    all_passed
+}
+
+fn chaos(seeds: &str) -> bool {
+    let mut command = cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "raft-core",
+        "--test",
+        "faults",
+        "--",
+        "seeded",
+    ]);
+    let _ = command.env("RAFT_CHAOS_SEEDS", seeds);
+    run(command)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ok = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("test") => run(cargo(&["test", "--workspace"])),
+        Some("conformance") => conformance(),
+        Some("chaos") => {
+            let seeds = match args.iter().position(|arg| arg == "--seeds") {
+                Some(position) => args.get(position + 1).cloned().unwrap_or_default(),
+                None => "5000".to_owned(),
+            };
+            if seeds.parse::<u64>().is_err() {
+                eprintln!("--seeds takes a number");
+                return ExitCode::from(2);
+            }
+            chaos(&seeds)
+        }
+        Some("bench") => run(cargo(&[
+            "bench",
+            "-p",
+            "raft-core",
+            "--bench",
+            "throughput",
+        ])),
+        _ => {
+            eprintln!("usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | bench>");
+            return ExitCode::from(2);
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

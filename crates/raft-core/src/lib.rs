@@ -35,6 +35,7 @@
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
+#![warn(clippy::unwrap_used, unused_results)]
 
 extern crate alloc;
 #[cfg(feature = "std")]

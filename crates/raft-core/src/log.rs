@@ -67,6 +67,16 @@ pub trait RaftLog {
     /// [`Error::Storage`](crate::Error::Storage) on a gap, an overlap or an I/O failure.
     fn append(&mut self, entries: &[LogEntry]) -> Result<()>;
 
+    /// Like [`RaftLog::append`], taking the entries by value. The node always appends
+    /// through this method; the default clones from the slice, an override can move the
+    /// entries in and save a reference-count round trip per entry.
+    ///
+    /// # Errors
+    /// As [`RaftLog::append`].
+    fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
+        self.append(&entries)
+    }
+
     /// Removes every entry with index `>= from`. Past the end it is a no-op.
     ///
     /// # Errors

@@ -43,6 +43,36 @@ impl MemoryLog {
         let position = usize::try_from(index.checked_sub(1)?).ok()?;
         (position < self.entries.len()).then_some(position)
     }
+
+    /// Checks that `entries` continue the log: contiguous, terms never decreasing.
+    fn check_append(&self, entries: &[LogEntry]) -> Result<()> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let first_expected = self.last_index() + 1;
+        if first.index != first_expected {
+            return Err(Error::storage(
+                "appending to the memory log",
+                alloc::format!("first index {} is not {first_expected}", first.index),
+            ));
+        }
+        let mut last_term = self.last_term();
+        for (expected, entry) in (first_expected..).zip(entries) {
+            if entry.index != expected || entry.term < last_term {
+                return Err(Error::storage(
+                    "appending to the memory log",
+                    alloc::format!(
+                        "entry {} (term {}) does not follow index {} (term {last_term})",
+                        entry.index,
+                        entry.term,
+                        expected - 1
+                    ),
+                ));
+            }
+            last_term = entry.term;
+        }
+        Ok(())
+    }
 }
 
 impl RaftLog for MemoryLog {
@@ -103,33 +133,14 @@ impl RaftLog for MemoryLog {
     }
 
     fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
-        let Some(first) = entries.first() else {
-            return Ok(());
-        };
-        let mut expected = self.last_index() + 1;
-        let mut last_term = self.last_term();
-        if first.index != expected {
-            return Err(Error::storage(
-                "appending to the memory log",
-                alloc::format!("first index {} is not {expected}", first.index),
-            ));
-        }
-        for entry in entries {
-            if entry.index != expected || entry.term < last_term {
-                return Err(Error::storage(
-                    "appending to the memory log",
-                    alloc::format!(
-                        "entry {} (term {}) does not follow index {} (term {last_term})",
-                        entry.index,
-                        entry.term,
-                        expected - 1
-                    ),
-                ));
-            }
-            expected += 1;
-            last_term = entry.term;
-        }
+        self.check_append(entries)?;
         self.entries.extend_from_slice(entries);
+        Ok(())
+    }
+
+    fn append_owned(&mut self, mut entries: Vec<LogEntry>) -> Result<()> {
+        self.check_append(&entries)?;
+        self.entries.append(&mut entries);
         Ok(())
     }
 

@@ -320,26 +320,22 @@ impl<L: RaftLog> RaftNode<L> {
             self.needs_sync = false;
         }
         if self.last_applied < self.commit_index {
-            let entries = self.log.entries(self.last_applied + 1, self.commit_index);
-            if entries.len() as u64 != self.commit_index - self.last_applied {
-                return Err(Error::storage(
-                    "reading committed entries to apply",
-                    alloc::format!(
-                        "asked for {}..={}, got {} entries",
-                        self.last_applied + 1,
-                        self.commit_index,
-                        entries.len()
-                    ),
-                ));
-            }
-            out.reserve(entries.len());
-            for entry in entries {
-                if entry.kind == EntryKind::Normal {
-                    out.push(Action::Apply {
-                        index: entry.index,
-                        term: entry.term,
-                        command: entry.command,
-                    });
+            let (from, to) = (self.last_applied + 1, self.commit_index);
+            // A few entries are read one by one, saving the bulk read's buffer.
+            const ONE_BY_ONE_MAX: u64 = 4;
+            if to - from < ONE_BY_ONE_MAX {
+                for index in from..=to {
+                    let entry = self.log.entry(index).ok_or_else(|| missing(index))?;
+                    push_apply(out, entry);
+                }
+            } else {
+                let entries = self.log.entries(from, to);
+                if entries.len() as u64 != to - from + 1 {
+                    return Err(missing(from + entries.len() as u64));
+                }
+                out.reserve(entries.len());
+                for entry in entries {
+                    push_apply(out, entry);
                 }
             }
             self.last_applied = self.commit_index;
@@ -579,8 +575,8 @@ impl<L: RaftLog> RaftNode<L> {
         // without one, a tail this leader cannot know is committed would wait for the
         // next client proposal. An empty or fully committed log needs none.
         if self.log.last_index() > self.commit_index {
-            let noop = LogEntry::noop(self.term, next_index);
-            self.log.append(core::slice::from_ref(&noop))?;
+            self.log
+                .append_owned(alloc::vec![LogEntry::noop(self.term, next_index)])?;
             self.needs_sync = true;
         }
         let _ = self.maybe_commit();
@@ -616,7 +612,7 @@ impl<L: RaftLog> RaftNode<L> {
                 command,
             })
             .collect();
-        self.log.append(&entries)?;
+        self.log.append_owned(entries)?;
         self.needs_sync = true;
         if self.maybe_commit() || !self.progress.is_empty() {
             for position in 0..self.progress.len() {
@@ -1100,7 +1096,8 @@ impl<L: RaftLog> RaftNode<L> {
             }
         }
         if first_new < entries.len() {
-            self.log.append(&entries[first_new..])?;
+            let _ = entries.drain(..first_new);
+            self.log.append_owned(entries)?;
             self.needs_sync = true;
         }
         self.commit_index = self.commit_index.max(leader_commit.min(last_new));
@@ -1142,6 +1139,24 @@ impl<L: RaftLog> RaftNode<L> {
             }),
             out,
         );
+    }
+}
+
+fn missing(index: Index) -> Error {
+    Error::storage(
+        "reading committed entries to apply",
+        alloc::format!("entry {index} is missing"),
+    )
+}
+
+/// Hands a committed entry to the application; no-ops stay inside the protocol.
+fn push_apply(out: &mut Vec<Action>, entry: LogEntry) {
+    if entry.kind == EntryKind::Normal {
+        out.push(Action::Apply {
+            index: entry.index,
+            term: entry.term,
+            command: entry.command,
+        });
     }
 }
 

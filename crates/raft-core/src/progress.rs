@@ -139,7 +139,7 @@ mod tests {
         assert!(progress.can_send(2));
         progress.sent(0, false);
         assert!(!progress.can_send(2), "one probe at a time");
-        assert!(progress.acknowledge(0) == false);
+        assert!(!progress.acknowledge(0));
         assert_eq!(progress.state, ReplicationState::Replicate);
         progress.sent(10, true);
         progress.sent(20, true);

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use cluster::{Cluster, log_with_terms};
 use raft_core::{
-    Action, AppendEntries, Error, Event, Message, PreVote, PreVoteReply, RaftConfig, RaftLog, RaftNode,
-    RequestVote, RequestVoteReply, Role, Term,
+    Action, AppendEntries, Error, Event, Message, PreVote, PreVoteReply, RaftConfig, RaftLog,
+    RaftNode, RequestVote, RequestVoteReply, Role, Term,
 };
 
 fn sends(actions: &[Action]) -> Vec<(u64, Message)> {
@@ -33,10 +33,12 @@ fn vote_request(term: Term, candidate: u64, last_log_index: u64, last_log_term: 
 }
 
 fn vote_granted(actions: &[Action]) -> Option<bool> {
-    sends(actions).into_iter().find_map(|(_, message)| match message {
-        Message::RequestVoteReply(reply) => Some(reply.vote_granted),
-        _ => None,
-    })
+    sends(actions)
+        .into_iter()
+        .find_map(|(_, message)| match message {
+            Message::RequestVoteReply(reply) => Some(reply.vote_granted),
+            _ => None,
+        })
 }
 
 /// Ticks a node until it sends its first campaign messages and returns them.
@@ -71,7 +73,10 @@ fn term_rule_higher_term_converts_to_follower() {
         )
         .unwrap();
     let node = cluster.node(1);
-    assert_eq!((node.role(), node.term(), node.leader()), (Role::Follower, term + 3, Some(2)));
+    assert_eq!(
+        (node.role(), node.term(), node.leader()),
+        (Role::Follower, term + 3, Some(2))
+    );
     assert!(!sends(&actions).is_empty());
 }
 
@@ -131,8 +136,14 @@ fn election_one_round_outcomes_for_3_and_5() {
                     } else {
                         continue;
                     };
-                    let reply = RequestVoteReply { term, vote_granted: granted, from: voter };
-                    let _ = node.step(Event::Message(Message::RequestVoteReply(reply))).unwrap();
+                    let reply = RequestVoteReply {
+                        term,
+                        vote_granted: granted,
+                        from: voter,
+                    };
+                    let _ = node
+                        .step(Event::Message(Message::RequestVoteReply(reply)))
+                        .unwrap();
                 }
                 let expected = if grants + 1 >= quorum {
                     Role::Leader
@@ -141,7 +152,11 @@ fn election_one_round_outcomes_for_3_and_5() {
                 } else {
                     Role::Candidate
                 };
-                assert_eq!(node.role(), expected, "size {size}, {grants} grants, {refusals} refusals");
+                assert_eq!(
+                    node.role(),
+                    expected,
+                    "size {size}, {grants} grants, {refusals} refusals"
+                );
             }
         }
     }
@@ -151,10 +166,19 @@ fn election_one_round_outcomes_for_3_and_5() {
 #[test]
 fn election_one_vote_per_term() {
     let mut node = RaftNode::new(RaftConfig::new(1, [2, 3]));
-    assert_eq!(vote_granted(&node.step(vote_request(1, 2, 0, 0)).unwrap()), Some(true));
-    assert_eq!(vote_granted(&node.step(vote_request(1, 3, 0, 0)).unwrap()), Some(false));
+    assert_eq!(
+        vote_granted(&node.step(vote_request(1, 2, 0, 0)).unwrap()),
+        Some(true)
+    );
+    assert_eq!(
+        vote_granted(&node.step(vote_request(1, 3, 0, 0)).unwrap()),
+        Some(false)
+    );
     // A duplicate request from the same candidate is granted again.
-    assert_eq!(vote_granted(&node.step(vote_request(1, 2, 0, 0)).unwrap()), Some(true));
+    assert_eq!(
+        vote_granted(&node.step(vote_request(1, 2, 0, 0)).unwrap()),
+        Some(true)
+    );
 }
 
 // §5.4.1: the election restriction — a voter refuses a candidate whose log is less
@@ -174,8 +198,14 @@ fn election_restriction_refuses_stale_logs() {
     ];
     for ((last_index, last_term), expected) in cases {
         let mut node = build();
-        let actions = node.step(vote_request(3, 2, last_index, last_term)).unwrap();
-        assert_eq!(vote_granted(&actions), Some(expected), "candidate log ({last_index}, {last_term})");
+        let actions = node
+            .step(vote_request(3, 2, last_index, last_term))
+            .unwrap();
+        assert_eq!(
+            vote_granted(&actions),
+            Some(expected),
+            "candidate log ({last_index}, {last_term})"
+        );
     }
 }
 
@@ -183,11 +213,17 @@ fn election_restriction_refuses_stale_logs() {
 #[test]
 fn vote_persists_across_restart() {
     let mut node = RaftNode::new(RaftConfig::new(1, [2, 3]));
-    assert_eq!(vote_granted(&node.step(vote_request(7, 2, 0, 0)).unwrap()), Some(true));
+    assert_eq!(
+        vote_granted(&node.step(vote_request(7, 2, 0, 0)).unwrap()),
+        Some(true)
+    );
     let log = node.into_log();
     let mut restarted = RaftNode::with_log(RaftConfig::new(1, [2, 3]), log);
     assert_eq!((restarted.term(), restarted.voted_for()), (7, Some(2)));
-    assert_eq!(vote_granted(&restarted.step(vote_request(7, 3, 5, 5)).unwrap()), Some(false));
+    assert_eq!(
+        vote_granted(&restarted.step(vote_request(7, 3, 5, 5)).unwrap()),
+        Some(false)
+    );
 }
 
 // Defect 0.8: votes from nodes outside the configuration must not count.
@@ -197,8 +233,14 @@ fn votes_from_non_members_are_not_counted() {
     let mut node = RaftNode::new(config);
     let _ = tick_until_campaign(&mut node);
     let term = node.term();
-    let reply = RequestVoteReply { term, vote_granted: true, from: 99 };
-    let error = node.step(Event::Message(Message::RequestVoteReply(reply))).unwrap_err();
+    let reply = RequestVoteReply {
+        term,
+        vote_granted: true,
+        from: 99,
+    };
+    let error = node
+        .step(Event::Message(Message::RequestVoteReply(reply)))
+        .unwrap_err();
     assert_eq!(error, Error::UnknownNode { node: 99 });
     assert_eq!(node.role(), Role::Candidate);
     let pre_vote = Event::Message(Message::PreVote(PreVote {
@@ -207,7 +249,10 @@ fn votes_from_non_members_are_not_counted() {
         last_log_index: 0,
         last_log_term: 0,
     }));
-    assert_eq!(node.step(pre_vote).unwrap_err(), Error::UnknownNode { node: 99 });
+    assert_eq!(
+        node.step(pre_vote).unwrap_err(),
+        Error::UnknownNode { node: 99 }
+    );
 }
 
 // Thesis §9.6: a pre-vote round changes no term and sends no real vote request until a
@@ -218,12 +263,26 @@ fn pre_vote_does_not_bump_term() {
     let actions = tick_until_campaign(&mut node);
     assert_eq!(node.term(), 0);
     assert_eq!(node.role(), Role::Follower);
-    assert!(sends(&actions).iter().all(|(_, m)| matches!(m, Message::PreVote(p) if p.term == 1)));
+    assert!(
+        sends(&actions)
+            .iter()
+            .all(|(_, m)| matches!(m, Message::PreVote(p) if p.term == 1))
+    );
     // One grant is a majority with itself: the real election starts in term 1.
-    let reply = PreVoteReply { term: 1, vote_granted: true, from: 2 };
-    let actions = node.step(Event::Message(Message::PreVoteReply(reply))).unwrap();
+    let reply = PreVoteReply {
+        term: 1,
+        vote_granted: true,
+        from: 2,
+    };
+    let actions = node
+        .step(Event::Message(Message::PreVoteReply(reply)))
+        .unwrap();
     assert_eq!((node.role(), node.term()), (Role::Candidate, 1));
-    assert!(sends(&actions).iter().all(|(_, m)| matches!(m, Message::RequestVote(_))));
+    assert!(
+        sends(&actions)
+            .iter()
+            .all(|(_, m)| matches!(m, Message::RequestVote(_)))
+    );
 }
 
 // Defect 0.8: a pre-vote for the receiver's own term (a candidate a term behind) is
@@ -234,12 +293,21 @@ fn pre_vote_requires_a_strictly_higher_term() {
     let _ = node.step(vote_request(4, 3, 0, 0)).unwrap();
     assert_eq!(node.term(), 4);
     for (term, expected) in [(4, false), (5, true)] {
-        let request = PreVote { term, candidate: 2, last_log_index: 0, last_log_term: 0 };
-        let actions = node.step(Event::Message(Message::PreVote(request))).unwrap();
-        let granted = sends(&actions).into_iter().find_map(|(_, message)| match message {
-            Message::PreVoteReply(reply) => Some(reply.vote_granted),
-            _ => None,
-        });
+        let request = PreVote {
+            term,
+            candidate: 2,
+            last_log_index: 0,
+            last_log_term: 0,
+        };
+        let actions = node
+            .step(Event::Message(Message::PreVote(request)))
+            .unwrap();
+        let granted = sends(&actions)
+            .into_iter()
+            .find_map(|(_, message)| match message {
+                Message::PreVoteReply(reply) => Some(reply.vote_granted),
+                _ => None,
+            });
         assert_eq!(granted, Some(expected), "pre-vote for term {term}");
         assert_eq!(node.term(), 4, "a pre-vote never moves the receiver's term");
     }
@@ -256,7 +324,11 @@ fn pre_vote_rejoining_node_does_not_depose_leader() {
     for _ in 0..200 {
         cluster.round();
     }
-    assert_eq!(cluster.node(3).term(), term, "isolated node must not inflate its term");
+    assert_eq!(
+        cluster.node(3).term(),
+        term,
+        "isolated node must not inflate its term"
+    );
     cluster.heal();
     for _ in 0..100 {
         cluster.round();
@@ -271,7 +343,14 @@ fn pre_vote_rejoining_node_does_not_depose_leader() {
 #[test]
 fn without_pre_vote_rejoining_node_disrupts() {
     let configs: BTreeMap<u64, RaftConfig> = (1..=3)
-        .map(|id| (id, RaftConfig::new(id, 1..=3).with_pre_vote(false).with_seed(id)))
+        .map(|id| {
+            (
+                id,
+                RaftConfig::new(id, 1..=3)
+                    .with_pre_vote(false)
+                    .with_seed(id),
+            )
+        })
         .collect();
     let mut cluster = Cluster::with_configs(configs, 7);
     cluster.elect(1);
@@ -291,7 +370,9 @@ fn leader_stickiness_refuses_votes_while_leader_is_fresh() {
     cluster.elect(1);
     let term = cluster.node(1).term();
     let last_index = cluster.node(2).log().last_index();
-    let actions = cluster.step(2, vote_request(term + 1, 3, last_index + 5, term)).unwrap();
+    let actions = cluster
+        .step(2, vote_request(term + 1, 3, last_index + 5, term))
+        .unwrap();
     assert!(actions.is_empty());
     assert_eq!(cluster.node(2).term(), term);
     // Once the leader is silent for a full election timeout, the vote is granted.
@@ -301,7 +382,9 @@ fn leader_stickiness_refuses_votes_while_leader_is_fresh() {
         cluster.queue.clear();
     }
     let last_index = cluster.node(2).log().last_index();
-    let actions = cluster.step(2, vote_request(term + 5, 3, last_index + 5, term)).unwrap();
+    let actions = cluster
+        .step(2, vote_request(term + 5, 3, last_index + 5, term))
+        .unwrap();
     assert_eq!(vote_granted(&actions), Some(true));
 }
 
@@ -312,8 +395,16 @@ fn forced_vote_request_bypasses_stickiness() {
     cluster.elect(1);
     let term = cluster.node(1).term();
     let last_index = cluster.node(2).log().last_index();
-    let request = RequestVote { term: term + 1, candidate: 3, last_log_index: last_index, last_log_term: term, force: true };
-    let actions = cluster.step(2, Event::Message(Message::RequestVote(request))).unwrap();
+    let request = RequestVote {
+        term: term + 1,
+        candidate: 3,
+        last_log_index: last_index,
+        last_log_term: term,
+        force: true,
+    };
+    let actions = cluster
+        .step(2, Event::Message(Message::RequestVote(request)))
+        .unwrap();
     assert_eq!(vote_granted(&actions), Some(true));
 }
 
@@ -328,7 +419,10 @@ fn check_quorum_isolated_leader_steps_down() {
     while cluster.node(1).is_leader() {
         cluster.round();
         rounds += 1;
-        assert!(rounds <= 2 * 20, "isolated leader kept leading for {rounds} ticks");
+        assert!(
+            rounds <= 2 * 20,
+            "isolated leader kept leading for {rounds} ticks"
+        );
     }
     let error = cluster.propose(1, "lost").unwrap_err();
     assert!(matches!(error, Error::NotLeader { .. }));
@@ -340,7 +434,14 @@ fn check_quorum_isolated_leader_steps_down() {
 #[test]
 fn without_check_quorum_isolated_leader_stays() {
     let configs: BTreeMap<u64, RaftConfig> = (1..=3)
-        .map(|id| (id, RaftConfig::new(id, 1..=3).with_check_quorum(false).with_seed(id)))
+        .map(|id| {
+            (
+                id,
+                RaftConfig::new(id, 1..=3)
+                    .with_check_quorum(false)
+                    .with_seed(id),
+            )
+        })
         .collect();
     let mut cluster = Cluster::with_configs(configs, 11);
     cluster.elect(1);
@@ -374,10 +475,15 @@ fn terms_never_overflow() {
 fn seeds_change_election_timing() {
     let ticks_to_campaign = |seed: u64| {
         let mut node = RaftNode::new(RaftConfig::new(1, [2, 3]).with_seed(seed));
-        (1..).find(|_| !node.step(Event::Tick).unwrap().is_empty()).unwrap()
+        (1..)
+            .find(|_| !node.step(Event::Tick).unwrap().is_empty())
+            .unwrap()
     };
     let draws: std::collections::BTreeSet<u32> = (0..50).map(ticks_to_campaign).collect();
-    assert!(draws.len() > 3, "timeouts barely vary with the seed: {draws:?}");
+    assert!(
+        draws.len() > 3,
+        "timeouts barely vary with the seed: {draws:?}"
+    );
     assert_eq!(ticks_to_campaign(9), ticks_to_campaign(9));
 }
 
@@ -385,9 +491,14 @@ fn seeds_change_election_timing() {
 #[test]
 fn election_timeout_within_range() {
     for seed in 0..100 {
-        let config = RaftConfig::new(1, [2, 3]).with_election_timeout(5, 8).with_heartbeat_interval(1).with_seed(seed);
+        let config = RaftConfig::new(1, [2, 3])
+            .with_election_timeout(5, 8)
+            .with_heartbeat_interval(1)
+            .with_seed(seed);
         let mut node = RaftNode::new(config);
-        let ticks = (1..).find(|_| !node.step(Event::Tick).unwrap().is_empty()).unwrap();
+        let ticks = (1..)
+            .find(|_| !node.step(Event::Tick).unwrap().is_empty())
+            .unwrap();
         assert!((5..=8).contains(&ticks), "seed {seed}: {ticks}");
     }
 }

@@ -13,10 +13,16 @@ use raft_core::{Error, NodeId};
 /// One seeded run; returns its message trace.
 fn chaos_run(seed: u64, size: u64) -> Vec<String> {
     let mut cluster = Cluster::new(size, seed);
-    cluster.faults = Faults { drop_percent: 10, duplicate_percent: 5, reorder_percent: 10 };
+    cluster.faults = Faults {
+        drop_percent: 10,
+        duplicate_percent: 5,
+        reorder_percent: 10,
+    };
     let mut rng = seed;
     let mut next = |below: u64| {
-        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (rng >> 33) % below
     };
     let mut proposed = 0u64;
@@ -66,16 +72,22 @@ fn chaos_run(seed: u64, size: u64) -> Vec<String> {
     // A proposal can be lost with a leader that is deposed right after taking it, as
     // a client's would: retry until one commits, then everyone must converge on it.
     let converged = |c: &Cluster, marker: &str| {
-        let Some(leader) = c.leader() else { return false };
+        let Some(leader) = c.leader() else {
+            return false;
+        };
         let commit = c.node(leader).commit_index();
         c.nodes.values().all(|node| node.last_applied() == commit)
-            && c.applied_commands(leader).last().is_some_and(|last| last == marker)
+            && c.applied_commands(leader)
+                .last()
+                .is_some_and(|last| last == marker)
     };
     let mut attempt = 0;
     loop {
         let marker = format!("final-{attempt}");
         let leader = cluster.elect_any();
-        let _ = cluster.propose(leader, &marker).expect("a leader accepts proposals");
+        let _ = cluster
+            .propose(leader, &marker)
+            .expect("a leader accepts proposals");
         for _ in 0..100 {
             if converged(&cluster, &marker) {
                 break;
@@ -86,7 +98,10 @@ fn chaos_run(seed: u64, size: u64) -> Vec<String> {
             break;
         }
         attempt += 1;
-        assert!(attempt < 5, "seed {seed}: no convergence after the faults healed");
+        assert!(
+            attempt < 5,
+            "seed {seed}: no convergence after the faults healed"
+        );
     }
     cluster.check_log_matching();
     cluster.trace
@@ -96,7 +111,10 @@ fn chaos_run(seed: u64, size: u64) -> Vec<String> {
 #[test]
 fn seeded_chaos_runs_stay_safe_and_converge() {
     // RAFT_CHAOS_SEEDS widens the search (e.g. 5000 in release mode).
-    let seeds: u64 = std::env::var("RAFT_CHAOS_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seeds: u64 = std::env::var("RAFT_CHAOS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     for seed in 0..seeds {
         let _ = chaos_run(seed, 3);
         if seed % 2 == 0 {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use cluster::{Cluster, DurableLog, log_with_terms};
 use raft_core::{
-    Action, AppendEntries, AppendEntriesReply, Bytes, EntryKind, Error, Event, LogEntry,
-    Message, RaftConfig, RaftLog, RaftNode, Term,
+    Action, AppendEntries, AppendEntriesReply, Bytes, EntryKind, Error, Event, LogEntry, Message,
+    RaftConfig, RaftLog, RaftNode, Term,
 };
 
 fn append(term: Term, prev: (u64, Term), entries: &[(u64, Term)], leader_commit: u64) -> Event {
@@ -18,7 +18,10 @@ fn append(term: Term, prev: (u64, Term), entries: &[(u64, Term)], leader_commit:
         leader: 2,
         prev_log_index: prev.0,
         prev_log_term: prev.1,
-        entries: entries.iter().map(|&(i, t)| LogEntry::new(t, i, format!("{t}@{i}").into_bytes())).collect(),
+        entries: entries
+            .iter()
+            .map(|&(i, t)| LogEntry::new(t, i, format!("{t}@{i}").into_bytes()))
+            .collect(),
         leader_commit,
     }))
 }
@@ -27,14 +30,19 @@ fn reply_of(actions: &[Action]) -> AppendEntriesReply {
     actions
         .iter()
         .find_map(|action| match action {
-            Action::Send { message: Message::AppendEntriesReply(reply), .. } => Some(reply.clone()),
+            Action::Send {
+                message: Message::AppendEntriesReply(reply),
+                ..
+            } => Some(reply.clone()),
             _ => None,
         })
         .expect("an AppendEntries reply")
 }
 
 fn terms_of(log: &impl RaftLog) -> Vec<Term> {
-    (1..=log.last_index()).map(|i| log.term_at(i).unwrap()).collect()
+    (1..=log.last_index())
+        .map(|i| log.term_at(i).unwrap())
+        .collect()
 }
 
 fn follower(terms: &[Term], term: Term) -> RaftNode<DurableLog> {
@@ -48,7 +56,11 @@ fn append_consistency_check_rejects_missing_predecessor() {
     let mut node = follower(&[1, 1, 2], 2);
     let reply = reply_of(&node.step(append(3, (5, 2), &[(6, 3)], 0)).unwrap());
     assert!(!reply.success);
-    assert_eq!((reply.conflict_index, reply.conflict_term), (3, 2), "past the end: our last entry");
+    assert_eq!(
+        (reply.conflict_index, reply.conflict_term),
+        (3, 2),
+        "past the end: our last entry"
+    );
     let reply = reply_of(&node.step(append(3, (3, 3), &[(4, 3)], 0)).unwrap());
     assert!(!reply.success);
     assert_eq!((reply.conflict_index, reply.conflict_term), (3, 2));
@@ -111,7 +123,10 @@ fn malformed_append_is_refused_not_fatal() {
     ];
     for event in bad {
         let error = node.step(event).unwrap_err();
-        assert!(matches!(error, Error::InvalidMessage { from: 2, .. }), "{error}");
+        assert!(
+            matches!(error, Error::InvalidMessage { from: 2, .. }),
+            "{error}"
+        );
         assert!(!error.is_fatal());
     }
     assert_eq!(node.log().last_index(), 1);
@@ -123,7 +138,9 @@ fn malformed_append_is_refused_not_fatal() {
 #[test]
 fn append_contradicting_committed_entries_is_refused() {
     let mut node = follower(&[], 0);
-    let _ = node.step(append(2, (0, 0), &[(1, 1), (2, 1), (3, 2)], 3)).unwrap();
+    let _ = node
+        .step(append(2, (0, 0), &[(1, 1), (2, 1), (3, 2)], 3))
+        .unwrap();
     assert_eq!(node.commit_index(), 3);
     let error = node.step(append(2, (1, 1), &[(2, 2)], 3)).unwrap_err();
     assert!(matches!(error, Error::InvalidMessage { .. }));
@@ -138,7 +155,18 @@ fn figure_cluster(leader_terms: &[Term], follower_terms: &[Term], term: Term) ->
         .collect();
     let logs = BTreeMap::from([
         (1, log_with_terms(leader_terms, term - 1)),
-        (2, log_with_terms(follower_terms, follower_terms.iter().copied().max().unwrap_or(0).max(term - 1))),
+        (
+            2,
+            log_with_terms(
+                follower_terms,
+                follower_terms
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+                    .max(term - 1),
+            ),
+        ),
         (3, log_with_terms(leader_terms, term - 1)),
     ]);
     Cluster::with_logs(configs, logs, term)
@@ -164,8 +192,16 @@ fn figure_7_each_follower_converges_to_the_leader() {
             cluster.round();
         }
         let leader_log = terms_of(cluster.node(1).log());
-        assert_eq!(terms_of(cluster.node(2).log()), leader_log, "follower ({name})");
-        assert_eq!(leader_log.len(), 11, "the leader's ten entries plus its no-op");
+        assert_eq!(
+            terms_of(cluster.node(2).log()),
+            leader_log,
+            "follower ({name})"
+        );
+        assert_eq!(
+            leader_log.len(),
+            11,
+            "the leader's ten entries plus its no-op"
+        );
         assert_eq!(cluster.node(2).commit_index(), 11, "follower ({name})");
         cluster.check_log_matching();
     }
@@ -176,15 +212,28 @@ fn figure_7_each_follower_converges_to_the_leader() {
 #[test]
 fn figure_8_no_commit_by_counting_old_term_replicas() {
     // Node 1 leads term 3 holding [1, 2]; index 2 (term 2) is replicated nowhere else.
-    let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]).with_pre_vote(false), log_with_terms(&[1, 2], 2));
+    let mut node = RaftNode::with_log(
+        RaftConfig::new(1, [2, 3]).with_pre_vote(false),
+        log_with_terms(&[1, 2], 2),
+    );
     while node.role() != raft_core::Role::Candidate {
         let _ = node.step(Event::Tick).unwrap();
     }
     let term = node.term();
-    let grant = raft_core::RequestVoteReply { term, vote_granted: true, from: 2 };
-    let _ = node.step(Event::Message(Message::RequestVoteReply(grant))).unwrap();
+    let grant = raft_core::RequestVoteReply {
+        term,
+        vote_granted: true,
+        from: 2,
+    };
+    let _ = node
+        .step(Event::Message(Message::RequestVoteReply(grant)))
+        .unwrap();
     assert!(node.is_leader());
-    assert_eq!(node.log().entry(3).unwrap().kind, EntryKind::Noop, "no-op at term start");
+    assert_eq!(
+        node.log().entry(3).unwrap().kind,
+        EntryKind::Noop,
+        "no-op at term start"
+    );
     let ack = |match_index, prev_log_index| {
         Event::Message(Message::AppendEntriesReply(AppendEntriesReply {
             term,
@@ -210,7 +259,11 @@ fn figure_8_no_commit_by_counting_old_term_replicas() {
             _ => None,
         })
         .collect();
-    assert_eq!(applied, vec![1, 2], "the no-op is not handed to the application");
+    assert_eq!(
+        applied,
+        vec![1, 2],
+        "the no-op is not handed to the application"
+    );
 }
 
 // Figure 8's full history in a 5-node cluster: S1 replicates a term-2 entry to S2 and
@@ -218,8 +271,9 @@ fn figure_8_no_commit_by_counting_old_term_replicas() {
 // term-2 entry to a majority but must not commit it; S5 can still win and overwrite it.
 #[test]
 fn figure_8_scenario_old_entry_on_majority_is_overwritten_safely() {
-    let configs: BTreeMap<u64, RaftConfig> =
-        (1..=5).map(|id| (id, RaftConfig::new(id, 1..=5).with_seed(id))).collect();
+    let configs: BTreeMap<u64, RaftConfig> = (1..=5)
+        .map(|id| (id, RaftConfig::new(id, 1..=5).with_seed(id)))
+        .collect();
     let logs = BTreeMap::from([
         (1, log_with_terms(&[1, 2], 3)),
         (2, log_with_terms(&[1, 2], 3)),
@@ -234,7 +288,9 @@ fn figure_8_scenario_old_entry_on_majority_is_overwritten_safely() {
     while !cluster.node(1).is_leader() {
         cluster.tick(1);
         loop {
-            cluster.queue.retain(|(_, m)| !matches!(m, Message::AppendEntries(_)));
+            cluster
+                .queue
+                .retain(|(_, m)| !matches!(m, Message::AppendEntries(_)));
             if !cluster.deliver_one() {
                 break;
             }
@@ -293,7 +349,10 @@ fn batch_is_one_append_per_follower() {
     let appends: Vec<_> = actions
         .iter()
         .filter_map(|a| match a {
-            Action::Send { to, message: Message::AppendEntries(m) } => Some((*to, m.entries.len())),
+            Action::Send {
+                to,
+                message: Message::AppendEntries(m),
+            } => Some((*to, m.entries.len())),
             _ => None,
         })
         .collect();
@@ -324,7 +383,11 @@ fn flow_control_bounds_a_silent_follower() {
     for round in 0..200 {
         let actions = cluster.propose(1, &format!("{round:0>20}")).unwrap();
         for action in &actions {
-            if let Action::Send { to: 3, message: Message::AppendEntries(m) } = action {
+            if let Action::Send {
+                to: 3,
+                message: Message::AppendEntries(m),
+            } = action
+            {
                 sent_to_3 += 1;
                 assert!(m.entries.len() <= 8);
                 let bytes: usize = m.entries.iter().map(|e| e.command.len()).sum();
@@ -337,9 +400,14 @@ fn flow_control_bounds_a_silent_follower() {
             cluster.tick_all();
         }
     }
-    assert!(sent_to_3 < 200, "one append per proposal means no flow control ({sent_to_3})");
+    assert!(
+        sent_to_3 < 200,
+        "one append per proposal means no flow control ({sent_to_3})"
+    );
     cluster.heal();
-    cluster.run_until(300, |c| c.node(3).commit_index() == c.node(1).commit_index());
+    cluster.run_until(300, |c| {
+        c.node(3).commit_index() == c.node(1).commit_index()
+    });
     assert_eq!(cluster.applied_commands(3), cluster.applied_commands(1));
 }
 
@@ -372,13 +440,28 @@ fn fresh_leader_appends_no_noop() {
 #[test]
 fn applied_index_skips_already_applied_entries() {
     let mut log = log_with_terms(&[1, 1, 1], 1);
-    log.live.set_hard_state(raft_core::HardState { term: 1, voted_for: None, commit_index: 3 }).unwrap();
+    log.live
+        .set_hard_state(raft_core::HardState {
+            term: 1,
+            voted_for: None,
+            commit_index: 3,
+        })
+        .unwrap();
     let config = RaftConfig::single(1).with_applied_index(2);
     let mut node = RaftNode::with_log(config, log);
     let actions = node.step(Event::Tick).unwrap();
-    let applied: Vec<u64> = actions.iter().filter_map(|a| match a { Action::Apply { index, .. } => Some(*index), _ => None }).collect();
+    let applied: Vec<u64> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Apply { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
     assert_eq!(applied, vec![3]);
-    let bad = RaftNode::try_with_log(RaftConfig::single(1).with_applied_index(9), log_with_terms(&[1], 1));
+    let bad = RaftNode::try_with_log(
+        RaftConfig::single(1).with_applied_index(9),
+        log_with_terms(&[1], 1),
+    );
     assert!(matches!(bad, Err(Error::InvalidConfig { .. })));
 }
 
@@ -396,7 +479,14 @@ fn fast_backoff_needs_few_round_trips() {
     for _ in 0..5 {
         cluster.round();
     }
-    let rejections = cluster.trace.iter().filter(|line| line.starts_with("2->1") && line.contains("success: false")).count();
+    let rejections = cluster
+        .trace
+        .iter()
+        .filter(|line| line.starts_with("2->1") && line.contains("success: false"))
+        .count();
     assert!(rejections <= 3, "{rejections} rejections");
-    assert_eq!(terms_of(cluster.node(2).log()), terms_of(cluster.node(1).log()));
+    assert_eq!(
+        terms_of(cluster.node(2).log()),
+        terms_of(cluster.node(1).log())
+    );
 }

@@ -26,7 +26,13 @@ impl Cluster {
             .collect();
         let outboxes = ids.iter().map(|&id| (id, MemoryTransport::new())).collect();
         let stores = ids.iter().map(|&id| (id, BTreeMap::new())).collect();
-        Self { nodes, outboxes, stores, down: None, tick: 0 }
+        Self {
+            nodes,
+            outboxes,
+            stores,
+            down: None,
+            tick: 0,
+        }
     }
 
     /// Steps one node and carries out its actions: sends go to its transport, applies
@@ -37,7 +43,10 @@ impl Cluster {
         for action in actions {
             match action {
                 Action::Send { to, message } => {
-                    self.outboxes.get_mut(&id).expect("known node").send(to, message)?;
+                    self.outboxes
+                        .get_mut(&id)
+                        .expect("known node")
+                        .send(to, message)?;
                 }
                 Action::Apply { index, command, .. } => {
                     let text = String::from_utf8_lossy(&command).into_owned();
@@ -46,7 +55,10 @@ impl Cluster {
                         let _ = store.insert(key.trim().to_owned(), value.trim().to_owned());
                     }
                     if self.nodes[&id].is_leader() {
-                        println!("  tick {:>3}: node {id} applied #{index} `{text}` (committed)", self.tick);
+                        println!(
+                            "  tick {:>3}: node {id} applied #{index} `{text}` (committed)",
+                            self.tick
+                        );
                     }
                 }
                 _ => {}
@@ -54,10 +66,18 @@ impl Cluster {
         }
         let node = &self.nodes[&id];
         if (node.role(), node.term()) != before && node.is_leader() {
-            println!("  tick {:>3}: node {id} became leader of term {}", self.tick, node.term());
+            println!(
+                "  tick {:>3}: node {id} became leader of term {}",
+                self.tick,
+                node.term()
+            );
         }
         if before.0 == raft_io::Role::Leader && !node.is_leader() {
-            println!("  tick {:>3}: node {id} stepped down (term {})", self.tick, node.term());
+            println!(
+                "  tick {:>3}: node {id} stepped down (term {})",
+                self.tick,
+                node.term()
+            );
         }
         Ok(())
     }
@@ -91,7 +111,8 @@ impl Cluster {
             // The cut-off node keeps running: check-quorum makes it step down.
             let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
             for id in ids {
-                self.step(id, Event::Tick).expect("ticks never fail in memory");
+                self.step(id, Event::Tick)
+                    .expect("ticks never fail in memory");
             }
             self.deliver();
         }
@@ -127,7 +148,11 @@ impl Cluster {
     fn print_stores(&self) {
         for (id, store) in &self.stores {
             let node = &self.nodes[id];
-            let state = if self.down == Some(*id) { "cut off".to_owned() } else { format!("{:?}", node.role()) };
+            let state = if self.down == Some(*id) {
+                "cut off".to_owned()
+            } else {
+                format!("{:?}", node.role())
+            };
             println!(
                 "  node {id} [{state:<9} term {} commit {:>2}] {:?}",
                 node.term(),
@@ -152,9 +177,15 @@ fn main() {
     println!("\n== node {first}, the leader, is cut off from the others");
     cluster.down = Some(first);
     let proposal = cluster.step(first, Event::Propose(b"lost = yes".to_vec()));
-    println!("  it still takes a proposal it can never commit: {}", proposal.is_ok());
+    println!(
+        "  it still takes a proposal it can never commit: {}",
+        proposal.is_ok()
+    );
     let second = cluster.wait_for_leader();
-    println!("  failover: node {second} leads term {}", cluster.nodes[&second].term());
+    println!(
+        "  failover: node {second} leads term {}",
+        cluster.nodes[&second].term()
+    );
     cluster.put("x", "3");
     cluster.put("z", "4");
     // Check-quorum: the cut-off leader notices it hears no majority and steps down.
@@ -168,7 +199,12 @@ fn main() {
     cluster.run_ticks(30);
     cluster.print_stores();
     let stores: Vec<_> = cluster.stores.values().collect();
-    assert!(stores.windows(2).all(|pair| pair[0] == pair[1]), "replicas diverged");
+    assert!(
+        stores.windows(2).all(|pair| pair[0] == pair[1]),
+        "replicas diverged"
+    );
     assert_eq!(stores[0].get("x").map(String::as_str), Some("3"));
-    println!("\nall three replicas hold the same store; the unreplicated write on the old leader was discarded");
+    println!(
+        "\nall three replicas hold the same store; the unreplicated write on the old leader was discarded"
+    );
 }

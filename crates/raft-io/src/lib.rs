@@ -42,6 +42,7 @@
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![warn(clippy::unwrap_used, unused_results)]
 
 pub use raft_core::*;
 

@@ -33,6 +33,13 @@ fn prelude_is_enough_for_a_driver_loop() {
             }
         }
     }
-    assert!(transport.pending() > 0, "a lone node of three keeps asking for votes");
-    assert_eq!(node.role(), Role::Follower, "pre-vote keeps it from becoming candidate");
+    assert!(
+        transport.pending() > 0,
+        "a lone node of three keeps asking for votes"
+    );
+    assert_eq!(
+        node.role(),
+        Role::Follower,
+        "pre-vote keeps it from becoming candidate"
+    );
 }

@@ -21,7 +21,6 @@ pub struct DurableLog {
 }
 
 impl RaftLog for DurableLog {
-
     fn last_index(&self) -> Index {
         self.live.last_index()
     }
@@ -111,7 +110,10 @@ impl Cluster {
     }
 
     pub fn with_configs(configs: BTreeMap<NodeId, RaftConfig>, seed: u64) -> Self {
-        let logs = configs.keys().map(|&id| (id, DurableLog::default())).collect();
+        let logs = configs
+            .keys()
+            .map(|&id| (id, DurableLog::default()))
+            .collect();
         Self::with_logs(configs, logs, seed)
     }
 
@@ -162,8 +164,14 @@ impl Cluster {
         let syncs_before = node.log().syncs;
         let result = node.step(event);
         let node = &self.nodes[&id];
-        assert!(node.log().syncs <= syncs_before + 1, "more than one sync in one step");
-        assert!(node.log().is_synced(), "node {id} returned before syncing its writes");
+        assert!(
+            node.log().syncs <= syncs_before + 1,
+            "more than one sync in one step"
+        );
+        assert!(
+            node.log().is_synced(),
+            "node {id} returned before syncing its writes"
+        );
         let actions = result?;
         for action in &actions {
             match action {
@@ -171,10 +179,17 @@ impl Cluster {
                     self.trace.push(format!("{id}->{to} {message:?}"));
                     self.queue.push_back((*to, message.clone()));
                 }
-                Action::Apply { index, term, command } => {
+                Action::Apply {
+                    index,
+                    term,
+                    command,
+                } => {
                     self.trace.push(format!("{id} apply {index}"));
                     let list = self.applied.entry(id).or_default();
-                    assert!(list.last().is_none_or(|(last, _)| last < index), "apply order");
+                    assert!(
+                        list.last().is_none_or(|(last, _)| last < index),
+                        "apply order"
+                    );
                     list.push((*index, command.clone()));
                     match self.committed.get(index) {
                         Some(seen) => assert_eq!(
@@ -205,7 +220,10 @@ impl Cluster {
             );
         }
         let seen = self.commit_seen.entry(id).or_default();
-        assert!(node.commit_index() >= *seen, "commit index of {id} went backwards");
+        assert!(
+            node.commit_index() >= *seen,
+            "commit index of {id} went backwards"
+        );
         *seen = node.commit_index();
     }
 
@@ -224,7 +242,9 @@ impl Cluster {
 
     /// Delivers one queued message, applying faults. Returns false when empty.
     pub fn deliver_one(&mut self) -> bool {
-        let Some((to, message)) = self.queue.pop_front() else { return false };
+        let Some((to, message)) = self.queue.pop_front() else {
+            return false;
+        };
         let from = message.from();
         if self.down.contains(&to) || self.blocked.contains(&(from, to)) {
             return true;
@@ -349,7 +369,9 @@ impl Cluster {
         self.applied
             .get(&id)
             .map(|list| {
-                list.iter().map(|(_, command)| String::from_utf8_lossy(command).into_owned()).collect()
+                list.iter()
+                    .map(|(_, command)| String::from_utf8_lossy(command).into_owned())
+                    .collect()
             })
             .unwrap_or_default()
     }
@@ -391,6 +413,15 @@ pub fn log_with_terms(terms: &[Term], term: Term) -> DurableLog {
         .map(|(&t, index)| LogEntry::new(t, index, format!("{t}@{index}").into_bytes()))
         .collect();
     log.append(&entries).expect("valid entries");
-    log.set_hard_state(HardState { term, voted_for: None, commit_index: 0 }).expect("memory");
-    DurableLog { durable: log.clone(), live: log, syncs: 0 }
+    log.set_hard_state(HardState {
+        term,
+        voted_for: None,
+        commit_index: 0,
+    })
+    .expect("memory");
+    DurableLog {
+        durable: log.clone(),
+        live: log,
+        syncs: 0,
+    }
 }

@@ -1,0 +1,169 @@
+//! The durability contract: what a reply depends on is written and synced, once per
+//! step, before `step` returns; a storage failure stops the node instead of letting it
+//! answer from state it could not persist.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use raft_core::{
+    Action, AppendEntries, Error, Event, HardState, Index, LogEntry, MemoryLog, Message,
+    RaftConfig, RaftLog, RaftNode, RequestVote, Result, Term,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Op {
+    Append(Index),
+    Truncate(Index),
+    HardState(HardState),
+    Sync,
+}
+
+/// A MemoryLog that records every write and can be told to fail its syncs.
+#[derive(Default)]
+struct RecordingLog {
+    inner: MemoryLog,
+    ops: Rc<RefCell<Vec<Op>>>,
+    fail_sync: bool,
+}
+
+impl RaftLog for RecordingLog {
+    fn last_index(&self) -> Index {
+        self.inner.last_index()
+    }
+    fn last_term(&self) -> Term {
+        self.inner.last_term()
+    }
+    fn term_at(&self, index: Index) -> Option<Term> {
+        self.inner.term_at(index)
+    }
+    fn entry(&self, index: Index) -> Option<LogEntry> {
+        self.inner.entry(index)
+    }
+    fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
+        if let Some(last) = entries.last() {
+            self.ops.borrow_mut().push(Op::Append(last.index));
+        }
+        self.inner.append(entries)
+    }
+    fn truncate(&mut self, from: Index) -> Result<()> {
+        self.ops.borrow_mut().push(Op::Truncate(from));
+        self.inner.truncate(from)
+    }
+    fn hard_state(&self) -> HardState {
+        self.inner.hard_state()
+    }
+    fn set_hard_state(&mut self, state: HardState) -> Result<()> {
+        self.ops.borrow_mut().push(Op::HardState(state));
+        self.inner.set_hard_state(state)
+    }
+    fn sync(&mut self) -> Result<()> {
+        if self.fail_sync {
+            return Err(Error::storage("syncing", "disk on fire"));
+        }
+        self.ops.borrow_mut().push(Op::Sync);
+        Ok(())
+    }
+}
+
+fn node() -> (RaftNode<RecordingLog>, Rc<RefCell<Vec<Op>>>) {
+    let log = RecordingLog::default();
+    let ops = Rc::clone(&log.ops);
+    (RaftNode::with_log(RaftConfig::new(1, [2, 3]), log), ops)
+}
+
+// A granted vote is written and synced before the reply that carries it is returned.
+#[test]
+fn vote_is_synced_before_the_reply() {
+    let (mut node, ops) = node();
+    let request = RequestVote { term: 3, candidate: 2, last_log_index: 0, last_log_term: 0, force: false };
+    let actions = node.step(Event::Message(Message::RequestVote(request))).unwrap();
+    assert!(matches!(&actions[..], [Action::Send { to: 2, message: Message::RequestVoteReply(r) }] if r.vote_granted));
+    assert_eq!(
+        *ops.borrow(),
+        vec![Op::HardState(HardState { term: 3, voted_for: Some(2), commit_index: 0 }), Op::Sync]
+    );
+}
+
+// Appended entries and the new term are covered by exactly one sync per step.
+#[test]
+fn append_and_term_share_one_sync() {
+    let (mut node, ops) = node();
+    let append = AppendEntries {
+        term: 2,
+        leader: 2,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: (1..=3).map(|i| LogEntry::new(2, i, vec![1u8; 8])).collect(),
+        leader_commit: 0,
+    };
+    let _ = node.step(Event::Message(Message::AppendEntries(append))).unwrap();
+    let ops = ops.borrow();
+    assert_eq!(ops.iter().filter(|op| **op == Op::Sync).count(), 1);
+    assert_eq!(ops.last(), Some(&Op::Sync));
+    assert!(ops.contains(&Op::Append(3)));
+}
+
+// A step that writes nothing does not sync (heartbeats cost no fsync).
+#[test]
+fn nothing_written_nothing_synced() {
+    let (mut node, ops) = node();
+    for _ in 0..3 {
+        let _ = node.step(Event::Tick).unwrap();
+    }
+    assert!(ops.borrow().is_empty());
+}
+
+// A failed sync returns the storage error with no actions; the node then refuses
+// every further event rather than acting on state it could not persist.
+#[test]
+fn failed_sync_stops_the_node() {
+    let mut log = RecordingLog::default();
+    log.fail_sync = true;
+    let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]), log);
+    let request = RequestVote { term: 3, candidate: 2, last_log_index: 0, last_log_term: 0, force: false };
+    let error = node.step(Event::Message(Message::RequestVote(request))).unwrap_err();
+    assert!(matches!(error, Error::Storage { .. }));
+    assert!(error.is_fatal());
+    assert_eq!(node.step(Event::Tick).unwrap_err(), Error::Failed);
+}
+
+// A restarted node gets back term, vote and commit index from its log.
+#[test]
+fn restart_restores_term_vote_and_commit() {
+    let (mut node, _) = node();
+    let append = AppendEntries {
+        term: 4,
+        leader: 2,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: (1..=3).map(|i| LogEntry::new(4, i, vec![i as u8])).collect(),
+        leader_commit: 2,
+    };
+    let _ = node.step(Event::Message(Message::AppendEntries(append))).unwrap();
+    let log = node.into_log();
+    let restarted = RaftNode::with_log(RaftConfig::new(1, [2, 3]), log);
+    assert_eq!((restarted.term(), restarted.commit_index(), restarted.log().last_index()), (4, 2, 3));
+}
+
+// A log whose hard state contradicts its entries is reported, not trusted.
+#[test]
+fn inconsistent_log_is_refused_on_restore() {
+    let mut log = MemoryLog::new();
+    log.append(&[LogEntry::new(5, 1, vec![])]).unwrap();
+    log.set_hard_state(HardState { term: 2, voted_for: None, commit_index: 0 }).unwrap();
+    assert!(matches!(RaftNode::try_with_log(RaftConfig::single(1), log), Err(Error::Storage { .. })));
+    let mut log = MemoryLog::new();
+    log.set_hard_state(HardState { term: 2, voted_for: None, commit_index: 9 }).unwrap();
+    assert!(matches!(RaftNode::try_with_log(RaftConfig::single(1), log), Err(Error::Storage { .. })));
+}
+
+// An invalid configuration is a typed error from try_new, and a panic with the same
+// message from new.
+#[test]
+fn invalid_config_is_an_error() {
+    let config = RaftConfig::single(1).with_heartbeat_interval(50);
+    assert!(matches!(RaftNode::try_new(config.clone()), Err(Error::InvalidConfig { field: "heartbeat interval", .. })));
+    let panic = std::panic::catch_unwind(|| RaftNode::new(config)).unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.contains("heartbeat interval"), "{message}");
+}
