@@ -75,12 +75,29 @@ fn node() -> (RaftNode<RecordingLog>, Rc<RefCell<Vec<Op>>>) {
 #[test]
 fn vote_is_synced_before_the_reply() {
     let (mut node, ops) = node();
-    let request = RequestVote { term: 3, candidate: 2, last_log_index: 0, last_log_term: 0, force: false };
-    let actions = node.step(Event::Message(Message::RequestVote(request))).unwrap();
-    assert!(matches!(&actions[..], [Action::Send { to: 2, message: Message::RequestVoteReply(r) }] if r.vote_granted));
+    let request = RequestVote {
+        term: 3,
+        candidate: 2,
+        last_log_index: 0,
+        last_log_term: 0,
+        force: false,
+    };
+    let actions = node
+        .step(Event::Message(Message::RequestVote(request)))
+        .unwrap();
+    assert!(
+        matches!(&actions[..], [Action::Send { to: 2, message: Message::RequestVoteReply(r) }] if r.vote_granted)
+    );
     assert_eq!(
         *ops.borrow(),
-        vec![Op::HardState(HardState { term: 3, voted_for: Some(2), commit_index: 0 }), Op::Sync]
+        vec![
+            Op::HardState(HardState {
+                term: 3,
+                voted_for: Some(2),
+                commit_index: 0
+            }),
+            Op::Sync
+        ]
     );
 }
 
@@ -96,7 +113,9 @@ fn append_and_term_share_one_sync() {
         entries: (1..=3).map(|i| LogEntry::new(2, i, vec![1u8; 8])).collect(),
         leader_commit: 0,
     };
-    let _ = node.step(Event::Message(Message::AppendEntries(append))).unwrap();
+    let _ = node
+        .step(Event::Message(Message::AppendEntries(append)))
+        .unwrap();
     let ops = ops.borrow();
     assert_eq!(ops.iter().filter(|op| **op == Op::Sync).count(), 1);
     assert_eq!(ops.last(), Some(&Op::Sync));
@@ -120,8 +139,16 @@ fn failed_sync_stops_the_node() {
     let mut log = RecordingLog::default();
     log.fail_sync = true;
     let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]), log);
-    let request = RequestVote { term: 3, candidate: 2, last_log_index: 0, last_log_term: 0, force: false };
-    let error = node.step(Event::Message(Message::RequestVote(request))).unwrap_err();
+    let request = RequestVote {
+        term: 3,
+        candidate: 2,
+        last_log_index: 0,
+        last_log_term: 0,
+        force: false,
+    };
+    let error = node
+        .step(Event::Message(Message::RequestVote(request)))
+        .unwrap_err();
     assert!(matches!(error, Error::Storage { .. }));
     assert!(error.is_fatal());
     assert_eq!(node.step(Event::Tick).unwrap_err(), Error::Failed);
@@ -136,13 +163,24 @@ fn restart_restores_term_vote_and_commit() {
         leader: 2,
         prev_log_index: 0,
         prev_log_term: 0,
-        entries: (1..=3).map(|i| LogEntry::new(4, i, vec![i as u8])).collect(),
+        entries: (1..=3)
+            .map(|i| LogEntry::new(4, i, vec![i as u8]))
+            .collect(),
         leader_commit: 2,
     };
-    let _ = node.step(Event::Message(Message::AppendEntries(append))).unwrap();
+    let _ = node
+        .step(Event::Message(Message::AppendEntries(append)))
+        .unwrap();
     let log = node.into_log();
     let restarted = RaftNode::with_log(RaftConfig::new(1, [2, 3]), log);
-    assert_eq!((restarted.term(), restarted.commit_index(), restarted.log().last_index()), (4, 2, 3));
+    assert_eq!(
+        (
+            restarted.term(),
+            restarted.commit_index(),
+            restarted.log().last_index()
+        ),
+        (4, 2, 3)
+    );
 }
 
 // A log whose hard state contradicts its entries is reported, not trusted.
@@ -150,11 +188,27 @@ fn restart_restores_term_vote_and_commit() {
 fn inconsistent_log_is_refused_on_restore() {
     let mut log = MemoryLog::new();
     log.append(&[LogEntry::new(5, 1, vec![])]).unwrap();
-    log.set_hard_state(HardState { term: 2, voted_for: None, commit_index: 0 }).unwrap();
-    assert!(matches!(RaftNode::try_with_log(RaftConfig::single(1), log), Err(Error::Storage { .. })));
+    log.set_hard_state(HardState {
+        term: 2,
+        voted_for: None,
+        commit_index: 0,
+    })
+    .unwrap();
+    assert!(matches!(
+        RaftNode::try_with_log(RaftConfig::single(1), log),
+        Err(Error::Storage { .. })
+    ));
     let mut log = MemoryLog::new();
-    log.set_hard_state(HardState { term: 2, voted_for: None, commit_index: 9 }).unwrap();
-    assert!(matches!(RaftNode::try_with_log(RaftConfig::single(1), log), Err(Error::Storage { .. })));
+    log.set_hard_state(HardState {
+        term: 2,
+        voted_for: None,
+        commit_index: 9,
+    })
+    .unwrap();
+    assert!(matches!(
+        RaftNode::try_with_log(RaftConfig::single(1), log),
+        Err(Error::Storage { .. })
+    ));
 }
 
 // An invalid configuration is a typed error from try_new, and a panic with the same
@@ -162,7 +216,13 @@ fn inconsistent_log_is_refused_on_restore() {
 #[test]
 fn invalid_config_is_an_error() {
     let config = RaftConfig::single(1).with_heartbeat_interval(50);
-    assert!(matches!(RaftNode::try_new(config.clone()), Err(Error::InvalidConfig { field: "heartbeat interval", .. })));
+    assert!(matches!(
+        RaftNode::try_new(config.clone()),
+        Err(Error::InvalidConfig {
+            field: "heartbeat interval",
+            ..
+        })
+    ));
     let panic = std::panic::catch_unwind(|| RaftNode::new(config)).unwrap_err();
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(message.contains("heartbeat interval"), "{message}");

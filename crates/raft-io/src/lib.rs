@@ -54,3 +54,8 @@ pub mod prelude {
         RaftNode, RaftTransport, Result, Role, Term,
     };
 }
+
+/// The README's examples, compiled and run as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
