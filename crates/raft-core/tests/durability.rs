@@ -136,8 +136,10 @@ fn nothing_written_nothing_synced() {
 // every further event rather than acting on state it could not persist.
 #[test]
 fn failed_sync_stops_the_node() {
-    let mut log = RecordingLog::default();
-    log.fail_sync = true;
+    let log = RecordingLog {
+        fail_sync: true,
+        ..Default::default()
+    };
     let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]), log);
     let request = RequestVote {
         term: 3,
