@@ -782,7 +782,7 @@ impl<L: RaftLog> RaftNode<L> {
         progress.recent_active = true;
         let stale = match progress.state {
             ReplicationState::Replicate => reply.prev_log_index <= progress.match_index,
-            ReplicationState::Probe => reply.prev_log_index + 1 != progress.next_index,
+            ReplicationState::Probe => reply.prev_log_index.checked_add(1) != Some(progress.next_index),
         };
         if stale {
             return Ok(());
@@ -925,6 +925,12 @@ impl<L: RaftLog> RaftNode<L> {
             }
             Message::AppendEntries(request) => {
                 if self.state == State::Leader {
+                    return Err(Error::InvalidMessage {
+                        from,
+                        reason: "a second leader in this node's term",
+                    });
+                }
+                if self.leader.is_some_and(|leader| leader != from) {
                     return Err(Error::InvalidMessage {
                         from,
                         reason: "a second leader in this node's term",
