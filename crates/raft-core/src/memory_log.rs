@@ -6,8 +6,9 @@ use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::types::{HardState, Index, LogEntry, Term};
 
-/// An in-memory [`RaftLog`] backed by a `Vec`. Every operation is O(1) except
-/// `truncate` (O(removed)) and range reads (O(returned)); `sync` does nothing.
+/// An in-memory [`RaftLog`]. Every operation is O(1) except `truncate` (O(removed))
+/// and range reads (O(returned)); `sync` does nothing. Entries live in fixed-size
+/// chunks, so a growing log never copies what it already holds.
 ///
 /// ```
 /// use raft_core::{LogEntry, MemoryLog, RaftLog};
@@ -18,8 +19,8 @@ use crate::types::{HardState, Index, LogEntry, Term};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct MemoryLog {
-    // Invariant: entries[i].index == i + 1 and terms never decrease.
-    entries: Vec<LogEntry>,
+    // Invariant: the entry at position i has index i + 1; terms never decrease.
+    entries: Chunks,
     hard_state: HardState,
 }
 
@@ -89,12 +90,14 @@ impl RaftLog for MemoryLog {
             return Some(0);
         }
         self.position(index)
-            .map(|position| self.entries[position].term)
+            .and_then(|position| self.entries.get(position))
+            .map(|entry| entry.term)
     }
 
     fn entry(&self, index: Index) -> Option<LogEntry> {
         self.position(index)
-            .map(|position| self.entries[position].clone())
+            .and_then(|position| self.entries.get(position))
+            .cloned()
     }
 
     fn entries(&self, from: Index, to: Index) -> Vec<LogEntry> {
@@ -107,7 +110,7 @@ impl RaftLog for MemoryLog {
         let end = self
             .position(to)
             .map_or(self.entries.len(), |position| position + 1);
-        self.entries[start..end].to_vec()
+        self.entries.clone_range(start, end)
     }
 
     fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
@@ -122,25 +125,25 @@ impl RaftLog for MemoryLog {
             .map_or(self.entries.len(), |position| position + 1);
         let mut bytes = 0usize;
         let mut stop = start;
-        for entry in &self.entries[start..end] {
+        for entry in self.entries.range(start, end) {
             bytes = bytes.saturating_add(entry.command.len());
             if stop > start && bytes > bytes_max {
                 break;
             }
             stop += 1;
         }
-        self.entries[start..stop].to_vec()
+        self.entries.clone_range(start, stop)
     }
 
     fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
         self.check_append(entries)?;
-        self.entries.extend_from_slice(entries);
+        self.entries.extend(entries.iter().cloned());
         Ok(())
     }
 
-    fn append_owned(&mut self, mut entries: Vec<LogEntry>) -> Result<()> {
+    fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
         self.check_append(&entries)?;
-        self.entries.append(&mut entries);
+        self.entries.extend(entries);
         Ok(())
     }
 
@@ -168,6 +171,87 @@ impl RaftLog for MemoryLog {
 
     fn sync(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// Entries per chunk; a power of two so positions split with a shift and a mask.
+const CHUNK_ENTRIES: usize = 1024;
+
+/// A sequence stored as fixed-capacity chunks: appending never moves existing entries
+/// (no reallocation copies, no doubling of touched memory), lookups stay O(1).
+#[derive(Clone, Debug, Default)]
+struct Chunks {
+    // Invariant: every chunk but the last holds exactly CHUNK_ENTRIES entries.
+    chunks: Vec<Vec<LogEntry>>,
+    len: usize,
+}
+
+impl Chunks {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn get(&self, position: usize) -> Option<&LogEntry> {
+        if position >= self.len {
+            return None;
+        }
+        Some(&self.chunks[position / CHUNK_ENTRIES][position % CHUNK_ENTRIES])
+    }
+
+    fn last(&self) -> Option<&LogEntry> {
+        self.len.checked_sub(1).and_then(|position| self.get(position))
+    }
+
+    fn extend(&mut self, entries: impl IntoIterator<Item = LogEntry>) {
+        for entry in entries {
+            if self.len % CHUNK_ENTRIES == 0 {
+                self.chunks.push(Vec::with_capacity(CHUNK_ENTRIES));
+            }
+            if let Some(chunk) = self.chunks.last_mut() {
+                chunk.push(entry);
+            }
+            self.len += 1;
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        let chunks = len.div_ceil(CHUNK_ENTRIES);
+        self.chunks.truncate(chunks);
+        if let Some(last) = self.chunks.last_mut() {
+            last.truncate(len - (chunks - 1) * CHUNK_ENTRIES);
+        }
+        self.len = len;
+    }
+
+    /// The entries at positions `start..end` (which must be within the length).
+    fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &LogEntry> {
+        debug_assert!(start <= end && end <= self.len);
+        let first_chunk = start / CHUNK_ENTRIES;
+        self.chunks[first_chunk..]
+            .iter()
+            .flatten()
+            .skip(start - first_chunk * CHUNK_ENTRIES)
+            .take(end - start)
+    }
+
+    fn clone_range(&self, start: usize, end: usize) -> Vec<LogEntry> {
+        let mut out = Vec::with_capacity(end - start);
+        let mut position = start;
+        while position < end {
+            let chunk = &self.chunks[position / CHUNK_ENTRIES];
+            let offset = position % CHUNK_ENTRIES;
+            let take = (end - position).min(CHUNK_ENTRIES - offset);
+            out.extend_from_slice(&chunk[offset..offset + take]);
+            position += take;
+        }
+        out
     }
 }
 
@@ -256,6 +340,36 @@ mod tests {
                         plain.entries_limited(from, to, bytes),
                         "{from}..={to} within {bytes}"
                     );
+                }
+            }
+        }
+    }
+
+    // Proves the chunked storage agrees with a plain Vec across chunk boundaries,
+    // through appends, truncations (on and off boundaries) and range reads.
+    #[test]
+    fn chunks_match_a_vec_model() {
+        let mut log = MemoryLog::new();
+        let mut model: Vec<LogEntry> = Vec::new();
+        let cuts = [3000usize, 2048, 2047, 1025, 1024, 1023, 1, 0];
+        let mut next = 1;
+        for (round, cut) in cuts.into_iter().enumerate() {
+            let batch: Vec<LogEntry> =
+                (next..next + 1500).map(|i| entry(round as Term + 1, i)).collect();
+            log.append_owned(batch.clone()).unwrap();
+            model.extend(batch);
+            let keep = cut.min(model.len());
+            log.truncate(keep as Index + 1).unwrap();
+            model.truncate(keep);
+            next = keep as Index + 1;
+            assert_eq!(log.len(), model.len());
+            assert_eq!(log.last_index(), model.len() as Index);
+            assert_eq!(log.last_term(), model.last().map_or(0, |e| e.term));
+            for probe in [1usize, 1023, 1024, 1025, 2048, model.len()] {
+                if probe <= model.len() && probe > 0 {
+                    assert_eq!(log.entry(probe as Index).as_ref(), model.get(probe - 1));
+                    let from = probe.saturating_sub(700).max(1);
+                    assert_eq!(log.entries(from as Index, probe as Index), model[from - 1..probe]);
                 }
             }
         }
