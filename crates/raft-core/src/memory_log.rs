@@ -207,14 +207,15 @@ impl Chunks {
     }
 
     fn extend(&mut self, entries: impl IntoIterator<Item = LogEntry>) {
-        for entry in entries {
+        let mut entries = entries.into_iter().peekable();
+        while entries.peek().is_some() {
             if self.len % CHUNK_ENTRIES == 0 {
                 self.chunks.push(Vec::with_capacity(CHUNK_ENTRIES));
             }
-            if let Some(chunk) = self.chunks.last_mut() {
-                chunk.push(entry);
-            }
-            self.len += 1;
+            let Some(chunk) = self.chunks.last_mut() else { return };
+            let before = chunk.len();
+            chunk.extend(entries.by_ref().take(CHUNK_ENTRIES - before));
+            self.len += chunk.len() - before;
         }
     }
 
