@@ -91,6 +91,8 @@ pub struct Cluster {
     leaders: BTreeMap<Term, NodeId>,
     committed: BTreeMap<Index, (Term, Bytes)>,
     commit_seen: BTreeMap<NodeId, Index>,
+    /// Durable votes seen per (node, term), across restarts.
+    votes: BTreeMap<(NodeId, Term), NodeId>,
     rng: u64,
 }
 
@@ -141,6 +143,7 @@ impl Cluster {
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
             commit_seen: BTreeMap::new(),
+            votes: BTreeMap::new(),
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -217,6 +220,15 @@ impl Cluster {
                 previous.is_none_or(|other| other == id),
                 "Election Safety: {previous:?} and {id} both led term {}",
                 node.term()
+            );
+        }
+        let durable = node.log().durable.hard_state();
+        if let Some(vote) = durable.voted_for {
+            let previous = self.votes.insert((id, durable.term), vote);
+            assert!(
+                previous.is_none_or(|other| other == vote),
+                "node {id} voted for {previous:?} and {vote} in term {}",
+                durable.term
             );
         }
         let seen = self.commit_seen.entry(id).or_default();
