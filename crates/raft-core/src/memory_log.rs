@@ -203,16 +203,20 @@ impl Chunks {
     }
 
     fn last(&self) -> Option<&LogEntry> {
-        self.len.checked_sub(1).and_then(|position| self.get(position))
+        self.len
+            .checked_sub(1)
+            .and_then(|position| self.get(position))
     }
 
     fn extend(&mut self, entries: impl IntoIterator<Item = LogEntry>) {
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {
-            if self.len % CHUNK_ENTRIES == 0 {
+            if self.len.is_multiple_of(CHUNK_ENTRIES) {
                 self.chunks.push(Vec::with_capacity(CHUNK_ENTRIES));
             }
-            let Some(chunk) = self.chunks.last_mut() else { return };
+            let Some(chunk) = self.chunks.last_mut() else {
+                return;
+            };
             let before = chunk.len();
             chunk.extend(entries.by_ref().take(CHUNK_ENTRIES - before));
             self.len += chunk.len() - before;
@@ -355,8 +359,9 @@ mod tests {
         let cuts = [3000usize, 2048, 2047, 1025, 1024, 1023, 1, 0];
         let mut next = 1;
         for (round, cut) in cuts.into_iter().enumerate() {
-            let batch: Vec<LogEntry> =
-                (next..next + 1500).map(|i| entry(round as Term + 1, i)).collect();
+            let batch: Vec<LogEntry> = (next..next + 1500)
+                .map(|i| entry(round as Term + 1, i))
+                .collect();
             log.append_owned(batch.clone()).unwrap();
             model.extend(batch);
             let keep = cut.min(model.len());
@@ -370,7 +375,10 @@ mod tests {
                 if probe <= model.len() && probe > 0 {
                     assert_eq!(log.entry(probe as Index).as_ref(), model.get(probe - 1));
                     let from = probe.saturating_sub(700).max(1);
-                    assert_eq!(log.entries(from as Index, probe as Index), model[from - 1..probe]);
+                    assert_eq!(
+                        log.entries(from as Index, probe as Index),
+                        model[from - 1..probe]
+                    );
                 }
             }
         }

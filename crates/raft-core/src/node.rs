@@ -782,7 +782,9 @@ impl<L: RaftLog> RaftNode<L> {
         progress.recent_active = true;
         let stale = match progress.state {
             ReplicationState::Replicate => reply.prev_log_index <= progress.match_index,
-            ReplicationState::Probe => reply.prev_log_index.checked_add(1) != Some(progress.next_index),
+            ReplicationState::Probe => {
+                reply.prev_log_index.checked_add(1) != Some(progress.next_index)
+            }
         };
         if stale {
             return Ok(());

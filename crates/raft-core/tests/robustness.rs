@@ -24,21 +24,27 @@ fn node_id() -> impl Strategy<Value = u64> {
 }
 
 fn entries() -> impl Strategy<Value = Vec<LogEntry>> {
-    (number(), proptest::collection::vec((number(), number(), 0usize..4), 0..4)).prop_map(
-        |(_, specs)| {
+    (
+        number(),
+        proptest::collection::vec((number(), number(), 0usize..4), 0..4),
+    )
+        .prop_map(|(_, specs)| {
             specs
                 .into_iter()
                 .map(|(term, index, len)| LogEntry::new(term, index, vec![7u8; len]))
                 .collect()
-        },
-    )
+        })
 }
 
 /// Contiguous entries after `prev`, so that some messages pass validation.
 fn plausible_append() -> impl Strategy<Value = Message> {
     (1u64..6, node_id(), 0u64..6, 0u64..4, 0usize..5, 0u64..10).prop_map(
         |(term, leader, prev_log_index, prev_log_term, count, leader_commit)| {
-            let prev_log_term = if prev_log_index == 0 { 0 } else { prev_log_term.min(term) };
+            let prev_log_term = if prev_log_index == 0 {
+                0
+            } else {
+                prev_log_term.min(term)
+            };
             let entries = (1..=count as u64)
                 .map(|offset| LogEntry::new(term, prev_log_index + offset, vec![1u8; 3]))
                 .collect();
@@ -57,10 +63,19 @@ fn plausible_append() -> impl Strategy<Value = Message> {
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (number(), node_id(), number(), number()).prop_map(|(term, candidate, i, t)| {
-            Message::PreVote(PreVote { term, candidate, last_log_index: i, last_log_term: t })
+            Message::PreVote(PreVote {
+                term,
+                candidate,
+                last_log_index: i,
+                last_log_term: t,
+            })
         }),
         (number(), any::<bool>(), node_id()).prop_map(|(term, vote_granted, from)| {
-            Message::PreVoteReply(PreVoteReply { term, vote_granted, from })
+            Message::PreVoteReply(PreVoteReply {
+                term,
+                vote_granted,
+                from,
+            })
         }),
         (number(), node_id(), number(), number(), any::<bool>()).prop_map(
             |(term, candidate, i, t, force)| {
@@ -74,7 +89,11 @@ fn message() -> impl Strategy<Value = Message> {
             }
         ),
         (number(), any::<bool>(), node_id()).prop_map(|(term, vote_granted, from)| {
-            Message::RequestVoteReply(RequestVoteReply { term, vote_granted, from })
+            Message::RequestVoteReply(RequestVoteReply {
+                term,
+                vote_granted,
+                from,
+            })
         }),
         (number(), node_id(), number(), number(), entries(), number()).prop_map(
             |(term, leader, prev_log_index, prev_log_term, entries, leader_commit)| {
@@ -89,8 +108,16 @@ fn message() -> impl Strategy<Value = Message> {
             }
         ),
         plausible_append(),
-        (number(), any::<bool>(), node_id(), number(), number(), number(), number()).prop_map(
-            |(term, success, from, prev, m, ci, ct)| {
+        (
+            number(),
+            any::<bool>(),
+            node_id(),
+            number(),
+            number(),
+            number(),
+            number()
+        )
+            .prop_map(|(term, success, from, prev, m, ci, ct)| {
                 Message::AppendEntriesReply(AppendEntriesReply {
                     term,
                     success,
@@ -100,11 +127,9 @@ fn message() -> impl Strategy<Value = Message> {
                     conflict_index: ci,
                     conflict_term: ct,
                 })
-            }
-        ),
-        (number(), node_id()).prop_map(|(term, leader)| {
-            Message::TimeoutNow(TimeoutNow { term, leader })
-        }),
+            }),
+        (number(), node_id())
+            .prop_map(|(term, leader)| { Message::TimeoutNow(TimeoutNow { term, leader }) }),
     ]
 }
 
