@@ -25,7 +25,10 @@ fn append_entries(entries: usize) -> Message {
 fn codec(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec");
     let _ = group.measurement_time(Duration::from_secs(3));
-    for (name, message) in [("heartbeat", append_entries(0)), ("append-64x128B", append_entries(64))] {
+    for (name, message) in [
+        ("heartbeat", append_entries(0)),
+        ("append-64x128B", append_entries(64)),
+    ] {
         let limits = FrameLimits::default();
         let mut frame = Vec::new();
         encode_frame_into(&message, &limits, &mut frame).expect("encodes");

@@ -88,8 +88,10 @@ pub fn decode_message(payload: &[u8]) -> Result<Message, WireError> {
     }
     // postcard accepts overlong varints; only the shortest form is ours, so that every
     // message has exactly one encoding.
-    let canonical = postcard::experimental::serialized_size(&message).map_err(|error| WireError::Malformed {
-        detail: alloc::format!("{error}"),
+    let canonical = postcard::experimental::serialized_size(&message).map_err(|error| {
+        WireError::Malformed {
+            detail: alloc::format!("{error}"),
+        }
     })?;
     if canonical != payload.len() {
         return Err(WireError::NonCanonical);

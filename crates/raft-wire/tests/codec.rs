@@ -27,7 +27,11 @@ fn frame_of(payload: &[u8]) -> Vec<u8> {
 }
 
 /// Feeds `bytes` to a fresh decoder in pieces at the given cut points.
-fn stream_decode(bytes: &[u8], cuts: &[usize], limits: FrameLimits) -> Vec<Result<Message, WireError>> {
+fn stream_decode(
+    bytes: &[u8],
+    cuts: &[usize],
+    limits: FrameLimits,
+) -> Vec<Result<Message, WireError>> {
     let mut decoder = FrameDecoder::new(limits);
     let mut out = Vec::new();
     let mut points: Vec<usize> = cuts.iter().map(|&cut| cut % (bytes.len() + 1)).collect();
@@ -145,12 +149,18 @@ proptest! {
 #[test]
 fn unknown_kind_is_skipped_not_fatal() {
     let unknown = frame_of(&[7, 1, 2]);
-    assert_eq!(decode(&unknown), Err(WireError::UnknownMessageKind { kind: 7 }));
+    assert_eq!(
+        decode(&unknown),
+        Err(WireError::UnknownMessageKind { kind: 7 })
+    );
     let known = Message::TimeoutNow(TimeoutNow { term: 1, leader: 2 });
     let mut stream = unknown.clone();
     stream.extend(encode(&known).unwrap());
     let results = stream_decode(&stream, &[5], FrameLimits::default());
-    assert_eq!(results, vec![Err(WireError::UnknownMessageKind { kind: 7 }), Ok(known)]);
+    assert_eq!(
+        results,
+        vec![Err(WireError::UnknownMessageKind { kind: 7 }), Ok(known)]
+    );
 }
 
 // An overlong varint decodes under postcard but is refused as non-canonical.
@@ -158,8 +168,14 @@ fn unknown_kind_is_skipped_not_fatal() {
 fn overlong_varint_is_refused() {
     // TimeoutNow { term: 7, leader: 2 } with the term written as 0x87 0x00.
     assert!(decode_message(&[6, 7, 2]).is_ok());
-    assert_eq!(decode_message(&[6, 0x87, 0x00, 2]), Err(WireError::NonCanonical));
-    assert_eq!(decode(&frame_of(&[6, 0x87, 0x00, 2])), Err(WireError::NonCanonical));
+    assert_eq!(
+        decode_message(&[6, 0x87, 0x00, 2]),
+        Err(WireError::NonCanonical)
+    );
+    assert_eq!(
+        decode(&frame_of(&[6, 0x87, 0x00, 2])),
+        Err(WireError::NonCanonical)
+    );
 }
 
 // Bad magic, version and flags are named as such.
@@ -171,14 +187,23 @@ fn header_errors_say_which() {
     assert!(matches!(decode(&bad), Err(WireError::BadMagic { .. })));
     let mut bad = good.clone();
     bad[2] = 9;
-    assert_eq!(decode(&bad), Err(WireError::UnsupportedVersion { version: 9, supported: 1 }));
+    assert_eq!(
+        decode(&bad),
+        Err(WireError::UnsupportedVersion {
+            version: 9,
+            supported: 1
+        })
+    );
     let mut bad = good.clone();
     bad[3] = 0x80;
     assert_eq!(decode(&bad), Err(WireError::ReservedFlags { flags: 0x80 }));
     let mut bad = good;
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
-    assert!(matches!(decode(&bad), Err(WireError::ChecksumMismatch { .. })));
+    assert!(matches!(
+        decode(&bad),
+        Err(WireError::ChecksumMismatch { .. })
+    ));
 }
 
 // A header declaring more than the limit is refused before the payload is buffered,
@@ -191,14 +216,23 @@ fn oversized_frames_are_refused_before_allocation() {
     header.extend_from_slice(&[0; 4]);
     assert_eq!(
         decode_with_limits(&header, &limits),
-        Err(WireError::FrameTooLarge { length: 1 << 30, limit: 1024 })
+        Err(WireError::FrameTooLarge {
+            length: 1 << 30,
+            limit: 1024
+        })
     );
     let mut decoder = FrameDecoder::new(limits);
     let mut input = &header[..];
-    assert!(matches!(decoder.decode(&mut input), Some(Err(WireError::FrameTooLarge { .. }))));
+    assert!(matches!(
+        decoder.decode(&mut input),
+        Some(Err(WireError::FrameTooLarge { .. }))
+    ));
     assert!(decoder.buffered_bytes() <= HEADER_BYTES);
     let mut more: &[u8] = &[0; 8];
-    assert_eq!(decoder.decode(&mut more), Some(Err(WireError::StreamFailed)));
+    assert_eq!(
+        decoder.decode(&mut more),
+        Some(Err(WireError::StreamFailed))
+    );
     // Encoding refuses what a peer with the same limit would refuse.
     let big = Message::AppendEntries(raft_core::AppendEntries {
         term: 1,
@@ -209,8 +243,15 @@ fn oversized_frames_are_refused_before_allocation() {
         leader_commit: 0,
     });
     let mut out = vec![1, 2, 3];
-    assert!(matches!(encode_frame_into(&big, &limits, &mut out), Err(WireError::FrameTooLarge { .. })));
-    assert_eq!(out, vec![1, 2, 3], "a refused encode leaves the buffer as it was");
+    assert!(matches!(
+        encode_frame_into(&big, &limits, &mut out),
+        Err(WireError::FrameTooLarge { .. })
+    ));
+    assert_eq!(
+        out,
+        vec![1, 2, 3],
+        "a refused encode leaves the buffer as it was"
+    );
 }
 
 // Wire errors convert into the protocol's Encoding error for `?` in driver code.

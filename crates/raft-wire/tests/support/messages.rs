@@ -4,21 +4,49 @@
 
 use proptest::prelude::*;
 use raft_core::{
-    AppendEntries, AppendEntriesReply, Bytes, EntryKind, LogEntry, Message, PreVote,
-    PreVoteReply, RequestVote, RequestVoteReply, TimeoutNow,
+    AppendEntries, AppendEntriesReply, Bytes, EntryKind, LogEntry, Message, PreVote, PreVoteReply,
+    RequestVote, RequestVoteReply, TimeoutNow,
 };
 
 /// One sample per message kind, with field values that exercise one- and multi-byte
 /// varints. Changing any of these changes a golden vector: don't.
 pub fn samples() -> Vec<(&'static str, Message)> {
     vec![
-        ("pre_vote", Message::PreVote(PreVote { term: 5, candidate: 2, last_log_index: 300, last_log_term: 4 })),
-        ("pre_vote_reply", Message::PreVoteReply(PreVoteReply { term: 5, vote_granted: true, from: 3 })),
+        (
+            "pre_vote",
+            Message::PreVote(PreVote {
+                term: 5,
+                candidate: 2,
+                last_log_index: 300,
+                last_log_term: 4,
+            }),
+        ),
+        (
+            "pre_vote_reply",
+            Message::PreVoteReply(PreVoteReply {
+                term: 5,
+                vote_granted: true,
+                from: 3,
+            }),
+        ),
         (
             "request_vote",
-            Message::RequestVote(RequestVote { term: 6, candidate: 2, last_log_index: 300, last_log_term: 4, force: false }),
+            Message::RequestVote(RequestVote {
+                term: 6,
+                candidate: 2,
+                last_log_index: 300,
+                last_log_term: 4,
+                force: false,
+            }),
         ),
-        ("request_vote_reply", Message::RequestVoteReply(RequestVoteReply { term: 6, vote_granted: false, from: 1 })),
+        (
+            "request_vote_reply",
+            Message::RequestVoteReply(RequestVoteReply {
+                term: 6,
+                vote_granted: false,
+                from: 1,
+            }),
+        ),
         (
             "append_entries",
             Message::AppendEntries(AppendEntries {
@@ -45,7 +73,10 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 conflict_term: 3,
             }),
         ),
-        ("timeout_now", Message::TimeoutNow(TimeoutNow { term: 7, leader: 2 })),
+        (
+            "timeout_now",
+            Message::TimeoutNow(TimeoutNow { term: 7, leader: 2 }),
+        ),
     ]
 }
 
@@ -54,40 +85,93 @@ fn word() -> impl Strategy<Value = u64> {
 }
 
 fn entry() -> impl Strategy<Value = LogEntry> {
-    (word(), word(), any::<bool>(), proptest::collection::vec(any::<u8>(), 0..40)).prop_map(
-        |(term, index, noop, command)| LogEntry {
+    (
+        word(),
+        word(),
+        any::<bool>(),
+        proptest::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(term, index, noop, command)| LogEntry {
             term,
             index,
-            kind: if noop { EntryKind::Noop } else { EntryKind::Normal },
+            kind: if noop {
+                EntryKind::Noop
+            } else {
+                EntryKind::Normal
+            },
             command: Bytes::from(command),
-        },
-    )
+        })
 }
 
 /// Any message of any kind, fields over their whole range.
 pub fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (word(), word(), word(), word()).prop_map(|(term, candidate, last_log_index, last_log_term)| {
-            Message::PreVote(PreVote { term, candidate, last_log_index, last_log_term })
-        }),
-        (word(), any::<bool>(), word())
-            .prop_map(|(term, vote_granted, from)| Message::PreVoteReply(PreVoteReply { term, vote_granted, from })),
-        (word(), word(), word(), word(), any::<bool>()).prop_map(
-            |(term, candidate, last_log_index, last_log_term, force)| {
-                Message::RequestVote(RequestVote { term, candidate, last_log_index, last_log_term, force })
+        (word(), word(), word(), word()).prop_map(
+            |(term, candidate, last_log_index, last_log_term)| {
+                Message::PreVote(PreVote {
+                    term,
+                    candidate,
+                    last_log_index,
+                    last_log_term,
+                })
             }
         ),
         (word(), any::<bool>(), word()).prop_map(|(term, vote_granted, from)| {
-            Message::RequestVoteReply(RequestVoteReply { term, vote_granted, from })
+            Message::PreVoteReply(PreVoteReply {
+                term,
+                vote_granted,
+                from,
+            })
         }),
-        (word(), word(), word(), word(), proptest::collection::vec(entry(), 0..6), word()).prop_map(
-            |(term, leader, prev_log_index, prev_log_term, entries, leader_commit)| {
-                Message::AppendEntries(AppendEntries { term, leader, prev_log_index, prev_log_term, entries, leader_commit })
+        (word(), word(), word(), word(), any::<bool>()).prop_map(
+            |(term, candidate, last_log_index, last_log_term, force)| {
+                Message::RequestVote(RequestVote {
+                    term,
+                    candidate,
+                    last_log_index,
+                    last_log_term,
+                    force,
+                })
             }
         ),
-        (word(), any::<bool>(), word(), word(), word(), word(), word()).prop_map(
-            |(term, success, from, prev_log_index, match_index, conflict_index, conflict_term)| {
-                Message::AppendEntriesReply(AppendEntriesReply {
+        (word(), any::<bool>(), word()).prop_map(|(term, vote_granted, from)| {
+            Message::RequestVoteReply(RequestVoteReply {
+                term,
+                vote_granted,
+                from,
+            })
+        }),
+        (
+            word(),
+            word(),
+            word(),
+            word(),
+            proptest::collection::vec(entry(), 0..6),
+            word()
+        )
+            .prop_map(
+                |(term, leader, prev_log_index, prev_log_term, entries, leader_commit)| {
+                    Message::AppendEntries(AppendEntries {
+                        term,
+                        leader,
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        leader_commit,
+                    })
+                }
+            ),
+        (
+            word(),
+            any::<bool>(),
+            word(),
+            word(),
+            word(),
+            word(),
+            word()
+        )
+            .prop_map(
+                |(
                     term,
                     success,
                     from,
@@ -95,10 +179,20 @@ pub fn message() -> impl Strategy<Value = Message> {
                     match_index,
                     conflict_index,
                     conflict_term,
-                })
-            }
-        ),
-        (word(), word()).prop_map(|(term, leader)| Message::TimeoutNow(TimeoutNow { term, leader })),
+                )| {
+                    Message::AppendEntriesReply(AppendEntriesReply {
+                        term,
+                        success,
+                        from,
+                        prev_log_index,
+                        match_index,
+                        conflict_index,
+                        conflict_term,
+                    })
+                }
+            ),
+        (word(), word())
+            .prop_map(|(term, leader)| Message::TimeoutNow(TimeoutNow { term, leader })),
     ]
 }
 
