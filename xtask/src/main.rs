@@ -2,11 +2,15 @@
 //!
 //! - `ci`: what CI runs — fmt check, clippy with warnings denied, the tests, the docs
 //!   with warnings denied.
-//! - `test`: the README's test command (`cargo test --workspace`).
+//! - `test`: the README's test command (`cargo test --workspace --all-features`).
 //! - `conformance`: runs the protocol scenario tests and prints one line per Raft rule.
 //! - `chaos [--seeds N]`: the seeded fault runs of raft-core, in release mode, over N
 //!   seeds (default 5000).
-//! - `bench`: the criterion benches (commit throughput).
+//! - `fuzz TARGET [--seconds N]`: runs one cargo-fuzz target (frame_decode,
+//!   stream_decode, message_decode) for N seconds (default 60) on the nightly toolchain,
+//!   installing cargo-fuzz from crates.io if it is missing. New inputs land in
+//!   fuzz/corpus/TARGET, which the stable tests replay.
+//! - `bench`: the criterion benches (commit throughput, codec throughput).
 
 use std::process::{Command, ExitCode};
 
@@ -227,18 +231,19 @@ fn run(mut command: Command) -> bool {
 }
 
 fn ci() -> bool {
-    let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
+    let mut doc = cargo(&["doc", "--workspace", "--all-features", "--no-deps"]);
     let _ = doc.env("RUSTDOCFLAGS", "-D warnings");
     run(cargo(&["fmt", "--all", "--", "--check"]))
         && run(cargo(&[
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
         ]))
-        && run(cargo(&["test", "--workspace"]))
+        && run(cargo(&["test", "--workspace", "--all-features"]))
         && run(doc)
 }
 
@@ -302,32 +307,90 @@ fn chaos(seeds: &str) -> bool {
     run(command)
 }
 
+const FUZZ_TARGETS: &[&str] = &["frame_decode", "stream_decode", "message_decode"];
+
+fn fuzz(target: &str, seconds: &str) -> bool {
+    if !FUZZ_TARGETS.contains(&target) {
+        eprintln!("unknown fuzz target {target:?}; one of {FUZZ_TARGETS:?}");
+        return false;
+    }
+    let nightly = Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .output();
+    if !nightly.is_ok_and(|output| output.status.success()) {
+        eprintln!("cargo fuzz needs a nightly toolchain: rustup toolchain install nightly");
+        return false;
+    }
+    let installed = Command::new("cargo").args(["fuzz", "--version"]).output();
+    if !installed.is_ok_and(|output| output.status.success())
+        && !run(cargo(&["install", "cargo-fuzz", "--locked"]))
+    {
+        return false;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut command = Command::new("cargo");
+    let _ = command
+        .current_dir(root.join("fuzz"))
+        .args([
+            "+nightly",
+            "fuzz",
+            "run",
+            target,
+            &format!("corpus/{target}"),
+            "--",
+        ])
+        .arg(format!("-max_total_time={seconds}"));
+    run(command)
+}
+
+fn flag_value(args: &[String], flag: &str, default: &str) -> Option<String> {
+    let value = match args.iter().position(|arg| arg == flag) {
+        Some(position) => args.get(position + 1).cloned().unwrap_or_default(),
+        None => default.to_owned(),
+    };
+    if value.parse::<u64>().is_err() {
+        eprintln!("{flag} takes a number");
+        return None;
+    }
+    Some(value)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("test") => run(cargo(&["test", "--workspace"])),
+        Some("test") => run(cargo(&["test", "--workspace", "--all-features"])),
         Some("conformance") => conformance(),
-        Some("chaos") => {
-            let seeds = match args.iter().position(|arg| arg == "--seeds") {
-                Some(position) => args.get(position + 1).cloned().unwrap_or_default(),
-                None => "5000".to_owned(),
-            };
-            if seeds.parse::<u64>().is_err() {
-                eprintln!("--seeds takes a number");
+        Some("chaos") => match flag_value(&args, "--seeds", "5000") {
+            Some(seeds) => chaos(&seeds),
+            None => return ExitCode::from(2),
+        },
+        Some("fuzz") => {
+            let Some(target) = args.get(1) else {
+                eprintln!(
+                    "usage: cargo xtask fuzz <{}> [--seconds N]",
+                    FUZZ_TARGETS.join(" | ")
+                );
                 return ExitCode::from(2);
+            };
+            match flag_value(&args, "--seconds", "60") {
+                Some(seconds) => fuzz(target, &seconds),
+                None => return ExitCode::from(2),
             }
-            chaos(&seeds)
         }
-        Some("bench") => run(cargo(&[
-            "bench",
-            "-p",
-            "raft-core",
-            "--bench",
-            "throughput",
-        ])),
+        Some("bench") => {
+            run(cargo(&[
+                "bench",
+                "-p",
+                "raft-core",
+                "--bench",
+                "throughput",
+            ])) && run(cargo(&["bench", "-p", "raft-wire", "--bench", "codec"]))
+        }
         _ => {
-            eprintln!("usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | bench>");
+            eprintln!(
+                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | fuzz TARGET [--seconds N] | bench>"
+            );
             return ExitCode::from(2);
         }
     };

@@ -36,6 +36,8 @@
 //! - `std` (default): `std::error::Error` for [`Error`] and
 //!   [`RaftConfig::with_random_seed`].
 //! - `serde`: `Serialize` / `Deserialize` for messages, entries and states.
+//! - `framing`: the [`framing`] module, the frozen wire codec (frames with a magic,
+//!   version, length and CRC-32 around each message; a streaming decoder).
 //!
 //! docs/API.md in the repository lists the whole surface and where it departs from
 //! raft-io 0.8.
@@ -45,6 +47,22 @@
 #![warn(clippy::unwrap_used, unused_results)]
 
 pub use raft_core::*;
+
+/// The frozen wire codec (crate `raft-wire`): [`framing::encode`] /
+/// [`framing::decode`] one framed message, [`framing::FrameDecoder`] for a byte stream.
+///
+/// ```
+/// use raft_io::{Message, TimeoutNow, framing};
+/// let message = Message::TimeoutNow(TimeoutNow { term: 2, leader: 1 });
+/// let frame = framing::encode(&message)?;
+/// assert_eq!(framing::decode(&frame)?, message);
+/// # Ok::<(), framing::WireError>(())
+/// ```
+#[cfg(feature = "framing")]
+pub mod framing {
+    #[doc(inline)]
+    pub use raft_wire::*;
+}
 
 /// The everyday surface, for `use raft_io::prelude::*;`.
 pub mod prelude {

@@ -1,0 +1,8 @@
+//! Fuzz target: see `frame_decode` in crates/raft-wire/tests/support/checks.rs, which the
+//! stable test suite also runs over the checked-in corpus.
+#![no_main]
+
+#[path = "../../crates/raft-wire/tests/support/checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::frame_decode(data));
