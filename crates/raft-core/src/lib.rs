@@ -33,6 +33,7 @@
 //! [raft-io]: https://docs.rs/raft-io
 
 #![no_std]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used, unused_results)]

@@ -1,0 +1,81 @@
+//! The WAL's error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong opening or writing a [`WalLog`](crate::WalLog).
+///
+/// I/O failures ([`WalError::Io`]) are kept apart from detected corruption
+/// ([`WalError::Corrupt`]), which names the segment file and byte offset.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WalError {
+    /// An operating-system call failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Acknowledged data is damaged or missing. Never repaired silently.
+    #[error("corrupt write-ahead log: {segment} at byte {offset}: {reason}")]
+    Corrupt {
+        /// The segment file (or the directory, for a missing segment).
+        segment: PathBuf,
+        /// Byte offset of the first damaged record within the segment.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Another process (or another `WalLog` in this one) holds the directory's lock.
+    #[error("write-ahead log directory {path} is locked by another user")]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The directory holds files that are not a raft-wal log.
+    #[error("{path} is not a raft-wal directory: {reason}")]
+    NotAWalDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// The directory holds a raft-wal log of a format version this code cannot read.
+    #[error("{path} holds raft-wal format {found}, this code reads format {supported}")]
+    UnsupportedVersion {
+        /// The directory.
+        path: PathBuf,
+        /// The version found.
+        found: String,
+        /// The version this code reads.
+        supported: u8,
+    },
+    /// A [`WalOptions`](crate::WalOptions) value is out of range.
+    #[error("invalid wal option: {0}")]
+    InvalidOption(String),
+    /// A write that breaks the log's rules (a gap, an overlap, truncating compacted
+    /// entries...). Nothing was written.
+    #[error("invalid log operation: {0}")]
+    InvalidOperation(String),
+    /// An earlier write or sync failed; what reached the disk is unknown, so the log
+    /// refuses further writes. Reopen it.
+    #[error("the write-ahead log failed earlier and must be reopened")]
+    Failed,
+}
+
+impl WalError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        WalError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<WalError> for raft_core::Error {
+    fn from(error: WalError) -> Self {
+        raft_core::Error::storage("using the write-ahead log", error)
+    }
+}
