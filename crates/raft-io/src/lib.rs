@@ -36,6 +36,8 @@
 //! - `std` (default): `std::error::Error` for [`Error`] and
 //!   [`RaftConfig::with_random_seed`].
 //! - `serde`: `Serialize` / `Deserialize` for messages, entries and states.
+//! - `persistence`: [`WalLog`], a durable [`RaftLog`] in a directory of checksummed
+//!   segments (crate raft-wal), and its [`WalOptions`] and [`WalError`].
 //! - `framing`: the [`framing`] module, the frozen wire codec (frames with a magic,
 //!   version, length and CRC-32 around each message; a streaming decoder).
 //!
@@ -47,6 +49,10 @@
 #![warn(clippy::unwrap_used, unused_results)]
 
 pub use raft_core::*;
+
+#[cfg(feature = "persistence")]
+#[doc(inline)]
+pub use raft_wal::{WalError, WalLog, WalOptions};
 
 /// The frozen wire codec (crate `raft-wire`): [`framing::encode`] /
 /// [`framing::decode`] one framed message, [`framing::FrameDecoder`] for a byte stream.
@@ -71,6 +77,10 @@ pub mod prelude {
         Action, Bytes, Error, Event, Index, MemoryLog, Message, NodeId, RaftConfig, RaftLog,
         RaftNode, RaftTransport, Result, Role, Term,
     };
+
+    #[cfg(feature = "persistence")]
+    #[doc(no_inline)]
+    pub use raft_wal::WalLog;
 }
 
 /// The README's examples, compiled and run as doc tests so they cannot rot.

@@ -279,4 +279,53 @@ mod tests {
             Err(Invalid::BadBody("unknown record kind"))
         );
     }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    // Golden bytes of every record kind (docs/PROTOCOL.md). A change to any of them is
+    // a format change: it needs a new WAL format version, not an edit here.
+    #[test]
+    fn record_encodings_are_frozen() {
+        type Encode = fn(&mut Vec<u8>);
+        let cases: [(&str, Encode); 6] = [
+            ("0900000030515f95010700000000000000", |out| {
+                encode_batch_start(out, 7)
+            }),
+            (
+                "140000002ecfcbe30202000000000000000500000000000000006869",
+                |out| encode_entry(out, &LogEntry::new(2, 5, &b"hi"[..])),
+            ),
+            (
+                "1200000079807bfa020200000000000000060000000000000001",
+                |out| encode_entry(out, &LogEntry::noop(2, 6)),
+            ),
+            (
+                "1a00000048604a780302000000000000000103000000000000000400000000000000",
+                |out| {
+                    encode_hard_state(
+                        out,
+                        &HardState {
+                            term: 2,
+                            voted_for: Some(3),
+                            commit_index: 4,
+                        },
+                    )
+                },
+            ),
+            ("09000000e1146213040600000000000000", |out| {
+                encode_truncate(out, 6)
+            }),
+            (
+                "110000008ff380f70504000000000000000200000000000000",
+                |out| encode_compact(out, 4, 2),
+            ),
+        ];
+        for (expected, encode) in cases {
+            let mut out = Vec::new();
+            encode(&mut out);
+            assert_eq!(hex(&out), expected);
+        }
+    }
 }

@@ -102,6 +102,19 @@ mod tests {
         assert_eq!(SegmentName::parse("LOCK"), None);
     }
 
+    // Golden bytes of a segment header (docs/PROTOCOL.md).
+    #[test]
+    fn header_encoding_is_frozen() {
+        let hex: String = encode_header(7, 4096)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "5257414c0100000007000000000000000010000000000000b3dc80b0"
+        );
+    }
+
     // Proves the header round-trips and any flipped bit is caught.
     #[test]
     fn header_round_trips_and_detects_damage() {

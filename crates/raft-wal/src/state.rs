@@ -91,9 +91,18 @@ impl LogState {
     /// Replay: appends an entry record, tolerating one gap at the very start (entries
     /// whose segments were deleted after compaction).
     pub(crate) fn replay_entry(&mut self, entry: LogEntry) -> Result<(), String> {
-        if self.entries.is_empty() && entry.index > self.boundary.0 + 1 {
-            let missing = entry.index - 1;
-            self.gap_below = Some(self.gap_below.map_or(missing, |gap| gap.max(missing)));
+        if self.entries.is_empty() {
+            match self.gap_below {
+                Some(gap) if entry.index != gap + 1 => {
+                    return Err(format!(
+                        "entry {} does not follow the missing entry {gap}",
+                        entry.index
+                    ));
+                }
+                Some(_) => {}
+                None if entry.index > self.boundary.0 + 1 => self.gap_below = Some(entry.index - 1),
+                None => self.check_next(&entry)?,
+            }
             self.entries.push_back(entry);
             return Ok(());
         }
@@ -110,8 +119,12 @@ impl LogState {
                 self.boundary.0
             ));
         }
-        if from < self.first_index() && !self.entries.is_empty() {
-            return Err(format!("truncation at {from} falls in missing entries"));
+        if self.gap_below.is_some_and(|gap| from <= gap + 1) {
+            // Replay only: the cut falls in entries whose segments were deleted; what
+            // is left is the missing range below it.
+            self.entries.clear();
+            self.gap_below = (from - 1 > self.boundary.0).then_some(from - 1);
+            return Ok(());
         }
         if let Some(position) = self.position(from) {
             self.entries.truncate(position);

@@ -136,10 +136,9 @@ fn describe(invalid: &Invalid) -> String {
     }
 }
 
-/// Whether any valid record starts anywhere in `buffer[from..]`. A crash tears only
-/// the end of the last write (the file ends inside it), so a valid record after a
-/// damaged one means the damage is corruption of acknowledged data, not a torn write.
-/// Offsets are checksummed only where the length field fits in what is left.
+/// Whether any valid record starts anywhere in `buffer[from..]`. Offsets are
+/// checksummed only where the length field fits in what is left, so the scan stays
+/// linear in practice.
 fn valid_record_after(buffer: &Bytes, from: usize, record_bytes_max: usize) -> bool {
     let end = buffer.len().saturating_sub(RECORD_HEADER_BYTES);
     (from..end).any(|offset| {
@@ -153,6 +152,43 @@ fn valid_record_after(buffer: &Bytes, from: usize, record_bytes_max: usize) -> b
             && length <= buffer.len() - offset - RECORD_HEADER_BYTES
             && decode_record(buffer, offset, record_bytes_max).is_ok()
     })
+}
+
+/// Decides whether the invalid bytes at `offset` of the newest segment are a torn
+/// write (cut them) or damage to acknowledged data (refuse to open).
+///
+/// A crash tears only the end of the last write: the file ends inside a record, or (on
+/// file systems that extend before writing) the tail reads as zeros. Anything else —
+/// a valid record further on, a complete record with a bad checksum, a length field
+/// one bit away from a valid record — is corruption. Returns the reason if corrupt.
+fn classify_damage(buffer: &Bytes, offset: usize, record_bytes_max: usize) -> Option<&'static str> {
+    let tail = &buffer[offset..];
+    if valid_record_after(buffer, offset + 1, record_bytes_max) {
+        return Some("valid records follow the damaged one");
+    }
+    if tail.iter().all(|&byte| byte == 0) || tail.len() < RECORD_HEADER_BYTES {
+        return None;
+    }
+    let length = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize;
+    if RECORD_HEADER_BYTES + length <= tail.len() {
+        return Some("a complete record fails its checks");
+    }
+    // The record runs past the end: torn, unless its length field is one flipped bit
+    // away from a record that is complete and valid.
+    let stored_crc = u32::from_le_bytes([tail[4], tail[5], tail[6], tail[7]]);
+    for bit in 0..32 {
+        let candidate = length ^ (1 << bit);
+        if candidate == 0 || RECORD_HEADER_BYTES + candidate > tail.len() {
+            continue;
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&(candidate as u32).to_le_bytes());
+        hasher.update(&tail[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + candidate]);
+        if hasher.finalize() == stored_crc {
+            return Some("a record's length field is damaged");
+        }
+    }
+    None
 }
 
 impl WalLog {
@@ -334,7 +370,10 @@ impl WalLog {
                     ));
                 }
             }
-            Err(_) if last && previous_length.is_some() => {
+            // A crash while creating the newest segment leaves a short or torn header
+            // and nothing after it; a damaged header in front of valid records is
+            // corruption.
+            Err(_) if last && !valid_record_after(buffer, 1, self.options.record_bytes_max) => {
                 return Ok(Replayed {
                     length: 0,
                     max_entry_index: 0,
@@ -379,11 +418,13 @@ impl WalLog {
                     if !last {
                         return Err(Self::corrupt(path, offset as u64, reason));
                     }
-                    if valid_record_after(buffer, offset + 1, self.options.record_bytes_max) {
+                    if let Some(why) =
+                        classify_damage(buffer, offset, self.options.record_bytes_max)
+                    {
                         return Err(Self::corrupt(
                             path,
                             offset as u64,
-                            format!("{reason}, and valid records follow it"),
+                            format!("{reason}: {why}"),
                         ));
                     }
                     break;

@@ -57,7 +57,9 @@ fn stream_decode(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(512),
+    ))]
 
     // decode(encode(m)) == m, for frames and bare payloads.
     #[test]
