@@ -98,7 +98,6 @@ struct Segment {
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
 pub struct WalLog {
     dir: PathBuf,
     options: WalOptions,
@@ -117,6 +116,20 @@ pub struct WalLog {
     buffer_first_entry_index: Option<Index>,
     batch_seq: u64,
     failed: bool,
+}
+
+impl std::fmt::Debug for WalLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalLog")
+            .field("dir", &self.dir)
+            .field("segments", &self.segments.len())
+            .field("first_index", &self.state.first_index())
+            .field("last_index", &self.state.last_index())
+            .field("hard_state", &self.state.hard_state)
+            .field("buffered_bytes", &self.buffer.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a segment's replay found.
