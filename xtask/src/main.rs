@@ -10,7 +10,10 @@
 //!   stream_decode, message_decode) for N seconds (default 60) on the nightly toolchain,
 //!   installing cargo-fuzz from crates.io if it is missing. New inputs land in
 //!   fuzz/corpus/TARGET, which the stable tests replay.
-//! - `bench`: the criterion benches (commit throughput, codec throughput).
+//! - `sim [--seeds N] [--start S] [--faults PROFILE]`: the raft-sim kitchen-sink suite
+//!   in release mode (default 5000 seeds, all faults), with a progress bar and summary.
+//! - `repro --seed S [--faults PROFILE]`: replays one simulated run and prints its trace.
+//! - `bench`: the criterion benches (commit, codec and WAL throughput).
 
 use std::process::{Command, ExitCode};
 
@@ -245,6 +248,7 @@ fn ci() -> bool {
         ]))
         && run(cargo(&["test", "--workspace", "--all-features"]))
         && run(doc)
+        && raft_sim(&["sim".to_owned(), "--seeds".to_owned(), "2000".to_owned()])
 }
 
 fn conformance() -> bool {
@@ -355,6 +359,13 @@ fn flag_value(args: &[String], flag: &str, default: &str) -> Option<String> {
     Some(value)
 }
 
+/// Runs the raft-sim binary in release mode with `args`.
+fn raft_sim(args: &[String]) -> bool {
+    let mut command = cargo(&["run", "--release", "--quiet", "-p", "raft-sim", "--"]);
+    let _ = command.args(args);
+    run(command)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
@@ -389,7 +400,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | fuzz TARGET [--seconds N] | bench>"
+                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] | repro --seed S | fuzz TARGET [--seconds N] | bench>"
             );
             return ExitCode::from(2);
         }

@@ -1,0 +1,148 @@
+//! What a simulated run does: cluster size, clients, how long, which faults.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Simulated time units per logical tick.
+pub const TIME_PER_TICK: u64 = 100;
+
+/// Which faults a run injects. Each is drawn from the run's seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Faults {
+    /// Messages lost, per mille.
+    pub drop_per_mille: u32,
+    /// Messages delivered twice, per mille.
+    pub duplicate_per_mille: u32,
+    /// Largest message delay in ticks; delays are random, so messages reorder.
+    pub delay_ticks_max: u64,
+    /// Symmetric, one-way, leader-isolating and majority/minority partitions that heal.
+    pub partitions: bool,
+    /// Crashes that lose unsynced writes (or keep a torn prefix of them), and restarts.
+    pub crashes: bool,
+    /// Nodes whose clocks tick up to 10% fast or slow.
+    pub clock_skew: bool,
+}
+
+impl Faults {
+    /// No faults at all: a control run.
+    pub const NONE: Faults = Faults {
+        drop_per_mille: 0,
+        duplicate_per_mille: 0,
+        delay_ticks_max: 1,
+        partitions: false,
+        crashes: false,
+        clock_skew: false,
+    };
+    /// Every fault at once: the kitchen sink.
+    pub const ALL: Faults = Faults {
+        drop_per_mille: 50,
+        duplicate_per_mille: 20,
+        delay_ticks_max: 3,
+        partitions: true,
+        crashes: true,
+        clock_skew: true,
+    };
+}
+
+/// A named fault profile, as the command line takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// No faults.
+    None,
+    /// Loss, duplication, delay and reordering only.
+    Network,
+    /// Network faults plus partitions.
+    Partitions,
+    /// Network faults plus crashes and restarts.
+    Crashes,
+    /// Everything, with clock skew.
+    All,
+}
+
+impl Profile {
+    /// The faults this profile injects.
+    pub fn faults(self) -> Faults {
+        let network = Faults {
+            partitions: false,
+            crashes: false,
+            clock_skew: false,
+            ..Faults::ALL
+        };
+        match self {
+            Profile::None => Faults::NONE,
+            Profile::Network => network,
+            Profile::Partitions => Faults {
+                partitions: true,
+                ..network
+            },
+            Profile::Crashes => Faults {
+                crashes: true,
+                ..network
+            },
+            Profile::All => Faults::ALL,
+        }
+    }
+}
+
+impl FromStr for Profile {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "none" => Profile::None,
+            "network" => Profile::Network,
+            "partitions" => Profile::Partitions,
+            "crashes" => Profile::Crashes,
+            "all" => Profile::All,
+            other => {
+                return Err(format!(
+                    "unknown fault profile {other:?} (none, network, partitions, crashes, all)"
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Profile::None => "none",
+            Profile::Network => "network",
+            Profile::Partitions => "partitions",
+            Profile::Crashes => "crashes",
+            Profile::All => "all",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One run's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Cluster size.
+    pub nodes: u64,
+    /// Concurrent clients, each with one operation in flight.
+    pub clients: u64,
+    /// Number of keys the clients share.
+    pub keys: u8,
+    /// Ticks of faults before everything heals.
+    pub fault_ticks: u64,
+    /// Ticks allowed after healing for a leader to emerge and every replica to converge.
+    pub settle_ticks: u64,
+    /// The faults.
+    pub faults: Faults,
+}
+
+impl SimConfig {
+    /// The configuration a seed runs with under `profile`: 3 or 5 nodes, chosen by
+    /// the seed.
+    pub fn for_seed(seed: u64, profile: Profile) -> Self {
+        Self {
+            nodes: if seed % 4 == 3 { 5 } else { 3 },
+            clients: 3,
+            keys: 3,
+            fault_ticks: 600,
+            settle_ticks: 600,
+            faults: profile.faults(),
+        }
+    }
+}

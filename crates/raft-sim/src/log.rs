@@ -1,0 +1,115 @@
+//! `SimLog`: an in-memory `RaftLog` that knows what it has synced, so a simulated
+//! crash can lose exactly the unsynced writes (or a prefix of them, as a torn write).
+
+use raft_core::{HardState, Index, LogEntry, MemoryLog, RaftLog, Result, Term};
+
+/// One write not yet covered by a sync.
+#[derive(Clone, Debug)]
+enum Write {
+    Append(Vec<LogEntry>),
+    Truncate(Index),
+    HardState(HardState),
+}
+
+/// A `MemoryLog` plus the journal of writes since the last sync.
+#[derive(Clone, Debug, Default)]
+pub struct SimLog {
+    live: MemoryLog,
+    durable: MemoryLog,
+    unsynced: Vec<Write>,
+    syncs: u64,
+}
+
+impl SimLog {
+    /// What survives a crash that happened after the last sync returned, plus the
+    /// first `torn_writes` unsynced writes (a crash in the middle of the next sync
+    /// persists a prefix of it, as WalLog's batches do).
+    pub fn after_crash(mut self, torn_writes: usize) -> Self {
+        let survivors: Vec<Write> = self.unsynced.drain(..).take(torn_writes).collect();
+        for write in survivors {
+            Self::apply(&mut self.durable, write);
+        }
+        Self {
+            live: self.durable.clone(),
+            durable: self.durable,
+            unsynced: Vec::new(),
+            syncs: self.syncs,
+        }
+    }
+
+    /// Number of unsynced writes.
+    pub fn unsynced_writes(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// Number of syncs performed.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
+    }
+
+    /// The durable hard state.
+    pub fn durable_hard_state(&self) -> HardState {
+        self.durable.hard_state()
+    }
+
+    fn apply(log: &mut MemoryLog, write: Write) {
+        let result = match write {
+            Write::Append(entries) => log.append_owned(entries),
+            Write::Truncate(from) => log.truncate(from),
+            Write::HardState(state) => log.set_hard_state(state),
+        };
+        // The same write already succeeded on the live copy.
+        debug_assert!(result.is_ok(), "durable copy diverged from the live one");
+    }
+}
+
+impl RaftLog for SimLog {
+    fn last_index(&self) -> Index {
+        self.live.last_index()
+    }
+    fn last_term(&self) -> Term {
+        self.live.last_term()
+    }
+    fn term_at(&self, index: Index) -> Option<Term> {
+        self.live.term_at(index)
+    }
+    fn entry(&self, index: Index) -> Option<LogEntry> {
+        self.live.entry(index)
+    }
+    fn entries(&self, from: Index, to: Index) -> Vec<LogEntry> {
+        self.live.entries(from, to)
+    }
+    fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
+        self.live.entries_limited(from, to, bytes_max)
+    }
+    fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
+        self.live.append(entries)?;
+        self.unsynced.push(Write::Append(entries.to_vec()));
+        Ok(())
+    }
+    fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
+        self.live.append(&entries)?;
+        self.unsynced.push(Write::Append(entries));
+        Ok(())
+    }
+    fn truncate(&mut self, from: Index) -> Result<()> {
+        self.live.truncate(from)?;
+        self.unsynced.push(Write::Truncate(from));
+        Ok(())
+    }
+    fn hard_state(&self) -> HardState {
+        self.live.hard_state()
+    }
+    fn set_hard_state(&mut self, state: HardState) -> Result<()> {
+        self.live.set_hard_state(state)?;
+        self.unsynced.push(Write::HardState(state));
+        Ok(())
+    }
+    fn sync(&mut self) -> Result<()> {
+        for write in std::mem::take(&mut self.unsynced) {
+            Self::apply(&mut self.durable, write);
+        }
+        self.syncs += 1;
+        Ok(())
+    }
+}
