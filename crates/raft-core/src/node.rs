@@ -64,6 +64,10 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// This round's randomised election timeout, in `[min, max]`.
     election_timeout: u32,
     heartbeat_elapsed: u32,
+    /// Follower: the highest match index reported to the current leader in this term.
+    acknowledged_index: Index,
+    /// Follower: an AppendEntries reply went out since the last tick.
+    replied_this_tick: bool,
     /// Answers received in the current (pre-)election, first answer per voter wins.
     votes: Vec<(NodeId, bool)>,
     /// Leader only: one entry per other voter, sorted by id.
@@ -161,6 +165,8 @@ impl<L: RaftLog> RaftNode<L> {
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
+            acknowledged_index: 0,
+            replied_this_tick: false,
             votes: Vec::new(),
             progress: Vec::new(),
             commit_sent: Vec::new(),
@@ -365,6 +371,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn tick(&mut self, out: &mut Vec<Action>) -> Result<()> {
         self.election_elapsed = self.election_elapsed.saturating_add(1);
+        self.replied_this_tick = false;
         if self.state != State::Leader {
             if self.election_elapsed >= self.election_timeout {
                 self.campaign(out)?;
@@ -542,6 +549,9 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         debug_assert!(term >= self.term);
+        if term > self.term || self.leader != leader {
+            self.acknowledged_index = 0;
+        }
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -603,16 +613,20 @@ impl<L: RaftLog> RaftNode<L> {
         }
         let term = self.term;
         let first = self.log.last_index() + 1;
-        let entries: Vec<LogEntry> = commands
-            .zip(first..)
-            .map(|(command, index)| LogEntry {
-                term,
-                index,
-                kind: EntryKind::Normal,
-                command,
-            })
-            .collect();
-        self.log.append_owned(entries)?;
+        let count = commands.len();
+        let mut entries = commands.zip(first..).map(|(command, index)| LogEntry {
+            term,
+            index,
+            kind: EntryKind::Normal,
+            command,
+        });
+        if count == 1 {
+            // One entry: append from the stack rather than allocating a Vec for it.
+            let entry = entries.next().expect("length is one");
+            self.log.append(core::slice::from_ref(&entry))?;
+        } else {
+            self.log.append_owned(entries.collect())?;
+        }
         self.needs_sync = true;
         if self.maybe_commit() || !self.progress.is_empty() {
             for position in 0..self.progress.len() {
@@ -1052,6 +1066,7 @@ impl<L: RaftLog> RaftNode<L> {
             ..
         } = request;
         let original_prev = prev_log_index;
+        let appended_nothing = entries.is_empty();
         let (mut prev_index, mut prev_term) = (prev_log_index, request.prev_log_term);
 
         // Entries at or below our commit index are committed, so they must equal ours
@@ -1110,7 +1125,17 @@ impl<L: RaftLog> RaftNode<L> {
             self.needs_sync = true;
         }
         self.commit_index = self.commit_index.max(leader_commit.min(last_new));
-        self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
+        // An empty append anchored at or below what this follower already acknowledged
+        // tells the leader nothing new when it was answered earlier in this tick (a
+        // commit notice right after an acknowledgement): check-quorum needs one answer
+        // per tick at most, and anything that moves the match point is always answered.
+        let redundant =
+            appended_nothing && original_prev <= self.acknowledged_index && self.replied_this_tick;
+        if !redundant {
+            self.acknowledged_index = self.acknowledged_index.max(last_new);
+            self.replied_this_tick = true;
+            self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
+        }
         Ok(())
     }
 

@@ -490,3 +490,45 @@ fn fast_backoff_needs_few_round_trips() {
         terms_of(cluster.node(1).log())
     );
 }
+
+// A commit notice right after an acknowledgement, in the same tick, is not answered:
+// it tells the leader nothing. The next tick's heartbeat is answered again.
+#[test]
+fn redundant_commit_notice_replies_are_skipped_within_a_tick() {
+    let mut cluster = Cluster::new(3, 21);
+    cluster.elect(1);
+    for _ in 0..5 {
+        cluster.round();
+    }
+    cluster.trace.clear();
+    let _ = cluster.propose(1, "x").unwrap();
+    cluster.deliver_all();
+    let replies = cluster
+        .trace
+        .iter()
+        .filter(|line| line.contains("AppendEntriesReply"))
+        .count();
+    let appends = cluster
+        .trace
+        .iter()
+        .filter(|line| line.contains("AppendEntries(AppendEntries"))
+        .count();
+    assert_eq!((appends, replies), (4, 2), "{:#?}", cluster.trace);
+    assert!(
+        cluster
+            .nodes
+            .values()
+            .all(|node| node.commit_index() == cluster.node(1).commit_index())
+    );
+    cluster.trace.clear();
+    cluster.round();
+    cluster.round();
+    cluster.round();
+    assert!(
+        cluster
+            .trace
+            .iter()
+            .any(|line| line.contains("AppendEntriesReply")),
+        "heartbeats still answered"
+    );
+}
