@@ -201,6 +201,26 @@ const RULES: &[Rule] = &[
         test: "same_seed_same_trace",
     },
     Rule {
+        rule: "§3.10 transfer: target takes over at once",
+        test_binary: "transfer",
+        test: "transfer_to_an_up_to_date_follower_completes_at_once",
+    },
+    Rule {
+        rule: "§3.10 transfer: target caught up first",
+        test_binary: "transfer",
+        test: "lagging_target_is_caught_up_before_timeout_now",
+    },
+    Rule {
+        rule: "§3.10 transfer: aborts, proposals resume",
+        test_binary: "transfer",
+        test: "unreachable_target_is_abandoned_and_proposals_resume",
+    },
+    Rule {
+        rule: "§3.10 transfer: invalid targets refused",
+        test_binary: "transfer",
+        test: "invalid_transfers_are_refused",
+    },
+    Rule {
         rule: "vote synced before its reply",
         test_binary: "durability",
         test: "vote_is_synced_before_the_reply",

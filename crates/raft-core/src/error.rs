@@ -65,6 +65,21 @@ pub enum Error {
         /// The sender the message names.
         node: NodeId,
     },
+    /// A proposal reached a leader that is handing leadership to `target`. Retry on
+    /// the new leader, or here if the transfer is abandoned.
+    #[error("leadership is being transferred to node {target}")]
+    TransferInProgress {
+        /// The node taking over.
+        target: NodeId,
+    },
+    /// A leadership transfer was asked for a node that cannot take over.
+    #[error("cannot transfer leadership to node {target}: {reason}")]
+    InvalidTransfer {
+        /// The requested node.
+        target: NodeId,
+        /// Why not.
+        reason: &'static str,
+    },
     /// An earlier storage failure left the node in an unknown state; rebuild it from
     /// its log.
     #[error("the node failed earlier on a storage error and accepts no more events")]
@@ -90,7 +105,10 @@ impl Error {
 
     /// Whether retrying the same request later (possibly elsewhere) may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::NotLeader { .. })
+        matches!(
+            self,
+            Error::NotLeader { .. } | Error::TransferInProgress { .. }
+        )
     }
 
     /// Whether the node that returned it can no longer be driven.

@@ -21,6 +21,11 @@ pub enum Event {
     /// Several client commands appended as one batch: one log append, one sync and
     /// one AppendEntries per follower for the lot.
     ProposeBatch(Vec<Bytes>),
+    /// Leader only: hand leadership to the voter `target` (Raft thesis §3.10). The
+    /// leader stops taking proposals, brings the target up to date, then tells it to
+    /// campaign at once (`TimeoutNow`). If the target has not taken over within the
+    /// minimum election timeout, the transfer is abandoned and proposals resume.
+    TransferLeadership(NodeId),
 }
 
 impl From<Message> for Event {

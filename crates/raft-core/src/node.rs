@@ -11,7 +11,7 @@ use crate::log::RaftLog;
 use crate::memory_log::MemoryLog;
 use crate::message::{
     AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, RequestVote,
-    RequestVoteReply,
+    RequestVoteReply, TimeoutNow,
 };
 use crate::progress::{Progress, ReplicationState, quorum_index};
 use crate::rng::SplitMix64;
@@ -24,6 +24,14 @@ enum State {
     PreCandidate,
     Candidate,
     Leader,
+}
+
+/// A leadership transfer under way on the leader.
+#[derive(Clone, Copy, Debug)]
+struct Transfer {
+    target: NodeId,
+    /// Ticks since it began; abandoned at the minimum election timeout.
+    elapsed: u32,
 }
 
 /// A node in a Raft cluster: the deterministic consensus state machine.
@@ -70,6 +78,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     replied_this_tick: bool,
     /// Answers received in the current (pre-)election, first answer per voter wins.
     votes: Vec<(NodeId, bool)>,
+    /// Leader only: a leadership transfer under way.
+    transfer: Option<Transfer>,
     /// Leader only: one entry per other voter, sorted by id.
     progress: Vec<Progress>,
     /// What each follower learns as committed from what was sent to it; parallel to
@@ -168,6 +178,7 @@ impl<L: RaftLog> RaftNode<L> {
             acknowledged_index: 0,
             replied_this_tick: false,
             votes: Vec::new(),
+            transfer: None,
             progress: Vec::new(),
             commit_sent: Vec::new(),
             needs_sync: false,
@@ -300,6 +311,7 @@ impl<L: RaftLog> RaftNode<L> {
             Event::Message(message) => self.receive(message, out),
             Event::Propose(command) => self.propose(core::iter::once(Bytes::from(command)), out),
             Event::ProposeBatch(commands) => self.propose(commands.into_iter(), out),
+            Event::TransferLeadership(target) => self.transfer_leadership(target, out),
         }
     }
 
@@ -379,6 +391,13 @@ impl<L: RaftLog> RaftNode<L> {
             return Ok(());
         }
         let (election_min, _) = self.config.election_timeout();
+        if let Some(transfer) = self.transfer.as_mut() {
+            transfer.elapsed = transfer.elapsed.saturating_add(1);
+            if transfer.elapsed >= election_min {
+                // The target did not take over in time: abandon, take proposals again.
+                self.transfer = None;
+            }
+        }
         if self.config.check_quorum() && self.election_elapsed >= election_min {
             self.election_elapsed = 0;
             if !self.quorum_recently_active() {
@@ -433,6 +452,8 @@ impl<L: RaftLog> RaftNode<L> {
                 self.send_empty_append(position, out);
             }
         }
+        // A lost TimeoutNow is sent again with the heartbeat.
+        let _ = self.maybe_send_timeout_now(out);
     }
 
     // ----- elections ----------------------------------------------------------------
@@ -564,12 +585,14 @@ impl<L: RaftLog> RaftNode<L> {
         self.votes.clear();
         self.progress.clear();
         self.commit_sent.clear();
+        self.transfer = None;
     }
 
     fn become_leader(&mut self, out: &mut Vec<Action>) -> Result<()> {
         debug_assert_eq!(self.state, State::Candidate);
         self.state = State::Leader;
         self.leader = Some(self.id());
+        self.transfer = None;
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
         self.votes.clear();
@@ -608,6 +631,11 @@ impl<L: RaftLog> RaftNode<L> {
                 leader: self.leader,
             });
         }
+        if let Some(transfer) = self.transfer {
+            return Err(Error::TransferInProgress {
+                target: transfer.target,
+            });
+        }
         if commands.len() == 0 {
             return Ok(());
         }
@@ -634,6 +662,68 @@ impl<L: RaftLog> RaftNode<L> {
             }
         }
         Ok(())
+    }
+
+    // ----- leadership transfer -----------------------------------------------------
+
+    fn transfer_leadership(&mut self, target: NodeId, out: &mut Vec<Action>) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if target == self.id() {
+            return Err(Error::InvalidTransfer {
+                target,
+                reason: "it is already the leader",
+            });
+        }
+        if !self.is_voter(target) {
+            return Err(Error::InvalidTransfer {
+                target,
+                reason: "it is not a voter",
+            });
+        }
+        match self.transfer {
+            Some(transfer) if transfer.target == target => return Ok(()),
+            Some(transfer) => {
+                return Err(Error::TransferInProgress {
+                    target: transfer.target,
+                });
+            }
+            None => {}
+        }
+        self.transfer = Some(Transfer { target, elapsed: 0 });
+        if !self.maybe_send_timeout_now(out)
+            && let Some(position) = self.progress_position(target)
+        {
+            self.replicate_to(position, out);
+        }
+        Ok(())
+    }
+
+    /// Sends `TimeoutNow` to the transfer target once it holds the whole log. Returns
+    /// whether it was sent.
+    fn maybe_send_timeout_now(&mut self, out: &mut Vec<Action>) -> bool {
+        let Some(transfer) = self.transfer else {
+            return false;
+        };
+        let caught_up = self
+            .progress_position(transfer.target)
+            .is_some_and(|position| self.progress[position].match_index == self.log.last_index());
+        if caught_up {
+            let message = Message::TimeoutNow(TimeoutNow {
+                term: self.term,
+                leader: self.id(),
+            });
+            self.send(transfer.target, message, out);
+        }
+        caught_up
+    }
+
+    /// Leader only: the node leadership is being handed to, if a transfer is under way.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        self.transfer.map(|transfer| transfer.target)
     }
 
     // ----- replication: leader side -------------------------------------------------
@@ -784,6 +874,13 @@ impl<L: RaftLog> RaftNode<L> {
                 }
             } else {
                 self.replicate_to(position, out);
+            }
+            if advanced
+                && self
+                    .transfer
+                    .is_some_and(|transfer| transfer.target == reply.from)
+            {
+                let _ = self.maybe_send_timeout_now(out);
             }
             return Ok(());
         }

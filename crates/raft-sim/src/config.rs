@@ -21,6 +21,8 @@ pub struct Faults {
     pub crashes: bool,
     /// Nodes whose clocks tick up to 10% fast or slow.
     pub clock_skew: bool,
+    /// Leadership transfers asked of the leader at random.
+    pub transfers: bool,
 }
 
 impl Faults {
@@ -32,6 +34,7 @@ impl Faults {
         partitions: false,
         crashes: false,
         clock_skew: false,
+        transfers: false,
     };
     /// Every fault at once: the kitchen sink.
     pub const ALL: Faults = Faults {
@@ -41,6 +44,7 @@ impl Faults {
         partitions: true,
         crashes: true,
         clock_skew: true,
+        transfers: true,
     };
 }
 
@@ -55,6 +59,8 @@ pub enum Profile {
     Partitions,
     /// Network faults plus crashes and restarts.
     Crashes,
+    /// Leadership transfers with network faults.
+    Transfers,
     /// Everything, with clock skew.
     All,
 }
@@ -66,11 +72,16 @@ impl Profile {
             partitions: false,
             crashes: false,
             clock_skew: false,
+            transfers: false,
             ..Faults::ALL
         };
         match self {
             Profile::None => Faults::NONE,
             Profile::Network => network,
+            Profile::Transfers => Faults {
+                transfers: true,
+                ..network
+            },
             Profile::Partitions => Faults {
                 partitions: true,
                 ..network
@@ -92,10 +103,11 @@ impl FromStr for Profile {
             "network" => Profile::Network,
             "partitions" => Profile::Partitions,
             "crashes" => Profile::Crashes,
+            "transfers" => Profile::Transfers,
             "all" => Profile::All,
             other => {
                 return Err(format!(
-                    "unknown fault profile {other:?} (none, network, partitions, crashes, all)"
+                    "unknown fault profile {other:?} (none, network, partitions, crashes, transfers, all)"
                 ));
             }
         })
@@ -109,6 +121,7 @@ impl fmt::Display for Profile {
             Profile::Network => "network",
             Profile::Partitions => "partitions",
             Profile::Crashes => "crashes",
+            Profile::Transfers => "transfers",
             Profile::All => "all",
         };
         f.write_str(name)

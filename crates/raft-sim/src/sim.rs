@@ -202,7 +202,7 @@ impl Simulation {
             let start = simulation.rng.between(TIME_PER_TICK, 30 * TIME_PER_TICK);
             simulation.schedule(start, Ev::ClientNext { client });
         }
-        if config.faults.partitions || config.faults.crashes {
+        if config.faults.partitions || config.faults.crashes || config.faults.transfers {
             simulation.schedule(20 * TIME_PER_TICK, Ev::Fault);
         }
         simulation.schedule(config.fault_ticks * TIME_PER_TICK, Ev::Heal);
@@ -409,7 +409,7 @@ impl Simulation {
                 }
             }
             Ev::ClientNext { client } => self.client_next(client),
-            Ev::Fault => self.inject_fault(),
+            Ev::Fault => self.inject_fault()?,
             Ev::Heal => self.heal(),
         }
         Ok(())
@@ -497,15 +497,10 @@ impl Simulation {
                 self.after_step(to, actions)?;
             }
             Some(Err(Error::NotLeader { leader })) => {
-                let delay = self.rng.between(1, TIME_PER_TICK);
-                self.schedule(
-                    delay,
-                    Ev::ClientReject {
-                        client,
-                        seq,
-                        hint: leader,
-                    },
-                );
+                self.reject(client, seq, leader);
+            }
+            Some(Err(Error::TransferInProgress { target })) => {
+                self.reject(client, seq, Some(target));
             }
             Some(Err(error)) => {
                 return Err(self.violation("Node error", format!("proposal on n{to}: {error}")));
@@ -513,6 +508,11 @@ impl Simulation {
             None => {}
         }
         Ok(())
+    }
+
+    fn reject(&mut self, client: u64, seq: u64, hint: Option<NodeId>) {
+        let delay = self.rng.between(1, TIME_PER_TICK);
+        self.schedule(delay, Ev::ClientReject { client, seq, hint });
     }
 
     // ----- nodes and network --------------------------------------------------------
@@ -784,9 +784,9 @@ impl Simulation {
 
     // ----- faults -------------------------------------------------------------------
 
-    fn inject_fault(&mut self) {
+    fn inject_fault(&mut self) -> Result<(), Violation> {
         if self.healed {
-            return;
+            return Ok(());
         }
         let next = self.rng.between(10 * TIME_PER_TICK, 60 * TIME_PER_TICK);
         self.schedule(next, Ev::Fault);
@@ -797,7 +797,7 @@ impl Simulation {
             .copied()
             .filter(|id| self.nodes[id].raft.is_none())
             .collect();
-        match self.rng.below(8) {
+        match self.rng.below(9) {
             0 | 1 if faults.crashes && ids.len() - down.len() > 1 => {
                 let up: Vec<NodeId> = ids
                     .iter()
@@ -820,9 +820,40 @@ impl Simulation {
                 self.restart(id);
             }
             4 | 5 if faults.partitions => self.partition(&ids),
+            6 if faults.transfers => self.transfer(&ids)?,
             _ => {
                 self.blocked.clear();
                 self.note(None, || "partitions heal".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the current leader to hand over to a random other node.
+    fn transfer(&mut self, ids: &[NodeId]) -> Result<(), Violation> {
+        let Some(leader) = ids
+            .iter()
+            .copied()
+            .find(|id| self.nodes[id].raft.as_ref().is_some_and(|r| r.is_leader()))
+        else {
+            return Ok(());
+        };
+        let others: Vec<NodeId> = ids.iter().copied().filter(|&id| id != leader).collect();
+        let target = others[self.rng.below(others.len() as u64) as usize];
+        self.note(Some(leader), || {
+            format!("asked to transfer leadership to n{target}")
+        });
+        let result = self
+            .nodes
+            .get_mut(&leader)
+            .and_then(|n| n.raft.as_mut())
+            .map(|raft| raft.step(Event::TransferLeadership(target)));
+        match result {
+            Some(Ok(actions)) => self.after_step(leader, actions),
+            // Another transfer may already be under way.
+            Some(Err(Error::TransferInProgress { .. })) | None => Ok(()),
+            Some(Err(error)) => {
+                Err(self.violation("Node error", format!("transfer on n{leader}: {error}")))
             }
         }
     }
