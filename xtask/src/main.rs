@@ -221,6 +221,26 @@ const RULES: &[Rule] = &[
         test: "invalid_transfers_are_refused",
     },
     Rule {
+        rule: "§6.4 ReadIndex waits for a quorum round",
+        test_binary: "reads",
+        test: "read_index_waits_for_a_quorum_round",
+    },
+    Rule {
+        rule: "§6.4 new leader reads after own-term commit",
+        test_binary: "reads",
+        test: "new_leader_waits_for_an_entry_of_its_term",
+    },
+    Rule {
+        rule: "§6.4 isolated leader confirms no read",
+        test_binary: "reads",
+        test: "isolated_leader_never_confirms_and_drops_the_read",
+    },
+    Rule {
+        rule: "§6.4 lease reads only while fresh",
+        test_binary: "reads",
+        test: "lease_reads_answer_at_once_while_fresh",
+    },
+    Rule {
         rule: "vote synced before its reply",
         test_binary: "durability",
         test: "vote_is_synced_before_the_reply",

@@ -39,6 +39,7 @@ pub struct RaftConfig {
     append_bytes_max: usize,
     inflight_appends_max: usize,
     applied_index: Index,
+    lease_read_drift_ticks: Option<u32>,
     seed: u64,
 }
 
@@ -85,6 +86,7 @@ impl RaftConfig {
             append_bytes_max: Self::APPEND_BYTES_MAX_DEFAULT,
             inflight_appends_max: Self::INFLIGHT_APPENDS_MAX_DEFAULT,
             applied_index: 0,
+            lease_read_drift_ticks: None,
             seed: mix64(id ^ 0x5241_4654_494f_0001),
         }
     }
@@ -154,6 +156,18 @@ impl RaftConfig {
     /// applying after it. Default 0: every committed entry is applied again.
     pub fn with_applied_index(mut self, index: Index) -> Self {
         self.applied_index = index;
+        self
+    }
+
+    /// Turns on lease reads: while a quorum confirmed this leader less than
+    /// `min election timeout - clock_drift_ticks` ticks ago,
+    /// [`Event::ReadIndex`](crate::Event::ReadIndex) is answered at once instead of after
+    /// a round of messages. Sound only if no node's clock runs faster than that margin
+    /// allows and every node of the cluster has lease reads on (a node that starts then
+    /// waits out one election timeout before voting); needs check-quorum; suspended
+    /// during a leadership transfer. Off by default.
+    pub fn with_lease_reads(mut self, clock_drift_ticks: u32) -> Self {
+        self.lease_read_drift_ticks = Some(clock_drift_ticks);
         self
     }
 
@@ -233,6 +247,11 @@ impl RaftConfig {
         self.applied_index
     }
 
+    /// The lease-read clock-drift margin in ticks, when lease reads are on.
+    pub fn lease_reads(&self) -> Option<u32> {
+        self.lease_read_drift_ticks
+    }
+
     /// The election-timeout PRNG seed.
     pub fn seed(&self) -> u64 {
         self.seed
@@ -276,6 +295,19 @@ impl RaftConfig {
         }
         if self.inflight_appends_max == 0 {
             return invalid("inflight appends max", "must be at least 1".into());
+        }
+        if let Some(drift) = self.lease_read_drift_ticks {
+            if !self.check_quorum {
+                return invalid("lease reads", "need check-quorum on".into());
+            }
+            if drift >= min {
+                return invalid(
+                    "lease reads",
+                    alloc::format!(
+                        "drift margin {drift} leaves no lease below the election timeout {min}"
+                    ),
+                );
+            }
         }
         Ok(())
     }

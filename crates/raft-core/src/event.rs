@@ -26,6 +26,12 @@ pub enum Event {
     /// campaign at once (`TimeoutNow`). If the target has not taken over within the
     /// minimum election timeout, the transfer is abandoned and proposals resume.
     TransferLeadership(NodeId),
+    /// Leader only: a linearizable read (ReadIndex, Raft thesis §6.4). The leader
+    /// records its commit index, confirms it still leads with one round of messages to
+    /// a quorum (or, with lease reads on and the lease valid, at once), then returns
+    /// [`Action::ReadReady`] carrying `context`. A new leader answers only once it
+    /// knows its commit index is current.
+    ReadIndex(Bytes),
 }
 
 impl From<Message> for Event {
@@ -58,5 +64,19 @@ pub enum Action {
         term: Term,
         /// The command, sharing the log's buffer.
         command: Bytes,
+    },
+    /// A read asked with [`Event::ReadIndex`] may run: it is linearizable once the
+    /// state machine has applied `index`.
+    ReadReady {
+        /// Apply up to here, then read.
+        index: Index,
+        /// The caller's context from the request.
+        context: Bytes,
+    },
+    /// A read asked with [`Event::ReadIndex`] was dropped because this node stopped
+    /// leading before confirming it; retry on the new leader.
+    ReadDropped {
+        /// The caller's context from the request.
+        context: Bytes,
     },
 }

@@ -61,8 +61,8 @@ pub use event::{Action, Event};
 pub use log::RaftLog;
 pub use memory_log::MemoryLog;
 pub use message::{
-    AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, RequestVote,
-    RequestVoteReply, TimeoutNow,
+    AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, ReadConfirm,
+    ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
 pub use node::RaftNode;
 pub use transport::{MemoryTransport, RaftTransport};

@@ -114,6 +114,32 @@ pub struct TimeoutNow {
     pub leader: NodeId,
 }
 
+/// A leader's request to confirm it still leads, for linearizable reads (Raft thesis
+/// §6.4): a quorum answering round `round` proves leadership at the time it was sent.
+/// Followers also take it as contact from their leader.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ReadConfirm {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader.
+    pub leader: NodeId,
+    /// The confirmation round, increasing per leader term.
+    pub round: u64,
+}
+
+/// A follower's answer to a [`ReadConfirm`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ReadConfirmReply {
+    /// The responder's current term.
+    pub term: Term,
+    /// The responder.
+    pub from: NodeId,
+    /// The round answered.
+    pub round: u64,
+}
+
 /// Any message a node can send or receive.
 ///
 /// The declaration order is the wire order: new kinds are appended at the end and never
@@ -136,6 +162,10 @@ pub enum Message {
     AppendEntriesReply(AppendEntriesReply),
     /// See [`TimeoutNow`].
     TimeoutNow(TimeoutNow),
+    /// See [`ReadConfirm`].
+    ReadConfirm(ReadConfirm),
+    /// See [`ReadConfirmReply`].
+    ReadConfirmReply(ReadConfirmReply),
 }
 
 impl Message {
@@ -149,6 +179,8 @@ impl Message {
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesReply(m) => m.term,
             Message::TimeoutNow(m) => m.term,
+            Message::ReadConfirm(m) => m.term,
+            Message::ReadConfirmReply(m) => m.term,
         }
     }
 
@@ -168,6 +200,8 @@ impl Message {
             Message::AppendEntries(m) => m.leader,
             Message::AppendEntriesReply(m) => m.from,
             Message::TimeoutNow(m) => m.leader,
+            Message::ReadConfirm(m) => m.leader,
+            Message::ReadConfirmReply(m) => m.from,
         }
     }
 }
@@ -188,5 +222,7 @@ message_from!(
     RequestVoteReply,
     AppendEntries,
     AppendEntriesReply,
-    TimeoutNow
+    TimeoutNow,
+    ReadConfirm,
+    ReadConfirmReply
 );

@@ -1,5 +1,6 @@
 //! The consensus state machine.
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
@@ -10,8 +11,8 @@ use crate::event::{Action, Event};
 use crate::log::RaftLog;
 use crate::memory_log::MemoryLog;
 use crate::message::{
-    AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, RequestVote,
-    RequestVoteReply, TimeoutNow,
+    AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, ReadConfirm,
+    ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
 use crate::progress::{Progress, ReplicationState, quorum_index};
 use crate::rng::SplitMix64;
@@ -32,6 +33,14 @@ struct Transfer {
     target: NodeId,
     /// Ticks since it began; abandoned at the minimum election timeout.
     elapsed: u32,
+}
+
+/// A read waiting for its confirmation round.
+#[derive(Clone, Debug)]
+struct PendingRead {
+    context: Bytes,
+    index: Index,
+    round: u64,
 }
 
 /// A node in a Raft cluster: the deterministic consensus state machine.
@@ -80,6 +89,22 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     votes: Vec<(NodeId, bool)>,
     /// Leader only: a leadership transfer under way.
     transfer: Option<Transfer>,
+    /// Ticks this node has seen; the clock of lease reads.
+    ticks: u64,
+    /// Leader only: whether the commit index is known current (an entry of this term
+    /// committed, or nothing uncommitted at election), so reads can be served.
+    read_ready: bool,
+    /// Leader only: the last confirmation round started, and when each unconfirmed
+    /// round was sent (ticks).
+    read_round: u64,
+    read_rounds_sent: VecDeque<(u64, u64)>,
+    /// Leader only: reads waiting for a round, and reads waiting for `read_ready`.
+    pending_reads: VecDeque<PendingRead>,
+    unready_reads: Vec<Bytes>,
+    /// Leader only: lease reads are answered at once until this tick (exclusive).
+    lease_until: u64,
+    /// Reads dropped by a step-down, reported at the end of the step.
+    dropped_reads: Vec<Bytes>,
     /// Leader only: one entry per other voter, sorted by id.
     progress: Vec<Progress>,
     /// What each follower learns as committed from what was sent to it; parallel to
@@ -179,6 +204,14 @@ impl<L: RaftLog> RaftNode<L> {
             replied_this_tick: false,
             votes: Vec::new(),
             transfer: None,
+            ticks: 0,
+            read_ready: false,
+            read_round: 0,
+            read_rounds_sent: VecDeque::new(),
+            pending_reads: VecDeque::new(),
+            unready_reads: Vec::new(),
+            lease_until: 0,
+            dropped_reads: Vec::new(),
             progress: Vec::new(),
             commit_sent: Vec::new(),
             needs_sync: false,
@@ -312,12 +345,21 @@ impl<L: RaftLog> RaftNode<L> {
             Event::Propose(command) => self.propose(core::iter::once(Bytes::from(command)), out),
             Event::ProposeBatch(commands) => self.propose(commands.into_iter(), out),
             Event::TransferLeadership(target) => self.transfer_leadership(target, out),
+            Event::ReadIndex(context) => self.read_index(context, out),
         }
     }
 
     /// Persists what changed, syncs once, then releases the applies the new commit
     /// index allows.
     fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        for context in self.dropped_reads.drain(..) {
+            out.push(Action::ReadDropped { context });
+        }
+        if self.state == State::Leader && self.read_ready && !self.unready_reads.is_empty() {
+            for context in core::mem::take(&mut self.unready_reads) {
+                self.serve_read(context, out);
+            }
+        }
         let hard_state = HardState {
             term: self.term,
             voted_for: self.voted_for,
@@ -384,6 +426,7 @@ impl<L: RaftLog> RaftNode<L> {
     fn tick(&mut self, out: &mut Vec<Action>) -> Result<()> {
         self.election_elapsed = self.election_elapsed.saturating_add(1);
         self.replied_this_tick = false;
+        self.ticks += 1;
         if self.state != State::Leader {
             if self.election_elapsed >= self.election_timeout {
                 self.campaign(out)?;
@@ -454,6 +497,10 @@ impl<L: RaftLog> RaftNode<L> {
         }
         // A lost TimeoutNow is sent again with the heartbeat.
         let _ = self.maybe_send_timeout_now(out);
+        // Lease reads stay fresh with a confirmation round per heartbeat.
+        if self.config.lease_reads().is_some() && self.read_ready {
+            let _ = self.start_read_round(out);
+        }
     }
 
     // ----- elections ----------------------------------------------------------------
@@ -470,7 +517,12 @@ impl<L: RaftLog> RaftNode<L> {
     /// depose it (leader stickiness, Raft thesis §4.2.3).
     fn in_lease(&self) -> bool {
         let (election_min, _) = self.config.election_timeout();
+        // With lease reads, a node that just started may have promised a leader its
+        // vote before a crash it does not remember: it waits out one election timeout.
+        let just_started =
+            self.config.lease_reads().is_some() && self.ticks < u64::from(election_min);
         self.state == State::Leader
+            || just_started
             || (self.leader.is_some() && self.election_elapsed < election_min)
     }
 
@@ -586,6 +638,12 @@ impl<L: RaftLog> RaftNode<L> {
         self.progress.clear();
         self.commit_sent.clear();
         self.transfer = None;
+        self.read_ready = false;
+        self.read_rounds_sent.clear();
+        self.lease_until = 0;
+        let pending = self.pending_reads.drain(..).map(|read| read.context);
+        self.dropped_reads.extend(pending);
+        self.dropped_reads.append(&mut self.unready_reads);
     }
 
     fn become_leader(&mut self, out: &mut Vec<Action>) -> Result<()> {
@@ -597,6 +655,11 @@ impl<L: RaftLog> RaftNode<L> {
         self.heartbeat_elapsed = 0;
         self.votes.clear();
         let next_index = self.log.last_index() + 1;
+        // With nothing uncommitted, the commit index is already current (Leader
+        // Completeness); otherwise reads wait for an entry of this term to commit.
+        self.read_ready = self.log.last_index() == self.commit_index;
+        self.read_round = 0;
+        self.lease_until = 0;
         self.progress = self
             .config
             .peers()
@@ -660,6 +723,121 @@ impl<L: RaftLog> RaftNode<L> {
             for position in 0..self.progress.len() {
                 self.replicate_to(position, out);
             }
+        }
+        Ok(())
+    }
+
+    // ----- linearizable reads -------------------------------------------------------
+
+    fn read_index(&mut self, context: Bytes, out: &mut Vec<Action>) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if self.read_ready {
+            self.serve_read(context, out);
+        } else {
+            self.unready_reads.push(context);
+        }
+        Ok(())
+    }
+
+    fn serve_read(&mut self, context: Bytes, out: &mut Vec<Action>) {
+        debug_assert!(self.state == State::Leader && self.read_ready);
+        let index = self.commit_index;
+        let lease_valid = self.config.lease_reads().is_some()
+            && self.transfer.is_none()
+            && self.ticks < self.lease_until;
+        if self.quorum() == 1 || lease_valid {
+            out.push(Action::ReadReady { index, context });
+            return;
+        }
+        let round = self.start_read_round(out);
+        self.pending_reads.push_back(PendingRead {
+            context,
+            index,
+            round,
+        });
+    }
+
+    /// Starts a confirmation round: every voter is asked to acknowledge this leader.
+    fn start_read_round(&mut self, out: &mut Vec<Action>) -> u64 {
+        self.read_round += 1;
+        let round = self.read_round;
+        self.read_rounds_sent.push_back((round, self.ticks));
+        let message = ReadConfirm {
+            term: self.term,
+            leader: self.id(),
+            round,
+        };
+        for &peer in self.config.peers() {
+            out.push(Action::Send {
+                to: peer,
+                message: Message::ReadConfirm(message.clone()),
+            });
+        }
+        round
+    }
+
+    fn handle_read_confirm_reply(
+        &mut self,
+        reply: ReadConfirmReply,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let Some(position) = self.progress_position(reply.from) else {
+            return Err(Error::UnknownNode { node: reply.from });
+        };
+        if reply.round > self.read_round {
+            return Err(Error::InvalidMessage {
+                from: reply.from,
+                reason: "answers a read round never sent",
+            });
+        }
+        let progress = &mut self.progress[position];
+        progress.recent_active = true;
+        progress.read_round_acked = progress.read_round_acked.max(reply.round);
+        // The highest round a quorum (this leader included) has answered.
+        let mut rounds = core::mem::take(&mut self.scratch);
+        rounds.clear();
+        for &voter in self.config.voters() {
+            if voter == self.id() {
+                rounds.push(self.read_round);
+            } else {
+                rounds.push(
+                    self.progress_position(voter)
+                        .map_or(0, |p| self.progress[p].read_round_acked),
+                );
+            }
+        }
+        let confirmed = quorum_index(&mut rounds);
+        self.scratch = rounds;
+        while self
+            .read_rounds_sent
+            .front()
+            .is_some_and(|&(round, _)| round <= confirmed)
+        {
+            let (_, sent) = self
+                .read_rounds_sent
+                .pop_front()
+                .expect("checked non-empty");
+            if let Some(drift) = self.config.lease_reads() {
+                // Followers that answered heard from this leader no earlier than `sent`,
+                // and refuse to help elect another before a full election timeout.
+                let (election_min, _) = self.config.election_timeout();
+                self.lease_until = self.lease_until.max(sent + u64::from(election_min - drift));
+            }
+        }
+        while self
+            .pending_reads
+            .front()
+            .is_some_and(|read| read.round <= confirmed)
+        {
+            let read = self.pending_reads.pop_front().expect("checked non-empty");
+            out.push(Action::ReadReady {
+                index: read.index,
+                context: read.context,
+            });
         }
         Ok(())
     }
@@ -756,6 +934,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.scratch = matches;
         if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
             self.commit_index = candidate;
+            self.read_ready = true;
             return true;
         }
         false
@@ -941,7 +1120,7 @@ impl<L: RaftLog> RaftNode<L> {
                 Message::RequestVote(request) if !request.force && self.in_lease() => {
                     return Ok(());
                 }
-                Message::AppendEntries(_) | Message::TimeoutNow(_) => {
+                Message::AppendEntries(_) | Message::TimeoutNow(_) | Message::ReadConfirm(_) => {
                     self.become_follower(term, Some(from));
                 }
                 _ => self.become_follower(term, None),
@@ -973,6 +1152,15 @@ impl<L: RaftLog> RaftNode<L> {
                         term: self.term,
                         vote_granted: false,
                         from: self.id(),
+                    }),
+                    out,
+                ),
+                Message::ReadConfirm(request) => self.send(
+                    request.leader,
+                    Message::ReadConfirmReply(ReadConfirmReply {
+                        term: self.term,
+                        from: self.id(),
+                        round: request.round,
                     }),
                     out,
                 ),
@@ -1071,6 +1259,31 @@ impl<L: RaftLog> RaftNode<L> {
                 }
                 Ok(())
             }
+            Message::ReadConfirm(request) => {
+                if self.state == State::Leader || self.leader.is_some_and(|leader| leader != from) {
+                    return Err(Error::InvalidMessage {
+                        from,
+                        reason: "a second leader in this node's term",
+                    });
+                }
+                if self.state != State::Follower || self.leader != Some(from) {
+                    self.become_follower(self.term, Some(from));
+                }
+                self.election_elapsed = 0;
+                let reply = ReadConfirmReply {
+                    term: self.term,
+                    from: self.id(),
+                    round: request.round,
+                };
+                self.send(from, Message::ReadConfirmReply(reply), out);
+                Ok(())
+            }
+            Message::ReadConfirmReply(reply) => {
+                if self.state == State::Leader {
+                    return self.handle_read_confirm_reply(reply, out);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -1092,6 +1305,7 @@ impl<L: RaftLog> RaftNode<L> {
             | Message::PreVoteReply(_)
             | Message::RequestVoteReply(_)
             | Message::AppendEntriesReply(_)
+            | Message::ReadConfirmReply(_)
                 if !self.is_voter(from) =>
             {
                 Err(Error::UnknownNode { node: from })

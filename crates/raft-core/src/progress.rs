@@ -30,6 +30,8 @@ pub(crate) struct Progress {
     pub(crate) recent_active: bool,
     /// `match_index` advanced since the last heartbeat round.
     pub(crate) progressed: bool,
+    /// The highest read-confirmation round this follower answered.
+    pub(crate) read_round_acked: u64,
 }
 
 impl Progress {
@@ -43,6 +45,7 @@ impl Progress {
             inflight: VecDeque::new(),
             recent_active: true,
             progressed: false,
+            read_round_acked: 0,
         }
     }
 

@@ -98,6 +98,9 @@ struct Node {
     down_log: Option<SimLog>,
     kv: Kv,
     waiting: BTreeSet<(u64, u64)>,
+    /// Confirmed reads waiting for the state machine to reach their index:
+    /// (index, client, seq, key).
+    reads: Vec<(Index, u64, u64, crate::kv::Key)>,
     period: u64,
     /// (term, last index, term at last index) while leading, for Leader Append-Only.
     leading: Option<(Term, Index, Term)>,
@@ -155,6 +158,7 @@ impl Simulation {
                 down_log: None,
                 kv: Kv::default(),
                 waiting: BTreeSet::new(),
+                reads: Vec::new(),
                 period,
                 leading: None,
             };
@@ -210,10 +214,17 @@ impl Simulation {
     }
 
     fn node_config(seed: u64, id: NodeId, ids: &[NodeId]) -> RaftConfig {
-        RaftConfig::new(id, ids.iter().copied())
+        let config = RaftConfig::new(id, ids.iter().copied())
             .with_seed(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ id)
             .with_append_entries_max(16)
-            .with_inflight_appends_max(8)
+            .with_inflight_appends_max(8);
+        // A third of the seeds read through leases (a 3-tick margin covers the ±10%
+        // clock skew), the rest through ReadIndex rounds.
+        if seed.is_multiple_of(3) {
+            config.with_lease_reads(3)
+        } else {
+            config
+        }
     }
 
     /// The trace recorded so far (empty unless built with tracing).
@@ -480,19 +491,26 @@ impl Simulation {
             return Ok(()); // a crashed node: the client times out
         }
         let command = Command { client, seq, op };
+        // Reads go through ReadIndex (or a lease), writes through the log.
+        let event = match op {
+            Op::Get(_) => Event::ReadIndex(command.encode().into()),
+            _ => Event::Propose(command.encode()),
+        };
         let actions = self
             .nodes
             .get_mut(&to)
             .and_then(|n| n.raft.as_mut())
-            .map(|raft| raft.step(Event::Propose(command.encode())));
+            .map(|raft| raft.step(event));
         match actions {
             Some(Ok(actions)) => {
-                let _ = self
-                    .nodes
-                    .get_mut(&to)
-                    .expect("node exists")
-                    .waiting
-                    .insert((client, seq));
+                if !matches!(op, Op::Get(_)) {
+                    let _ = self
+                        .nodes
+                        .get_mut(&to)
+                        .expect("node exists")
+                        .waiting
+                        .insert((client, seq));
+                }
                 self.note(Some(to), || format!("accepts client {client} #{seq}"));
                 self.after_step(to, actions)?;
             }
@@ -560,10 +578,58 @@ impl Simulation {
                     term,
                     command,
                 } => self.apply(id, index, term, &command)?,
+                Action::ReadReady { index, context } => {
+                    let Some(command) = Command::decode(&context) else {
+                        return Err(self.violation(
+                            "Read context",
+                            format!("n{id} returned a foreign read context"),
+                        ));
+                    };
+                    let node = self.nodes.get_mut(&id).expect("node exists");
+                    node.reads
+                        .push((index, command.client, command.seq, command.op.key()));
+                    self.note(Some(id), || {
+                        format!(
+                            "read for client {} #{} ready at {index}",
+                            command.client, command.seq
+                        )
+                    });
+                }
+                Action::ReadDropped { context } => {
+                    if let Some(command) = Command::decode(&context) {
+                        self.reject(command.client, command.seq, None);
+                    }
+                }
                 _ => {}
             }
         }
+        self.serve_reads(id);
         self.check_node(id)
+    }
+
+    /// Answers confirmed reads whose index the node's state machine has reached.
+    fn serve_reads(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        let Some(applied) = node.raft.as_ref().map(|raft| raft.last_applied()) else {
+            return;
+        };
+        let (ready, waiting): (Vec<_>, Vec<_>) = node
+            .reads
+            .drain(..)
+            .partition(|&(index, ..)| index <= applied);
+        node.reads = waiting;
+        for (_, client, seq, key) in ready {
+            let value = self.nodes[&id].kv.data().get(&key).copied();
+            let delay = self.rng.between(1, TIME_PER_TICK);
+            self.schedule(
+                delay,
+                Ev::ClientReply {
+                    client,
+                    seq,
+                    outcome: Outcome::Read(value),
+                },
+            );
+        }
     }
 
     fn transmit(&mut self, from: NodeId, to: NodeId, frame: Vec<u8>) {
@@ -872,6 +938,7 @@ impl Simulation {
         node.down_log = Some(log.after_crash(torn));
         node.kv = Kv::default();
         node.waiting.clear();
+        node.reads.clear();
         node.leading = None;
         self.stats.crashes += 1;
         self.note(Some(id), || {

@@ -7,7 +7,7 @@ use raft_core::Message;
 use crate::error::WireError;
 
 /// Number of message kinds this codec knows: kind tags `0..MESSAGE_KINDS`.
-pub const MESSAGE_KINDS: u64 = 7;
+pub const MESSAGE_KINDS: u64 = 9;
 
 /// The kind tag of a message: its position in [`Message`], frozen on the wire.
 ///
@@ -22,6 +22,8 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
         Message::AppendEntries(_) => 4,
         Message::AppendEntriesReply(_) => 5,
         Message::TimeoutNow(_) => 6,
+        Message::ReadConfirm(_) => 7,
+        Message::ReadConfirmReply(_) => 8,
         _ => return Err(WireError::UnsupportedMessage),
     })
 }

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use raft_core::{
     AppendEntries, AppendEntriesReply, Bytes, EntryKind, LogEntry, Message, PreVote, PreVoteReply,
-    RequestVote, RequestVoteReply, TimeoutNow,
+    ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
 
 /// One sample per message kind, with field values that exercise one- and multi-byte
@@ -76,6 +76,22 @@ pub fn samples() -> Vec<(&'static str, Message)> {
         (
             "timeout_now",
             Message::TimeoutNow(TimeoutNow { term: 7, leader: 2 }),
+        ),
+        (
+            "read_confirm",
+            Message::ReadConfirm(ReadConfirm {
+                term: 7,
+                leader: 2,
+                round: 200,
+            }),
+        ),
+        (
+            "read_confirm_reply",
+            Message::ReadConfirmReply(ReadConfirmReply {
+                term: 7,
+                from: 3,
+                round: 200,
+            }),
         ),
     ]
 }
@@ -193,6 +209,16 @@ pub fn message() -> impl Strategy<Value = Message> {
             ),
         (word(), word())
             .prop_map(|(term, leader)| Message::TimeoutNow(TimeoutNow { term, leader })),
+        (word(), word(), word()).prop_map(|(term, leader, round)| {
+            Message::ReadConfirm(ReadConfirm {
+                term,
+                leader,
+                round,
+            })
+        }),
+        (word(), word(), word()).prop_map(|(term, from, round)| {
+            Message::ReadConfirmReply(ReadConfirmReply { term, from, round })
+        }),
     ]
 }
 
