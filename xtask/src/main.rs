@@ -241,6 +241,36 @@ const RULES: &[Rule] = &[
         test: "lease_reads_answer_at_once_while_fresh",
     },
     Rule {
+        rule: "§4.1 learners replicate, then promote",
+        test_binary: "membership",
+        test: "learner_replicates_then_promotes",
+    },
+    Rule {
+        rule: "§4.1 catch-up first, one change at a time",
+        test_binary: "membership",
+        test: "promotion_needs_catch_up_and_one_change_at_a_time",
+    },
+    Rule {
+        rule: "§4.2.2 removed leader steps down on commit",
+        test_binary: "membership",
+        test: "leader_removing_itself_steps_down_after_commit",
+    },
+    Rule {
+        rule: "§4.2.3 removed voter cannot disrupt",
+        test_binary: "membership",
+        test: "removed_voter_stops_counting_and_cannot_disrupt",
+    },
+    Rule {
+        rule: "2015 fix: commit own term before a change",
+        test_binary: "membership",
+        test: "fresh_leader_commits_its_term_before_changing_configuration",
+    },
+    Rule {
+        rule: "configuration survives restart",
+        test_binary: "membership",
+        test: "configuration_survives_restart",
+    },
+    Rule {
         rule: "vote synced before its reply",
         test_binary: "durability",
         test: "vote_is_synced_before_the_reply",

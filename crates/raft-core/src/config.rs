@@ -30,6 +30,7 @@ pub struct RaftConfig {
     id: NodeId,
     peers: Vec<NodeId>,
     voters: Vec<NodeId>,
+    learners: Vec<NodeId>,
     election_timeout_ticks_min: u32,
     election_timeout_ticks_max: u32,
     heartbeat_interval_ticks: u32,
@@ -77,6 +78,7 @@ impl RaftConfig {
             id,
             peers,
             voters,
+            learners: Vec::new(),
             election_timeout_ticks_min: min,
             election_timeout_ticks_max: max,
             heartbeat_interval_ticks: Self::HEARTBEAT_INTERVAL_TICKS_DEFAULT,
@@ -89,6 +91,16 @@ impl RaftConfig {
             lease_read_drift_ticks: None,
             seed: mix64(id ^ 0x5241_4654_494f_0001),
         }
+    }
+
+    /// A node joining an existing cluster whose voters are `voters`: it starts as a
+    /// learner (it never campaigns) until a configuration entry makes it a voter. The
+    /// leader adds it with [`MembershipChange::AddLearner`](crate::MembershipChange).
+    pub fn learner(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Self {
+        let mut config = Self::new(id, voters);
+        config.voters.retain(|&voter| voter != id);
+        config.learners = alloc::vec![id];
+        config
     }
 
     /// A node with no peers: a cluster of one, which is its own quorum.
@@ -199,9 +211,15 @@ impl RaftConfig {
         &self.peers
     }
 
-    /// Every voter, this node included, sorted.
+    /// Every voter of the initial configuration, this node included unless it starts
+    /// as a learner, sorted.
     pub fn voters(&self) -> &[NodeId] {
         &self.voters
+    }
+
+    /// The initial membership: voters and learners.
+    pub fn membership(&self) -> crate::Membership {
+        crate::Membership::new(self.voters.iter().copied(), self.learners.iter().copied())
     }
 
     /// The election timeout range `(min, max)` in ticks, inclusive.

@@ -80,6 +80,17 @@ pub enum Error {
         /// Why not.
         reason: &'static str,
     },
+    /// A membership change was asked while another is uncommitted.
+    #[error("a configuration change is already in progress")]
+    ConfigInProgress,
+    /// A membership change that cannot apply to the current configuration.
+    #[error("invalid membership change for node {node}: {reason}")]
+    InvalidMembershipChange {
+        /// The node the change is about.
+        node: NodeId,
+        /// Why not.
+        reason: &'static str,
+    },
     /// An earlier storage failure left the node in an unknown state; rebuild it from
     /// its log.
     #[error("the node failed earlier on a storage error and accepts no more events")]

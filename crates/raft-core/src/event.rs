@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
+use crate::membership::{Membership, MembershipChange};
 use crate::message::Message;
 use crate::types::{Index, NodeId, Term};
 
@@ -32,6 +33,11 @@ pub enum Event {
     /// [`Action::ReadReady`] carrying `context`. A new leader answers only once it
     /// knows its commit index is current.
     ReadIndex(Bytes),
+    /// Leader only: one single-server membership change. It is appended as a
+    /// configuration entry and takes effect at once; at most one may be uncommitted,
+    /// and a leader first commits an entry of its own term (it appends a no-op if
+    /// needed and holds the change until then).
+    ChangeMembership(MembershipChange),
 }
 
 impl From<Message> for Event {
@@ -78,5 +84,11 @@ pub enum Action {
     ReadDropped {
         /// The caller's context from the request.
         context: Bytes,
+    },
+    /// The configuration this node follows changed (a configuration entry was appended,
+    /// or truncated away).
+    MembershipChanged {
+        /// The new membership.
+        membership: Membership,
     },
 }

@@ -46,6 +46,7 @@ mod config;
 mod error;
 mod event;
 mod log;
+mod membership;
 mod memory_log;
 mod message;
 mod node;
@@ -59,6 +60,7 @@ pub use config::RaftConfig;
 pub use error::{Error, Result};
 pub use event::{Action, Event};
 pub use log::RaftLog;
+pub use membership::{Membership, MembershipChange};
 pub use memory_log::MemoryLog;
 pub use message::{
     AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, ReadConfirm,

@@ -9,6 +9,7 @@ use crate::config::RaftConfig;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event};
 use crate::log::RaftLog;
+use crate::membership::{Membership, MembershipChange};
 use crate::memory_log::MemoryLog;
 use crate::message::{
     AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, ReadConfirm,
@@ -87,6 +88,15 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     replied_this_tick: bool,
     /// Answers received in the current (pre-)election, first answer per voter wins.
     votes: Vec<(NodeId, bool)>,
+    /// The configuration in force: the last configuration entry in the log, else
+    /// `base_membership`.
+    membership: Membership,
+    /// The configuration below the log (the initial one).
+    base_membership: Membership,
+    /// Configuration entries in the log, by index (ascending).
+    config_log: Vec<(Index, Membership)>,
+    /// Leader only: a change held until an entry of this term commits.
+    queued_change: Option<MembershipChange>,
     /// Leader only: a leadership transfer under way.
     transfer: Option<Transfer>,
     /// Ticks this node has seen; the clock of lease reads.
@@ -185,7 +195,31 @@ impl<L: RaftLog> RaftNode<L> {
                 reason: alloc::format!("{applied} is past the log's last entry {last_index}"),
             });
         }
+        // Configuration entries in the log override the initial configuration.
+        let base_membership = config.membership();
+        let mut config_log = Vec::new();
+        for index in 1..=last_index {
+            if let Some(entry) = log
+                .entry(index)
+                .filter(|entry| entry.kind == EntryKind::Config)
+            {
+                let Some(membership) = Membership::decode(&entry.command) else {
+                    return Err(Error::storage(
+                        "restoring the node",
+                        alloc::format!("configuration entry {index} does not decode"),
+                    ));
+                };
+                config_log.push((index, membership));
+            }
+        }
+        let membership = config_log
+            .last()
+            .map_or_else(|| base_membership.clone(), |(_, m)| m.clone());
         let mut node = Self {
+            membership,
+            base_membership,
+            config_log,
+            queued_change: None,
             rng: SplitMix64::new(config.seed()),
             config,
             log,
@@ -266,9 +300,14 @@ impl<L: RaftLog> RaftNode<L> {
         self.last_applied
     }
 
-    /// The voters of the cluster, this node included, sorted.
+    /// The voters of the configuration in force, sorted.
     pub fn members(&self) -> &[NodeId] {
-        self.config.voters()
+        self.membership.voters()
+    }
+
+    /// The configuration in force: voters and learners.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
     }
 
     /// The configuration this node runs with.
@@ -346,6 +385,7 @@ impl<L: RaftLog> RaftNode<L> {
             Event::ProposeBatch(commands) => self.propose(commands.into_iter(), out),
             Event::TransferLeadership(target) => self.transfer_leadership(target, out),
             Event::ReadIndex(context) => self.read_index(context, out),
+            Event::ChangeMembership(change) => self.change_membership(change, out),
         }
     }
 
@@ -354,6 +394,25 @@ impl<L: RaftLog> RaftNode<L> {
     fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
         for context in self.dropped_reads.drain(..) {
             out.push(Action::ReadDropped { context });
+        }
+        if self.state == State::Leader
+            && self.queued_change.is_some()
+            && self.log.term_at(self.commit_index) == Some(self.term)
+        {
+            let change = self.queued_change.take().expect("checked above");
+            // Checked when asked; only the learner catch-up can have changed since.
+            let _ = self.append_change(change, out);
+        }
+        // A leader that removed itself steps down once the change commits.
+        let removal_committed = self
+            .config_log
+            .last()
+            .is_none_or(|&(index, _)| index <= self.commit_index);
+        if self.state == State::Leader
+            && !self.membership.is_voter(self.config.id())
+            && removal_committed
+        {
+            self.become_follower(self.term, None);
         }
         if self.state == State::Leader && self.read_ready && !self.unready_reads.is_empty() {
             for context in core::mem::take(&mut self.unready_reads) {
@@ -461,7 +520,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn quorum_recently_active(&self) -> bool {
         let active = self
-            .config
+            .membership
             .voters()
             .iter()
             .filter(|&&voter| {
@@ -506,11 +565,11 @@ impl<L: RaftLog> RaftNode<L> {
     // ----- elections ----------------------------------------------------------------
 
     fn quorum(&self) -> usize {
-        self.config.voters().len() / 2 + 1
+        self.membership.voters().len() / 2 + 1
     }
 
     fn is_voter(&self, node: NodeId) -> bool {
-        self.config.voters().binary_search(&node).is_ok()
+        self.membership.is_voter(node)
     }
 
     /// Whether this node heard from a live leader recently enough to refuse to help
@@ -561,7 +620,12 @@ impl<L: RaftLog> RaftNode<L> {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        for &peer in self.config.peers() {
+        for &peer in self
+            .membership
+            .voters()
+            .iter()
+            .filter(|&&voter| voter != self.config.id())
+        {
             out.push(Action::Send {
                 to: peer,
                 message: Message::PreVote(request.clone()),
@@ -590,7 +654,12 @@ impl<L: RaftLog> RaftNode<L> {
             last_log_term: self.log.last_term(),
             force,
         };
-        for &peer in self.config.peers() {
+        for &peer in self
+            .membership
+            .voters()
+            .iter()
+            .filter(|&&voter| voter != self.config.id())
+        {
             out.push(Action::Send {
                 to: peer,
                 message: Message::RequestVote(request.clone()),
@@ -638,6 +707,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.progress.clear();
         self.commit_sent.clear();
         self.transfer = None;
+        self.queued_change = None;
         self.read_ready = false;
         self.read_rounds_sent.clear();
         self.lease_until = 0;
@@ -661,11 +731,12 @@ impl<L: RaftLog> RaftNode<L> {
         self.read_round = 0;
         self.lease_until = 0;
         self.progress = self
-            .config
-            .peers()
-            .iter()
-            .map(|&peer| Progress::new(peer, next_index))
+            .membership
+            .members()
+            .filter(|&member| member != self.config.id())
+            .map(|member| Progress::new(member, next_index))
             .collect();
+        self.progress.sort_by_key(|progress| progress.id);
         self.commit_sent = alloc::vec![0; self.progress.len()];
         // Entries of earlier terms commit only under an entry of this term (Figure 8):
         // without one, a tail this leader cannot know is committed would wait for the
@@ -771,7 +842,12 @@ impl<L: RaftLog> RaftNode<L> {
             leader: self.id(),
             round,
         };
-        for &peer in self.config.peers() {
+        for &peer in self
+            .membership
+            .voters()
+            .iter()
+            .filter(|&&voter| voter != self.config.id())
+        {
             out.push(Action::Send {
                 to: peer,
                 message: Message::ReadConfirm(message.clone()),
@@ -800,7 +876,7 @@ impl<L: RaftLog> RaftNode<L> {
         // The highest round a quorum (this leader included) has answered.
         let mut rounds = core::mem::take(&mut self.scratch);
         rounds.clear();
-        for &voter in self.config.voters() {
+        for &voter in self.membership.voters() {
             if voter == self.id() {
                 rounds.push(self.read_round);
             } else {
@@ -840,6 +916,138 @@ impl<L: RaftLog> RaftNode<L> {
             });
         }
         Ok(())
+    }
+
+    // ----- membership --------------------------------------------------------------
+
+    fn change_membership(&mut self, change: MembershipChange, out: &mut Vec<Action>) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if let Some(transfer) = self.transfer {
+            return Err(Error::TransferInProgress {
+                target: transfer.target,
+            });
+        }
+        let in_flight = self
+            .config_log
+            .last()
+            .is_some_and(|&(index, _)| index > self.commit_index);
+        if in_flight || self.queued_change.is_some() {
+            return Err(Error::ConfigInProgress);
+        }
+        let _ = self.check_change(change)?;
+        if self.log.term_at(self.commit_index) == Some(self.term) {
+            return self.append_change(change, out);
+        }
+        // The 2015 correction: commit an entry of this term first. Hold the change,
+        // and append a no-op if this term has no entry yet.
+        self.queued_change = Some(change);
+        if self.log.last_term() < self.term {
+            let noop = LogEntry::noop(self.term, self.log.last_index() + 1);
+            self.log.append(core::slice::from_ref(&noop))?;
+            self.needs_sync = true;
+            let _ = self.maybe_commit();
+            for position in 0..self.progress.len() {
+                self.replicate_to(position, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `change` applies to the configuration in force, learner catch-up
+    /// included.
+    fn check_change(&self, change: MembershipChange) -> Result<Membership> {
+        let node = change.node();
+        let next = self
+            .membership
+            .apply(change)
+            .map_err(|reason| Error::InvalidMembershipChange { node, reason })?;
+        let promotes = next.is_voter(node) && self.membership.is_learner(node);
+        if promotes {
+            let caught_up = self
+                .progress_position(node)
+                .is_some_and(|position| self.progress[position].match_index >= self.commit_index);
+            if !caught_up {
+                return Err(Error::InvalidMembershipChange {
+                    node,
+                    reason: "the learner has not caught up",
+                });
+            }
+        }
+        Ok(next)
+    }
+
+    fn append_change(&mut self, change: MembershipChange, out: &mut Vec<Action>) -> Result<()> {
+        let next = self.check_change(change)?;
+        let index = self.log.last_index() + 1;
+        let entry = LogEntry {
+            term: self.term,
+            index,
+            kind: EntryKind::Config,
+            command: next.encode().into(),
+        };
+        self.log.append(core::slice::from_ref(&entry))?;
+        self.needs_sync = true;
+        self.config_log.push((index, next));
+        self.refresh_membership(out);
+        let _ = self.maybe_commit();
+        for position in 0..self.progress.len() {
+            self.replicate_to(position, out);
+        }
+        Ok(())
+    }
+
+    /// Puts the last configuration entry (or the base) in force, reporting a change and
+    /// adjusting the leader's per-follower progress.
+    fn refresh_membership(&mut self, out: &mut Vec<Action>) {
+        let current = self
+            .config_log
+            .last()
+            .map_or(&self.base_membership, |(_, membership)| membership);
+        if *current == self.membership {
+            return;
+        }
+        self.membership = current.clone();
+        out.push(Action::MembershipChanged {
+            membership: self.membership.clone(),
+        });
+        if self.state == State::Leader {
+            let next_index = self.log.last_index() + 1;
+            let id = self.config.id();
+            let members: Vec<NodeId> = self
+                .membership
+                .members()
+                .filter(|&member| member != id)
+                .collect();
+            let mut progress = Vec::with_capacity(members.len());
+            let mut commit_sent = Vec::with_capacity(members.len());
+            for member in members {
+                match self.progress_position(member) {
+                    Some(position) => {
+                        progress.push(self.progress[position].clone());
+                        commit_sent.push(self.commit_sent[position]);
+                    }
+                    None => {
+                        progress.push(Progress::new(member, next_index));
+                        commit_sent.push(0);
+                    }
+                }
+            }
+            let mut paired: Vec<(Progress, Index)> =
+                progress.into_iter().zip(commit_sent).collect();
+            paired.sort_by_key(|(progress, _)| progress.id);
+            (self.progress, self.commit_sent) = paired.into_iter().unzip();
+            if let Some(transfer) = self
+                .transfer
+                .filter(|transfer| !self.membership.is_voter(transfer.target))
+            {
+                let _ = transfer;
+                self.transfer = None;
+            }
+        }
     }
 
     // ----- leadership transfer -----------------------------------------------------
@@ -921,7 +1129,7 @@ impl<L: RaftLog> RaftNode<L> {
         let mut matches = core::mem::take(&mut self.scratch);
         matches.clear();
         let last_index = self.log.last_index();
-        for &voter in self.config.voters() {
+        for &voter in self.membership.voters() {
             if voter == self.id() {
                 matches.push(last_index);
             } else if let Some(position) = self.progress_position(voter) {
@@ -1298,15 +1506,17 @@ impl<L: RaftLog> RaftNode<L> {
             return invalid("term is at the maximum and could never be followed");
         }
         match message {
-            // Only voters may campaign or be counted; a leader is known by its term,
-            // so appends are taken from any sender.
-            Message::PreVote(_)
-            | Message::RequestVote(_)
-            | Message::PreVoteReply(_)
-            | Message::RequestVoteReply(_)
-            | Message::AppendEntriesReply(_)
-            | Message::ReadConfirmReply(_)
-                if !self.is_voter(from) =>
+            // Only voters of this node's configuration are counted. Requests are
+            // answered whoever asks (Raft thesis §4.2.3): a candidate may hold a newer
+            // configuration than this node, and refusing to answer it can deadlock
+            // elections after a membership change; a leader is known by its term, so
+            // appends are taken from any sender too.
+            Message::PreVoteReply(_) | Message::RequestVoteReply(_) if !self.is_voter(from) => {
+                Err(Error::UnknownNode { node: from })
+            }
+            // Learners answer replication too.
+            Message::AppendEntriesReply(_) | Message::ReadConfirmReply(_)
+                if !self.membership.is_member(from) =>
             {
                 Err(Error::UnknownNode { node: from })
             }
@@ -1349,6 +1559,9 @@ impl<L: RaftLog> RaftNode<L> {
             }
             if entry.term < expected_term || entry.term > request.term {
                 return invalid("entry terms decrease or pass the leader's term");
+            }
+            if entry.kind == EntryKind::Config && Membership::decode(&entry.command).is_none() {
+                return invalid("a configuration entry does not decode");
             }
             expected_index = index;
             expected_term = entry.term;
@@ -1420,6 +1633,8 @@ impl<L: RaftLog> RaftNode<L> {
                         // prev_index >= commit_index, so this never cuts committed entries.
                         debug_assert!(entry.index > self.commit_index);
                         self.log.truncate(entry.index)?;
+                        let cut = entry.index;
+                        self.config_log.retain(|&(index, _)| index < cut);
                         first_new = position;
                         break;
                     }
@@ -1432,9 +1647,19 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if first_new < entries.len() {
             let _ = entries.drain(..first_new);
+            for entry in entries
+                .iter()
+                .filter(|entry| entry.kind == EntryKind::Config)
+            {
+                // validate_append decoded it already.
+                if let Some(membership) = Membership::decode(&entry.command) {
+                    self.config_log.push((entry.index, membership));
+                }
+            }
             self.log.append_owned(entries)?;
             self.needs_sync = true;
         }
+        self.refresh_membership(out);
         self.commit_index = self.commit_index.max(leader_commit.min(last_new));
         // An empty append anchored at or below what this follower already acknowledged
         // tells the leader nothing new when it was answered earlier in this tick (a

@@ -37,6 +37,10 @@ pub enum EntryKind {
     /// An empty entry a new leader appends to commit entries of earlier terms
     /// (Raft §5.4.2). Never handed to the application.
     Noop,
+    /// A new cluster membership ([`Membership::encode`](crate::Membership::encode) in the
+    /// command). It takes effect when appended; never handed to the application, which
+    /// sees [`Action::MembershipChanged`](crate::Action::MembershipChanged) instead.
+    Config,
 }
 
 /// A single entry in the replicated log.

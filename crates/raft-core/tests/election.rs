@@ -226,7 +226,8 @@ fn vote_persists_across_restart() {
     );
 }
 
-// Defect 0.8: votes from nodes outside the configuration must not count.
+// Defect 0.8: votes from nodes outside the configuration must not count. (Requests
+// from them are still answered: a candidate may know a newer configuration.)
 #[test]
 fn votes_from_non_members_are_not_counted() {
     let config = RaftConfig::new(1, [2, 3]).with_pre_vote(false);
@@ -243,16 +244,32 @@ fn votes_from_non_members_are_not_counted() {
         .unwrap_err();
     assert_eq!(error, Error::UnknownNode { node: 99 });
     assert_eq!(node.role(), Role::Candidate);
-    let pre_vote = Event::Message(Message::PreVote(PreVote {
+    let pre_vote_reply = PreVoteReply {
         term: term + 1,
+        vote_granted: true,
+        from: 98,
+    };
+    let error = node
+        .step(Event::Message(Message::PreVoteReply(pre_vote_reply)))
+        .unwrap_err();
+    assert_eq!(error, Error::UnknownNode { node: 98 });
+    let mut voter = RaftNode::new(RaftConfig::new(1, [2, 3]));
+    let request = PreVote {
+        term: 1,
         candidate: 99,
         last_log_index: 0,
         last_log_term: 0,
-    }));
-    assert_eq!(
-        node.step(pre_vote).unwrap_err(),
-        Error::UnknownNode { node: 99 }
-    );
+    };
+    let actions = voter
+        .step(Event::Message(Message::PreVote(request)))
+        .unwrap();
+    assert!(matches!(
+        &actions[..],
+        [Action::Send {
+            to: 99,
+            message: Message::PreVoteReply(_)
+        }]
+    ));
 }
 
 // Thesis §9.6: a pre-vote round changes no term and sends no real vote request until a

@@ -23,6 +23,8 @@ pub struct Faults {
     pub clock_skew: bool,
     /// Leadership transfers asked of the leader at random.
     pub transfers: bool,
+    /// Membership churn: learners added and promoted, voters removed.
+    pub membership: bool,
 }
 
 impl Faults {
@@ -35,6 +37,7 @@ impl Faults {
         crashes: false,
         clock_skew: false,
         transfers: false,
+        membership: false,
     };
     /// Every fault at once: the kitchen sink.
     pub const ALL: Faults = Faults {
@@ -45,6 +48,7 @@ impl Faults {
         crashes: true,
         clock_skew: true,
         transfers: true,
+        membership: true,
     };
 }
 
@@ -61,6 +65,8 @@ pub enum Profile {
     Crashes,
     /// Leadership transfers with network faults.
     Transfers,
+    /// Membership churn with network faults.
+    Membership,
     /// Everything, with clock skew.
     All,
 }
@@ -78,6 +84,10 @@ impl Profile {
         match self {
             Profile::None => Faults::NONE,
             Profile::Network => network,
+            Profile::Membership => Faults {
+                membership: true,
+                ..network
+            },
             Profile::Transfers => Faults {
                 transfers: true,
                 ..network
@@ -104,10 +114,11 @@ impl FromStr for Profile {
             "partitions" => Profile::Partitions,
             "crashes" => Profile::Crashes,
             "transfers" => Profile::Transfers,
+            "membership" => Profile::Membership,
             "all" => Profile::All,
             other => {
                 return Err(format!(
-                    "unknown fault profile {other:?} (none, network, partitions, crashes, transfers, all)"
+                    "unknown fault profile {other:?} (none, network, partitions, crashes, transfers, membership, all)"
                 ));
             }
         })
@@ -122,6 +133,7 @@ impl fmt::Display for Profile {
             Profile::Partitions => "partitions",
             Profile::Crashes => "crashes",
             Profile::Transfers => "transfers",
+            Profile::Membership => "membership",
             Profile::All => "all",
         };
         f.write_str(name)

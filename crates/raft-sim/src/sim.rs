@@ -5,7 +5,10 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 
-use raft_core::{Action, Error, Event, Index, NodeId, RaftConfig, RaftLog, RaftNode, Role, Term};
+use raft_core::{
+    Action, Error, Event, Index, MembershipChange, NodeId, RaftConfig, RaftLog, RaftNode, Role,
+    Term,
+};
 
 use crate::config::{SimConfig, TIME_PER_TICK};
 use crate::kv::{Command, Kv, Op, Outcome};
@@ -206,7 +209,11 @@ impl Simulation {
             let start = simulation.rng.between(TIME_PER_TICK, 30 * TIME_PER_TICK);
             simulation.schedule(start, Ev::ClientNext { client });
         }
-        if config.faults.partitions || config.faults.crashes || config.faults.transfers {
+        if config.faults.partitions
+            || config.faults.crashes
+            || config.faults.transfers
+            || config.faults.membership
+        {
             simulation.schedule(20 * TIME_PER_TICK, Ev::Fault);
         }
         simulation.schedule(config.fault_ticks * TIME_PER_TICK, Ev::Heal);
@@ -347,11 +354,18 @@ impl Simulation {
         };
         let commit = leader.commit_index();
         let reference = &self.nodes[&leader.id()].kv;
-        self.nodes.values().all(|node| {
-            node.raft.as_ref().is_some_and(|raft| {
-                raft.last_applied() == commit && raft.log().last_index() == commit
-            }) && node.kv == *reference
-        }) && self.clients.values().all(|client| client.op.is_none())
+        let membership = leader.membership();
+        // Members of the leader's configuration converge; a removed node may never
+        // hear of its removal and is left alone.
+        self.nodes
+            .iter()
+            .filter(|(id, _)| membership.is_member(**id))
+            .all(|(_, node)| {
+                node.raft.as_ref().is_some_and(|raft| {
+                    raft.last_applied() == commit && raft.log().last_index() == commit
+                }) && node.kv == *reference
+            })
+            && self.clients.values().all(|client| client.op.is_none())
             && self.stats.operations > 0
     }
 
@@ -863,7 +877,7 @@ impl Simulation {
             .copied()
             .filter(|id| self.nodes[id].raft.is_none())
             .collect();
-        match self.rng.below(9) {
+        match self.rng.below(10) {
             0 | 1 if faults.crashes && ids.len() - down.len() > 1 => {
                 let up: Vec<NodeId> = ids
                     .iter()
@@ -887,12 +901,67 @@ impl Simulation {
             }
             4 | 5 if faults.partitions => self.partition(&ids),
             6 if faults.transfers => self.transfer(&ids)?,
+            7 if faults.membership => self.churn(&ids)?,
             _ => {
                 self.blocked.clear();
                 self.note(None, || "partitions heal".into());
             }
         }
         Ok(())
+    }
+
+    /// Asks the current leader for one membership change: add a non-member as a
+    /// learner, promote a learner, or remove a voter (possibly itself).
+    fn churn(&mut self, ids: &[NodeId]) -> Result<(), Violation> {
+        let Some(leader) = ids
+            .iter()
+            .copied()
+            .find(|id| self.nodes[id].raft.as_ref().is_some_and(|r| r.is_leader()))
+        else {
+            return Ok(());
+        };
+        let membership = self.nodes[&leader]
+            .raft
+            .as_ref()
+            .expect("leader is up")
+            .membership()
+            .clone();
+        let outsiders: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !membership.is_member(id))
+            .collect();
+        let change = if let Some(&learner) = membership.learners().first() {
+            MembershipChange::PromoteLearner(learner)
+        } else if !outsiders.is_empty() && (membership.voters().len() <= 2 || self.rng.chance(500))
+        {
+            MembershipChange::AddLearner(outsiders[self.rng.below(outsiders.len() as u64) as usize])
+        } else if membership.voters().len() > 2 {
+            let voters = membership.voters();
+            MembershipChange::RemoveMember(voters[self.rng.below(voters.len() as u64) as usize])
+        } else {
+            return Ok(());
+        };
+        self.note(Some(leader), || format!("asked for {change:?}"));
+        let result = self
+            .nodes
+            .get_mut(&leader)
+            .and_then(|n| n.raft.as_mut())
+            .map(|raft| raft.step(Event::ChangeMembership(change)));
+        match result {
+            Some(Ok(actions)) => self.after_step(leader, actions),
+            // Refusals are part of the protocol: one change at a time, catch-up first.
+            Some(Err(
+                Error::ConfigInProgress
+                | Error::InvalidMembershipChange { .. }
+                | Error::TransferInProgress { .. },
+            ))
+            | None => Ok(()),
+            Some(Err(error)) => Err(self.violation(
+                "Node error",
+                format!("membership change on n{leader}: {error}"),
+            )),
+        }
     }
 
     /// Asks the current leader to hand over to a random other node.
@@ -904,7 +973,17 @@ impl Simulation {
         else {
             return Ok(());
         };
-        let others: Vec<NodeId> = ids.iter().copied().filter(|&id| id != leader).collect();
+        let voters = self.nodes[&leader]
+            .raft
+            .as_ref()
+            .expect("leader is up")
+            .membership()
+            .voters()
+            .to_vec();
+        let others: Vec<NodeId> = voters.into_iter().filter(|&id| id != leader).collect();
+        if others.is_empty() {
+            return Ok(());
+        }
         let target = others[self.rng.below(others.len() as u64) as usize];
         self.note(Some(leader), || {
             format!("asked to transfer leadership to n{target}")

@@ -33,13 +33,20 @@ pub(crate) enum Record {
     Compact { index: Index, term: Term },
 }
 
-fn entry_kind_code(kind: EntryKind) -> u8 {
+/// The stored code of an entry kind. A kind added to `EntryKind` later has no code
+/// until the WAL format learns it: writing one is refused rather than mislabelled.
+fn entry_kind_code(kind: EntryKind) -> Option<u8> {
     match kind {
-        EntryKind::Noop => 1,
-        // Normal, and any kind added later, is stored as Normal until the format
-        // learns it (a new kind needs a new code and a golden record).
-        _ => 0,
+        EntryKind::Normal => Some(0),
+        EntryKind::Noop => Some(1),
+        EntryKind::Config => Some(2),
+        _ => None,
     }
+}
+
+/// Whether `kind` can be stored.
+pub(crate) fn storable(kind: EntryKind) -> bool {
+    entry_kind_code(kind).is_some()
 }
 
 /// Appends one record with `body` (kind byte first) to `out`.
@@ -70,7 +77,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, entry: &LogEntry) {
             &[KIND_ENTRY],
             &entry.term.to_le_bytes(),
             &entry.index.to_le_bytes(),
-            &[entry_kind_code(entry.kind)],
+            &[entry_kind_code(entry.kind).expect("checked by storable before encoding")],
             &entry.command,
         ],
     );
@@ -171,6 +178,7 @@ pub(crate) fn decode_record(
             let kind = match body[17] {
                 0 => EntryKind::Normal,
                 1 => EntryKind::Noop,
+                2 => EntryKind::Config,
                 _ => return Err(Invalid::BadBody("entry kind")),
             };
             let start = offset + RECORD_HEADER_BYTES + 18;
@@ -289,7 +297,7 @@ mod tests {
     #[test]
     fn record_encodings_are_frozen() {
         type Encode = fn(&mut Vec<u8>);
-        let cases: [(&str, Encode); 6] = [
+        let cases: [(&str, Encode); 7] = [
             ("0900000030515f95010700000000000000", |out| {
                 encode_batch_start(out, 7)
             }),
@@ -300,6 +308,14 @@ mod tests {
             (
                 "1200000079807bfa020200000000000000060000000000000001",
                 |out| encode_entry(out, &LogEntry::noop(2, 6)),
+            ),
+            (
+                "12000000c30eaff3020300000000000000070000000000000002",
+                |out| {
+                    let mut entry = LogEntry::noop(3, 7);
+                    entry.kind = EntryKind::Config;
+                    encode_entry(out, &entry)
+                },
             ),
             (
                 "1a00000048604a780302000000000000000103000000000000000400000000000000",

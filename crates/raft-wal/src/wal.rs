@@ -12,7 +12,7 @@ use crate::error::WalError;
 use crate::mmap::map_sealed;
 use crate::record::{
     Invalid, RECORD_HEADER_BYTES, Record, decode_record, encode_batch_start, encode_compact,
-    encode_entry, encode_hard_state, encode_truncate, entry_record_bytes,
+    encode_entry, encode_hard_state, encode_truncate, entry_record_bytes, storable,
 };
 use crate::segment::{SEGMENT_HEADER_BYTES, SegmentName, decode_header, encode_header};
 use crate::state::LogState;
@@ -535,6 +535,12 @@ impl WalLog {
                 Some(_) => Ok(()),
             };
             contiguous.map_err(WalError::InvalidOperation)?;
+            if !storable(entry.kind) {
+                return Err(WalError::InvalidOperation(format!(
+                    "entry {} has a kind this WAL format cannot store",
+                    entry.index
+                )));
+            }
             if entry_record_bytes(entry) - RECORD_HEADER_BYTES > self.options.record_bytes_max {
                 return Err(WalError::InvalidOperation(format!(
                     "entry {} of {} bytes exceeds the record limit {}",
