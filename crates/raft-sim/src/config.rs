@@ -155,6 +155,8 @@ pub struct SimConfig {
     pub settle_ticks: u64,
     /// The faults.
     pub faults: Faults,
+    /// Store the nodes' logs in `WalLog`s under a temporary directory instead of memory.
+    pub durable: bool,
 }
 
 impl SimConfig {
@@ -168,6 +170,7 @@ impl SimConfig {
             fault_ticks: 600,
             settle_ticks: 600,
             faults: profile.faults(),
+            durable: seed % 5 == 4,
         }
     }
 }

@@ -8,7 +8,8 @@
 //! every event: Election Safety, Leader Append-Only, Log Matching (a spot check per
 //! step, in full at the end), Leader Completeness, State Machine Safety, terms never
 //! decreasing, one durable vote per term, applied <= commit. Every message goes through
-//! the raft-wire codec. When the faults heal, a leader must emerge and every replica
+//! the raft-wire codec; one seed in five stores its nodes' logs in real `WalLog`s, which
+//! are reopened (and so recovered) at every restart. When the faults heal, a leader must emerge and every replica
 //! converge; the client history must be linearizable.
 //!
 //! ```
@@ -34,6 +35,6 @@ mod sim;
 pub use config::{Faults, Profile, SimConfig, TIME_PER_TICK};
 pub use kv::{Command, Key, Kv, Op, Outcome, Value};
 pub use linearizability::{Recorded, check as check_linearizability};
-pub use log::SimLog;
+pub use log::{SimLog, SimStorage};
 pub use rng::SimRng;
 pub use sim::{RunStats, Simulation, Violation, run_seed, trace_seed};

@@ -1,7 +1,9 @@
-//! `SimLog`: an in-memory `RaftLog` that knows what it has synced, so a simulated
-//! crash can lose exactly the unsynced writes (or a prefix of them, as a torn write).
+//! The simulated nodes' storage: `SimLog`, an in-memory `RaftLog` that knows what it
+//! has synced, so a simulated crash can lose exactly the unsynced writes (or a prefix
+//! of them, as a torn write); or a real `WalLog` in a temporary directory.
 
 use raft_core::{HardState, Index, LogEntry, MemoryLog, RaftLog, Result, Term};
+use raft_wal::WalLog;
 
 /// One write not yet covered by a sync.
 #[derive(Clone, Debug)]
@@ -111,5 +113,73 @@ impl RaftLog for SimLog {
         }
         self.syncs += 1;
         Ok(())
+    }
+}
+
+/// A node's storage in the simulation.
+#[derive(Debug)]
+pub enum SimStorage {
+    /// In memory, crash semantics modelled exactly.
+    Memory(SimLog),
+    /// A real WalLog (without fdatasync: a simulated crash is a process crash).
+    Wal(WalLog),
+}
+
+impl SimStorage {
+    /// The hard state a crash right now would keep. For a WalLog that is the last
+    /// written one: the node syncs term and vote before a step returns.
+    pub fn durable_hard_state(&self) -> HardState {
+        match self {
+            SimStorage::Memory(log) => log.durable_hard_state(),
+            SimStorage::Wal(log) => log.hard_state(),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $log:ident => $call:expr) => {
+        match $self {
+            SimStorage::Memory($log) => $call,
+            SimStorage::Wal($log) => $call,
+        }
+    };
+}
+
+impl RaftLog for SimStorage {
+    fn last_index(&self) -> Index {
+        delegate!(self, log => log.last_index())
+    }
+    fn last_term(&self) -> Term {
+        delegate!(self, log => log.last_term())
+    }
+    fn term_at(&self, index: Index) -> Option<Term> {
+        delegate!(self, log => log.term_at(index))
+    }
+    fn entry(&self, index: Index) -> Option<LogEntry> {
+        delegate!(self, log => log.entry(index))
+    }
+    fn entries(&self, from: Index, to: Index) -> Vec<LogEntry> {
+        delegate!(self, log => log.entries(from, to))
+    }
+    fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
+        delegate!(self, log => log.entries_limited(from, to, bytes_max))
+    }
+    fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
+        delegate!(self, log => log.append(entries))
+    }
+    fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
+        delegate!(self, log => log.append_owned(entries))
+    }
+    fn truncate(&mut self, from: Index) -> Result<()> {
+        delegate!(self, log => log.truncate(from))
+    }
+    fn hard_state(&self) -> HardState {
+        delegate!(self, log => log.hard_state())
+    }
+    fn set_hard_state(&mut self, state: HardState) -> Result<()> {
+        delegate!(self, log => log.set_hard_state(state))
+    }
+    fn sync(&mut self) -> Result<()> {
+        delegate!(self, log => log.sync())
     }
 }

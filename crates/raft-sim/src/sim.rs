@@ -13,7 +13,7 @@ use raft_core::{
 use crate::config::{SimConfig, TIME_PER_TICK};
 use crate::kv::{Command, Kv, Op, Outcome};
 use crate::linearizability::{self, Recorded};
-use crate::log::SimLog;
+use crate::log::{SimLog, SimStorage};
 use crate::rng::SimRng;
 
 /// A broken property: what, when, and how to replay it.
@@ -96,9 +96,10 @@ enum Ev {
 }
 
 struct Node {
-    raft: Option<RaftNode<SimLog>>,
-    /// The log of a crashed node, already reduced to what survived.
-    down_log: Option<SimLog>,
+    raft: Option<RaftNode<SimStorage>>,
+    /// A crashed node's storage: the memory log already reduced to what survived, or
+    /// the directory of its WalLog, recovered on restart.
+    down_log: Option<Down>,
     kv: Kv,
     waiting: BTreeSet<(u64, u64)>,
     /// Confirmed reads waiting for the state machine to reach their index:
@@ -107,6 +108,11 @@ struct Node {
     period: u64,
     /// (term, last index, term at last index) while leading, for Leader Append-Only.
     leading: Option<(Term, Index, Term)>,
+}
+
+enum Down {
+    Memory(SimLog),
+    Wal(std::path::PathBuf),
 }
 
 struct Client {
@@ -138,6 +144,17 @@ pub struct Simulation {
     votes: BTreeMap<(NodeId, Term), NodeId>,
     stats: RunStats,
     trace: Option<String>,
+    /// Durable runs: the temporary directory holding every node's WalLog.
+    wal_root: Option<std::path::PathBuf>,
+}
+
+impl Drop for Simulation {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        if let Some(root) = &self.wal_root {
+            let _ = std::fs::remove_dir_all(root);
+        }
+    }
 }
 
 impl Simulation {
@@ -146,6 +163,13 @@ impl Simulation {
     pub fn new(seed: u64, config: SimConfig, trace: bool) -> Self {
         let mut rng = SimRng::new(seed);
         let ids: Vec<NodeId> = (1..=config.nodes).collect();
+        let wal_root = config.durable.then(|| {
+            let root = std::env::temp_dir().join(format!("raft-sim-{}-{seed}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root)
+                .unwrap_or_else(|error| panic!("cannot create {}: {error}", root.display()));
+            root
+        });
         let mut nodes = BTreeMap::new();
         for &id in &ids {
             let period = if config.faults.clock_skew {
@@ -153,10 +177,20 @@ impl Simulation {
             } else {
                 TIME_PER_TICK
             };
+            let storage = match &wal_root {
+                Some(root) => SimStorage::Wal(
+                    raft_wal::WalLog::open_with(
+                        root.join(format!("node-{id}")),
+                        Self::wal_options(),
+                    )
+                    .unwrap_or_else(|error| panic!("cannot create a simulation WAL: {error}")),
+                ),
+                None => SimStorage::Memory(SimLog::default()),
+            };
             let node = Node {
                 raft: Some(RaftNode::with_log(
                     Self::node_config(seed, id, &ids),
-                    SimLog::default(),
+                    storage,
                 )),
                 down_log: None,
                 kv: Kv::default(),
@@ -200,6 +234,7 @@ impl Simulation {
             votes: BTreeMap::new(),
             stats: RunStats::default(),
             trace: trace.then(String::new),
+            wal_root,
         };
         for &id in &ids {
             let first = simulation.rng.between(1, TIME_PER_TICK);
@@ -218,6 +253,16 @@ impl Simulation {
         }
         simulation.schedule(config.fault_ticks * TIME_PER_TICK, Ev::Heal);
         simulation
+    }
+
+    /// Small segments so runs roll over and compact; no fdatasync, since a simulated
+    /// crash is a process crash.
+    fn wal_options() -> raft_wal::WalOptions {
+        raft_wal::WalOptions {
+            segment_bytes_max: 16 << 10,
+            fsync: false,
+            ..raft_wal::WalOptions::default()
+        }
     }
 
     fn node_config(seed: u64, id: NodeId, ids: &[NodeId]) -> RaftConfig {
@@ -435,7 +480,7 @@ impl Simulation {
             }
             Ev::ClientNext { client } => self.client_next(client),
             Ev::Fault => self.inject_fault()?,
-            Ev::Heal => self.heal(),
+            Ev::Heal => self.heal()?,
         }
         Ok(())
     }
@@ -567,7 +612,7 @@ impl Simulation {
                 self.after_step(id, actions)
             }
             // Refusals of bad input are fine (a duplicate from a stale term, say);
-            // storage failures are not expected from SimLog.
+            // storage failures are not expected from the simulated storage.
             Err(error) if error.is_fatal() => {
                 Err(self.violation("Node error", format!("n{id}: {error}")))
             }
@@ -837,7 +882,7 @@ impl Simulation {
     /// Full Log Matching over every pair: below the highest index with equal terms,
     /// every entry is equal.
     fn check_log_matching_all(&self) -> Result<(), Violation> {
-        let logs: Vec<(NodeId, &SimLog)> = self
+        let logs: Vec<(NodeId, &SimStorage)> = self
             .nodes
             .iter()
             .filter_map(|(&id, n)| n.raft.as_ref().map(|r| (id, r.log())))
@@ -897,7 +942,7 @@ impl Simulation {
             }
             2 | 3 if faults.crashes && !down.is_empty() => {
                 let id = down[self.rng.below(down.len() as u64) as usize];
-                self.restart(id);
+                self.restart(id)?;
             }
             4 | 5 if faults.partitions => self.partition(&ids),
             6 if faults.transfers => self.transfer(&ids)?,
@@ -1006,15 +1051,21 @@ impl Simulation {
     fn crash(&mut self, id: NodeId) {
         let node = self.nodes.get_mut(&id).expect("node exists");
         let Some(raft) = node.raft.take() else { return };
-        let log = raft.into_log();
-        let unsynced = log.unsynced_writes();
-        let torn = if unsynced > 0 {
-            self.rng.below(unsynced as u64 + 1) as usize
-        } else {
-            0
+        let (down, unsynced, torn) = match raft.into_log() {
+            SimStorage::Memory(log) => {
+                let unsynced = log.unsynced_writes();
+                let torn = if unsynced > 0 {
+                    self.rng.below(unsynced as u64 + 1) as usize
+                } else {
+                    0
+                };
+                (Down::Memory(log.after_crash(torn)), unsynced, torn)
+            }
+            // Dropping a WalLog loses exactly its unwritten buffer, as a crash does.
+            SimStorage::Wal(log) => (Down::Wal(log.dir().to_path_buf()), 0, 0),
         };
         let node = self.nodes.get_mut(&id).expect("node exists");
-        node.down_log = Some(log.after_crash(torn));
+        node.down_log = Some(down);
         node.kv = Kv::default();
         node.waiting.clear();
         node.reads.clear();
@@ -1025,15 +1076,25 @@ impl Simulation {
         });
     }
 
-    fn restart(&mut self, id: NodeId) {
+    fn restart(&mut self, id: NodeId) -> Result<(), Violation> {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         let config = Self::node_config(self.seed, id, &ids);
         let node = self.nodes.get_mut(&id).expect("node exists");
-        let Some(log) = node.down_log.take() else {
-            return;
+        let Some(down) = node.down_log.take() else {
+            return Ok(());
         };
-        node.raft = Some(RaftNode::with_log(config, log));
+        let storage = match down {
+            Down::Memory(log) => SimStorage::Memory(log),
+            Down::Wal(dir) => match raft_wal::WalLog::open_with(&dir, Self::wal_options()) {
+                Ok(log) => SimStorage::Wal(log),
+                Err(error) => return Err(self.violation("WAL recovery", format!("n{id}: {error}"))),
+            },
+        };
+        let raft = RaftNode::try_with_log(config, storage)
+            .map_err(|error| self.violation("Restart", format!("n{id}: {error}")))?;
+        self.nodes.get_mut(&id).expect("node exists").raft = Some(raft);
         self.note(Some(id), || "restarts from its durable log".into());
+        Ok(())
     }
 
     fn partition(&mut self, ids: &[NodeId]) {
@@ -1083,7 +1144,7 @@ impl Simulation {
         });
     }
 
-    fn heal(&mut self) {
+    fn heal(&mut self) -> Result<(), Violation> {
         self.healed = true;
         self.blocked.clear();
         let down: Vec<NodeId> = self
@@ -1093,11 +1154,12 @@ impl Simulation {
             .map(|(&id, _)| id)
             .collect();
         for id in down {
-            self.restart(id);
+            self.restart(id)?;
         }
         self.note(None, || {
             "faults heal: partitions lifted, nodes restarted, no more loss".into()
         });
+        Ok(())
     }
 }
 
