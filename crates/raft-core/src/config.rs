@@ -41,6 +41,7 @@ pub struct RaftConfig {
     inflight_appends_max: usize,
     applied_index: Index,
     lease_read_drift_ticks: Option<u32>,
+    snapshot_chunk_bytes_max: usize,
     seed: u64,
 }
 
@@ -61,6 +62,8 @@ impl RaftConfig {
     pub const APPEND_ENTRIES_MAX_DEFAULT: usize = 1024;
     /// Default cap on payload bytes per AppendEntries.
     pub const APPEND_BYTES_MAX_DEFAULT: usize = 1 << 20;
+    /// Default size of one InstallSnapshot chunk.
+    pub const SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT: usize = 1 << 20;
     /// Default cap on unacknowledged AppendEntries per follower.
     pub const INFLIGHT_APPENDS_MAX_DEFAULT: usize = 64;
 
@@ -89,6 +92,7 @@ impl RaftConfig {
             inflight_appends_max: Self::INFLIGHT_APPENDS_MAX_DEFAULT,
             applied_index: 0,
             lease_read_drift_ticks: None,
+            snapshot_chunk_bytes_max: Self::SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT,
             seed: mix64(id ^ 0x5241_4654_494f_0001),
         }
     }
@@ -183,6 +187,13 @@ impl RaftConfig {
         self
     }
 
+    /// Caps the bytes of snapshot data carried by one InstallSnapshot (at least 1): a
+    /// large snapshot travels as many chunks, one at a time.
+    pub fn with_snapshot_chunk_bytes_max(mut self, bytes: usize) -> Self {
+        self.snapshot_chunk_bytes_max = bytes;
+        self
+    }
+
     /// Seeds the election-timeout PRNG. Same seed, same events: same actions.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -265,6 +276,11 @@ impl RaftConfig {
         self.applied_index
     }
 
+    /// Maximum snapshot bytes per InstallSnapshot.
+    pub fn snapshot_chunk_bytes_max(&self) -> usize {
+        self.snapshot_chunk_bytes_max
+    }
+
     /// The lease-read clock-drift margin in ticks, when lease reads are on.
     pub fn lease_reads(&self) -> Option<u32> {
         self.lease_read_drift_ticks
@@ -313,6 +329,9 @@ impl RaftConfig {
         }
         if self.inflight_appends_max == 0 {
             return invalid("inflight appends max", "must be at least 1".into());
+        }
+        if self.snapshot_chunk_bytes_max == 0 {
+            return invalid("snapshot chunk bytes max", "must be at least 1".into());
         }
         if let Some(drift) = self.lease_read_drift_ticks {
             if !self.check_quorum {

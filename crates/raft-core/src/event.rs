@@ -38,6 +38,17 @@ pub enum Event {
     /// and a leader first commits an entry of its own term (it appends a no-op if
     /// needed and holds the change until then).
     ChangeMembership(MembershipChange),
+    /// The application has captured its state machine through `index` (which it has
+    /// applied) as `data`. The node records the snapshot in its log and compacts the
+    /// entries it covers; a follower that later needs them is sent the snapshot.
+    /// Ignored unless `index` is above the current snapshot and at most the last
+    /// applied index.
+    Snapshot {
+        /// The last applied index the data covers.
+        index: Index,
+        /// The state machine's serialized state.
+        data: Bytes,
+    },
 }
 
 impl From<Message> for Event {
@@ -90,5 +101,16 @@ pub enum Action {
     MembershipChanged {
         /// The new membership.
         membership: Membership,
+    },
+    /// Replace the state machine with this snapshot (installed from the leader, or
+    /// found in the log at start-up): it holds everything through `index`; applies
+    /// continue after it.
+    RestoreSnapshot {
+        /// The last entry the snapshot covers.
+        index: Index,
+        /// That entry's term.
+        term: Term,
+        /// The state machine's serialized state.
+        data: Bytes,
     },
 }

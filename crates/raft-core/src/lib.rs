@@ -63,9 +63,9 @@ pub use log::RaftLog;
 pub use membership::{Membership, MembershipChange};
 pub use memory_log::MemoryLog;
 pub use message::{
-    AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, ReadConfirm,
-    ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
+    AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
+    PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
 pub use node::RaftNode;
 pub use transport::{MemoryTransport, RaftTransport};
-pub use types::{EntryKind, HardState, Index, LogEntry, NodeId, Role, Term};
+pub use types::{EntryKind, HardState, Index, LogEntry, NodeId, Role, Snapshot, Term};

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::error::Result;
-use crate::types::{HardState, Index, LogEntry, Term};
+use crate::types::{HardState, Index, LogEntry, Snapshot, Term};
 
 /// Storage for a node's persistent state: its log entries and its [`HardState`].
 ///
@@ -92,8 +92,35 @@ pub trait RaftLog {
     /// [`Error::Storage`](crate::Error::Storage) on I/O failure.
     fn set_hard_state(&mut self, state: HardState) -> Result<()>;
 
-    /// Durability barrier: after `Ok`, every earlier append, truncate and
-    /// set_hard_state survives a crash.
+    /// The latest snapshot, if any. Entries at or below its index are gone from the
+    /// log; `term_at(snapshot.index)` is its term. Cloning shares the data.
+    fn snapshot(&self) -> Option<Snapshot> {
+        None
+    }
+
+    /// The index of the latest snapshot, 0 without one.
+    fn snapshot_index(&self) -> Index {
+        self.snapshot().map_or(0, |snapshot| snapshot.index)
+    }
+
+    /// Records `snapshot` (durable at the next [`RaftLog::sync`]) and drops every entry
+    /// at or below its index. Entries after it are kept only if the log holds the
+    /// snapshot's last entry (same index and term); otherwise the whole log is
+    /// discarded (a follower installing a leader's snapshot over a divergent log).
+    ///
+    /// # Errors
+    /// [`Error::Storage`](crate::Error::Storage) by default: a log without snapshot
+    /// support cannot be compacted.
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        let _ = snapshot;
+        Err(crate::Error::storage(
+            "saving a snapshot",
+            "this log does not support snapshots",
+        ))
+    }
+
+    /// Durability barrier: after `Ok`, every earlier append, truncate,
+    /// set_hard_state and save_snapshot survives a crash.
     ///
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) on I/O failure.

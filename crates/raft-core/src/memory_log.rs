@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
-use crate::types::{HardState, Index, LogEntry, Term};
+use crate::types::{HardState, Index, LogEntry, Snapshot, Term};
 
 /// An in-memory [`RaftLog`]. Every operation is O(1) except `truncate` (O(removed))
 /// and range reads (O(returned)); `sync` does nothing. Entries live in fixed-size
@@ -19,9 +19,14 @@ use crate::types::{HardState, Index, LogEntry, Term};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct MemoryLog {
-    // Invariant: the entry at position i has index i + 1; terms never decrease.
+    // Invariant: the entry at position i has index base_index + i + 1; terms never
+    // decrease.
     entries: Chunks,
     hard_state: HardState,
+    /// The latest snapshot; entries at or below its index are gone.
+    snapshot: Option<Snapshot>,
+    base_index: Index,
+    base_term: Term,
 }
 
 impl MemoryLog {
@@ -41,7 +46,7 @@ impl MemoryLog {
     }
 
     fn position(&self, index: Index) -> Option<usize> {
-        let position = usize::try_from(index.checked_sub(1)?).ok()?;
+        let position = usize::try_from(index.checked_sub(self.base_index + 1)?).ok()?;
         (position < self.entries.len()).then_some(position)
     }
 
@@ -78,16 +83,18 @@ impl MemoryLog {
 
 impl RaftLog for MemoryLog {
     fn last_index(&self) -> Index {
-        self.entries.len() as Index
+        self.base_index + self.entries.len() as Index
     }
 
     fn last_term(&self) -> Term {
-        self.entries.last().map_or(0, |entry| entry.term)
+        self.entries
+            .last()
+            .map_or(self.base_term, |entry| entry.term)
     }
 
     fn term_at(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            return Some(0);
+        if index == self.base_index {
+            return Some(self.base_term);
         }
         self.position(index)
             .and_then(|position| self.entries.get(position))
@@ -148,10 +155,13 @@ impl RaftLog for MemoryLog {
     }
 
     fn truncate(&mut self, from: Index) -> Result<()> {
-        if from == 0 {
+        if from <= self.base_index {
             return Err(Error::storage(
                 "truncating the memory log",
-                "index 0 is not an entry",
+                alloc::format!(
+                    "index {from} is not above the snapshot at {}",
+                    self.base_index
+                ),
             ));
         }
         if let Some(position) = self.position(from) {
@@ -170,6 +180,30 @@ impl RaftLog for MemoryLog {
     }
 
     fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Option<Snapshot> {
+        self.snapshot.clone()
+    }
+
+    fn snapshot_index(&self) -> Index {
+        self.base_index
+    }
+
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        if snapshot.index <= self.base_index {
+            return Ok(());
+        }
+        let keep_tail = self.term_at(snapshot.index) == Some(snapshot.term);
+        let mut kept = Chunks::default();
+        if keep_tail && let Some(start) = self.position(snapshot.index + 1) {
+            kept.extend(self.entries.range(start, self.entries.len()).cloned());
+        }
+        self.entries = kept;
+        self.base_index = snapshot.index;
+        self.base_term = snapshot.term;
+        self.snapshot = Some(snapshot);
         Ok(())
     }
 }
@@ -382,5 +416,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    // Proves a snapshot drops the covered entries, keeps a matching tail, discards a
+    // divergent log, and that older snapshots are ignored.
+    #[test]
+    fn snapshots_compact_and_replace() {
+        let snapshot = |index, term| Snapshot {
+            index,
+            term,
+            membership: crate::Membership::new([1], []),
+            data: bytes::Bytes::from_static(b"state"),
+        };
+        let mut log = MemoryLog::new();
+        let batch: Vec<LogEntry> = (1..=10).map(|index| entry(1, index)).collect();
+        log.append(&batch).unwrap();
+        log.save_snapshot(snapshot(6, 1)).unwrap();
+        assert_eq!(
+            (
+                log.snapshot_index(),
+                log.term_at(6),
+                log.term_at(5),
+                log.entry(6)
+            ),
+            (6, Some(1), None, None)
+        );
+        assert_eq!(
+            (log.len(), log.last_index(), log.entry(7)),
+            (4, 10, Some(entry(1, 7)))
+        );
+        assert!(
+            log.truncate(6).is_err(),
+            "compacted entries cannot be truncated"
+        );
+        log.save_snapshot(snapshot(4, 1)).unwrap();
+        assert_eq!(log.snapshot_index(), 6, "older snapshots are ignored");
+        log.save_snapshot(snapshot(8, 2)).unwrap();
+        assert_eq!(
+            (log.len(), log.last_index(), log.last_term()),
+            (0, 8, 2),
+            "divergent: discarded"
+        );
+        log.append(&[LogEntry::new(2, 9, &b"next"[..])]).unwrap();
+        assert_eq!(log.last_index(), 9);
     }
 }

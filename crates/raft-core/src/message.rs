@@ -5,6 +5,9 @@
 
 use alloc::vec::Vec;
 
+use bytes::Bytes;
+
+use crate::membership::Membership;
 use crate::types::{Index, LogEntry, NodeId, Term};
 
 /// A candidate's pre-vote probe (Raft thesis §9.6), sent before it commits to a
@@ -140,6 +143,45 @@ pub struct ReadConfirmReply {
     pub round: u64,
 }
 
+/// One chunk of a leader's snapshot, for a follower that needs entries the leader has
+/// compacted away (Raft Figure 13). Chunks are sent in order, one at a time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct InstallSnapshot {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader.
+    pub leader: NodeId,
+    /// The last entry the snapshot covers.
+    pub last_included_index: Index,
+    /// That entry's term.
+    pub last_included_term: Term,
+    /// The configuration in force at `last_included_index`.
+    pub membership: Membership,
+    /// Where this chunk starts in the snapshot's data.
+    pub offset: u64,
+    /// The chunk.
+    pub data: Bytes,
+    /// Whether this is the last chunk.
+    pub done: bool,
+}
+
+/// A follower's answer to an [`InstallSnapshot`] chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct InstallSnapshotReply {
+    /// The responder's current term.
+    pub term: Term,
+    /// The responder.
+    pub from: NodeId,
+    /// The snapshot the answer is about.
+    pub last_included_index: Index,
+    /// The offset of the next chunk the follower expects.
+    pub next_offset: u64,
+    /// Whether the follower now holds everything up to `last_included_index`.
+    pub done: bool,
+}
+
 /// Any message a node can send or receive.
 ///
 /// The declaration order is the wire order: new kinds are appended at the end and never
@@ -166,6 +208,10 @@ pub enum Message {
     ReadConfirm(ReadConfirm),
     /// See [`ReadConfirmReply`].
     ReadConfirmReply(ReadConfirmReply),
+    /// See [`InstallSnapshot`].
+    InstallSnapshot(InstallSnapshot),
+    /// See [`InstallSnapshotReply`].
+    InstallSnapshotReply(InstallSnapshotReply),
 }
 
 impl Message {
@@ -181,6 +227,8 @@ impl Message {
             Message::TimeoutNow(m) => m.term,
             Message::ReadConfirm(m) => m.term,
             Message::ReadConfirmReply(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
+            Message::InstallSnapshotReply(m) => m.term,
         }
     }
 
@@ -202,6 +250,8 @@ impl Message {
             Message::TimeoutNow(m) => m.leader,
             Message::ReadConfirm(m) => m.leader,
             Message::ReadConfirmReply(m) => m.from,
+            Message::InstallSnapshot(m) => m.leader,
+            Message::InstallSnapshotReply(m) => m.from,
         }
     }
 }
@@ -224,5 +274,7 @@ message_from!(
     AppendEntriesReply,
     TimeoutNow,
     ReadConfirm,
-    ReadConfirmReply
+    ReadConfirmReply,
+    InstallSnapshot,
+    InstallSnapshotReply
 );

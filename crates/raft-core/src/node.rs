@@ -12,12 +12,12 @@ use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
 use crate::memory_log::MemoryLog;
 use crate::message::{
-    AppendEntries, AppendEntriesReply, Message, PreVote, PreVoteReply, ReadConfirm,
-    ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
+    AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
+    PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
 use crate::progress::{Progress, ReplicationState, quorum_index};
 use crate::rng::SplitMix64;
-use crate::types::{EntryKind, HardState, Index, LogEntry, NodeId, Role, Term};
+use crate::types::{EntryKind, HardState, Index, LogEntry, NodeId, Role, Snapshot, Term};
 
 /// The internal role: [`Role`] plus the pre-vote stage, which users see as a follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,15 @@ struct Transfer {
     target: NodeId,
     /// Ticks since it began; abandoned at the minimum election timeout.
     elapsed: u32,
+}
+
+/// A snapshot arriving in chunks from the leader.
+#[derive(Clone, Debug)]
+struct IncomingSnapshot {
+    index: Index,
+    term: Term,
+    membership: Membership,
+    data: Vec<u8>,
 }
 
 /// A read waiting for its confirmation round.
@@ -97,6 +106,11 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     config_log: Vec<(Index, Membership)>,
     /// Leader only: a change held until an entry of this term commits.
     queued_change: Option<MembershipChange>,
+    /// Follower: a snapshot being received.
+    incoming_snapshot: Option<IncomingSnapshot>,
+    /// A snapshot found in the log at start-up that the application must restore,
+    /// reported with the first step.
+    pending_restore: Option<Snapshot>,
     /// Leader only: a leadership transfer under way.
     transfer: Option<Transfer>,
     /// Ticks this node has seen; the clock of lease reads.
@@ -195,10 +209,16 @@ impl<L: RaftLog> RaftNode<L> {
                 reason: alloc::format!("{applied} is past the log's last entry {last_index}"),
             });
         }
-        // Configuration entries in the log override the initial configuration.
-        let base_membership = config.membership();
+        // The snapshot's configuration, then configuration entries in the log, override
+        // the initial configuration.
+        let snapshot = log.snapshot();
+        let snapshot_index = snapshot.as_ref().map_or(0, |snapshot| snapshot.index);
+        let base_membership = snapshot.as_ref().map_or_else(
+            || config.membership(),
+            |snapshot| snapshot.membership.clone(),
+        );
         let mut config_log = Vec::new();
-        for index in 1..=last_index {
+        for index in snapshot_index + 1..=last_index {
             if let Some(entry) = log
                 .entry(index)
                 .filter(|entry| entry.kind == EntryKind::Config)
@@ -215,11 +235,18 @@ impl<L: RaftLog> RaftNode<L> {
         let membership = config_log
             .last()
             .map_or_else(|| base_membership.clone(), |(_, m)| m.clone());
+        // A state machine behind the snapshot restores from it first.
+        let (last_applied, pending_restore) = match snapshot {
+            Some(snapshot) if applied < snapshot.index => (snapshot.index, Some(snapshot)),
+            _ => (applied, None),
+        };
         let mut node = Self {
             membership,
             base_membership,
             config_log,
             queued_change: None,
+            incoming_snapshot: None,
+            pending_restore,
             rng: SplitMix64::new(config.seed()),
             config,
             log,
@@ -227,9 +254,10 @@ impl<L: RaftLog> RaftNode<L> {
             term: hard_state.term,
             voted_for: hard_state.voted_for,
             leader: None,
-            // An application that applied an entry proves it was committed.
-            commit_index: hard_state.commit_index.max(applied),
-            last_applied: applied,
+            // An application that applied an entry proves it was committed; so does a
+            // snapshot.
+            commit_index: hard_state.commit_index.max(last_applied),
+            last_applied,
             persisted: hard_state,
             election_elapsed: 0,
             election_timeout: 0,
@@ -386,12 +414,20 @@ impl<L: RaftLog> RaftNode<L> {
             Event::TransferLeadership(target) => self.transfer_leadership(target, out),
             Event::ReadIndex(context) => self.read_index(context, out),
             Event::ChangeMembership(change) => self.change_membership(change, out),
+            Event::Snapshot { index, data } => self.take_snapshot(index, data),
         }
     }
 
     /// Persists what changed, syncs once, then releases the applies the new commit
     /// index allows.
     fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        if let Some(snapshot) = self.pending_restore.take() {
+            out.push(Action::RestoreSnapshot {
+                index: snapshot.index,
+                term: snapshot.term,
+                data: snapshot.data,
+            });
+        }
         for context in self.dropped_reads.drain(..) {
             out.push(Action::ReadDropped { context });
         }
@@ -547,7 +583,11 @@ impl<L: RaftLog> RaftNode<L> {
                 let next = progress.match_index + 1;
                 progress.become_probe(next);
             }
-            if progress.state == ReplicationState::Probe {
+            if progress.state == ReplicationState::Snapshot {
+                // Resend the chunk in flight (it may be lost).
+                progress.chunk_sent = false;
+                let _ = self.send_append(position, out);
+            } else if progress.state == ReplicationState::Probe {
                 progress.probe_sent = false;
                 let _ = self.send_append(position, out);
             } else {
@@ -918,6 +958,200 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    // ----- snapshots ---------------------------------------------------------------
+
+    /// The application captured its state through `index`: record it and compact.
+    fn take_snapshot(&mut self, index: Index, data: Bytes) -> Result<()> {
+        if index <= self.log.snapshot_index() || index > self.last_applied {
+            return Ok(());
+        }
+        let Some(term) = self.log.term_at(index) else {
+            return Ok(());
+        };
+        let membership = self
+            .config_log
+            .iter()
+            .rev()
+            .find(|&&(entry, _)| entry <= index)
+            .map_or_else(
+                || self.base_membership.clone(),
+                |(_, membership)| membership.clone(),
+            );
+        self.log.save_snapshot(Snapshot {
+            index,
+            term,
+            membership: membership.clone(),
+            data,
+        })?;
+        self.needs_sync = true;
+        self.config_log.retain(|&(entry, _)| entry > index);
+        self.base_membership = membership;
+        Ok(())
+    }
+
+    /// Sends the next chunk of the snapshot to a follower in `Snapshot` state.
+    fn send_snapshot_chunk(&mut self, position: usize, out: &mut Vec<Action>) -> bool {
+        let Some(snapshot) = self.log.snapshot() else {
+            let next = self.progress[position].match_index + 1;
+            self.progress[position].become_probe(next);
+            return false;
+        };
+        let progress = &mut self.progress[position];
+        if progress.chunk_sent {
+            return false;
+        }
+        if progress.snapshot_index != snapshot.index {
+            // A newer snapshot replaced the one being sent: start over with it.
+            progress.become_snapshot(snapshot.index);
+        }
+        let length = snapshot.data.len();
+        let offset = (progress.snapshot_offset as usize).min(length);
+        let end = length.min(offset.saturating_add(self.config.snapshot_chunk_bytes_max()));
+        progress.chunk_sent = true;
+        let to = progress.id;
+        out.push(Action::Send {
+            to,
+            message: Message::InstallSnapshot(InstallSnapshot {
+                term: self.term,
+                leader: self.config.id(),
+                last_included_index: snapshot.index,
+                last_included_term: snapshot.term,
+                membership: snapshot.membership,
+                offset: offset as u64,
+                data: snapshot.data.slice(offset..end),
+                done: end == length,
+            }),
+        });
+        true
+    }
+
+    fn handle_install_snapshot_reply(
+        &mut self,
+        reply: InstallSnapshotReply,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let Some(position) = self.progress_position(reply.from) else {
+            return Err(Error::UnknownNode { node: reply.from });
+        };
+        if reply.last_included_index > self.log.last_index() {
+            return Err(Error::InvalidMessage {
+                from: reply.from,
+                reason: "answers a snapshot past the leader's log",
+            });
+        }
+        let progress = &mut self.progress[position];
+        progress.recent_active = true;
+        if progress.state != ReplicationState::Snapshot
+            || progress.snapshot_index != reply.last_included_index
+        {
+            return Ok(()); // stale
+        }
+        if reply.done {
+            progress.match_index = progress.match_index.max(reply.last_included_index);
+            progress.progressed = true;
+            let next = reply.last_included_index + 1;
+            progress.become_probe(next);
+            if self.maybe_commit() {
+                for position in 0..self.progress.len() {
+                    self.replicate_to(position, out);
+                }
+            } else {
+                self.replicate_to(position, out);
+            }
+        } else {
+            progress.snapshot_offset = reply.next_offset;
+            progress.chunk_sent = false;
+            let _ = self.send_snapshot_chunk(position, out);
+        }
+        Ok(())
+    }
+
+    /// A follower receives one chunk; on the last, it installs the snapshot.
+    fn handle_install_snapshot(
+        &mut self,
+        request: InstallSnapshot,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let leader = request.leader;
+        let reply = |node: &Self, next_offset: u64, done: bool| {
+            Message::InstallSnapshotReply(InstallSnapshotReply {
+                term: node.term,
+                from: node.config.id(),
+                last_included_index: request.last_included_index,
+                next_offset,
+                done,
+            })
+        };
+        if request.last_included_index <= self.commit_index {
+            // Everything it covers is already committed here.
+            let message = reply(self, 0, true);
+            self.send(leader, message, out);
+            return Ok(());
+        }
+        if request.offset == 0 {
+            self.incoming_snapshot = Some(IncomingSnapshot {
+                index: request.last_included_index,
+                term: request.last_included_term,
+                membership: request.membership.clone(),
+                data: Vec::new(),
+            });
+        }
+        let matches = self.incoming_snapshot.as_ref().is_some_and(|incoming| {
+            incoming.index == request.last_included_index
+                && incoming.term == request.last_included_term
+                && incoming.data.len() as u64 == request.offset
+        });
+        if !matches {
+            // A lost, duplicated or out-of-order chunk: say where to resume.
+            let expected = self
+                .incoming_snapshot
+                .as_ref()
+                .filter(|incoming| {
+                    incoming.index == request.last_included_index
+                        && incoming.term == request.last_included_term
+                })
+                .map_or(0, |incoming| incoming.data.len() as u64);
+            let message = reply(self, expected, false);
+            self.send(leader, message, out);
+            return Ok(());
+        }
+        let incoming = self.incoming_snapshot.as_mut().expect("matched above");
+        incoming.data.extend_from_slice(&request.data);
+        let received = incoming.data.len() as u64;
+        if !request.done {
+            let message = reply(self, received, false);
+            self.send(leader, message, out);
+            return Ok(());
+        }
+        let incoming = self.incoming_snapshot.take().expect("matched above");
+        let length = incoming.data.len() as u64;
+        let snapshot = Snapshot {
+            index: incoming.index,
+            term: incoming.term,
+            membership: incoming.membership,
+            data: Bytes::from(incoming.data),
+        };
+        self.log.save_snapshot(snapshot.clone())?;
+        self.needs_sync = true;
+        let last_index = self.log.last_index();
+        self.config_log
+            .retain(|&(entry, _)| entry > snapshot.index && entry <= last_index);
+        self.base_membership = snapshot.membership;
+        self.refresh_membership(out);
+        self.commit_index = self.commit_index.max(snapshot.index);
+        if self.last_applied < snapshot.index {
+            self.last_applied = snapshot.index;
+            out.push(Action::RestoreSnapshot {
+                index: snapshot.index,
+                term: snapshot.term,
+                data: snapshot.data,
+            });
+        }
+        let message = reply(self, length, true);
+        self.send(leader, message, out);
+        Ok(())
+    }
+
     // ----- membership --------------------------------------------------------------
 
     fn change_membership(&mut self, change: MembershipChange, out: &mut Vec<Action>) -> Result<()> {
@@ -1177,15 +1411,21 @@ impl<L: RaftLog> RaftNode<L> {
         if !progress.can_send(self.config.inflight_appends_max()) {
             return false;
         }
+        if progress.state == ReplicationState::Snapshot {
+            return self.send_snapshot_chunk(position, out);
+        }
         let next_index = progress.next_index;
         if progress.state == ReplicationState::Replicate && next_index > last_index {
             return false;
         }
         let prev_log_index = next_index - 1;
         let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
-            // Compacted away (a log such as WalLog can compact): only a snapshot can
-            // bring this follower up to date, which this version does not send yet.
-            return false;
+            // Compacted away: only the snapshot can bring this follower up to date.
+            let Some(snapshot_index) = self.log.snapshot().map(|snapshot| snapshot.index) else {
+                return false;
+            };
+            self.progress[position].become_snapshot(snapshot_index);
+            return self.send_snapshot_chunk(position, out);
         };
         let entries = if next_index <= last_index {
             let span = self.config.append_entries_max() as u64 - 1;
@@ -1280,6 +1520,7 @@ impl<L: RaftLog> RaftNode<L> {
         let progress = &mut self.progress[position];
         progress.recent_active = true;
         let stale = match progress.state {
+            ReplicationState::Snapshot => true,
             ReplicationState::Replicate => reply.prev_log_index <= progress.match_index,
             ReplicationState::Probe => {
                 reply.prev_log_index.checked_add(1) != Some(progress.next_index)
@@ -1299,7 +1540,13 @@ impl<L: RaftLog> RaftNode<L> {
     /// The largest index `<= index` whose term is `<= term`: a binary search, since log
     /// terms never decrease. Index 0 (term 0) always qualifies.
     fn last_index_with_term_at_most(&self, index: Index, term: Term) -> Index {
-        let (mut low, mut high) = (0, index.min(self.log.last_index()));
+        // Below the snapshot nothing is known: 0 sends the caller to the snapshot.
+        let floor = self.log.snapshot_index();
+        let high = index.min(self.log.last_index());
+        if high < floor || self.log.term_at(floor).is_none_or(|found| found > term) {
+            return 0;
+        }
+        let (mut low, mut high) = (floor, high);
         // Invariant: term_at(low) <= term; the answer lies in low..=high.
         while low < high {
             let middle = low + (high - low).div_ceil(2);
@@ -1328,7 +1575,10 @@ impl<L: RaftLog> RaftNode<L> {
                 Message::RequestVote(request) if !request.force && self.in_lease() => {
                     return Ok(());
                 }
-                Message::AppendEntries(_) | Message::TimeoutNow(_) | Message::ReadConfirm(_) => {
+                Message::AppendEntries(_)
+                | Message::TimeoutNow(_)
+                | Message::ReadConfirm(_)
+                | Message::InstallSnapshot(_) => {
                     self.become_follower(term, Some(from));
                 }
                 _ => self.become_follower(term, None),
@@ -1369,6 +1619,17 @@ impl<L: RaftLog> RaftNode<L> {
                         term: self.term,
                         from: self.id(),
                         round: request.round,
+                    }),
+                    out,
+                ),
+                Message::InstallSnapshot(request) => self.send(
+                    request.leader,
+                    Message::InstallSnapshotReply(InstallSnapshotReply {
+                        term: self.term,
+                        from: self.id(),
+                        last_included_index: request.last_included_index,
+                        next_offset: 0,
+                        done: false,
                     }),
                     out,
                 ),
@@ -1492,6 +1753,25 @@ impl<L: RaftLog> RaftNode<L> {
                 }
                 Ok(())
             }
+            Message::InstallSnapshot(request) => {
+                if self.state == State::Leader || self.leader.is_some_and(|leader| leader != from) {
+                    return Err(Error::InvalidMessage {
+                        from,
+                        reason: "a second leader in this node's term",
+                    });
+                }
+                if self.state != State::Follower || self.leader != Some(from) {
+                    self.become_follower(self.term, Some(from));
+                }
+                self.election_elapsed = 0;
+                self.handle_install_snapshot(request, out)
+            }
+            Message::InstallSnapshotReply(reply) => {
+                if self.state == State::Leader {
+                    return self.handle_install_snapshot_reply(reply, out);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -1515,7 +1795,9 @@ impl<L: RaftLog> RaftNode<L> {
                 Err(Error::UnknownNode { node: from })
             }
             // Learners answer replication too.
-            Message::AppendEntriesReply(_) | Message::ReadConfirmReply(_)
+            Message::AppendEntriesReply(_)
+            | Message::ReadConfirmReply(_)
+            | Message::InstallSnapshotReply(_)
                 if !self.membership.is_member(from) =>
             {
                 Err(Error::UnknownNode { node: from })
@@ -1531,6 +1813,13 @@ impl<L: RaftLog> RaftNode<L> {
                 ..
             }) if last_log_term > term => invalid("candidate's last log term is past its term"),
             Message::AppendEntries(request) => Self::validate_append(request),
+            Message::InstallSnapshot(request)
+                if request.last_included_index == 0
+                    || request.last_included_term > request.term
+                    || request.membership.voters().is_empty() =>
+            {
+                invalid("a snapshot must cover an entry of a past term and name voters")
+            }
             _ => Ok(()),
         }
     }
@@ -1592,6 +1881,20 @@ impl<L: RaftLog> RaftNode<L> {
         let original_prev = prev_log_index;
         let appended_nothing = entries.is_empty();
         let (mut prev_index, mut prev_term) = (prev_log_index, request.prev_log_term);
+
+        // Entries at or below this node's snapshot are committed and covered by it.
+        let floor = self.log.snapshot_index();
+        if prev_index < floor {
+            let skip = (floor - prev_index).min(entries.len() as u64) as usize;
+            if skip == entries.len() {
+                let covered = prev_index + skip as u64;
+                self.reply_append(leader, true, original_prev, covered, (0, 0), out);
+                return Ok(());
+            }
+            let _ = entries.drain(..skip);
+            prev_index = floor;
+            prev_term = self.log.term_at(floor).unwrap_or(0);
+        }
 
         // Entries at or below our commit index are committed, so they must equal ours
         // (Leader Completeness + Log Matching). Check the last of them, then skip them.

@@ -11,6 +11,8 @@ pub(crate) enum ReplicationState {
     Probe,
     /// The match point is known: AppendEntries are pipelined, up to the in-flight cap.
     Replicate,
+    /// The follower needs compacted entries: snapshot chunks go one at a time.
+    Snapshot,
 }
 
 /// Per-follower replication progress (Raft Figure 2's `nextIndex` / `matchIndex`, plus
@@ -32,6 +34,11 @@ pub(crate) struct Progress {
     pub(crate) progressed: bool,
     /// The highest read-confirmation round this follower answered.
     pub(crate) read_round_acked: u64,
+    /// In `Snapshot`: the snapshot being sent, the next chunk's offset, and whether a
+    /// chunk is out and unanswered.
+    pub(crate) snapshot_index: Index,
+    pub(crate) snapshot_offset: u64,
+    pub(crate) chunk_sent: bool,
 }
 
 impl Progress {
@@ -46,6 +53,9 @@ impl Progress {
             recent_active: true,
             progressed: false,
             read_round_acked: 0,
+            snapshot_index: 0,
+            snapshot_offset: 0,
+            chunk_sent: false,
         }
     }
 
@@ -54,6 +64,7 @@ impl Progress {
         match self.state {
             ReplicationState::Probe => !self.probe_sent,
             ReplicationState::Replicate => self.inflight.len() < inflight_max,
+            ReplicationState::Snapshot => !self.chunk_sent,
         }
     }
 
@@ -71,7 +82,7 @@ impl Progress {
                 self.inflight.push_back(last);
                 self.next_index = last + 1;
             }
-            ReplicationState::Replicate => {}
+            ReplicationState::Replicate | ReplicationState::Snapshot => {}
         }
     }
 
@@ -90,7 +101,9 @@ impl Progress {
         {
             let _ = self.inflight.pop_front();
         }
-        if self.state == ReplicationState::Probe {
+        let snapshot_covered =
+            self.state == ReplicationState::Snapshot && self.match_index >= self.snapshot_index;
+        if self.state == ReplicationState::Probe || snapshot_covered {
             self.become_replicate();
         }
         advanced
@@ -100,6 +113,16 @@ impl Progress {
     pub(crate) fn become_replicate(&mut self) {
         self.state = ReplicationState::Replicate;
         self.next_index = self.match_index + 1;
+        self.probe_sent = false;
+        self.inflight.clear();
+    }
+
+    /// Starts sending snapshot `index` from its first chunk.
+    pub(crate) fn become_snapshot(&mut self, index: Index) {
+        self.state = ReplicationState::Snapshot;
+        self.snapshot_index = index;
+        self.snapshot_offset = 0;
+        self.chunk_sent = false;
         self.probe_sent = false;
         self.inflight.clear();
     }

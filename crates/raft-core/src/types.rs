@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::membership::Membership;
+
 /// Identifies a node. Opaque to the protocol; must be unique and stable per node.
 pub type NodeId = u64;
 
@@ -102,4 +104,19 @@ pub struct HardState {
     pub voted_for: Option<NodeId>,
     /// The highest index this node knew to be committed when it wrote this state.
     pub commit_index: Index,
+}
+
+/// A point-in-time capture of the application's state machine: everything up to and
+/// including `index` (whose term is `term`), under the configuration `membership`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Snapshot {
+    /// The last entry the snapshot covers.
+    pub index: Index,
+    /// That entry's term.
+    pub term: Term,
+    /// The configuration in force at `index`.
+    pub membership: Membership,
+    /// The application's state, opaque to Raft.
+    pub data: Bytes,
 }

@@ -111,7 +111,7 @@ struct Node {
 }
 
 enum Down {
-    Memory(SimLog),
+    Memory(Box<SimLog>),
     Wal(std::path::PathBuf),
 }
 
@@ -1059,7 +1059,11 @@ impl Simulation {
                 } else {
                     0
                 };
-                (Down::Memory(log.after_crash(torn)), unsynced, torn)
+                (
+                    Down::Memory(Box::new(log.after_crash(torn))),
+                    unsynced,
+                    torn,
+                )
             }
             // Dropping a WalLog loses exactly its unwritten buffer, as a crash does.
             SimStorage::Wal(log) => (Down::Wal(log.dir().to_path_buf()), 0, 0),
@@ -1084,7 +1088,7 @@ impl Simulation {
             return Ok(());
         };
         let storage = match down {
-            Down::Memory(log) => SimStorage::Memory(log),
+            Down::Memory(log) => SimStorage::Memory(*log),
             Down::Wal(dir) => match raft_wal::WalLog::open_with(&dir, Self::wal_options()) {
                 Ok(log) => SimStorage::Wal(log),
                 Err(error) => return Err(self.violation("WAL recovery", format!("n{id}: {error}"))),

@@ -93,18 +93,23 @@ pub(crate) fn check_or_init_format(
             reason,
         });
     }
-    write_atomically(dir, FORMAT_FILE, format_line().as_bytes())
+    write_atomically(dir, FORMAT_FILE, format_line().as_bytes(), true)
 }
 
 /// Writes `name` so that a crash leaves either no file or the whole file: write a
 /// temporary, sync it, rename it into place, sync the directory.
-pub(crate) fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> Result<(), WalError> {
+pub(crate) fn write_atomically(
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+    fsync: bool,
+) -> Result<(), WalError> {
     let temporary = dir.join(format!("{name}.tmp"));
     let mut file = File::create(&temporary).map_err(|error| WalError::io(&temporary, error))?;
     file.write_all(contents)
-        .and_then(|()| file.sync_all())
+        .and_then(|()| if fsync { file.sync_all() } else { Ok(()) })
         .map_err(|error| WalError::io(&temporary, error))?;
     let target = dir.join(name);
     fs::rename(&temporary, &target).map_err(|error| WalError::io(&target, error))?;
-    sync_dir(dir)
+    if fsync { sync_dir(dir) } else { Ok(()) }
 }

@@ -41,6 +41,7 @@ mod error;
 mod mmap;
 mod record;
 mod segment;
+mod snapshot_file;
 mod state;
 mod wal;
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use raft_core::{HardState, Index, LogEntry, RaftLog, Term};
+use raft_core::{HardState, Index, LogEntry, RaftLog, Snapshot, Term};
 
 use crate::dir::{check_or_init_format, lock, sync_dir};
 use crate::error::WalError;
@@ -15,6 +15,7 @@ use crate::record::{
     encode_entry, encode_hard_state, encode_truncate, entry_record_bytes, storable,
 };
 use crate::segment::{SEGMENT_HEADER_BYTES, SegmentName, decode_header, encode_header};
+use crate::snapshot_file;
 use crate::state::LogState;
 
 /// Tuning for a [`WalLog`].
@@ -121,6 +122,11 @@ pub struct WalLog {
     buffer_first_entry_index: Option<Index>,
     batch_seq: u64,
     failed: bool,
+    /// The latest snapshot (its data a mapping of its file after recovery).
+    snapshot: Option<Snapshot>,
+    /// Snapshot files superseded by a newer one, removed once the compaction that
+    /// goes with the newer one is durable.
+    stale_snapshot_files: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for WalLog {
@@ -239,6 +245,7 @@ impl WalLog {
         check_or_init_format(&dir, |name| SegmentName::parse(name).is_some())?;
 
         let mut names = Vec::new();
+        let mut snapshot_files = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|error| WalError::io(&dir, error))? {
             let entry = entry.map_err(|error| WalError::io(&dir, error))?;
             let file_name = entry.file_name();
@@ -250,6 +257,8 @@ impl WalLog {
                 fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;
             } else if let Some(segment) = SegmentName::parse(name) {
                 names.push(segment);
+            } else if let Some(index) = snapshot_file::parse_name(name) {
+                snapshot_files.push((index, entry.path()));
             }
         }
         names.sort_by_key(|name| name.seq);
@@ -268,9 +277,51 @@ impl WalLog {
             buffer_first_entry_index: None,
             batch_seq: 0,
             failed: false,
+            snapshot: None,
+            stale_snapshot_files: Vec::new(),
         };
         wal.recover(names)?;
+        wal.recover_snapshot(snapshot_files)?;
         Ok(wal)
+    }
+
+    /// Loads the newest snapshot file; older ones are removed. A snapshot newer than the
+    /// durable compaction point (a crash between writing it and syncing the
+    /// compaction) is applied to the log now.
+    fn recover_snapshot(&mut self, mut files: Vec<(Index, PathBuf)>) -> Result<(), WalError> {
+        files.sort();
+        let Some((_, newest)) = files.pop() else {
+            return Ok(());
+        };
+        let snapshot = snapshot_file::read(&newest)?;
+        for (_, old) in files {
+            fs::remove_file(&old).map_err(|error| WalError::io(&old, error))?;
+        }
+        if snapshot.index > self.state.boundary.0 {
+            self.compact_to_snapshot(&snapshot)?;
+            self.sync_batch()?;
+        }
+        self.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// Drops the entries `snapshot` covers; a log that does not hold the snapshot's
+    /// last entry is discarded whole.
+    fn compact_to_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), WalError> {
+        let boundary = self.state.boundary.0;
+        if self.state.term_at(snapshot.index) != Some(snapshot.term)
+            && self.state.last_index() > boundary
+        {
+            self.state
+                .truncate(boundary + 1)
+                .map_err(WalError::InvalidOperation)?;
+            encode_truncate(&mut self.buffer, boundary + 1);
+        }
+        self.state
+            .compact(snapshot.index, snapshot.term)
+            .map_err(WalError::InvalidOperation)?;
+        encode_compact(&mut self.buffer, snapshot.index, snapshot.term);
+        Ok(())
     }
 
     fn corrupt(segment: &Path, offset: u64, reason: impl Into<String>) -> WalError {
@@ -630,6 +681,14 @@ impl WalLog {
         self.buffer_first_entry_index = None;
         self.synced_boundary = self.state.boundary;
         self.synced_hard_state = self.state.hard_state;
+        if !self.stale_snapshot_files.is_empty() {
+            for path in self.stale_snapshot_files.drain(..) {
+                fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;
+            }
+            if self.options.fsync {
+                sync_dir(&self.dir)?;
+            }
+        }
         self.remove_compacted_segments()
     }
 
@@ -742,6 +801,38 @@ impl RaftLog for WalLog {
         if state != self.state.hard_state {
             self.state.hard_state = state;
             encode_hard_state(&mut self.buffer, &state);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Option<Snapshot> {
+        // A snapshot below the compaction point (after a direct `compact`) no longer
+        // covers what the log lacks.
+        self.snapshot
+            .clone()
+            .filter(|snapshot| snapshot.index >= self.state.boundary.0)
+    }
+
+    fn snapshot_index(&self) -> Index {
+        self.state.boundary.0
+    }
+
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> raft_core::Result<()> {
+        self.check_writable().map_err(Self::storage_error)?;
+        if snapshot.index <= self.state.boundary.0 {
+            return Ok(());
+        }
+        // The file first (atomically); the compaction record follows at the next sync.
+        let _path =
+            snapshot_file::write(&self.dir, &snapshot, self.options.fsync).map_err(|error| {
+                self.failed = true;
+                Self::storage_error(error)
+            })?;
+        self.compact_to_snapshot(&snapshot)
+            .map_err(Self::storage_error)?;
+        if let Some(old) = self.snapshot.replace(snapshot) {
+            self.stale_snapshot_files
+                .push(self.dir.join(snapshot_file::file_name(old.index)));
         }
         Ok(())
     }

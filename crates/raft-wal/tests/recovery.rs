@@ -350,3 +350,87 @@ fn bad_appends_are_refused() {
     assert!(log.truncate(0).is_err());
     assert_eq!(log.last_index(), 1);
 }
+
+fn snapshot(index: u64, term: u64, data: &'static [u8]) -> raft_core::Snapshot {
+    raft_core::Snapshot {
+        index,
+        term,
+        membership: raft_core::Membership::new([1, 2, 3], []),
+        data: raft_core::Bytes::from_static(data),
+    }
+}
+
+// A snapshot compacts the log, survives reopening (data read back through mmap), and
+// replaces the previous snapshot file once its compaction is durable.
+#[test]
+fn snapshots_compact_and_survive_reopen() {
+    let temp = TempDir::new("snapshot");
+    let dir = temp.child("wal");
+    {
+        let mut log = WalLog::open_with(&dir, small_segments()).unwrap();
+        for index in 1..=100 {
+            log.append(&[entry(1, index)]).unwrap();
+        }
+        log.sync().unwrap();
+        log.save_snapshot(snapshot(40, 1, b"state at 40")).unwrap();
+        log.sync().unwrap();
+        log.save_snapshot(snapshot(80, 1, b"state at 80")).unwrap();
+        log.sync().unwrap();
+        assert_eq!(
+            (log.snapshot_index(), log.first_index(), log.last_index()),
+            (80, 81, 100)
+        );
+    }
+    let snapshots: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".snap"))
+        .collect();
+    assert_eq!(snapshots.len(), 1, "the superseded snapshot file is gone");
+    let log = WalLog::open_with(&dir, small_segments()).unwrap();
+    assert_eq!(log.snapshot(), Some(snapshot(80, 1, b"state at 80")));
+    assert_eq!(
+        (log.term_at(80), log.entry(80), log.entry(81)),
+        (Some(1), None, Some(entry(1, 81)))
+    );
+}
+
+// A crash after the snapshot file was written but before the compaction record was
+// synced: reopening applies the snapshot again.
+#[test]
+fn snapshot_without_its_compaction_record_is_reapplied() {
+    let temp = TempDir::new("snapshot-crash");
+    let dir = temp.child("wal");
+    {
+        let mut log = WalLog::open(&dir).unwrap();
+        for index in 1..=10 {
+            log.append(&[entry(1, index)]).unwrap();
+        }
+        log.sync().unwrap();
+        log.save_snapshot(snapshot(6, 1, b"six")).unwrap();
+        // dropped without sync: the compaction record is lost, the file is not
+    }
+    let log = WalLog::open(&dir).unwrap();
+    assert_eq!(
+        (log.snapshot_index(), log.first_index(), log.last_index()),
+        (6, 7, 10)
+    );
+}
+
+// Installing a snapshot over a log that does not hold its last entry discards the log.
+#[test]
+fn snapshot_over_a_divergent_log_discards_it() {
+    let temp = TempDir::new("snapshot-install");
+    let dir = temp.child("wal");
+    let mut log = WalLog::open(&dir).unwrap();
+    log.append(&(1..=5).map(|i| entry(1, i)).collect::<Vec<_>>())
+        .unwrap();
+    log.save_snapshot(snapshot(8, 3, b"leader's")).unwrap();
+    log.sync().unwrap();
+    assert_eq!((log.last_index(), log.last_term()), (8, 3));
+    drop(log);
+    let mut log = WalLog::open(&dir).unwrap();
+    assert_eq!((log.last_index(), log.entry(5)), (8, None));
+    log.append(&[entry(3, 9)]).unwrap();
+    log.sync().unwrap();
+}

@@ -7,7 +7,7 @@ use raft_core::Message;
 use crate::error::WireError;
 
 /// Number of message kinds this codec knows: kind tags `0..MESSAGE_KINDS`.
-pub const MESSAGE_KINDS: u64 = 9;
+pub const MESSAGE_KINDS: u64 = 11;
 
 /// The kind tag of a message: its position in [`Message`], frozen on the wire.
 ///
@@ -24,6 +24,8 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
         Message::TimeoutNow(_) => 6,
         Message::ReadConfirm(_) => 7,
         Message::ReadConfirmReply(_) => 8,
+        Message::InstallSnapshot(_) => 9,
+        Message::InstallSnapshotReply(_) => 10,
         _ => return Err(WireError::UnsupportedMessage),
     })
 }

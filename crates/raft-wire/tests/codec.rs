@@ -150,10 +150,10 @@ proptest! {
 // losing the stream; the next frame still decodes.
 #[test]
 fn unknown_kind_is_skipped_not_fatal() {
-    let unknown = frame_of(&[9, 1, 2]);
+    let unknown = frame_of(&[11, 1, 2]);
     assert_eq!(
         decode(&unknown),
-        Err(WireError::UnknownMessageKind { kind: 9 })
+        Err(WireError::UnknownMessageKind { kind: 11 })
     );
     let known = Message::TimeoutNow(TimeoutNow { term: 1, leader: 2 });
     let mut stream = unknown.clone();
@@ -161,7 +161,7 @@ fn unknown_kind_is_skipped_not_fatal() {
     let results = stream_decode(&stream, &[5], FrameLimits::default());
     assert_eq!(
         results,
-        vec![Err(WireError::UnknownMessageKind { kind: 9 }), Ok(known)]
+        vec![Err(WireError::UnknownMessageKind { kind: 11 }), Ok(known)]
     );
 }
 

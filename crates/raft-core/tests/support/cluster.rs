@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_core::{
     Action, Bytes, Error, Event, HardState, Index, LogEntry, MemoryLog, Message, NodeId,
-    RaftConfig, RaftLog, RaftNode, Result, Term,
+    RaftConfig, RaftLog, RaftNode, Result, Snapshot, Term,
 };
 
 /// A MemoryLog that also keeps what the last `sync` made durable, so a crash can drop
@@ -55,6 +55,15 @@ impl RaftLog for DurableLog {
         self.durable = self.live.clone();
         self.syncs += 1;
         Ok(())
+    }
+    fn snapshot(&self) -> Option<Snapshot> {
+        self.live.snapshot()
+    }
+    fn snapshot_index(&self) -> Index {
+        self.live.snapshot_index()
+    }
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        self.live.save_snapshot(snapshot)
     }
 }
 
@@ -204,6 +213,13 @@ impl Cluster {
                             let _ = self.committed.insert(*index, (*term, command.clone()));
                         }
                     }
+                }
+                Action::RestoreSnapshot { index, data, .. } => {
+                    self.trace.push(format!("{id} restore {index}"));
+                    // The snapshot stands for every command up to its index.
+                    let list = self.applied.entry(id).or_default();
+                    list.clear();
+                    list.push((*index, data.clone()));
                 }
                 _ => {}
             }
@@ -396,8 +412,10 @@ impl Cluster {
             for &b in &ids[position + 1..] {
                 let (log_a, log_b) = (self.nodes[&a].log(), self.nodes[&b].log());
                 let shared = log_a.last_index().min(log_b.last_index());
+                // Below either node's snapshot, entries are compacted away.
+                let floor = log_a.snapshot_index().max(log_b.snapshot_index());
                 let mut matched_above = false;
-                for index in (1..=shared).rev() {
+                for index in (floor + 1..=shared).rev() {
                     let same = log_a.term_at(index) == log_b.term_at(index);
                     if matched_above {
                         assert_eq!(

@@ -4,8 +4,9 @@
 
 use proptest::prelude::*;
 use raft_core::{
-    AppendEntries, AppendEntriesReply, Bytes, EntryKind, LogEntry, Message, PreVote, PreVoteReply,
-    ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
+    AppendEntries, AppendEntriesReply, Bytes, EntryKind, InstallSnapshot, InstallSnapshotReply,
+    LogEntry, Membership, Message, PreVote, PreVoteReply, ReadConfirm, ReadConfirmReply,
+    RequestVote, RequestVoteReply, TimeoutNow,
 };
 
 /// One sample per message kind, with field values that exercise one- and multi-byte
@@ -91,6 +92,29 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 term: 7,
                 from: 3,
                 round: 200,
+            }),
+        ),
+        (
+            "install_snapshot",
+            Message::InstallSnapshot(InstallSnapshot {
+                term: 8,
+                leader: 2,
+                last_included_index: 300,
+                last_included_term: 6,
+                membership: Membership::new([1, 2, 3], [4]),
+                offset: 128,
+                data: Bytes::from_static(b"chunk"),
+                done: true,
+            }),
+        ),
+        (
+            "install_snapshot_reply",
+            Message::InstallSnapshotReply(InstallSnapshotReply {
+                term: 8,
+                from: 3,
+                last_included_index: 300,
+                next_offset: 133,
+                done: true,
             }),
         ),
     ]
@@ -219,6 +243,41 @@ pub fn message() -> impl Strategy<Value = Message> {
         (word(), word(), word()).prop_map(|(term, from, round)| {
             Message::ReadConfirmReply(ReadConfirmReply { term, from, round })
         }),
+        (
+            (word(), word(), word(), word()),
+            proptest::collection::vec(word(), 0..4),
+            proptest::collection::vec(word(), 0..3),
+            (
+                word(),
+                proptest::collection::vec(any::<u8>(), 0..40),
+                any::<bool>()
+            ),
+        )
+            .prop_map(
+                |((term, leader, index, last_term), voters, learners, (offset, data, done))| {
+                    Message::InstallSnapshot(InstallSnapshot {
+                        term,
+                        leader,
+                        last_included_index: index,
+                        last_included_term: last_term,
+                        membership: Membership::new(voters, learners),
+                        offset,
+                        data: Bytes::from(data),
+                        done,
+                    })
+                }
+            ),
+        (word(), word(), word(), word(), any::<bool>()).prop_map(
+            |(term, from, index, next_offset, done)| {
+                Message::InstallSnapshotReply(InstallSnapshotReply {
+                    term,
+                    from,
+                    last_included_index: index,
+                    next_offset,
+                    done,
+                })
+            }
+        ),
     ]
 }
 
