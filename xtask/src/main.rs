@@ -271,6 +271,26 @@ const RULES: &[Rule] = &[
         test: "configuration_survives_restart",
     },
     Rule {
+        rule: "§7 lagging follower installs a chunked snapshot",
+        test_binary: "snapshots",
+        test: "lagging_follower_catches_up_from_a_chunked_snapshot",
+    },
+    Rule {
+        rule: "§7 lost/duplicated chunks are harmless",
+        test_binary: "snapshots",
+        test: "lost_and_duplicated_chunks_are_harmless",
+    },
+    Rule {
+        rule: "§7 old snapshot acknowledged, not restored",
+        test_binary: "snapshots",
+        test: "old_snapshot_is_acknowledged_not_restored",
+    },
+    Rule {
+        rule: "§7 restart restores snapshot then applies",
+        test_binary: "snapshots",
+        test: "restart_restores_the_snapshot_then_applies_the_rest",
+    },
+    Rule {
         rule: "vote synced before its reply",
         test_binary: "durability",
         test: "vote_is_synced_before_the_reply",

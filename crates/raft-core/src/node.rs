@@ -1386,7 +1386,11 @@ impl<L: RaftLog> RaftNode<L> {
     /// entries and the follower has not been told the latest commit it can use, tells it.
     fn replicate_to(&mut self, position: usize, out: &mut Vec<Action>) {
         let mut sent = false;
-        while self.send_append(position, out) {
+        // Bounded: each pass fills one in-flight slot (or sends one probe or chunk).
+        for _ in 0..=self.config.inflight_appends_max() {
+            if !self.send_append(position, out) {
+                break;
+            }
             sent = true;
             let progress = &self.progress[position];
             if progress.state != ReplicationState::Replicate
@@ -1435,6 +1439,15 @@ impl<L: RaftLog> RaftNode<L> {
         } else {
             Vec::new()
         };
+        if entries.is_empty() && next_index <= last_index {
+            // The log claims the entries exist but returns none: nothing sensible to
+            // send (a RaftLog breaking its contract); the heartbeat will retry.
+            debug_assert!(
+                false,
+                "log returned no entries for {next_index}..={last_index}"
+            );
+            return false;
+        }
         let sent_last = prev_log_index + entries.len() as u64;
         let to = progress.id;
         self.progress[position].sent(sent_last, !entries.is_empty());

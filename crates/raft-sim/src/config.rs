@@ -25,6 +25,8 @@ pub struct Faults {
     pub transfers: bool,
     /// Membership churn: learners added and promoted, voters removed.
     pub membership: bool,
+    /// Nodes snapshot their state machine and compact their logs as they go.
+    pub snapshots: bool,
 }
 
 impl Faults {
@@ -38,6 +40,7 @@ impl Faults {
         clock_skew: false,
         transfers: false,
         membership: false,
+        snapshots: false,
     };
     /// Every fault at once: the kitchen sink.
     pub const ALL: Faults = Faults {
@@ -49,6 +52,7 @@ impl Faults {
         clock_skew: true,
         transfers: true,
         membership: true,
+        snapshots: true,
     };
 }
 
@@ -67,6 +71,8 @@ pub enum Profile {
     Transfers,
     /// Membership churn with network faults.
     Membership,
+    /// Snapshots and compaction with crashes and network faults.
+    Snapshots,
     /// Everything, with clock skew.
     All,
 }
@@ -79,11 +85,18 @@ impl Profile {
             crashes: false,
             clock_skew: false,
             transfers: false,
+            membership: false,
+            snapshots: false,
             ..Faults::ALL
         };
         match self {
             Profile::None => Faults::NONE,
             Profile::Network => network,
+            Profile::Snapshots => Faults {
+                snapshots: true,
+                crashes: true,
+                ..network
+            },
             Profile::Membership => Faults {
                 membership: true,
                 ..network
@@ -115,10 +128,11 @@ impl FromStr for Profile {
             "crashes" => Profile::Crashes,
             "transfers" => Profile::Transfers,
             "membership" => Profile::Membership,
+            "snapshots" => Profile::Snapshots,
             "all" => Profile::All,
             other => {
                 return Err(format!(
-                    "unknown fault profile {other:?} (none, network, partitions, crashes, transfers, membership, all)"
+                    "unknown fault profile {other:?} (none, network, partitions, crashes, transfers, membership, snapshots, all)"
                 ));
             }
         })
@@ -134,6 +148,7 @@ impl fmt::Display for Profile {
             Profile::Crashes => "crashes",
             Profile::Transfers => "transfers",
             Profile::Membership => "membership",
+            Profile::Snapshots => "snapshots",
             Profile::All => "all",
         };
         f.write_str(name)

@@ -148,6 +148,62 @@ impl Kv {
     pub fn data(&self) -> &BTreeMap<Key, Value> {
         &self.data
     }
+
+    /// The whole state, sessions included, as a snapshot's data.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(self.data.len() as u32).to_le_bytes());
+        for (&key, &value) in &self.data {
+            out.push(key);
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.sessions.len() as u32).to_le_bytes());
+        for (&client, &(seq, outcome)) in &self.sessions {
+            out.extend_from_slice(&client.to_le_bytes());
+            out.extend_from_slice(&seq.to_le_bytes());
+            let (tag, present, value) = match outcome {
+                Outcome::Done => (0u8, 0u8, 0u64),
+                Outcome::Read(value) => (1, u8::from(value.is_some()), value.unwrap_or(0)),
+                Outcome::Swapped(swapped) => (2, u8::from(swapped), 0),
+            };
+            out.extend_from_slice(&[tag, present]);
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decodes [`Kv::encode`]'s output.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let mut at = 0usize;
+        let mut take = |length: usize| {
+            let slice = bytes.get(at..at + length)?;
+            at += length;
+            Some(slice)
+        };
+        let mut kv = Kv::default();
+        let count = u32::from_le_bytes(take(4)?.try_into().ok()?);
+        for _ in 0..count {
+            let key = take(1)?[0];
+            let value = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let _ = kv.data.insert(key, value);
+        }
+        let sessions = u32::from_le_bytes(take(4)?.try_into().ok()?);
+        for _ in 0..sessions {
+            let client = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let seq = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let flags = take(2)?;
+            let value = u64::from_le_bytes(take(8)?.try_into().ok()?);
+            let outcome = match (flags[0], flags[1]) {
+                (0, _) => Outcome::Done,
+                (1, 0) => Outcome::Read(None),
+                (1, _) => Outcome::Read(Some(value)),
+                (2, swapped) => Outcome::Swapped(swapped != 0),
+                _ => return None,
+            };
+            let _ = kv.sessions.insert(client, (seq, outcome));
+        }
+        (at == bytes.len()).then_some(kv)
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +227,28 @@ mod tests {
             };
             assert_eq!(Command::decode(&command.encode()), Some(command));
         }
+    }
+
+    // The state, sessions included, round-trips through a snapshot's encoding.
+    #[test]
+    fn state_round_trips() {
+        let mut kv = Kv::default();
+        let _ = kv.apply(&Command {
+            client: 1,
+            seq: 1,
+            op: Op::Put(2, 9),
+        });
+        let _ = kv.apply(&Command {
+            client: 2,
+            seq: 4,
+            op: Op::Cas(2, Some(9), 10),
+        });
+        let _ = kv.apply(&Command {
+            client: 3,
+            seq: 1,
+            op: Op::Get(7),
+        });
+        assert_eq!(Kv::decode(&kv.encode()), Some(kv));
     }
 
     // A retried command applies once and returns its first outcome.

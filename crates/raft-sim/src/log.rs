@@ -2,7 +2,7 @@
 //! has synced, so a simulated crash can lose exactly the unsynced writes (or a prefix
 //! of them, as a torn write); or a real `WalLog` in a temporary directory.
 
-use raft_core::{HardState, Index, LogEntry, MemoryLog, RaftLog, Result, Term};
+use raft_core::{HardState, Index, LogEntry, MemoryLog, RaftLog, Result, Snapshot, Term};
 use raft_wal::WalLog;
 
 /// One write not yet covered by a sync.
@@ -11,6 +11,7 @@ enum Write {
     Append(Vec<LogEntry>),
     Truncate(Index),
     HardState(HardState),
+    Snapshot(Snapshot),
 }
 
 /// A `MemoryLog` plus the journal of writes since the last sync.
@@ -59,6 +60,7 @@ impl SimLog {
             Write::Append(entries) => log.append_owned(entries),
             Write::Truncate(from) => log.truncate(from),
             Write::HardState(state) => log.set_hard_state(state),
+            Write::Snapshot(snapshot) => log.save_snapshot(snapshot),
         };
         // The same write already succeeded on the live copy.
         debug_assert!(result.is_ok(), "durable copy diverged from the live one");
@@ -105,6 +107,17 @@ impl RaftLog for SimLog {
     fn set_hard_state(&mut self, state: HardState) -> Result<()> {
         self.live.set_hard_state(state)?;
         self.unsynced.push(Write::HardState(state));
+        Ok(())
+    }
+    fn snapshot(&self) -> Option<Snapshot> {
+        self.live.snapshot()
+    }
+    fn snapshot_index(&self) -> Index {
+        self.live.snapshot_index()
+    }
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        self.live.save_snapshot(snapshot.clone())?;
+        self.unsynced.push(Write::Snapshot(snapshot));
         Ok(())
     }
     fn sync(&mut self) -> Result<()> {
@@ -181,5 +194,14 @@ impl RaftLog for SimStorage {
     }
     fn sync(&mut self) -> Result<()> {
         delegate!(self, log => log.sync())
+    }
+    fn snapshot(&self) -> Option<Snapshot> {
+        delegate!(self, log => log.snapshot())
+    }
+    fn snapshot_index(&self) -> Index {
+        delegate!(self, log => log.snapshot_index())
+    }
+    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
+        delegate!(self, log => log.save_snapshot(snapshot))
     }
 }

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("sim") => sim(&args),
         Some("repro") => repro(&args),
-        _ => Err("usage: raft-sim sim --seeds N [--start S] [--faults none|network|partitions|crashes|transfers|membership|all]\n       raft-sim repro --seed S [--faults PROFILE]".into()),
+        _ => Err("usage: raft-sim sim --seeds N [--start S] [--faults none|network|partitions|crashes|transfers|membership|snapshots|all]\n       raft-sim repro --seed S [--faults PROFILE]".into()),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

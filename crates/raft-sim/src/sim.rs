@@ -659,11 +659,50 @@ impl Simulation {
                         self.reject(command.client, command.seq, None);
                     }
                 }
+                Action::RestoreSnapshot { index, data, .. } => {
+                    let Some(kv) = Kv::decode(&data) else {
+                        return Err(self.violation(
+                            "Snapshot",
+                            format!("n{id} got a snapshot that does not decode"),
+                        ));
+                    };
+                    self.nodes.get_mut(&id).expect("node exists").kv = kv;
+                    self.note(Some(id), || format!("restores a snapshot through {index}"));
+                }
                 _ => {}
             }
         }
         self.serve_reads(id);
+        self.maybe_snapshot(id)?;
         self.check_node(id)
+    }
+
+    /// With snapshots on, a node whose log holds 40 applied entries past its snapshot
+    /// captures its state machine and compacts.
+    fn maybe_snapshot(&mut self, id: NodeId) -> Result<(), Violation> {
+        if !self.config.faults.snapshots {
+            return Ok(());
+        }
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        let Some(raft) = node.raft.as_mut() else {
+            return Ok(());
+        };
+        let applied = raft.last_applied();
+        if applied < raft.log().snapshot_index() + 40 {
+            return Ok(());
+        }
+        let data = node.kv.encode().into();
+        match raft.step(Event::Snapshot {
+            index: applied,
+            data,
+        }) {
+            Ok(actions) => {
+                debug_assert!(actions.iter().all(|a| !matches!(a, Action::Send { .. })));
+                self.note(Some(id), || format!("snapshots through {applied}"));
+                Ok(())
+            }
+            Err(error) => Err(self.violation("Node error", format!("snapshot on n{id}: {error}"))),
+        }
     }
 
     /// Answers confirmed reads whose index the node's state machine has reached.
@@ -817,11 +856,15 @@ impl Simulation {
                     let _ = self.leaders.insert(term, id);
                     self.note(Some(id), || format!("becomes leader of term {term}"));
                     // Leader Completeness: every committed entry is in the new leader's log.
+                    // (Entries below its snapshot are covered by the snapshot.)
                     let raft = self.nodes[&id].raft.as_ref().expect("node is up");
+                    let floor = raft.log().snapshot_index();
                     if let Some((index, (entry_term, _))) =
-                        self.committed.iter().find(|(index, (entry_term, _))| {
-                            raft.log().term_at(**index) != Some(*entry_term)
-                        })
+                        self.committed
+                            .range(floor + 1..)
+                            .find(|(index, (entry_term, _))| {
+                                raft.log().term_at(**index) != Some(*entry_term)
+                            })
                     {
                         return Err(self.violation(
                             "Leader Completeness",
@@ -834,7 +877,10 @@ impl Simulation {
                 was_leading.filter(|(t, _, _)| *t == term)
             {
                 let raft = self.nodes[&id].raft.as_ref().expect("node is up");
-                if last_index < index || raft.log().term_at(index) != Some(index_term) {
+                let compacted = index < raft.log().snapshot_index();
+                if last_index < index
+                    || (!compacted && raft.log().term_at(index) != Some(index_term))
+                {
                     return Err(self.violation(
                         "Leader Append-Only",
                         format!(
@@ -862,10 +908,11 @@ impl Simulation {
                 continue;
             };
             let shared = mine.last_index().min(theirs.last_index());
-            if shared == 0 || mine.term_at(shared) != theirs.term_at(shared) {
+            let floor = mine.snapshot_index().max(theirs.snapshot_index());
+            if shared <= floor || mine.term_at(shared) != theirs.term_at(shared) {
                 continue;
             }
-            for index in [shared, shared.div_ceil(2)] {
+            for index in [shared, floor + (shared - floor).div_ceil(2)] {
                 if mine.entry(index) != theirs.entry(index) {
                     return Err(self.violation(
                         "Log Matching",
@@ -890,13 +937,15 @@ impl Simulation {
         for (position, &(a, log_a)) in logs.iter().enumerate() {
             for &(b, log_b) in &logs[position + 1..] {
                 let shared = log_a.last_index().min(log_b.last_index());
-                let Some(top) = (1..=shared)
+                // Below either node's snapshot, entries are compacted away.
+                let floor = log_a.snapshot_index().max(log_b.snapshot_index());
+                let Some(top) = (floor + 1..=shared)
                     .rev()
                     .find(|&i| log_a.term_at(i) == log_b.term_at(i))
                 else {
                     continue;
                 };
-                if log_a.entries(1, top) != log_b.entries(1, top) {
+                if log_a.entries(floor + 1, top) != log_b.entries(floor + 1, top) {
                     return Err(self.violation(
                         "Log Matching",
                         format!("n{a} and n{b} share term at {top} but not the prefix"),

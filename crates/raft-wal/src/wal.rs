@@ -729,9 +729,8 @@ impl RaftLog for WalLog {
     }
 
     fn term_at(&self, index: Index) -> Option<Term> {
-        if index == 0 {
-            return Some(0);
-        }
+        // Index 0 is the boundary of an uncompacted log (term 0); once compacted, only
+        // the boundary and what follows have a known term.
         self.state.term_at(index)
     }
 
