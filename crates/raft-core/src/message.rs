@@ -208,8 +208,9 @@ pub enum Message {
     ReadConfirm(ReadConfirm),
     /// See [`ReadConfirmReply`].
     ReadConfirmReply(ReadConfirmReply),
-    /// See [`InstallSnapshot`].
-    InstallSnapshot(InstallSnapshot),
+    /// See [`InstallSnapshot`]. Boxed: it is rare and large, and every other message
+    /// (and every [`Action`](crate::Action) carrying one) stays small to move.
+    InstallSnapshot(alloc::boxed::Box<InstallSnapshot>),
     /// See [`InstallSnapshotReply`].
     InstallSnapshotReply(InstallSnapshotReply),
 }
@@ -256,6 +257,12 @@ impl Message {
     }
 }
 
+impl From<InstallSnapshot> for Message {
+    fn from(message: InstallSnapshot) -> Self {
+        Message::InstallSnapshot(alloc::boxed::Box::new(message))
+    }
+}
+
 macro_rules! message_from {
     ($($variant:ident),*) => {$(
         impl From<$variant> for Message {
@@ -275,6 +282,25 @@ message_from!(
     TimeoutNow,
     ReadConfirm,
     ReadConfirmReply,
-    InstallSnapshot,
     InstallSnapshotReply
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Keeps the everyday messages small: every step moves them around.
+    #[test]
+    fn messages_stay_small() {
+        assert!(
+            core::mem::size_of::<Message>() <= 72,
+            "{}",
+            core::mem::size_of::<Message>()
+        );
+        assert!(
+            core::mem::size_of::<crate::Action>() <= 88,
+            "{}",
+            core::mem::size_of::<crate::Action>()
+        );
+    }
+}

@@ -1011,7 +1011,7 @@ impl<L: RaftLog> RaftNode<L> {
         let to = progress.id;
         out.push(Action::Send {
             to,
-            message: Message::InstallSnapshot(InstallSnapshot {
+            message: Message::InstallSnapshot(alloc::boxed::Box::new(InstallSnapshot {
                 term: self.term,
                 leader: self.config.id(),
                 last_included_index: snapshot.index,
@@ -1020,7 +1020,7 @@ impl<L: RaftLog> RaftNode<L> {
                 offset: offset as u64,
                 data: snapshot.data.slice(offset..end),
                 done: end == length,
-            }),
+            })),
         });
         true
     }
@@ -1777,7 +1777,7 @@ impl<L: RaftLog> RaftNode<L> {
                     self.become_follower(self.term, Some(from));
                 }
                 self.election_elapsed = 0;
-                self.handle_install_snapshot(request, out)
+                self.handle_install_snapshot(*request, out)
             }
             Message::InstallSnapshotReply(reply) => {
                 if self.state == State::Leader {
@@ -1938,6 +1938,7 @@ impl<L: RaftLog> RaftNode<L> {
         // one matches, all do.
         let last_new = prev_index + entries.len() as u64;
         let mut first_new = entries.len();
+        let mut config_changed = false;
         let all_match = entries
             .last()
             .is_none_or(|last| self.log.term_at(last.index) == Some(last.term));
@@ -1950,7 +1951,9 @@ impl<L: RaftLog> RaftNode<L> {
                         debug_assert!(entry.index > self.commit_index);
                         self.log.truncate(entry.index)?;
                         let cut = entry.index;
+                        let configs = self.config_log.len();
                         self.config_log.retain(|&(index, _)| index < cut);
+                        config_changed |= self.config_log.len() != configs;
                         first_new = position;
                         break;
                     }
@@ -1970,12 +1973,15 @@ impl<L: RaftLog> RaftNode<L> {
                 // validate_append decoded it already.
                 if let Some(membership) = Membership::decode(&entry.command) {
                     self.config_log.push((entry.index, membership));
+                    config_changed = true;
                 }
             }
             self.log.append_owned(entries)?;
             self.needs_sync = true;
         }
-        self.refresh_membership(out);
+        if config_changed {
+            self.refresh_membership(out);
+        }
         self.commit_index = self.commit_index.max(leader_commit.min(last_new));
         // An empty append anchored at or below what this follower already acknowledged
         // tells the leader nothing new when it was answered earlier in this tick (a

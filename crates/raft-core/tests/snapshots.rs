@@ -154,7 +154,7 @@ fn old_snapshot_is_acknowledged_not_restored() {
         done: true,
     };
     let actions = node
-        .step(Event::Message(Message::InstallSnapshot(install)))
+        .step(Event::Message(Message::InstallSnapshot(Box::new(install))))
         .unwrap();
     assert!(restored(&actions).is_none());
     assert!(actions.iter().any(

@@ -96,7 +96,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
         ),
         (
             "install_snapshot",
-            Message::InstallSnapshot(InstallSnapshot {
+            Message::InstallSnapshot(Box::new(InstallSnapshot {
                 term: 8,
                 leader: 2,
                 last_included_index: 300,
@@ -105,7 +105,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 offset: 128,
                 data: Bytes::from_static(b"chunk"),
                 done: true,
-            }),
+            })),
         ),
         (
             "install_snapshot_reply",
@@ -255,7 +255,7 @@ pub fn message() -> impl Strategy<Value = Message> {
         )
             .prop_map(
                 |((term, leader, index, last_term), voters, learners, (offset, data, done))| {
-                    Message::InstallSnapshot(InstallSnapshot {
+                    Message::InstallSnapshot(Box::new(InstallSnapshot {
                         term,
                         leader,
                         last_included_index: index,
@@ -264,7 +264,7 @@ pub fn message() -> impl Strategy<Value = Message> {
                         offset,
                         data: Bytes::from(data),
                         done,
-                    })
+                    }))
                 }
             ),
         (word(), word(), word(), word(), any::<bool>()).prop_map(
