@@ -660,17 +660,7 @@ impl<L: RaftLog> RaftNode<L> {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
         };
-        for &peer in self
-            .membership
-            .voters()
-            .iter()
-            .filter(|&&voter| voter != self.config.id())
-        {
-            out.push(Action::Send {
-                to: peer,
-                message: Message::PreVote(request.clone()),
-            });
-        }
+        self.send_to_other_voters(&Message::PreVote(request), out);
         self.count_votes(out)
     }
 
@@ -694,17 +684,7 @@ impl<L: RaftLog> RaftNode<L> {
             last_log_term: self.log.last_term(),
             force,
         };
-        for &peer in self
-            .membership
-            .voters()
-            .iter()
-            .filter(|&&voter| voter != self.config.id())
-        {
-            out.push(Action::Send {
-                to: peer,
-                message: Message::RequestVote(request.clone()),
-            });
-        }
+        self.send_to_other_voters(&Message::RequestVote(request), out);
         self.count_votes(out)
     }
 
@@ -882,17 +862,7 @@ impl<L: RaftLog> RaftNode<L> {
             leader: self.id(),
             round,
         };
-        for &peer in self
-            .membership
-            .voters()
-            .iter()
-            .filter(|&&voter| voter != self.config.id())
-        {
-            out.push(Action::Send {
-                to: peer,
-                message: Message::ReadConfirm(message.clone()),
-            });
-        }
+        self.send_to_other_voters(&Message::ReadConfirm(message), out);
         round
     }
 
@@ -1875,6 +1845,22 @@ impl<L: RaftLog> RaftNode<L> {
         let our_term = self.log.last_term();
         last_log_term > our_term
             || (last_log_term == our_term && last_log_index >= self.log.last_index())
+    }
+
+    /// Sends `message` to every voter but this node.
+    fn send_to_other_voters(&self, message: &Message, out: &mut Vec<Action>) {
+        let id = self.config.id();
+        for &peer in self
+            .membership
+            .voters()
+            .iter()
+            .filter(|&&voter| voter != id)
+        {
+            out.push(Action::Send {
+                to: peer,
+                message: message.clone(),
+            });
+        }
     }
 
     fn send(&self, to: NodeId, message: Message, out: &mut Vec<Action>) {

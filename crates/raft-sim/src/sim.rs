@@ -979,10 +979,7 @@ impl Simulation {
                     .filter(|id| self.nodes[id].raft.is_some())
                     .collect();
                 // Prefer the leader half the time: it is where crashes hurt most.
-                let leader = up
-                    .iter()
-                    .copied()
-                    .find(|id| self.nodes[id].raft.as_ref().is_some_and(|r| r.is_leader()));
+                let leader = self.live_leader(&up);
                 let victim = match leader {
                     Some(leader) if self.rng.chance(500) => leader,
                     _ => up[self.rng.below(up.len() as u64) as usize],
@@ -1007,11 +1004,7 @@ impl Simulation {
     /// Asks the current leader for one membership change: add a non-member as a
     /// learner, promote a learner, or remove a voter (possibly itself).
     fn churn(&mut self, ids: &[NodeId]) -> Result<(), Violation> {
-        let Some(leader) = ids
-            .iter()
-            .copied()
-            .find(|id| self.nodes[id].raft.as_ref().is_some_and(|r| r.is_leader()))
-        else {
+        let Some(leader) = self.live_leader(ids) else {
             return Ok(());
         };
         let membership = self.nodes[&leader]
@@ -1058,13 +1051,16 @@ impl Simulation {
         }
     }
 
-    /// Asks the current leader to hand over to a random other node.
-    fn transfer(&mut self, ids: &[NodeId]) -> Result<(), Violation> {
-        let Some(leader) = ids
-            .iter()
+    /// The first live node (in id order) that believes it leads.
+    fn live_leader(&self, ids: &[NodeId]) -> Option<NodeId> {
+        ids.iter()
             .copied()
             .find(|id| self.nodes[id].raft.as_ref().is_some_and(|r| r.is_leader()))
-        else {
+    }
+
+    /// Asks the current leader to hand over to a random other node.
+    fn transfer(&mut self, ids: &[NodeId]) -> Result<(), Violation> {
+        let Some(leader) = self.live_leader(ids) else {
             return Ok(());
         };
         let voters = self.nodes[&leader]
@@ -1152,10 +1148,7 @@ impl Simulation {
 
     fn partition(&mut self, ids: &[NodeId]) {
         self.blocked.clear();
-        let leader = ids
-            .iter()
-            .copied()
-            .find(|id| self.nodes[id].raft.as_ref().is_some_and(|r| r.is_leader()));
+        let leader = self.live_leader(ids);
         let kind = self.rng.below(4);
         let victim = match (kind, leader) {
             (0, Some(leader)) => leader,
