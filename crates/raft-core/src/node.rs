@@ -392,11 +392,22 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::Failed);
         }
         let mark = actions.len();
+        // A snapshot found at start-up is restored before anything else this step does
+        // (which may install a newer one).
+        let restore = self.pending_restore.take();
+        if let Some(snapshot) = &restore {
+            actions.push(Action::RestoreSnapshot {
+                index: snapshot.index,
+                term: snapshot.term,
+                data: snapshot.data.clone(),
+            });
+        }
         let result = self
             .dispatch(event, actions)
             .and_then(|()| self.finish_step(actions));
         if let Err(error) = &result {
             actions.truncate(mark);
+            self.pending_restore = restore;
             if error.is_fatal() {
                 self.failed = true;
             }
@@ -421,13 +432,6 @@ impl<L: RaftLog> RaftNode<L> {
     /// Persists what changed, syncs once, then releases the applies the new commit
     /// index allows.
     fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        if let Some(snapshot) = self.pending_restore.take() {
-            out.push(Action::RestoreSnapshot {
-                index: snapshot.index,
-                term: snapshot.term,
-                data: snapshot.data,
-            });
-        }
         for context in self.dropped_reads.drain(..) {
             out.push(Action::ReadDropped { context });
         }

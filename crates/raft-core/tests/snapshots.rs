@@ -204,3 +204,54 @@ fn restart_restores_the_snapshot_then_applies_the_rest() {
     let snapshot: Snapshot = restarted.log().snapshot().unwrap();
     assert_eq!(snapshot.membership.voters(), &[1]);
 }
+
+// Regression (raft-sim seed 135443): a node restarting from a snapshot whose first
+// event installs a newer one restores the old one first, then the new one, never the
+// other way round (which would leave the state machine behind its applied index).
+#[test]
+fn startup_restore_comes_before_an_install_in_the_same_step() {
+    let mut node = RaftNode::with_log(RaftConfig::new(2, [1, 3]), DurableLog::default());
+    let entries: Vec<_> = (1..=5)
+        .map(|i| raft_core::LogEntry::new(1, i, vec![i as u8]))
+        .collect();
+    let append = raft_core::AppendEntries {
+        term: 1,
+        leader: 1,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries,
+        leader_commit: 5,
+    };
+    let _ = node
+        .step(Event::Message(Message::AppendEntries(append)))
+        .unwrap();
+    let _ = node
+        .step(Event::Snapshot {
+            index: 4,
+            data: Bytes::from_static(b"old"),
+        })
+        .unwrap();
+    let mut restarted = RaftNode::with_log(RaftConfig::new(2, [1, 3]), node.into_log());
+    let install = raft_core::InstallSnapshot {
+        term: 2,
+        leader: 1,
+        last_included_index: 9,
+        last_included_term: 2,
+        membership: raft_core::Membership::new([1, 2, 3], []),
+        offset: 0,
+        data: Bytes::from_static(b"new"),
+        done: true,
+    };
+    let actions = restarted
+        .step(Event::Message(Message::InstallSnapshot(Box::new(install))))
+        .unwrap();
+    let restores: Vec<u64> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::RestoreSnapshot { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(restores, vec![4, 9]);
+    assert_eq!(restarted.last_applied(), 9);
+}
