@@ -91,6 +91,13 @@ pub enum Error {
         /// Why not.
         reason: &'static str,
     },
+    /// The log cannot do what was asked (a custom [`RaftLog`](crate::RaftLog) that
+    /// keeps the default `save_snapshot`, asked to snapshot). Nothing changed.
+    #[error("the log does not support {feature}")]
+    Unsupported {
+        /// What is missing.
+        feature: &'static str,
+    },
     /// An earlier storage failure left the node in an unknown state; rebuild it from
     /// its log.
     #[error("the node failed earlier on a storage error and accepts no more events")]

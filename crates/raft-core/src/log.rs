@@ -109,14 +109,14 @@ pub trait RaftLog {
     /// discarded (a follower installing a leader's snapshot over a divergent log).
     ///
     /// # Errors
-    /// [`Error::Storage`](crate::Error::Storage) by default: a log without snapshot
-    /// support cannot be compacted.
+    /// [`Error::Unsupported`](crate::Error::Unsupported) by default (not fatal: a log
+    /// without snapshot support simply cannot be compacted);
+    /// [`Error::Storage`](crate::Error::Storage) when an implementation fails.
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
         let _ = snapshot;
-        Err(crate::Error::storage(
-            "saving a snapshot",
-            "this log does not support snapshots",
-        ))
+        Err(crate::Error::Unsupported {
+            feature: "snapshots",
+        })
     }
 
     /// Durability barrier: after `Ok`, every earlier append, truncate,

@@ -229,3 +229,28 @@ fn invalid_config_is_an_error() {
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(message.contains("heartbeat interval"), "{message}");
 }
+
+// A log without snapshot support refuses a snapshot with a non-fatal error: the node
+// keeps working.
+#[test]
+fn snapshot_on_a_log_without_support_is_not_fatal() {
+    let mut single = RaftNode::with_log(RaftConfig::single(1), RecordingLog::default());
+    while !single.is_leader() {
+        let _ = single.step(Event::Tick).unwrap();
+    }
+    let _ = single.step(Event::Propose(b"x".to_vec())).unwrap();
+    let error = single
+        .step(Event::Snapshot {
+            index: 1,
+            data: raft_core::Bytes::new(),
+        })
+        .unwrap_err();
+    assert_eq!(
+        error,
+        Error::Unsupported {
+            feature: "snapshots"
+        }
+    );
+    assert!(!error.is_fatal());
+    assert!(single.step(Event::Propose(b"y".to_vec())).is_ok());
+}
