@@ -22,8 +22,93 @@
 //! 1. Call `step` with the next event: a tick from your timer, a message from the
 //!    network, a proposal from a client.
 //! 2. Carry out the returned actions in order: [`Action::Send`] through your transport,
-//!    [`Action::Apply`] to your state machine. Anything a message depends on is already
-//!    durable in the log when `step` returns (one `sync` per step at most).
+//!    [`Action::Apply`] to your state machine, [`Action::RestoreSnapshot`] by replacing
+//!    it, [`Action::ReadReady`] by answering the read once your state machine has
+//!    applied its index. Anything a message depends on is already durable in the log
+//!    when `step` returns (one `sync` per step at most).
+//!
+//! Ticks are logical: call `Event::Tick` on a timer (say every 10 ms); election
+//! timeouts and heartbeats are counted in ticks ([`RaftConfig::with_election_timeout`],
+//! [`RaftConfig::with_heartbeat_interval`]).
+//!
+//! # A cluster in one function
+//! Three nodes, messages carried by hand: the same loop a real driver runs over a
+//! network.
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use raft_core::{Action, Event, Message, NodeId, RaftConfig, RaftNode};
+//!
+//! let mut nodes: Vec<RaftNode> =
+//!     (1..=3).map(|id| RaftNode::new(RaftConfig::new(id, [1, 2, 3]))).collect();
+//! let mut network: VecDeque<(NodeId, Message)> = VecDeque::new();
+//! let mut applied = vec![Vec::new(); 3];
+//! let mut run = |nodes: &mut Vec<RaftNode>, id: NodeId, event: Event, net: &mut VecDeque<_>| {
+//!     for action in nodes[id as usize - 1].step(event).unwrap_or_default() {
+//!         match action {
+//!             Action::Send { to, message } => net.push_back((to, message)),
+//!             Action::Apply { command, .. } => applied[id as usize - 1].push(command),
+//!             _ => {}
+//!         }
+//!     }
+//! };
+//! for _ in 0..100 {
+//!     for id in 1..=3 {
+//!         run(&mut nodes, id, Event::Tick, &mut network);
+//!     }
+//!     while let Some((to, message)) = network.pop_front() {
+//!         run(&mut nodes, to, Event::Message(message), &mut network);
+//!     }
+//! }
+//! let leader = nodes.iter().position(|n| n.is_leader()).unwrap() as NodeId + 1;
+//! run(&mut nodes, leader, Event::Propose(b"x = 1".to_vec()), &mut network);
+//! while let Some((to, message)) = network.pop_front() {
+//!     run(&mut nodes, to, Event::Message(message), &mut network);
+//! }
+//! assert!(applied.iter().all(|list| list.len() == 1));
+//! ```
+//!
+//! # Restarting
+//! Build the node over the same log with [`RaftNode::with_log`]: term, vote, commit
+//! index, configuration and snapshot come back. Committed entries are applied again
+//! (after a [`Action::RestoreSnapshot`] if the log holds a snapshot) unless the state
+//! machine is durable itself and says how far it got with
+//! [`RaftConfig::with_applied_index`].
+//!
+//! # Linearizable reads
+//! [`Event::ReadIndex`] on the leader answers with [`Action::ReadReady`] once a quorum
+//! confirmed it still leads (or at once with [`RaftConfig::with_lease_reads`] and a
+//! fresh lease): read your state machine when it has applied `index`.
+//!
+//! ```
+//! use raft_core::{Action, Bytes, Event, RaftConfig, RaftNode};
+//! let mut node = RaftNode::new(RaftConfig::single(1));
+//! while !node.is_leader() {
+//!     node.step(Event::Tick).unwrap();
+//! }
+//! let actions = node.step(Event::ReadIndex(Bytes::from_static(b"request 7"))).unwrap();
+//! assert!(matches!(&actions[..], [Action::ReadReady { index: 0, .. }]));
+//! ```
+//!
+//! # Membership changes and snapshots
+//! One server at a time: [`Event::ChangeMembership`] with a [`MembershipChange`] (add a
+//! learner, let it catch up, promote it; remove a member). The change takes effect when
+//! appended; [`Action::MembershipChanged`] reports it. When your state machine is large
+//! enough, capture it and hand it over with [`Event::Snapshot`]: the log forgets what it
+//! covers, and followers that need those entries get the snapshot instead.
+//!
+//! ```
+//! use raft_core::{Action, Bytes, Event, MembershipChange, RaftConfig, RaftNode};
+//! let mut node = RaftNode::new(RaftConfig::single(1));
+//! while !node.is_leader() {
+//!     node.step(Event::Tick).unwrap();
+//! }
+//! let actions = node.step(Event::ChangeMembership(MembershipChange::AddLearner(2))).unwrap();
+//! assert!(actions.iter().any(|a| matches!(a, Action::MembershipChanged { .. })));
+//! node.step(Event::Propose(b"x = 1".to_vec())).unwrap();
+//! let applied = node.last_applied();
+//! node.step(Event::Snapshot { index: applied, data: Bytes::from_static(b"{x: 1}") }).unwrap();
+//! ```
 //!
 //! # Features
 //! - `std` (default): `std::error::Error` and [`RaftConfig::with_random_seed`]. Without
