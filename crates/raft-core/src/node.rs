@@ -1682,22 +1682,7 @@ impl<L: RaftLog> RaftNode<L> {
                 Ok(())
             }
             Message::AppendEntries(request) => {
-                if self.state == State::Leader {
-                    return Err(Error::InvalidMessage {
-                        from,
-                        reason: "a second leader in this node's term",
-                    });
-                }
-                if self.leader.is_some_and(|leader| leader != from) {
-                    return Err(Error::InvalidMessage {
-                        from,
-                        reason: "a second leader in this node's term",
-                    });
-                }
-                if self.state != State::Follower || self.leader != Some(from) {
-                    self.become_follower(self.term, Some(from));
-                }
-                self.election_elapsed = 0;
+                self.follow(from)?;
                 self.handle_append(request, out)
             }
             Message::AppendEntriesReply(reply) => {
@@ -1716,16 +1701,7 @@ impl<L: RaftLog> RaftNode<L> {
                 Ok(())
             }
             Message::ReadConfirm(request) => {
-                if self.state == State::Leader || self.leader.is_some_and(|leader| leader != from) {
-                    return Err(Error::InvalidMessage {
-                        from,
-                        reason: "a second leader in this node's term",
-                    });
-                }
-                if self.state != State::Follower || self.leader != Some(from) {
-                    self.become_follower(self.term, Some(from));
-                }
-                self.election_elapsed = 0;
+                self.follow(from)?;
                 let reply = ReadConfirmReply {
                     term: self.term,
                     from: self.id(),
@@ -1741,16 +1717,7 @@ impl<L: RaftLog> RaftNode<L> {
                 Ok(())
             }
             Message::InstallSnapshot(request) => {
-                if self.state == State::Leader || self.leader.is_some_and(|leader| leader != from) {
-                    return Err(Error::InvalidMessage {
-                        from,
-                        reason: "a second leader in this node's term",
-                    });
-                }
-                if self.state != State::Follower || self.leader != Some(from) {
-                    self.become_follower(self.term, Some(from));
-                }
-                self.election_elapsed = 0;
+                self.follow(from)?;
                 self.handle_install_snapshot(*request, out)
             }
             Message::InstallSnapshotReply(reply) => {
@@ -1760,6 +1727,23 @@ impl<L: RaftLog> RaftNode<L> {
                 Ok(())
             }
         }
+    }
+
+    /// Takes a message from `from`, the leader of this node's term: follow it and reset
+    /// the election timer. Another leader in the same term is refused: Election Safety
+    /// says it cannot exist.
+    fn follow(&mut self, from: NodeId) -> Result<()> {
+        if self.state == State::Leader || self.leader.is_some_and(|leader| leader != from) {
+            return Err(Error::InvalidMessage {
+                from,
+                reason: "a second leader in this node's term",
+            });
+        }
+        if self.state != State::Follower || self.leader != Some(from) {
+            self.become_follower(self.term, Some(from));
+        }
+        self.election_elapsed = 0;
+        Ok(())
     }
 
     /// Checks a message against the protocol's rules before it can touch any state.
