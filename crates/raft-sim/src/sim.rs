@@ -159,7 +159,8 @@ impl Drop for Simulation {
 
 impl Simulation {
     /// A simulation of `config` driven by `seed`; with `trace`, every event is
-    /// recorded as one line (see [`Simulation::trace`]).
+    /// recorded as one line: tick (with hundredths), node, role, term, what happened
+    /// (see [`Simulation::trace`]).
     pub fn new(seed: u64, config: SimConfig, trace: bool) -> Self {
         let mut rng = SimRng::new(seed);
         let ids: Vec<NodeId> = (1..=config.nodes).collect();
@@ -316,7 +317,13 @@ impl Simulation {
                 None => format!("{:<16}", "-"),
             },
         };
-        let line = format!("{:>9} {prefix} {}\n", self.now, what());
+        // Tick (with hundredths), node, role, term, what happened.
+        let line = format!(
+            "{:>6}.{:02} {prefix} {}\n",
+            self.now / TIME_PER_TICK,
+            self.now % TIME_PER_TICK,
+            what()
+        );
         if let Some(trace) = self.trace.as_mut() {
             trace.push_str(&line);
         }
