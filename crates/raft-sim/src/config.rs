@@ -27,6 +27,9 @@ pub struct Faults {
     pub membership: bool,
     /// Nodes snapshot their state machine and compact their logs as they go.
     pub snapshots: bool,
+    /// Disk errors: a sync fails, the node stops and is restarted from what reached
+    /// the disk (memory storage only).
+    pub storage: bool,
 }
 
 impl Faults {
@@ -41,6 +44,7 @@ impl Faults {
         transfers: false,
         membership: false,
         snapshots: false,
+        storage: false,
     };
     /// Every fault at once: the kitchen sink.
     pub const ALL: Faults = Faults {
@@ -53,6 +57,7 @@ impl Faults {
         transfers: true,
         membership: true,
         snapshots: true,
+        storage: true,
     };
 }
 
@@ -87,6 +92,7 @@ impl Profile {
             transfers: false,
             membership: false,
             snapshots: false,
+            storage: false,
             ..Faults::ALL
         };
         match self {
@@ -111,6 +117,7 @@ impl Profile {
             },
             Profile::Crashes => Faults {
                 crashes: true,
+                storage: true,
                 ..network
             },
             Profile::All => Faults::ALL,

@@ -4,7 +4,8 @@
 //! PRNG: a seed replays bit for bit. Each run starts a 3- or 5-node cluster, drives a
 //! replicated key-value store from a few clients, injects faults drawn from the seed
 //! (loss, duplication, delay and reordering, partitions of every shape, crashes that
-//! lose unsynced writes or keep a torn prefix of them, clock skew), and checks after
+//! lose unsynced writes or keep a torn prefix of them, disk errors that fail a sync,
+//! clock skew, leadership transfers, membership churn, snapshots), and checks after
 //! every event: Election Safety, Leader Append-Only, Log Matching (a spot check per
 //! step, in full at the end), Leader Completeness, State Machine Safety, terms never
 //! decreasing, one durable vote per term, applied <= commit. Every message goes through

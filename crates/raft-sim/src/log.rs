@@ -2,6 +2,9 @@
 //! has synced, so a simulated crash can lose exactly the unsynced writes (or a prefix
 //! of them, as a torn write); or a real `WalLog` in a temporary directory.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use raft_core::{HardState, Index, LogEntry, MemoryLog, RaftLog, Result, Snapshot, Term};
 use raft_wal::WalLog;
 
@@ -21,6 +24,8 @@ pub struct SimLog {
     durable: MemoryLog,
     unsynced: Vec<Write>,
     syncs: u64,
+    /// Set by the simulator (which keeps a handle): the next sync fails.
+    fault: Rc<Cell<bool>>,
 }
 
 impl SimLog {
@@ -37,7 +42,15 @@ impl SimLog {
             durable: self.durable,
             unsynced: Vec::new(),
             syncs: self.syncs,
+            fault: self.fault,
         }
+    }
+
+    /// A handle that makes the next `sync` fail when set, as a disk error would. What
+    /// the sync would have written may or may not survive: the crash that follows
+    /// keeps a random prefix of it.
+    pub fn fault_handle(&self) -> Rc<Cell<bool>> {
+        Rc::clone(&self.fault)
     }
 
     /// Number of unsynced writes.
@@ -121,6 +134,12 @@ impl RaftLog for SimLog {
         Ok(())
     }
     fn sync(&mut self) -> Result<()> {
+        if self.fault.replace(false) {
+            return Err(raft_core::Error::storage(
+                "syncing the simulated log",
+                "injected disk error",
+            ));
+        }
         for write in std::mem::take(&mut self.unsynced) {
             Self::apply(&mut self.durable, write);
         }

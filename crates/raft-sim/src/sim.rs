@@ -105,6 +105,8 @@ struct Node {
     /// Confirmed reads waiting for the state machine to reach their index:
     /// (index, client, seq, key).
     reads: Vec<(Index, u64, u64, crate::kv::Key)>,
+    /// Memory storage: set to make the node's next sync fail.
+    disk_fault: Option<std::rc::Rc<std::cell::Cell<bool>>>,
     period: u64,
     /// (term, last index, term at last index) while leading, for Leader Append-Only.
     leading: Option<(Term, Index, Term)>,
@@ -188,6 +190,10 @@ impl Simulation {
                 ),
                 None => SimStorage::Memory(SimLog::default()),
             };
+            let disk_fault = match &storage {
+                SimStorage::Memory(log) => Some(log.fault_handle()),
+                SimStorage::Wal(_) => None,
+            };
             let node = Node {
                 raft: Some(RaftNode::with_log(
                     Self::node_config(seed, id, &ids),
@@ -197,6 +203,7 @@ impl Simulation {
                 kv: Kv::default(),
                 waiting: BTreeSet::new(),
                 reads: Vec::new(),
+                disk_fault,
                 period,
                 leading: None,
             };
@@ -602,15 +609,31 @@ impl Simulation {
     // ----- nodes and network --------------------------------------------------------
 
     fn step(&mut self, id: NodeId, event: Event) -> Result<(), Violation> {
-        let Some(raft) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) else {
+        if self.nodes[&id].raft.is_none() {
             return Ok(());
-        };
+        }
+        // A disk error now and then: the step's sync fails and the node must stop.
+        let fault = self.nodes[&id].disk_fault.clone();
+        let injected =
+            self.config.faults.storage && !self.healed && fault.is_some() && self.rng.chance(3);
+        if let (true, Some(fault)) = (injected, &fault) {
+            fault.set(true);
+        }
         let described = if self.trace.is_some() {
             Some(format!("{event:?}"))
         } else {
             None
         };
-        match raft.step(event) {
+        let raft = self
+            .nodes
+            .get_mut(&id)
+            .and_then(|n| n.raft.as_mut())
+            .expect("checked above");
+        let result = raft.step(event);
+        if let Some(fault) = &fault {
+            fault.set(false); // unused if the step wrote nothing
+        }
+        match result {
             Ok(actions) => {
                 if let Some(text) = described {
                     let text: String = text.chars().take(160).collect();
@@ -618,11 +641,17 @@ impl Simulation {
                 }
                 self.after_step(id, actions)
             }
-            // Refusals of bad input are fine (a duplicate from a stale term, say);
-            // storage failures are not expected from the simulated storage.
+            // The injected disk error: the node released nothing from this step and
+            // refuses to go on, as it should; the process dies and restarts later.
+            Err(error) if error.is_fatal() && injected => {
+                self.note(Some(id), || format!("disk error: {error}"));
+                self.crash(id);
+                Ok(())
+            }
             Err(error) if error.is_fatal() => {
                 Err(self.violation("Node error", format!("n{id}: {error}")))
             }
+            // Refusals of bad input are fine (a duplicate from a stale term, say).
             Err(error) => {
                 self.note(Some(id), || format!("refused: {error}"));
                 Ok(())
