@@ -429,6 +429,23 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
+    /// Writes a changed term or vote before anything else this step writes to the log,
+    /// so that a crash in the middle of the step's batch can never keep entries of a
+    /// term without the term itself.
+    fn persist_term_and_vote(&mut self) -> Result<()> {
+        if self.term != self.persisted.term || self.voted_for != self.persisted.voted_for {
+            let state = HardState {
+                term: self.term,
+                voted_for: self.voted_for,
+                commit_index: self.persisted.commit_index,
+            };
+            self.log.set_hard_state(state)?;
+            self.persisted = state;
+            self.needs_sync = true;
+        }
+        Ok(())
+    }
+
     /// Persists what changed, syncs once, then releases the applies the new commit
     /// index allows.
     fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
@@ -766,6 +783,7 @@ impl<L: RaftLog> RaftNode<L> {
         // without one, a tail this leader cannot know is committed would wait for the
         // next client proposal. An empty or fully committed log needs none.
         if self.log.last_index() > self.commit_index {
+            self.persist_term_and_vote()?;
             self.log
                 .append_owned(alloc::vec![LogEntry::noop(self.term, next_index)])?;
             self.needs_sync = true;
@@ -809,8 +827,10 @@ impl<L: RaftLog> RaftNode<L> {
         if count == 1 {
             // One entry: append from the stack rather than allocating a Vec for it.
             let entry = entries.next().expect("length is one");
+            self.persist_term_and_vote()?;
             self.log.append(core::slice::from_ref(&entry))?;
         } else {
+            self.persist_term_and_vote()?;
             self.log.append_owned(entries.collect())?;
         }
         self.needs_sync = true;
@@ -951,6 +971,7 @@ impl<L: RaftLog> RaftNode<L> {
                 || self.base_membership.clone(),
                 |(_, membership)| membership.clone(),
             );
+        self.persist_term_and_vote()?;
         self.log.save_snapshot(Snapshot {
             index,
             term,
@@ -1105,6 +1126,7 @@ impl<L: RaftLog> RaftNode<L> {
             membership: incoming.membership,
             data: Bytes::from(incoming.data),
         };
+        self.persist_term_and_vote()?;
         self.log.save_snapshot(snapshot.clone())?;
         self.needs_sync = true;
         let last_index = self.log.last_index();
@@ -1155,6 +1177,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.queued_change = Some(change);
         if self.log.last_term() < self.term {
             let noop = LogEntry::noop(self.term, self.log.last_index() + 1);
+            self.persist_term_and_vote()?;
             self.log.append(core::slice::from_ref(&noop))?;
             self.needs_sync = true;
             let _ = self.maybe_commit();
@@ -1197,6 +1220,7 @@ impl<L: RaftLog> RaftNode<L> {
             kind: EntryKind::Config,
             command: next.encode().into(),
         };
+        self.persist_term_and_vote()?;
         self.log.append(core::slice::from_ref(&entry))?;
         self.needs_sync = true;
         self.config_log.push((index, next));
@@ -1923,6 +1947,7 @@ impl<L: RaftLog> RaftNode<L> {
                     Some(_) => {
                         // prev_index >= commit_index, so this never cuts committed entries.
                         debug_assert!(entry.index > self.commit_index);
+                        self.persist_term_and_vote()?;
                         self.log.truncate(entry.index)?;
                         let cut = entry.index;
                         let configs = self.config_log.len();
@@ -1950,6 +1975,7 @@ impl<L: RaftLog> RaftNode<L> {
                     config_changed = true;
                 }
             }
+            self.persist_term_and_vote()?;
             self.log.append_owned(entries)?;
             self.needs_sync = true;
         }

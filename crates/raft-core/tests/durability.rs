@@ -254,3 +254,29 @@ fn snapshot_on_a_log_without_support_is_not_fatal() {
     assert!(!error.is_fatal());
     assert!(single.step(Event::Propose(b"y".to_vec())).is_ok());
 }
+
+// Regression (raft-sim disk errors, seeds 503923 and others): within one step the new
+// term is written before entries of that term, so a crash that keeps only a prefix of
+// the step's writes never leaves entries of a term the hard state has not reached.
+#[test]
+fn term_is_written_before_entries_of_that_term() {
+    let (mut node, ops) = node();
+    let append = AppendEntries {
+        term: 5,
+        leader: 2,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: vec![LogEntry::new(5, 1, vec![1u8])],
+        leader_commit: 0,
+    };
+    let _ = node
+        .step(Event::Message(Message::AppendEntries(append)))
+        .unwrap();
+    let ops = ops.borrow();
+    let term_written = ops
+        .iter()
+        .position(|op| matches!(op, Op::HardState(state) if state.term == 5));
+    let appended = ops.iter().position(|op| *op == Op::Append(1));
+    assert!(term_written < appended, "{ops:?}");
+    assert!(term_written.is_some());
+}

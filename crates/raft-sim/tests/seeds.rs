@@ -41,9 +41,15 @@ fn seeds_under_every_profile_are_safe_live_and_linearizable() {
 // - 135443 (all faults): a node restarting from snapshot 40 installed the leader's
 //   snapshot 120 in its first step and reported the restores in the wrong order,
 //   reverting its state machine (reads returned a long-overwritten value).
+// - 503923, 507337, 508713, 521087, 525496 (all faults), 600770 (crashes): a disk error
+//   in a step that adopted a new term and appended its entries kept the entries but
+//   not the term, and the node refused to restart (the term is now written first).
 #[test]
 fn pinned_seeds() {
-    for seed in [3, 97, 991, 1337, 4242, 4461, 10_756, 65_537, 135_443] {
+    for seed in [
+        3, 97, 991, 1337, 4242, 4461, 10_756, 65_537, 135_443, 503_923, 507_337, 508_713, 521_087,
+        525_496,
+    ] {
         if let Err(violation) = run_seed(seed, SimConfig::for_seed(seed, Profile::All)) {
             panic!("{violation}");
         }
@@ -52,6 +58,9 @@ fn pinned_seeds() {
         if let Err(violation) = run_seed(seed, SimConfig::for_seed(seed, Profile::Snapshots)) {
             panic!("{violation}");
         }
+    }
+    if let Err(violation) = run_seed(600_770, SimConfig::for_seed(600_770, Profile::Crashes)) {
+        panic!("{violation}");
     }
 }
 
