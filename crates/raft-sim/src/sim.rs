@@ -167,7 +167,11 @@ impl Simulation {
         let mut rng = SimRng::new(seed);
         let ids: Vec<NodeId> = (1..=config.nodes).collect();
         let wal_root = config.durable.then(|| {
-            let root = std::env::temp_dir().join(format!("raft-sim-{}-{seed}", std::process::id()));
+            // Unique per simulation: tests run the same seed on parallel threads.
+            static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let root =
+                std::env::temp_dir().join(format!("raft-sim-{}-{seed}-{run}", std::process::id()));
             let _ = std::fs::remove_dir_all(&root);
             std::fs::create_dir_all(&root)
                 .unwrap_or_else(|error| panic!("cannot create {}: {error}", root.display()));
