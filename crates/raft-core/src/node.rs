@@ -429,9 +429,16 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
-    /// Writes a changed term or vote before anything else this step writes to the log,
-    /// so that a crash in the middle of the step's batch can never keep entries of a
-    /// term without the term itself.
+    /// Every write to the log goes through here: a changed term or vote is written
+    /// first, so a crash in the middle of the step's batch can never keep entries of a
+    /// term without the term itself; and the step will sync.
+    fn write_log<T>(&mut self, write: impl FnOnce(&mut L) -> Result<T>) -> Result<T> {
+        self.persist_term_and_vote()?;
+        self.needs_sync = true;
+        write(&mut self.log)
+    }
+
+    /// Writes a changed term or vote (before any other write of the step).
     fn persist_term_and_vote(&mut self) -> Result<()> {
         if self.term != self.persisted.term || self.voted_for != self.persisted.voted_for {
             let state = HardState {
@@ -783,10 +790,8 @@ impl<L: RaftLog> RaftNode<L> {
         // without one, a tail this leader cannot know is committed would wait for the
         // next client proposal. An empty or fully committed log needs none.
         if self.log.last_index() > self.commit_index {
-            self.persist_term_and_vote()?;
-            self.log
-                .append_owned(alloc::vec![LogEntry::noop(self.term, next_index)])?;
-            self.needs_sync = true;
+            let noop = LogEntry::noop(self.term, next_index);
+            self.write_log(|log| log.append_owned(alloc::vec![noop]))?;
         }
         let _ = self.maybe_commit();
         for position in 0..self.progress.len() {
@@ -827,13 +832,11 @@ impl<L: RaftLog> RaftNode<L> {
         if count == 1 {
             // One entry: append from the stack rather than allocating a Vec for it.
             let entry = entries.next().expect("length is one");
-            self.persist_term_and_vote()?;
-            self.log.append(core::slice::from_ref(&entry))?;
+            self.write_log(|log| log.append(core::slice::from_ref(&entry)))?;
         } else {
-            self.persist_term_and_vote()?;
-            self.log.append_owned(entries.collect())?;
+            let batch: Vec<LogEntry> = entries.collect();
+            self.write_log(|log| log.append_owned(batch))?;
         }
-        self.needs_sync = true;
         if self.maybe_commit() || !self.progress.is_empty() {
             for position in 0..self.progress.len() {
                 self.replicate_to(position, out);
@@ -971,14 +974,13 @@ impl<L: RaftLog> RaftNode<L> {
                 || self.base_membership.clone(),
                 |(_, membership)| membership.clone(),
             );
-        self.persist_term_and_vote()?;
-        self.log.save_snapshot(Snapshot {
+        let snapshot = Snapshot {
             index,
             term,
             membership: membership.clone(),
             data,
-        })?;
-        self.needs_sync = true;
+        };
+        self.write_log(|log| log.save_snapshot(snapshot))?;
         self.config_log.retain(|&(entry, _)| entry > index);
         self.base_membership = membership;
         Ok(())
@@ -1126,9 +1128,8 @@ impl<L: RaftLog> RaftNode<L> {
             membership: incoming.membership,
             data: Bytes::from(incoming.data),
         };
-        self.persist_term_and_vote()?;
-        self.log.save_snapshot(snapshot.clone())?;
-        self.needs_sync = true;
+        let saved = snapshot.clone();
+        self.write_log(|log| log.save_snapshot(saved))?;
         let last_index = self.log.last_index();
         self.config_log
             .retain(|&(entry, _)| entry > snapshot.index && entry <= last_index);
@@ -1177,9 +1178,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.queued_change = Some(change);
         if self.log.last_term() < self.term {
             let noop = LogEntry::noop(self.term, self.log.last_index() + 1);
-            self.persist_term_and_vote()?;
-            self.log.append(core::slice::from_ref(&noop))?;
-            self.needs_sync = true;
+            self.write_log(|log| log.append(core::slice::from_ref(&noop)))?;
             let _ = self.maybe_commit();
             for position in 0..self.progress.len() {
                 self.replicate_to(position, out);
@@ -1220,9 +1219,7 @@ impl<L: RaftLog> RaftNode<L> {
             kind: EntryKind::Config,
             command: next.encode().into(),
         };
-        self.persist_term_and_vote()?;
-        self.log.append(core::slice::from_ref(&entry))?;
-        self.needs_sync = true;
+        self.write_log(|log| log.append(core::slice::from_ref(&entry)))?;
         self.config_log.push((index, next));
         self.refresh_membership(out);
         let _ = self.maybe_commit();
@@ -1947,9 +1944,8 @@ impl<L: RaftLog> RaftNode<L> {
                     Some(_) => {
                         // prev_index >= commit_index, so this never cuts committed entries.
                         debug_assert!(entry.index > self.commit_index);
-                        self.persist_term_and_vote()?;
-                        self.log.truncate(entry.index)?;
                         let cut = entry.index;
+                        self.write_log(|log| log.truncate(cut))?;
                         let configs = self.config_log.len();
                         self.config_log.retain(|&(index, _)| index < cut);
                         config_changed |= self.config_log.len() != configs;
@@ -1975,9 +1971,7 @@ impl<L: RaftLog> RaftNode<L> {
                     config_changed = true;
                 }
             }
-            self.persist_term_and_vote()?;
-            self.log.append_owned(entries)?;
-            self.needs_sync = true;
+            self.write_log(|log| log.append_owned(entries))?;
         }
         if config_changed {
             self.refresh_membership(out);
