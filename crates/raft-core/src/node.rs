@@ -898,9 +898,7 @@ impl<L: RaftLog> RaftNode<L> {
         reply: ReadConfirmReply,
         out: &mut Vec<Action>,
     ) -> Result<()> {
-        let Some(position) = self.progress_position(reply.from) else {
-            return Err(Error::UnknownNode { node: reply.from });
-        };
+        let position = self.follower_position(reply.from)?;
         if reply.round > self.read_round {
             return Err(Error::InvalidMessage {
                 from: reply.from,
@@ -1027,9 +1025,7 @@ impl<L: RaftLog> RaftNode<L> {
         reply: InstallSnapshotReply,
         out: &mut Vec<Action>,
     ) -> Result<()> {
-        let Some(position) = self.progress_position(reply.from) else {
-            return Err(Error::UnknownNode { node: reply.from });
-        };
+        let position = self.follower_position(reply.from)?;
         if reply.last_included_index > self.log.last_index() {
             return Err(Error::InvalidMessage {
                 from: reply.from,
@@ -1343,6 +1339,12 @@ impl<L: RaftLog> RaftNode<L> {
 
     // ----- replication: leader side -------------------------------------------------
 
+    /// The progress slot of the follower a reply came from, or `UnknownNode`.
+    fn follower_position(&self, from: NodeId) -> Result<usize> {
+        self.progress_position(from)
+            .ok_or(Error::UnknownNode { node: from })
+    }
+
     fn progress_position(&self, peer: NodeId) -> Option<usize> {
         self.progress
             .binary_search_by_key(&peer, |progress| progress.id)
@@ -1491,9 +1493,7 @@ impl<L: RaftLog> RaftNode<L> {
         reply: AppendEntriesReply,
         out: &mut Vec<Action>,
     ) -> Result<()> {
-        let Some(position) = self.progress_position(reply.from) else {
-            return Err(Error::UnknownNode { node: reply.from });
-        };
+        let position = self.follower_position(reply.from)?;
         if reply.success {
             if reply.match_index > self.log.last_index() {
                 return Err(Error::InvalidMessage {
