@@ -70,6 +70,9 @@ pub mod framing {
     pub use raft_wire::*;
 }
 
+#[cfg(feature = "tcp")]
+pub mod tcp;
+
 /// The everyday surface, for `use raft_io::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]

@@ -1,0 +1,195 @@
+//! The TCP transport on loopback: delivery, reconnect after a peer restarts, bounded
+//! queues towards a dead peer, and corrupt input that costs a connection, never a peer.
+#![cfg(feature = "tcp")]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use raft_io::tcp::{TcpOptions, TcpTransport};
+use raft_io::{Message, RaftTransport, TimeoutNow, framing};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn message(term: u64) -> Message {
+    Message::TimeoutNow(TimeoutNow { term, leader: 1 })
+}
+
+fn listener() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    (listener, address)
+}
+
+fn fast() -> TcpOptions {
+    TcpOptions {
+        backoff_min: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(50),
+        ..TcpOptions::default()
+    }
+}
+
+fn receiver(
+    id: u64,
+    listener: TcpListener,
+    peers: Vec<(u64, SocketAddr)>,
+) -> (TcpTransport, Receiver<Message>) {
+    let (tx, rx) = mpsc::channel();
+    let transport = TcpTransport::start(id, listener, peers, fast(), move |message| {
+        let _ = tx.send(message);
+    })
+    .unwrap();
+    (transport, rx)
+}
+
+/// Sends `term`-numbered messages until one with a term ≥ `from` arrives.
+fn send_until_received(sender: &mut TcpTransport, to: u64, inbox: &Receiver<Message>, from: u64) {
+    let deadline = Instant::now() + WAIT;
+    let mut term = from;
+    while Instant::now() < deadline {
+        sender.send(to, message(term)).unwrap();
+        term += 1;
+        if let Ok(received) = inbox.recv_timeout(Duration::from_millis(20))
+            && received.term() >= from
+        {
+            return;
+        }
+    }
+    panic!("nothing arrived from term {from} on");
+}
+
+#[test]
+fn messages_arrive_in_order_both_ways() {
+    let (l1, a1) = listener();
+    let (l2, a2) = listener();
+    let (mut one, inbox_1) = receiver(1, l1, vec![(2, a2)]);
+    let (mut two, inbox_2) = receiver(2, l2, vec![(1, a1)]);
+    for term in 1..=500 {
+        one.send(2, message(term)).unwrap();
+        two.send(1, message(term + 1000)).unwrap();
+    }
+    for term in 1..=500 {
+        assert_eq!(inbox_2.recv_timeout(WAIT).unwrap(), message(term));
+        assert_eq!(inbox_1.recv_timeout(WAIT).unwrap(), message(term + 1000));
+    }
+    assert_eq!(one.stats().sent, 500);
+    assert_eq!(two.stats().received, 500);
+    assert_eq!(one.stats().dropped_queue_full, 0);
+}
+
+#[test]
+fn unknown_peer_is_an_error() {
+    let (l1, _) = listener();
+    let (mut one, _inbox) = receiver(1, l1, vec![(2, "127.0.0.1:9".parse().unwrap())]);
+    assert!(matches!(
+        one.send(7, message(1)),
+        Err(raft_io::Error::UnknownNode { node: 7 })
+    ));
+}
+
+#[test]
+fn reconnects_after_the_peer_restarts_on_the_same_port() {
+    let (l1, a1) = listener();
+    let (l2, a2) = listener();
+    let (mut one, _inbox_1) = receiver(1, l1, vec![(2, a2)]);
+    let (two, inbox_2) = receiver(2, l2, vec![(1, a1)]);
+    send_until_received(&mut one, 2, &inbox_2, 1);
+    two.shutdown();
+    // Sends while the peer is down are lost, never an error and never blocking.
+    for term in 100..200 {
+        one.send(2, message(term)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (two, inbox_2) = receiver(2, TcpListener::bind(a2).unwrap(), vec![(1, a1)]);
+    send_until_received(&mut one, 2, &inbox_2, 1000);
+    assert!(one.stats().connects >= 2, "{:?}", one.stats());
+    drop(two);
+}
+
+#[test]
+fn a_dead_peer_never_blocks_the_sender_and_its_queue_stays_bounded() {
+    let (l1, _) = listener();
+    // A port with nothing listening.
+    let (dead, dead_address) = listener();
+    drop(dead);
+    let options = TcpOptions {
+        queue_messages_max: 64,
+        ..fast()
+    };
+    let mut one = TcpTransport::start(1, l1, [(2, dead_address)], options, |_| {}).unwrap();
+    let started = Instant::now();
+    for term in 0..200_000 {
+        one.send(2, message(term)).unwrap();
+    }
+    // 200k sends into a queue of 64: almost all dropped, quickly.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let stats = one.stats();
+    assert_eq!(stats.sent, 0);
+    assert!(stats.dropped_queue_full + stats.dropped_disconnected >= 200_000 - 64);
+    assert!(stats.dropped_queue_full > 0, "{stats:?}");
+}
+
+#[test]
+fn corrupt_input_costs_a_connection_not_the_peer() {
+    let (l1, a1) = listener();
+    let (l2, a2) = listener();
+    let (mut one, _inbox_1) = receiver(1, l1, vec![(2, a2)]);
+    let (two, inbox_2) = receiver(2, l2, vec![(1, a1)]);
+    send_until_received(&mut one, 2, &inbox_2, 1);
+
+    // A stranger sends a well-framed message, then a frame with a flipped payload bit
+    // (checksum mismatch: the stream is closed), on its own connection.
+    let mut stranger = TcpStream::connect(a2).unwrap();
+    let good = framing::encode(&message(50)).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    stranger.write_all(&good).unwrap();
+    stranger.write_all(&bad).unwrap();
+    stranger.write_all(&good).unwrap();
+    assert_eq!(inbox_2.recv_timeout(WAIT).unwrap(), message(50));
+    let deadline = Instant::now() + WAIT;
+    while two.stats().streams_closed_corrupt == 0 {
+        assert!(Instant::now() < deadline, "corrupt stream never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(two.stats().decode_errors, 1);
+
+    // Garbage that is not even a frame.
+    let mut garbage = TcpStream::connect(a2).unwrap();
+    garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+
+    // The real peer is unaffected.
+    send_until_received(&mut one, 2, &inbox_2, 5000);
+    let deadline = Instant::now() + WAIT;
+    while two.stats().streams_closed_corrupt < 2 {
+        assert!(Instant::now() < deadline, "garbage stream never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_bad_frame_that_keeps_its_boundaries_is_skipped_on_a_live_connection() {
+    let (l2, a2) = listener();
+    let (two, inbox_2) = receiver(2, l2, vec![]);
+    // A frame of an unknown message kind with a valid checksum: build it from a good
+    // frame by rewriting the kind byte and recomputing the CRC the way the format says.
+    let good = framing::encode(&message(7)).unwrap();
+    let mut unknown = good.clone();
+    unknown[framing::HEADER_BYTES] = 0x7f;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&unknown[2..8]);
+    hasher.update(&unknown[framing::HEADER_BYTES..]);
+    let crc = hasher.finalize().to_le_bytes();
+    unknown[8..12].copy_from_slice(&crc);
+    assert!(framing::decode(&unknown).is_err());
+
+    let mut stream = TcpStream::connect(a2).unwrap();
+    stream.write_all(&unknown).unwrap();
+    stream.write_all(&good).unwrap();
+    assert_eq!(inbox_2.recv_timeout(WAIT).unwrap(), message(7));
+    let stats = two.stats();
+    assert_eq!(stats.decode_errors, 1);
+    assert_eq!(stats.streams_closed_corrupt, 0);
+}
