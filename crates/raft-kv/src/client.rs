@@ -1,0 +1,187 @@
+//! A client that finds the leader by itself: it follows redirects, moves on from dead
+//! or leaderless nodes, and retries a write with the same session and sequence number
+//! until it gets a final answer, so every write applies at most once.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::protocol::{Request, RequestLine, Response, Session};
+
+/// Why [`Client::execute`] gave up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// No final answer before the deadline. For a write the outcome is unknown: it may
+    /// have applied (once) or not.
+    Timeout {
+        /// The last thing a node said, or the last connection error.
+        last: String,
+    },
+    /// The request was malformed.
+    Invalid(String),
+}
+
+impl core::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ClientError::Timeout { last } => write!(f, "no answer in time (last: {last})"),
+            ClientError::Invalid(why) => write!(f, "invalid request: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+struct Connection {
+    address: SocketAddr,
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+/// A connection to a cluster.
+pub struct Client {
+    nodes: Vec<SocketAddr>,
+    next: usize,
+    connection: Option<Connection>,
+    /// Client id for sessions (0: writes without session).
+    id: u64,
+    seq: u64,
+    attempt_timeout: Duration,
+    /// Attempts made by the last `execute` (1 when the first node answered).
+    pub last_attempts: u32,
+}
+
+impl Client {
+    /// A client of the cluster whose client addresses are `nodes`. With `id` ≠ 0
+    /// every write carries a session (`id`, a growing sequence number) and so applies
+    /// at most once however often it is retried; ids must be unique per client.
+    pub fn new(nodes: Vec<SocketAddr>, id: u64) -> Self {
+        Self {
+            nodes,
+            next: 0,
+            connection: None,
+            id,
+            seq: 0,
+            attempt_timeout: Duration::from_secs(4),
+            last_attempts: 0,
+        }
+    }
+
+    /// The node the client currently talks to.
+    pub fn current(&self) -> Option<SocketAddr> {
+        self.connection
+            .as_ref()
+            .map(|connection| connection.address)
+    }
+
+    fn connect(&mut self, address: SocketAddr) -> Result<(), String> {
+        let stream = TcpStream::connect_timeout(&address, Duration::from_millis(500))
+            .map_err(|error| format!("{address}: {error}"))?;
+        stream
+            .set_read_timeout(Some(self.attempt_timeout))
+            .and_then(|()| stream.set_nodelay(true))
+            .map_err(|error| error.to_string())?;
+        let writer = stream.try_clone().map_err(|error| error.to_string())?;
+        self.connection = Some(Connection {
+            address,
+            reader: BufReader::new(stream),
+            writer,
+        });
+        Ok(())
+    }
+
+    /// One request to one node, no retry.
+    fn attempt(&mut self, line: &str) -> Result<Response, String> {
+        if self.connection.is_none() {
+            let address = self.nodes[self.next % self.nodes.len()];
+            self.next += 1;
+            self.connect(address)?;
+        }
+        let connection = self.connection.as_mut().ok_or("not connected")?;
+        let result = (|| {
+            writeln!(connection.writer, "{line}").map_err(|error| error.to_string())?;
+            let mut answer = String::new();
+            let read = connection
+                .reader
+                .read_line(&mut answer)
+                .map_err(|error| format!("{}: {error}", connection.address))?;
+            if read == 0 {
+                return Err(format!("{} closed the connection", connection.address));
+            }
+            Response::parse(&answer)
+        })();
+        if result.is_err() {
+            self.connection = None;
+        }
+        result
+    }
+
+    /// Sends `request` until a node gives a final answer or `timeout` passes. Writes
+    /// get the next sequence number of this client's session, kept across retries.
+    ///
+    /// # Errors
+    /// [`ClientError::Timeout`] (for a write: outcome unknown), or
+    /// [`ClientError::Invalid`] if a node rejected the request as malformed.
+    pub fn execute(
+        &mut self,
+        request: Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let session = (self.id != 0 && request.is_write()).then(|| {
+            self.seq += 1;
+            Session {
+                client: self.id,
+                seq: self.seq,
+            }
+        });
+        let line = RequestLine { session, request }.to_string();
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no attempt");
+        let mut pause = Duration::from_millis(5);
+        self.last_attempts = 0;
+        while Instant::now() < deadline {
+            self.last_attempts += 1;
+            match self.attempt(&line) {
+                Ok(response) if response.is_final() => return Ok(response),
+                Ok(Response::Invalid(why)) => return Err(ClientError::Invalid(why)),
+                Ok(Response::Redirect(address)) => {
+                    last = format!("redirect to {address}");
+                    if let Ok(address) = address.parse() {
+                        if self.current() != Some(address) {
+                            self.connection = None;
+                            if self.connect(address).is_ok() {
+                                continue;
+                            }
+                        }
+                    }
+                    self.connection = None;
+                }
+                Ok(other) => {
+                    last = other.to_string();
+                    if matches!(other, Response::NoLeader) {
+                        // Another node may already know the new leader.
+                        self.connection = None;
+                    }
+                }
+                Err(error) => last = error,
+            }
+            thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+        Err(ClientError::Timeout { last })
+    }
+
+    /// Asks one node for its status (no retry, no redirect).
+    ///
+    /// # Errors
+    /// The node is unreachable or answered something else.
+    pub fn status_of(address: SocketAddr) -> Result<crate::protocol::Status, String> {
+        let mut client = Client::new(vec![address], 0);
+        client.attempt_timeout = Duration::from_secs(1);
+        match client.attempt("status")? {
+            Response::Status(words) => crate::protocol::Status::parse(&words),
+            other => Err(format!("unexpected answer {other}")),
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! A cluster of `raft-kv serve` processes on 127.0.0.1, for the demo, the crash test
+//! and the benchmarks: start, kill (SIGKILL), restart on the same data directory,
+//! find the leader, wait for the replicas to converge.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use raft_io::NodeId;
+
+use crate::client::Client;
+use crate::protocol::Status;
+use crate::server::Member;
+
+/// Where a node's output goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Appended to `node-N.log` in the cluster directory.
+    File,
+    /// This process's stdout.
+    Inherit,
+}
+
+/// A local cluster of server processes.
+pub struct LocalCluster {
+    exe: PathBuf,
+    dir: PathBuf,
+    members: BTreeMap<NodeId, Member>,
+    children: BTreeMap<NodeId, Child>,
+    /// Extra arguments for every `serve` (for example `--no-fsync`).
+    pub serve_args: Vec<String>,
+    /// Where node output goes.
+    pub output: Output,
+    remove_dir: bool,
+}
+
+/// `count` distinct free ports on 127.0.0.1 (bound, read, released).
+fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()?;
+    listeners
+        .iter()
+        .map(|listener| listener.local_addr().map(|address| address.port()))
+        .collect()
+}
+
+/// A fresh directory under the system temporary directory.
+///
+/// # Errors
+/// It cannot be created.
+pub fn temp_dir(prefix: &str) -> std::io::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+impl LocalCluster {
+    /// A cluster of `nodes` servers run from the binary `exe`, with data under `dir`
+    /// (`None`: a fresh temporary directory, removed on drop). Nothing starts yet.
+    ///
+    /// # Errors
+    /// No free ports, or the directory cannot be created.
+    pub fn new(exe: &Path, nodes: usize, dir: Option<PathBuf>) -> std::io::Result<Self> {
+        let remove_dir = dir.is_none();
+        let dir = match dir {
+            Some(dir) => {
+                fs::create_dir_all(&dir)?;
+                dir
+            }
+            None => temp_dir("raft-kv")?,
+        };
+        let ports = free_ports(nodes * 2)?;
+        let members = (1..=nodes as NodeId)
+            .zip(ports.chunks(2))
+            .map(|(id, pair)| {
+                let address = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+                (
+                    id,
+                    Member {
+                        raft: address(pair[0]),
+                        client: address(pair[1]),
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            exe: exe.to_owned(),
+            dir,
+            members,
+            children: BTreeMap::new(),
+            serve_args: Vec::new(),
+            output: Output::File,
+            remove_dir,
+        })
+    }
+
+    /// The cluster's data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Node ids.
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.members.keys().copied().collect()
+    }
+
+    /// Every node's addresses.
+    pub fn members(&self) -> &BTreeMap<NodeId, Member> {
+        &self.members
+    }
+
+    /// Client addresses, in node order.
+    pub fn client_addresses(&self) -> Vec<SocketAddr> {
+        self.members.values().map(|member| member.client).collect()
+    }
+
+    /// The `--member` arguments describing the cluster.
+    pub fn member_args(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .flat_map(|(id, member)| {
+                [
+                    "--member".to_owned(),
+                    format!("{id},{},{}", member.raft, member.client),
+                ]
+            })
+            .collect()
+    }
+
+    /// Starts node `id` (on its data directory, whatever is already there).
+    ///
+    /// # Errors
+    /// The process cannot be spawned or its log file opened.
+    pub fn start(&mut self, id: NodeId) -> std::io::Result<()> {
+        let data = self.dir.join(format!("node-{id}"));
+        let mut command = Command::new(&self.exe);
+        let _ = command
+            .arg("serve")
+            .arg("--id")
+            .arg(id.to_string())
+            .arg("--data")
+            .arg(&data)
+            .args(self.member_args())
+            .args(&self.serve_args)
+            .stdin(Stdio::null());
+        if self.output == Output::File {
+            let log = File::options()
+                .create(true)
+                .append(true)
+                .open(self.dir.join(format!("node-{id}.log")))?;
+            let _ = command.stdout(log.try_clone()?).stderr(log);
+        }
+        let child = command.spawn()?;
+        let _ = self.children.insert(id, child);
+        Ok(())
+    }
+
+    /// Starts every node not running.
+    ///
+    /// # Errors
+    /// As [`LocalCluster::start`].
+    pub fn start_all(&mut self) -> std::io::Result<()> {
+        for id in self.ids() {
+            if !self.is_running(id) {
+                self.start(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether node `id`'s process was started and not killed.
+    pub fn is_running(&self, id: NodeId) -> bool {
+        self.children.contains_key(&id)
+    }
+
+    /// Kills node `id` with SIGKILL (no chance to flush anything) and reaps it.
+    pub fn kill(&mut self, id: NodeId) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops node `id` with SIGINT (its clean shutdown) and waits up to 5 s, then
+    /// kills it. Returns whether it exited by itself.
+    pub fn interrupt(&mut self, id: NodeId) -> bool {
+        let Some(mut child) = self.children.remove(&id) else {
+            return false;
+        };
+        let signalled = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while signalled && Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Node `id`'s status, if it answers.
+    pub fn status(&self, id: NodeId) -> Option<Status> {
+        Client::status_of(self.members.get(&id)?.client).ok()
+    }
+
+    /// The leader with the highest term among the running nodes that answer.
+    pub fn leader(&self) -> Option<(NodeId, u64)> {
+        self.children
+            .keys()
+            .filter_map(|&id| self.status(id))
+            .filter(|status| status.role == "leader")
+            .max_by_key(|status| status.term)
+            .map(|status| (status.id, status.term))
+    }
+
+    /// Waits for a leader whose term is above `after_term`.
+    pub fn wait_for_leader(&self, after_term: u64, timeout: Duration) -> Option<(NodeId, u64)> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some((leader, term)) = self.leader()
+                && term > after_term
+            {
+                return Some((leader, term));
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+
+    /// Waits until every running node reports the same applied index and store
+    /// digest; returns their common status.
+    ///
+    /// # Errors
+    /// The statuses last seen, if they never agreed.
+    pub fn wait_converged(&self, timeout: Duration) -> Result<Status, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let statuses: Vec<Option<Status>> =
+                self.children.keys().map(|&id| self.status(id)).collect();
+            if let Some(Some(first)) = statuses.first()
+                && statuses.iter().all(|status| {
+                    status.as_ref().is_some_and(|status| {
+                        status.applied == first.applied && status.digest == first.digest
+                    })
+                })
+                && first.applied > 0
+            {
+                return Ok(first.clone());
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("replicas did not converge: {statuses:?}"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A node's output so far (its log file).
+    pub fn output_of(&self, id: NodeId) -> String {
+        fs::read_to_string(self.dir.join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            self.kill(id);
+        }
+        if self.remove_dir {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! `raft-kv`: run a replicated key-value node, talk to a cluster, or run a local one.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use raft_kv::client::Client;
+use raft_kv::local::{LocalCluster, Output};
+use raft_kv::protocol::{Request, RequestLine};
+use raft_kv::server::{self, Member, ServerConfig};
+use raft_kv::torture::{self, TortureOptions};
+
+const USAGE: &str = "\
+raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
+              [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
+    Run one node until Ctrl-C. Every member (this one too) is listed once.
+raft-kv client --cluster ADDR[,ADDR...] get KEY | put KEY VALUE | del KEY
+              | cas KEY OLD|- NEW | status
+    One request; follows redirects to the leader.
+raft-kv cluster [--nodes 3] [--dir DIR]
+    A local cluster on 127.0.0.1 until Ctrl-C.
+raft-kv demo [--nodes 3]
+    Election, writes, a killed leader, failover, the old leader catching up.
+raft-kv torture [--secs 10] [--clients 6] [--seed 1]
+    SIGKILL crash test with a linearizability check.
+raft-kv bench [--clients 1,16] [--secs 5] [--failovers 5] [--no-fsync]
+    Write throughput and latency, and failover time, on a loopback cluster.";
+
+/// Command-line arguments: flags with values, bare flags, and the rest.
+struct Args {
+    values: Vec<(String, String)>,
+    flags: Vec<String>,
+    rest: Vec<String>,
+}
+
+impl Args {
+    fn parse(raw: &[String], bare: &[&str]) -> Result<Self, String> {
+        let mut args = Args {
+            values: Vec::new(),
+            flags: Vec::new(),
+            rest: Vec::new(),
+        };
+        let mut iter = raw.iter();
+        while let Some(arg) = iter.next() {
+            if let Some(name) = arg.strip_prefix("--") {
+                if bare.contains(&name) {
+                    args.flags.push(name.to_owned());
+                } else {
+                    let value = iter.next().ok_or(format!("--{name} needs a value"))?;
+                    args.values.push((name.to_owned(), value.clone()));
+                }
+            } else {
+                args.rest.push(arg.clone());
+            }
+        }
+        Ok(args)
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.values
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
+        match self.all(name).last() {
+            Some(value) => value
+                .parse()
+                .map_err(|_| format!("--{name}: cannot parse `{value}`")),
+            None => Ok(default),
+        }
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|flag| flag == name)
+    }
+}
+
+fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+        .map_err(|error| format!("installing the Ctrl-C handler: {error}"))?;
+    Ok(stop)
+}
+
+fn serve(args: &Args) -> Result<(), String> {
+    let id: u64 = args.get("id", 0)?;
+    if id == 0 {
+        return Err("--id is required (node ids start at 1)".into());
+    }
+    let data: PathBuf = args
+        .all("data")
+        .last()
+        .map(PathBuf::from)
+        .ok_or("--data is required")?;
+    let mut members = BTreeMap::new();
+    for text in args.all("member") {
+        let parts: Vec<&str> = text.split(',').collect();
+        let [member_id, raft, client] = parts.as_slice() else {
+            return Err(format!(
+                "--member {text}: expected ID,RAFT_ADDR,CLIENT_ADDR"
+            ));
+        };
+        let member_id: u64 = member_id
+            .parse()
+            .map_err(|_| format!("--member {text}: bad id"))?;
+        let parse = |address: &str| -> Result<SocketAddr, String> {
+            address
+                .parse()
+                .map_err(|_| format!("--member {text}: bad address `{address}`"))
+        };
+        let member = Member {
+            raft: parse(raft)?,
+            client: parse(client)?,
+        };
+        if members.insert(member_id, member).is_some() {
+            return Err(format!("node {member_id} is listed twice"));
+        }
+    }
+    let mut config = ServerConfig::new(id, data, members);
+    config.tick = Duration::from_millis(args.get("tick-ms", 10)?);
+    config.fsync = !args.flag("no-fsync");
+    config.snapshot_every = args.get("snapshot-every", 10_000)?;
+    config.verbose = !args.flag("quiet");
+    let stop = stop_on_ctrl_c()?;
+    server::start(config, stop)?.join()
+}
+
+fn client(args: &Args) -> Result<(), String> {
+    let addresses: Vec<SocketAddr> = args
+        .all("cluster")
+        .iter()
+        .flat_map(|list| list.split(','))
+        .map(|address| {
+            address
+                .parse()
+                .map_err(|_| format!("bad address `{address}`"))
+        })
+        .collect::<Result<_, _>>()?;
+    if addresses.is_empty() {
+        return Err("--cluster ADDR[,ADDR...] is required".into());
+    }
+    let line = RequestLine::parse(&args.rest.join(" "))?;
+    if line.request == Request::Status {
+        for address in addresses {
+            match Client::status_of(address) {
+                Ok(status) => println!("{address}: {}", status.to_words()),
+                Err(error) => println!("{address}: down ({error})"),
+            }
+        }
+        return Ok(());
+    }
+    let mut client = Client::new(addresses, 0);
+    let response = client
+        .execute(line.request, Duration::from_secs(10))
+        .map_err(|error| error.to_string())?;
+    println!("{response}");
+    Ok(())
+}
+
+fn current_exe() -> Result<PathBuf, String> {
+    std::env::current_exe().map_err(|error| format!("locating raft-kv: {error}"))
+}
+
+fn cluster(args: &Args) -> Result<(), String> {
+    let nodes: usize = args.get("nodes", 3)?;
+    let dir = args.all("dir").last().map(PathBuf::from);
+    let stop = stop_on_ctrl_c()?;
+    let mut cluster = LocalCluster::new(&current_exe()?, nodes, dir).map_err(|e| e.to_string())?;
+    cluster.output = Output::Inherit;
+    cluster.start_all().map_err(|error| error.to_string())?;
+    let addresses: Vec<String> = cluster
+        .client_addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!(
+        "cluster of {nodes} running, data in {}",
+        cluster.dir().display()
+    );
+    println!("talk to it:");
+    println!(
+        "  cargo run -p raft-kv -- client --cluster {} put greeting hello",
+        addresses.join(",")
+    );
+    println!(
+        "  cargo run -p raft-kv -- client --cluster {} get greeting",
+        addresses.join(",")
+    );
+    println!(
+        "  printf 'get greeting\\n' | nc {} (any node; followers redirect)",
+        addresses[0].replace(':', " ")
+    );
+    println!("Ctrl-C stops every node.");
+    while !stop.load(Ordering::SeqCst) {
+        thread::sleep(Duration::from_millis(100));
+    }
+    for id in cluster.ids() {
+        let _ = cluster.interrupt(id);
+    }
+    Ok(())
+}
+
+fn show(cluster: &LocalCluster) {
+    for id in cluster.ids() {
+        match cluster.status(id) {
+            Some(status) => println!("    node {id}: {}", status.to_words()),
+            None => println!("    node {id}: down"),
+        }
+    }
+}
+
+fn demo(args: &Args) -> Result<(), String> {
+    let nodes: usize = args.get("nodes", 3)?;
+    let mut cluster = LocalCluster::new(&current_exe()?, nodes, None).map_err(|e| e.to_string())?;
+    cluster.output = Output::Inherit;
+    println!(
+        "== starting {nodes} server processes on 127.0.0.1 (data in {})",
+        cluster.dir().display()
+    );
+    cluster.start_all().map_err(|error| error.to_string())?;
+    let began = Instant::now();
+    let (leader, term) = cluster
+        .wait_for_leader(0, Duration::from_secs(20))
+        .ok_or("no leader elected")?;
+    println!(
+        "== node {leader} leads term {term} ({} ms after start)",
+        began.elapsed().as_millis()
+    );
+
+    let mut client = Client::new(cluster.client_addresses(), 1);
+    let run = |client: &mut Client, text: &str| -> Result<(), String> {
+        let line = RequestLine::parse(text)?;
+        let response = client
+            .execute(line.request, Duration::from_secs(10))
+            .map_err(|error| error.to_string())?;
+        println!("   > {text:<28} {response}");
+        Ok(())
+    };
+    println!("== writes go to the leader (followers redirect the client)");
+    for text in [
+        "put city lisbon",
+        "put river tagus",
+        "cas city lisbon porto",
+        "get city",
+        "del river",
+        "get river",
+    ] {
+        run(&mut client, text)?;
+    }
+    show(&cluster);
+
+    println!("== SIGKILL the leader, node {leader}");
+    let killed = Instant::now();
+    cluster.kill(leader);
+    let (new_leader, new_term) = cluster
+        .wait_for_leader(term, Duration::from_secs(20))
+        .ok_or("no new leader")?;
+    println!(
+        "== node {new_leader} leads term {new_term}, {} ms after the kill",
+        killed.elapsed().as_millis()
+    );
+    for text in ["get city", "put city braga", "put year 2026"] {
+        run(&mut client, text)?;
+    }
+    show(&cluster);
+
+    println!("== restart node {leader} on its data directory; it catches up");
+    cluster.start(leader).map_err(|error| error.to_string())?;
+    let status = cluster.wait_converged(Duration::from_secs(20))?;
+    println!(
+        "== all {nodes} replicas applied index {} with digest {:08x}",
+        status.applied, status.digest
+    );
+    show(&cluster);
+    run(&mut client, "get city")?;
+
+    println!("== Ctrl-C (SIGINT) every node: clean shutdown");
+    for id in cluster.ids() {
+        let clean = cluster.interrupt(id);
+        println!(
+            "    node {id} {}",
+            if clean {
+                "exited cleanly"
+            } else {
+                "had to be killed"
+            }
+        );
+    }
+    Ok(())
+}
+
+fn torture_command(args: &Args) -> Result<(), String> {
+    let options = TortureOptions {
+        duration: Duration::from_secs(args.get("secs", 10)?),
+        clients: args.get("clients", 6)?,
+        seed: args.get("seed", 1)?,
+        ..TortureOptions::default()
+    };
+    println!(
+        "crash test: 3 nodes, {} clients, {} s, seed {}",
+        options.clients,
+        options.duration.as_secs(),
+        options.seed
+    );
+    let report = torture::run(&current_exe()?, &options)?;
+    println!("ok: {report}; history linearizable, no acknowledged write lost");
+    Ok(())
+}
+
+fn bench(args: &Args) -> Result<(), String> {
+    let secs: u64 = args.get("secs", 5)?;
+    let list = args
+        .all("clients")
+        .last()
+        .map_or("1,16".to_owned(), |s| (*s).to_owned());
+    let serve_args: Vec<String> = if args.flag("no-fsync") {
+        vec!["--no-fsync".into()]
+    } else {
+        Vec::new()
+    };
+    println!(
+        "3-node loopback cluster, fsync {}, 64-byte puts, {secs} s per run",
+        if serve_args.is_empty() { "on" } else { "off" }
+    );
+    for clients in list.split(',') {
+        let clients: usize = clients
+            .parse()
+            .map_err(|_| format!("bad client count {clients}"))?;
+        let report = torture::bench(
+            &current_exe()?,
+            clients,
+            Duration::from_secs(secs),
+            &serve_args,
+        )?;
+        println!("{report}");
+    }
+    let trials: usize = args.get("failovers", 5)?;
+    if trials > 0 {
+        let mut results = torture::failovers(&current_exe()?, trials)?;
+        let line: Vec<String> = results
+            .iter()
+            .map(|f| format!("{}/{}", f.elected_ms, f.write_ms))
+            .collect();
+        results.sort_by_key(|f| f.elected_ms);
+        let median = results[results.len() / 2];
+        println!(
+            "failover after SIGKILL of the leader ({trials} trials, ms to new leader / to first acknowledged write): {}",
+            line.join(" ")
+        );
+        println!(
+            "  median {} ms to a new leader (~{} ticks of {} ms; election timeout 10-20 ticks), {} ms to a write",
+            median.elected_ms,
+            median.elected_ms / torture::TICK_MS,
+            torture::TICK_MS,
+            median.write_ms
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = raw.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let bare = ["no-fsync", "quiet"];
+    let result = Args::parse(rest, &bare).and_then(|args| match command.as_str() {
+        "serve" => serve(&args),
+        "client" => client(&args),
+        "cluster" => cluster(&args),
+        "demo" => demo(&args),
+        "torture" => torture_command(&args),
+        "bench" => bench(&args),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("raft-kv: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

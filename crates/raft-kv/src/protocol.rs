@@ -1,0 +1,384 @@
+//! The client protocol: one request per line, one response line per request, over
+//! TCP. Keys and values are single words (no whitespace), so `nc` is a client:
+//!
+//! ```text
+//! put color blue          -> OK
+//! get color               -> VALUE blue        (or NONE)
+//! cas color blue green    -> SWAPPED           (or UNCHANGED; `-` means "absent")
+//! del color               -> OK
+//! status                  -> STATUS id=1 role=leader term=2 leader=1 commit=9 applied=9 digest=…
+//! @7:12 put color red     -> OK                (client 7, sequence 12: applied at most once)
+//! ```
+//!
+//! A follower answers `REDIRECT <address>` (the leader's client address) or
+//! `ERR no-leader`; `ERR retry <why>` means the outcome of a write is unknown (the
+//! leader lost its leadership or timed out): retry with the same session and sequence
+//! number and it applies at most once.
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// At-most-once identity of a write: a client id (not 0) and its sequence number,
+/// which grows by one per new operation and stays the same across retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The client.
+    pub client: u64,
+    /// The operation's sequence number.
+    pub seq: u64,
+}
+
+/// A client request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Read a key (linearizable: confirmed by a quorum through ReadIndex).
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Set a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove a key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Set `key` to `new` if it holds `expected` (`None`: if it is absent).
+    Cas {
+        /// The key.
+        key: String,
+        /// The value it must hold.
+        expected: Option<String>,
+        /// The value to store.
+        new: String,
+    },
+    /// The node's view of the cluster (answered locally, not linearizable).
+    Status,
+}
+
+impl Request {
+    /// Whether the request changes the store (and so goes through the log).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::Put { .. } | Request::Delete { .. } | Request::Cas { .. }
+        )
+    }
+}
+
+/// A request line: an optional session and the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestLine {
+    /// The session, for at-most-once writes.
+    pub session: Option<Session>,
+    /// The request.
+    pub request: Request,
+}
+
+fn word(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.chars().any(char::is_whitespace) {
+        return Err(format!("`{text}` is not a single word"));
+    }
+    Ok(text.to_owned())
+}
+
+fn optional(text: &str) -> Result<Option<String>, String> {
+    if text == "-" {
+        Ok(None)
+    } else {
+        word(text).map(Some)
+    }
+}
+
+impl RequestLine {
+    /// Parses one line (without its newline).
+    ///
+    /// # Errors
+    /// A description of what is wrong with it.
+    ///
+    /// ```
+    /// use raft_kv::protocol::{Request, RequestLine, Session};
+    /// let line = RequestLine::parse("@3:9 cas k - v1").unwrap();
+    /// assert_eq!(line.session, Some(Session { client: 3, seq: 9 }));
+    /// assert_eq!(line.request, Request::Cas { key: "k".into(), expected: None, new: "v1".into() });
+    /// assert!(RequestLine::parse("put onlykey").is_err());
+    /// ```
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let mut words: Vec<&str> = line.split_whitespace().collect();
+        let mut session = None;
+        if let Some(first) = words.first()
+            && let Some(rest) = first.strip_prefix('@')
+        {
+            let (client, seq) = rest
+                .split_once(':')
+                .ok_or("a session is written @CLIENT:SEQ")?;
+            let client: u64 = client.parse().map_err(|_| "bad session client")?;
+            let seq: u64 = seq.parse().map_err(|_| "bad session sequence number")?;
+            if client == 0 || seq == 0 {
+                return Err("session client and sequence number start at 1".into());
+            }
+            session = Some(Session { client, seq });
+            let _ = words.remove(0);
+        }
+        let request = match words.as_slice() {
+            ["get", key] => Request::Get { key: word(key)? },
+            ["put", key, value] => Request::Put {
+                key: word(key)?,
+                value: word(value)?,
+            },
+            ["del", key] => Request::Delete { key: word(key)? },
+            ["cas", key, expected, new] => Request::Cas {
+                key: word(key)?,
+                expected: optional(expected)?,
+                new: word(new)?,
+            },
+            ["status"] => Request::Status,
+            [] => return Err("empty request".into()),
+            _ => {
+                return Err(
+                    "expected: get KEY | put KEY VALUE | del KEY | cas KEY OLD|- NEW | status"
+                        .into(),
+                );
+            }
+        };
+        Ok(Self { session, request })
+    }
+}
+
+impl fmt::Display for RequestLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(session) = self.session {
+            write!(f, "@{}:{} ", session.client, session.seq)?;
+        }
+        match &self.request {
+            Request::Get { key } => write!(f, "get {key}"),
+            Request::Put { key, value } => write!(f, "put {key} {value}"),
+            Request::Delete { key } => write!(f, "del {key}"),
+            Request::Cas { key, expected, new } => {
+                write!(f, "cas {key} {} {new}", expected.as_deref().unwrap_or("-"))
+            }
+            Request::Status => write!(f, "status"),
+        }
+    }
+}
+
+/// A response line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// A put or delete applied.
+    Done,
+    /// A get's answer.
+    Value(Option<String>),
+    /// A cas's answer: whether it swapped.
+    Swapped(bool),
+    /// Ask the leader at this client address instead.
+    Redirect(String),
+    /// No leader is known right now; retry shortly.
+    NoLeader,
+    /// The outcome is unknown (leadership lost, timed out, overloaded): retry, with
+    /// the same session for writes.
+    Retry(String),
+    /// The request was malformed.
+    Invalid(String),
+    /// The node's status, as `key=value` words.
+    Status(String),
+}
+
+impl Response {
+    /// Whether this is a final answer to the request (as opposed to "go elsewhere" or
+    /// "try again").
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Response::Done | Response::Value(_) | Response::Swapped(_) | Response::Status(_)
+        )
+    }
+
+    /// Parses a response line.
+    ///
+    /// # Errors
+    /// The line is not a response.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let line = line.trim_end();
+        let (head, rest) = line.split_once(' ').unwrap_or((line, ""));
+        Ok(match head {
+            "OK" => Response::Done,
+            "NONE" => Response::Value(None),
+            "VALUE" => Response::Value(Some(word(rest)?)),
+            "SWAPPED" => Response::Swapped(true),
+            "UNCHANGED" => Response::Swapped(false),
+            "REDIRECT" => Response::Redirect(word(rest)?),
+            "STATUS" => Response::Status(rest.to_owned()),
+            "ERR" => {
+                let (kind, why) = rest.split_once(' ').unwrap_or((rest, ""));
+                match kind {
+                    "no-leader" => Response::NoLeader,
+                    "retry" => Response::Retry(why.to_owned()),
+                    "invalid" => Response::Invalid(why.to_owned()),
+                    _ => return Err(format!("unknown error `{line}`")),
+                }
+            }
+            _ => return Err(format!("not a response: `{line}`")),
+        })
+    }
+}
+
+impl fmt::Display for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Response::Done => write!(f, "OK"),
+            Response::Value(Some(value)) => write!(f, "VALUE {value}"),
+            Response::Value(None) => write!(f, "NONE"),
+            Response::Swapped(true) => write!(f, "SWAPPED"),
+            Response::Swapped(false) => write!(f, "UNCHANGED"),
+            Response::Redirect(address) => write!(f, "REDIRECT {address}"),
+            Response::NoLeader => write!(f, "ERR no-leader"),
+            Response::Retry(why) => write!(f, "ERR retry {why}"),
+            Response::Invalid(why) => write!(f, "ERR invalid {}", why.replace('\n', " ")),
+            Response::Status(status) => write!(f, "STATUS {status}"),
+        }
+    }
+}
+
+/// A node's status, parsed from [`Response::Status`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// The node.
+    pub id: u64,
+    /// `leader`, `follower` or `candidate`.
+    pub role: String,
+    /// Its term.
+    pub term: u64,
+    /// The leader it knows of (0: none).
+    pub leader: u64,
+    /// Its commit index.
+    pub commit: u64,
+    /// Its last applied index.
+    pub applied: u64,
+    /// A checksum of its store (equal stores, equal digests).
+    pub digest: u32,
+    /// Keys in its store.
+    pub keys: u64,
+}
+
+impl Status {
+    /// Formats the status as a response payload.
+    pub fn to_words(&self) -> String {
+        format!(
+            "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={}",
+            self.id,
+            self.role,
+            self.term,
+            self.leader,
+            self.commit,
+            self.applied,
+            self.digest,
+            self.keys
+        )
+    }
+
+    /// Parses what [`Status::to_words`] wrote.
+    ///
+    /// # Errors
+    /// A missing or malformed field.
+    pub fn parse(words: &str) -> Result<Self, String> {
+        let mut status = Status::default();
+        for pair in words.split_whitespace() {
+            let (name, value) = pair.split_once('=').ok_or("status word without =")?;
+            let number = || value.parse::<u64>().map_err(|_| format!("bad {name}"));
+            match name {
+                "id" => status.id = number()?,
+                "role" => value.clone_into(&mut status.role),
+                "term" => status.term = number()?,
+                "leader" => status.leader = number()?,
+                "commit" => status.commit = number()?,
+                "applied" => status.applied = number()?,
+                "digest" => {
+                    status.digest = u32::from_str_radix(value, 16).map_err(|_| "bad digest")?;
+                }
+                "keys" => status.keys = number()?,
+                _ => {}
+            }
+        }
+        if status.id == 0 {
+            return Err("status without id".into());
+        }
+        Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines_round_trip() {
+        for text in [
+            "get a",
+            "put a 1",
+            "del a",
+            "cas a - 2",
+            "cas a 1 2",
+            "status",
+            "@4:2 put a 1",
+        ] {
+            let line = RequestLine::parse(text).unwrap();
+            assert_eq!(line.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn malformed_requests_are_errors() {
+        for text in [
+            "",
+            "get",
+            "put a",
+            "cas a b",
+            "frob a",
+            "@0:1 get a",
+            "@1 get a",
+            "@x:1 get a",
+        ] {
+            assert!(RequestLine::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        for response in [
+            Response::Done,
+            Response::Value(None),
+            Response::Value(Some("x".into())),
+            Response::Swapped(true),
+            Response::Swapped(false),
+            Response::Redirect("127.0.0.1:1".into()),
+            Response::NoLeader,
+            Response::Retry("leadership lost".into()),
+            Response::Invalid("empty request".into()),
+        ] {
+            assert_eq!(Response::parse(&response.to_string()).unwrap(), response);
+        }
+        assert!(Response::parse("HELLO").is_err());
+    }
+
+    #[test]
+    fn status_round_trips() {
+        let status = Status {
+            id: 2,
+            role: "leader".into(),
+            term: 5,
+            leader: 2,
+            commit: 10,
+            applied: 9,
+            digest: 0xdead_beef,
+            keys: 3,
+        };
+        assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
+    }
+}

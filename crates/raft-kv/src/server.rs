@@ -1,0 +1,599 @@
+//! One key-value server process: a `RaftNode<WalLog>` driven by one loop thread, a
+//! [`TcpTransport`] to its peers, and a line-protocol listener for clients.
+//!
+//! The loop owns the node. Everything else (peer messages, client requests) reaches it
+//! through one bounded channel; a tick is stepped every [`ServerConfig::tick`]. Writes
+//! that arrive together are proposed as one batch, so one fsync covers them all.
+//! Replies to writes go out when the entry applies; reads go through ReadIndex and are
+//! answered once the state machine has applied the confirmed index.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, ErrorKind, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use raft_io::tcp::{TcpOptions, TcpTransport};
+use raft_io::{
+    Action, Bytes, Error, Event, Index, Message, NodeId, RaftConfig, RaftLog, RaftNode,
+    RaftTransport, Role, Term, WalLog, WalOptions,
+};
+
+use crate::protocol::{Request, RequestLine, Response, Status};
+use crate::store::{Command, Store};
+
+/// Where a cluster member listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Raft traffic between nodes.
+    pub raft: SocketAddr,
+    /// Client requests.
+    pub client: SocketAddr,
+}
+
+/// How to run one server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// This node.
+    pub id: NodeId,
+    /// Its write-ahead log and snapshots.
+    pub data_dir: PathBuf,
+    /// Every member, this node included.
+    pub members: BTreeMap<NodeId, Member>,
+    /// Wall time per Raft tick (election timeout is 10–20 ticks, heartbeats every 3).
+    pub tick: Duration,
+    /// fsync the log before acknowledging (turn off only for experiments).
+    pub fsync: bool,
+    /// Take a snapshot (and compact the log) every this many applied entries; 0: never.
+    pub snapshot_every: u64,
+    /// Print role changes and restarts to stdout.
+    pub verbose: bool,
+}
+
+impl ServerConfig {
+    /// A configuration with 10 ms ticks, fsync on and a snapshot every 10,000 entries.
+    pub fn new(id: NodeId, data_dir: PathBuf, members: BTreeMap<NodeId, Member>) -> Self {
+        Self {
+            id,
+            data_dir,
+            members,
+            tick: Duration::from_millis(10),
+            fsync: true,
+            snapshot_every: 10_000,
+            verbose: true,
+        }
+    }
+}
+
+/// What reaches the loop.
+enum Input {
+    Raft(Message),
+    Client(RequestLine, Sender<Response>),
+}
+
+/// How long a connection thread waits for the loop before answering `ERR retry`.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Inputs the loop takes in one round before ticking again.
+const ROUND_INPUTS_MAX: usize = 4096;
+
+struct PendingWrite {
+    term: Term,
+    reply: Sender<Response>,
+}
+
+struct Server {
+    config: ServerConfig,
+    node: RaftNode<WalLog>,
+    transport: TcpTransport,
+    store: Store,
+    /// Proposed writes by log index.
+    writes: BTreeMap<Index, PendingWrite>,
+    /// Reads waiting for their ReadIndex confirmation, by id.
+    reads: BTreeMap<u64, (String, Sender<Response>)>,
+    /// Confirmed reads waiting for the state machine to reach their index.
+    ready_reads: Vec<(Index, String, Sender<Response>)>,
+    next_read: u64,
+    last_snapshot: Index,
+    actions: Vec<Action>,
+    was: (Role, Term),
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Leader => "leader",
+        Role::Candidate => "candidate",
+        _ => "follower",
+    }
+}
+
+impl Server {
+    fn say(&self, text: &str) {
+        if self.config.verbose {
+            println!("[node {}] {text}", self.config.id);
+        }
+    }
+
+    fn redirect(&self, leader: Option<NodeId>) -> Response {
+        match leader.and_then(|leader| self.config.members.get(&leader)) {
+            Some(member) if leader != Some(self.config.id) => {
+                Response::Redirect(member.client.to_string())
+            }
+            _ => Response::NoLeader,
+        }
+    }
+
+    fn refusal(&self, error: &Error) -> Response {
+        match error {
+            Error::NotLeader { leader } => self.redirect(*leader),
+            Error::TransferInProgress { .. } => Response::Retry("leadership transfer".into()),
+            other => Response::Retry(other.to_string()),
+        }
+    }
+
+    fn status(&self) -> Response {
+        Response::Status(
+            Status {
+                id: self.config.id,
+                role: role_name(self.node.role()).into(),
+                term: self.node.term(),
+                leader: self.node.leader().unwrap_or(0),
+                commit: self.node.commit_index(),
+                applied: self.node.last_applied(),
+                digest: self.store.digest(),
+                keys: self.store.len() as u64,
+            }
+            .to_words(),
+        )
+    }
+
+    /// Steps the node and carries out what it asks. A storage failure is fatal: the
+    /// process exits and restarts from what reached the disk.
+    fn step(&mut self, event: Event) -> Result<(), Error> {
+        let mut actions = core::mem::take(&mut self.actions);
+        actions.clear();
+        let result = self.node.step_into(event, &mut actions);
+        for action in actions.drain(..) {
+            self.act(action);
+        }
+        self.actions = actions;
+        self.after_step();
+        match result {
+            Err(error) if error.is_fatal() => Err(error),
+            other => other,
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Send { to, message } => {
+                // Unknown peers cannot happen (membership is fixed); a full queue is loss.
+                let _ = self.transport.send(to, message);
+            }
+            Action::Apply {
+                index,
+                term,
+                command,
+            } => {
+                let response = match Command::decode(&command) {
+                    Some(command) => self.store.apply(&command),
+                    None => Response::Invalid("undecodable log entry".into()),
+                };
+                if let Some(pending) = self.writes.remove(&index) {
+                    let reply = if pending.term == term {
+                        response
+                    } else {
+                        Response::Retry("entry superseded by a new leader".into())
+                    };
+                    let _ = pending.reply.send(reply);
+                }
+            }
+            Action::ReadReady { index, context } => {
+                if let Some(id) = read_id(&context)
+                    && let Some((key, reply)) = self.reads.remove(&id)
+                {
+                    self.ready_reads.push((index, key, reply));
+                }
+            }
+            Action::ReadDropped { context } => {
+                if let Some(id) = read_id(&context)
+                    && let Some((_, reply)) = self.reads.remove(&id)
+                {
+                    let _ = reply.send(Response::Retry("leadership lost".into()));
+                }
+            }
+            Action::RestoreSnapshot { index, data, .. } => match Store::decode(&data) {
+                Some(store) => {
+                    self.store = store;
+                    self.last_snapshot = self.last_snapshot.max(index);
+                    self.say(&format!("restored snapshot at index {index}"));
+                }
+                None => self.say("ignored an undecodable snapshot"),
+            },
+            Action::MembershipChanged { membership } => {
+                self.say(&format!("membership is now {membership:?}"));
+            }
+            _ => {}
+        }
+    }
+
+    fn after_step(&mut self) {
+        let applied = self.node.last_applied();
+        // Writes whose index applied without an Apply (replaced by a no-op) failed.
+        while let Some(entry) = self.writes.first_entry() {
+            if *entry.key() > applied {
+                break;
+            }
+            let _ = entry
+                .remove()
+                .reply
+                .send(Response::Retry("entry superseded by a new leader".into()));
+        }
+        if !self.ready_reads.is_empty() {
+            let store = &self.store;
+            self.ready_reads.retain(|(index, key, reply)| {
+                if *index > applied {
+                    return true;
+                }
+                let _ = reply.send(Response::Value(store.get(key).map(str::to_owned)));
+                false
+            });
+        }
+        let now = (self.node.role(), self.node.term());
+        if now != self.was {
+            if now.0 == Role::Leader {
+                self.say(&format!("became leader of term {}", now.1));
+            } else if self.was.0 == Role::Leader {
+                self.say(&format!("stepped down in term {}", now.1));
+                // Outcomes unknown: they may still commit under the next leader.
+                for (_, pending) in core::mem::take(&mut self.writes) {
+                    let _ = pending
+                        .reply
+                        .send(Response::Retry("leadership lost".into()));
+                }
+            }
+            self.was = now;
+        }
+    }
+
+    fn serve_round(&mut self, inputs: &mut Vec<Input>) -> Result<(), Error> {
+        let mut batch: Vec<Bytes> = Vec::new();
+        let mut batch_replies: Vec<Sender<Response>> = Vec::new();
+        for input in inputs.drain(..) {
+            match input {
+                Input::Raft(message) => {
+                    if let Err(error) = self.step(Event::Message(message)) {
+                        if error.is_fatal() {
+                            return Err(error);
+                        }
+                    }
+                }
+                Input::Client(line, reply) => match line.request {
+                    Request::Status => {
+                        let _ = reply.send(self.status());
+                    }
+                    Request::Get { key } => {
+                        self.next_read += 1;
+                        let id = self.next_read;
+                        let _ = self.reads.insert(id, (key, reply));
+                        let context = Bytes::copy_from_slice(&id.to_le_bytes());
+                        if let Err(error) = self.step(Event::ReadIndex(context)) {
+                            if let Some((_, reply)) = self.reads.remove(&id) {
+                                let _ = reply.send(self.refusal(&error));
+                            }
+                            if error.is_fatal() {
+                                return Err(error);
+                            }
+                        }
+                    }
+                    request => {
+                        let command = Command {
+                            session: line.session,
+                            request,
+                        };
+                        batch.push(Bytes::from(command.encode()));
+                        batch_replies.push(reply);
+                    }
+                },
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let before = self.node.log().last_index();
+        let count = batch.len() as u64;
+        match self.step(Event::ProposeBatch(batch)) {
+            Ok(()) => {
+                let term = self.node.term();
+                debug_assert_eq!(self.node.log().last_index(), before + count);
+                for (index, reply) in (before + 1..).zip(batch_replies) {
+                    let _ = self.writes.insert(index, PendingWrite { term, reply });
+                }
+                // A single-node cluster commits and applies inside the step.
+                self.after_step();
+                Ok(())
+            }
+            Err(error) => {
+                let response = self.refusal(&error);
+                for reply in batch_replies {
+                    let _ = reply.send(response.clone());
+                }
+                if error.is_fatal() { Err(error) } else { Ok(()) }
+            }
+        }
+    }
+
+    fn maybe_snapshot(&mut self) -> Result<(), Error> {
+        let applied = self.node.last_applied();
+        if self.config.snapshot_every == 0
+            || applied < self.last_snapshot + self.config.snapshot_every
+        {
+            return Ok(());
+        }
+        self.last_snapshot = applied;
+        let data = Bytes::from(self.store.encode());
+        self.step(Event::Snapshot {
+            index: applied,
+            data,
+        })
+    }
+}
+
+fn read_id(context: &Bytes) -> Option<u64> {
+    Some(u64::from_le_bytes(context.as_ref().try_into().ok()?))
+}
+
+/// A running server; [`ServerHandle::stop`] (or a set `stop` flag) ends it.
+pub struct ServerHandle {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    main: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl ServerHandle {
+    /// Waits until the server stops (its stop flag was set, or it failed).
+    ///
+    /// # Errors
+    /// Why it failed.
+    pub fn join(mut self) -> Result<(), String> {
+        let result = match self.main.take() {
+            Some(main) => main
+                .join()
+                .unwrap_or_else(|_| Err("server loop panicked".into())),
+            None => Ok(()),
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        result
+    }
+
+    /// Asks the server to stop and waits for it.
+    ///
+    /// # Errors
+    /// As [`ServerHandle::join`].
+    pub fn stop(self) -> Result<(), String> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.join()
+    }
+}
+
+/// Starts a server: opens (or recovers) the log in `config.data_dir`, binds the raft
+/// and client addresses of `config.id`, and runs until `stop` is set.
+///
+/// # Errors
+/// The configuration is inconsistent, the log cannot be opened, or an address cannot
+/// be bound.
+pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle, String> {
+    let me = *config
+        .members
+        .get(&config.id)
+        .ok_or_else(|| format!("node {} is not among the members", config.id))?;
+    let options = WalOptions {
+        fsync: config.fsync,
+        ..WalOptions::default()
+    };
+    let log = WalLog::open_with(&config.data_dir, options)
+        .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
+    let raft_config = RaftConfig::new(config.id, config.members.keys().copied());
+    let node = RaftNode::try_with_log(raft_config, log).map_err(|error| error.to_string())?;
+    let raft_listener =
+        TcpListener::bind(me.raft).map_err(|error| format!("binding {}: {error}", me.raft))?;
+    let client_listener =
+        TcpListener::bind(me.client).map_err(|error| format!("binding {}: {error}", me.client))?;
+    let (inputs, inbox) = mpsc::sync_channel::<Input>(16 * 1024);
+    let raft_inputs = inputs.clone();
+    let peers: Vec<(NodeId, SocketAddr)> = config
+        .members
+        .iter()
+        .map(|(&id, member)| (id, member.raft))
+        .collect();
+    let transport = TcpTransport::start(
+        config.id,
+        raft_listener,
+        peers,
+        TcpOptions::default(),
+        move |message| {
+            // A full inbox drops the message: Raft resends what matters.
+            let _ = raft_inputs.try_send(Input::Raft(message));
+        },
+    )
+    .map_err(|error| format!("starting the transport: {error}"))?;
+    let connections = Arc::new(Mutex::new(Vec::new()));
+    let acceptor = {
+        let stop = Arc::clone(&stop);
+        let connections = Arc::clone(&connections);
+        thread::Builder::new()
+            .name("kv-accept".into())
+            .spawn(move || accept_clients(&client_listener, &inputs, &stop, &connections))
+            .map_err(|error| error.to_string())?
+    };
+    let log_state = (node.term(), node.commit_index(), node.log().last_index());
+    let mut server = Server {
+        was: (node.role(), node.term()),
+        node,
+        transport,
+        store: Store::default(),
+        writes: BTreeMap::new(),
+        reads: BTreeMap::new(),
+        ready_reads: Vec::new(),
+        next_read: 0,
+        last_snapshot: 0,
+        actions: Vec::new(),
+        config,
+    };
+    server.last_snapshot = server.node.log().snapshot_index();
+    server.say(&format!(
+        "started: raft {} clients {} term {} commit {} last index {}",
+        me.raft, me.client, log_state.0, log_state.1, log_state.2
+    ));
+    let loop_stop = Arc::clone(&stop);
+    let main = thread::Builder::new()
+        .name("kv-loop".into())
+        .spawn(move || {
+            let result = run_loop(&mut server, &inbox, &loop_stop);
+            server.say(match &result {
+                Ok(()) => "stopped",
+                Err(_) => "failed",
+            });
+            loop_stop.store(true, Ordering::SeqCst);
+            result
+        })
+        .map_err(|error| error.to_string())?;
+    Ok(ServerHandle {
+        stop,
+        threads: vec![acceptor],
+        main: Some(main),
+    })
+}
+
+fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> Result<(), String> {
+    let tick = server.config.tick;
+    let mut next_tick = Instant::now() + tick;
+    let mut inputs = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= next_tick {
+            server
+                .step(Event::Tick)
+                .map_err(|error| format!("tick: {error}"))?;
+            next_tick += tick;
+            if next_tick < now {
+                // The loop fell behind (a long fsync): do not replay missed ticks.
+                next_tick = now + tick;
+            }
+            continue;
+        }
+        match inbox.recv_timeout(next_tick - now) {
+            Ok(input) => inputs.push(input),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        while inputs.len() < ROUND_INPUTS_MAX {
+            match inbox.try_recv() {
+                Ok(input) => inputs.push(input),
+                Err(_) => break,
+            }
+        }
+        server
+            .serve_round(&mut inputs)
+            .map_err(|error| format!("step: {error}"))?;
+        server
+            .maybe_snapshot()
+            .map_err(|error| format!("snapshot: {error}"))?;
+    }
+    Ok(())
+}
+
+fn accept_clients(
+    listener: &TcpListener,
+    inputs: &SyncSender<Input>,
+    stop: &Arc<AtomicBool>,
+    connections: &Mutex<Vec<JoinHandle<()>>>,
+) {
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let inputs = inputs.clone();
+                let stop = Arc::clone(stop);
+                if let Ok(handle) =
+                    thread::Builder::new()
+                        .name("kv-client".into())
+                        .spawn(move || {
+                            let _ = serve_client(stream, &inputs, &stop);
+                        })
+                    && let Ok(mut connections) = connections.lock()
+                {
+                    connections.retain(|connection| !connection.is_finished());
+                    connections.push(handle);
+                }
+            }
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    let handles = match connections.lock() {
+        Ok(mut connections) => core::mem::take(&mut *connections),
+        Err(_) => Vec::new(),
+    };
+    for handle in handles {
+        let _ = handle.join();
+    }
+}
+
+/// Serves one client connection: a request line in, a response line out.
+fn serve_client(
+    stream: TcpStream,
+    inputs: &SyncSender<Input>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    while !stop.load(Ordering::SeqCst) {
+        match reader.read_line(&mut line) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // A partial line stays in `line`; keep reading.
+                continue;
+            }
+            Err(error) => return Err(error),
+        }
+        if line.len() > 64 << 10 {
+            writeln!(writer, "{}", Response::Invalid("line too long".into()))?;
+            return Ok(());
+        }
+        if !line.ends_with('\n') {
+            continue;
+        }
+        let response = match RequestLine::parse(line.trim()) {
+            Err(why) => Response::Invalid(why),
+            Ok(request) => {
+                let (reply, answer) = mpsc::channel();
+                match inputs.try_send(Input::Client(request, reply)) {
+                    Ok(()) => answer
+                        .recv_timeout(REPLY_TIMEOUT)
+                        .unwrap_or_else(|_| Response::Retry("timed out".into())),
+                    Err(TrySendError::Full(_)) => Response::Retry("overloaded".into()),
+                    Err(TrySendError::Disconnected(_)) => Response::Retry("shutting down".into()),
+                }
+            }
+        };
+        line.clear();
+        writeln!(writer, "{response}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,513 @@
+//! The crash test across processes, and the loopback benchmarks.
+//!
+//! [`run`] starts a 3-node cluster of `raft-kv serve` processes, drives concurrent
+//! clients (puts, gets, deletes, compare-and-sets on shared keys; increasing puts on
+//! a private key per client) while a nemesis SIGKILLs a node (the leader two times in
+//! three) and restarts it on the same data directory. At the end it checks that
+//! every replica converged to the same store, that no acknowledged write was lost,
+//! and that the whole client history is linearizable (raft-sim's checker).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use raft_sim::{Op, Outcome, Recorded, check_linearizability};
+
+use crate::client::{Client, ClientError};
+use crate::local::LocalCluster;
+use crate::protocol::{Request, Response};
+
+/// How long a client keeps retrying one operation.
+const OP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Wall time per tick of the servers (their default).
+pub const TICK_MS: u64 = 10;
+
+/// The crash test's knobs.
+#[derive(Clone, Debug)]
+pub struct TortureOptions {
+    /// How long clients and nemesis run.
+    pub duration: Duration,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Seeds the clients' and the nemesis's choices (timing still varies run to run).
+    pub seed: u64,
+    /// Shortest and longest pause between kills.
+    pub kill_every: (Duration, Duration),
+}
+
+impl Default for TortureOptions {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(10),
+            clients: 6,
+            seed: 1,
+            kill_every: (Duration::from_millis(300), Duration::from_millis(1200)),
+        }
+    }
+}
+
+/// What a crash test saw.
+#[derive(Clone, Debug, Default)]
+pub struct TortureReport {
+    /// Operations recorded (final reads included).
+    pub operations: usize,
+    /// Operations acknowledged with a final answer.
+    pub acknowledged: usize,
+    /// Operations whose outcome stayed unknown.
+    pub indeterminate: usize,
+    /// Nodes killed with SIGKILL.
+    pub kills: usize,
+    /// Of those, leaders.
+    pub leader_kills: usize,
+    /// Milliseconds from a leader's kill to a new leader answering as such.
+    pub failover_ms: Vec<u64>,
+    /// The applied index every replica reached.
+    pub final_applied: u64,
+}
+
+impl TortureReport {
+    /// The median and the largest failover, in milliseconds.
+    pub fn failover_summary(&self) -> Option<(u64, u64)> {
+        let mut sorted = self.failover_ms.clone();
+        sorted.sort_unstable();
+        Some((*sorted.get(sorted.len() / 2)?, *sorted.last()?))
+    }
+}
+
+impl core::fmt::Display for TortureReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{} operations ({} acknowledged, {} indeterminate), {} kills ({} of the leader), \
+             replicas converged at index {}",
+            self.operations,
+            self.acknowledged,
+            self.indeterminate,
+            self.kills,
+            self.leader_kills,
+            self.final_applied
+        )?;
+        if let Some((median, max)) = self.failover_summary() {
+            write!(
+                f,
+                "; failover median {median} ms (~{} ticks), max {max} ms",
+                median / TICK_MS
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A xorshift generator for the test's choices.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound.max(1)
+    }
+
+    fn between(&mut self, (low, high): (Duration, Duration)) -> Duration {
+        let span = high.saturating_sub(low).as_millis() as u64;
+        low + Duration::from_millis(self.below(span + 1))
+    }
+}
+
+const SHARED_KEYS: u8 = 4;
+const PRIVATE_KEY_BASE: u8 = 100;
+
+fn key_name(key: u8) -> String {
+    if key >= PRIVATE_KEY_BASE {
+        format!("c{}", key - PRIVATE_KEY_BASE)
+    } else {
+        format!("s{key}")
+    }
+}
+
+fn request_of(op: Op) -> Request {
+    let key = key_name(op.key());
+    match op {
+        Op::Put(_, value) => Request::Put {
+            key,
+            value: value.to_string(),
+        },
+        Op::Get(_) => Request::Get { key },
+        Op::Delete(_) => Request::Delete { key },
+        Op::Cas(_, expected, new) => Request::Cas {
+            key,
+            expected: expected.map(|value| value.to_string()),
+            new: new.to_string(),
+        },
+    }
+}
+
+fn outcome_of(response: &Response) -> Result<Outcome, String> {
+    Ok(match response {
+        Response::Done => Outcome::Done,
+        Response::Swapped(swapped) => Outcome::Swapped(*swapped),
+        Response::Value(None) => Outcome::Read(None),
+        Response::Value(Some(text)) => Outcome::Read(Some(
+            text.parse()
+                .map_err(|_| format!("read a value no client wrote: {text}"))?,
+        )),
+        other => return Err(format!("not a final answer: {other}")),
+    })
+}
+
+/// Shared between the client threads.
+struct History {
+    clock: AtomicU64,
+    records: Mutex<Vec<Recorded>>,
+}
+
+impl History {
+    fn now(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Runs `op` through `client` and records it. Returns the outcome, if any.
+    fn perform(&self, client: &mut Client, who: u64, op: Op) -> Result<Option<Outcome>, String> {
+        let invoked = self.now();
+        let result = client.execute(request_of(op), OP_TIMEOUT);
+        let returned = match &result {
+            Ok(response) => Some((self.now(), outcome_of(response)?)),
+            Err(ClientError::Timeout { .. }) => None,
+            Err(ClientError::Invalid(why)) => return Err(format!("rejected {op:?}: {why}")),
+        };
+        let outcome = returned.map(|(_, outcome)| outcome);
+        self.records
+            .lock()
+            .map_err(|_| "history lock poisoned")?
+            .push(Recorded {
+                client: who,
+                invoked,
+                returned,
+                op,
+            });
+        Ok(outcome)
+    }
+}
+
+/// The private-key bookkeeping of one client: its last acknowledged put and the
+/// largest put it attempted.
+#[derive(Clone, Copy, Debug, Default)]
+struct PrivateWrites {
+    acknowledged: u64,
+    attempted: u64,
+}
+
+fn client_loop(
+    index: u64,
+    addresses: Vec<std::net::SocketAddr>,
+    history: &History,
+    stop: &AtomicBool,
+    seed: u64,
+) -> Result<PrivateWrites, String> {
+    let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut client = Client::new(addresses, 1000 + index);
+    let mut private = PrivateWrites::default();
+    let mut counter = 0u64;
+    let mut seen: BTreeMap<u8, Option<u64>> = BTreeMap::new();
+    while !stop.load(Ordering::SeqCst) {
+        counter += 1;
+        let unique = (index + 1) * 1_000_000_000 + counter;
+        let key = rng.below(u64::from(SHARED_KEYS)) as u8;
+        let op = match rng.below(100) {
+            0..=29 => Op::Put(key, unique),
+            30..=54 => Op::Get(key),
+            55..=62 => Op::Delete(key),
+            63..=79 => Op::Cas(key, seen.get(&key).copied().flatten(), unique),
+            _ => {
+                private.attempted = counter;
+                Op::Put(PRIVATE_KEY_BASE + index as u8, counter)
+            }
+        };
+        let outcome = history.perform(&mut client, index, op)?;
+        match (op, outcome) {
+            (Op::Get(key), Some(Outcome::Read(value))) => {
+                let _ = seen.insert(key, value);
+            }
+            (Op::Put(key, value), Some(_)) if key >= PRIVATE_KEY_BASE => {
+                private.acknowledged = value;
+            }
+            _ => {}
+        }
+    }
+    Ok(private)
+}
+
+/// Runs the crash test against the `raft-kv` binary at `exe`.
+///
+/// # Errors
+/// A description of the first check that failed (with the cluster directory kept for
+/// inspection), or of a harness failure.
+pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String> {
+    let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
+    cluster.start_all().map_err(|error| error.to_string())?;
+    let mut report = TortureReport::default();
+    cluster
+        .wait_for_leader(0, Duration::from_secs(20))
+        .ok_or("no leader elected at start")?;
+    let history = Arc::new(History {
+        clock: AtomicU64::new(1),
+        records: Mutex::new(Vec::new()),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..options.clients as u64)
+        .map(|index| {
+            let history = Arc::clone(&history);
+            let stop = Arc::clone(&stop);
+            let addresses = cluster.client_addresses();
+            let seed = options.seed;
+            thread::spawn(move || client_loop(index, addresses, &history, &stop, seed))
+        })
+        .collect();
+
+    // The nemesis, on this thread.
+    let mut rng = Rng(options.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+    let end = Instant::now() + options.duration;
+    while Instant::now() < end {
+        thread::sleep(rng.between(options.kill_every));
+        let ids = cluster.ids();
+        let leader = cluster.leader();
+        let victim = match leader {
+            Some((leader, _)) if rng.below(3) != 0 => leader,
+            _ => ids[rng.below(ids.len() as u64) as usize],
+        };
+        let killed_at = Instant::now();
+        cluster.kill(victim);
+        report.kills += 1;
+        if let Some((leader, term)) = leader
+            && leader == victim
+        {
+            report.leader_kills += 1;
+            if cluster
+                .wait_for_leader(term, Duration::from_secs(10))
+                .is_some()
+            {
+                report
+                    .failover_ms
+                    .push(killed_at.elapsed().as_millis() as u64);
+            }
+        }
+        thread::sleep(rng.between((Duration::from_millis(50), Duration::from_millis(600))));
+        cluster.start(victim).map_err(|error| error.to_string())?;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut private = Vec::new();
+    for client in clients {
+        private.push(client.join().map_err(|_| "a client thread panicked")??);
+    }
+
+    // Final reads of every key, recorded too.
+    let mut reader = Client::new(cluster.client_addresses(), 0);
+    let mut finals = BTreeMap::new();
+    let keys = (0..SHARED_KEYS).chain((0..options.clients as u8).map(|i| PRIVATE_KEY_BASE + i));
+    for key in keys {
+        match history.perform(&mut reader, u64::MAX, Op::Get(key))? {
+            Some(Outcome::Read(value)) => {
+                let _ = finals.insert(key, value);
+            }
+            _ => return Err(format!("the final read of {} failed", key_name(key))),
+        }
+    }
+    let converged = cluster.wait_converged(Duration::from_secs(30))?;
+    report.final_applied = converged.applied;
+
+    // No acknowledged write lost: each client's private key holds its last
+    // acknowledged put, or a later one whose answer it never got.
+    for (index, writes) in private.iter().enumerate() {
+        let key = PRIVATE_KEY_BASE + index as u8;
+        let value = finals.get(&key).copied().flatten().unwrap_or(0);
+        if value < writes.acknowledged || value > writes.attempted {
+            return Err(format!(
+                "client {index}: {} holds {value}, but its last acknowledged put was {} and \
+                 its last attempted {} (data kept in {})",
+                key_name(key),
+                writes.acknowledged,
+                writes.attempted,
+                cluster.dir().display()
+            ));
+        }
+    }
+
+    let records = history
+        .records
+        .lock()
+        .map_err(|_| "history lock poisoned")?;
+    report.operations = records.len();
+    report.acknowledged = records.iter().filter(|r| r.returned.is_some()).count();
+    report.indeterminate = report.operations - report.acknowledged;
+    check_linearizability(&records).map_err(|why| format!("not linearizable: {why}"))?;
+    Ok(report)
+}
+
+/// Latency and throughput of acknowledged writes.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Writes acknowledged in the measured window.
+    pub writes: usize,
+    /// Per second.
+    pub writes_per_sec: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+}
+
+impl core::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{:>2} clients: {:>7.0} writes/s, p50 {:>6.2} ms, p99 {:>6.2} ms ({} writes)",
+            self.clients,
+            self.writes_per_sec,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.writes
+        )
+    }
+}
+
+/// `clients` clients each putting 64-byte values as fast as acknowledgements come
+/// back, on a fresh 3-node cluster (fsync on unless `serve_args` turns it off).
+///
+/// # Errors
+/// The cluster did not start or a write failed.
+pub fn bench(
+    exe: &Path,
+    clients: usize,
+    duration: Duration,
+    serve_args: &[String],
+) -> Result<BenchReport, String> {
+    let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
+    cluster.serve_args = serve_args.to_vec();
+    cluster.start_all().map_err(|error| error.to_string())?;
+    cluster
+        .wait_for_leader(0, Duration::from_secs(20))
+        .ok_or("no leader")?;
+    let start = Instant::now() + Duration::from_millis(500);
+    let end = start + duration;
+    let threads: Vec<_> = (0..clients as u64)
+        .map(|index| {
+            let addresses = cluster.client_addresses();
+            thread::spawn(move || -> Result<Vec<Duration>, String> {
+                let mut client = Client::new(addresses, 1 + index);
+                let value = "v".repeat(64);
+                let mut latencies = Vec::new();
+                let mut counter = 0u64;
+                loop {
+                    let began = Instant::now();
+                    if began >= end {
+                        return Ok(latencies);
+                    }
+                    counter += 1;
+                    let request = Request::Put {
+                        key: format!("bench-{index}-{}", counter % 1000),
+                        value: value.clone(),
+                    };
+                    let _ = client
+                        .execute(request, OP_TIMEOUT)
+                        .map_err(|error| error.to_string())?;
+                    if began >= start {
+                        latencies.push(began.elapsed());
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for thread in threads {
+        latencies.extend(thread.join().map_err(|_| "a client panicked")??);
+    }
+    latencies.sort_unstable();
+    let at = |quantile: f64| {
+        latencies
+            .get(
+                ((latencies.len() as f64 * quantile) as usize)
+                    .min(latencies.len().saturating_sub(1)),
+            )
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(BenchReport {
+        clients,
+        writes: latencies.len(),
+        writes_per_sec: latencies.len() as f64 / duration.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
+
+/// One leader kill: milliseconds until a new leader answers as such, and until a
+/// client's write is acknowledged again.
+#[derive(Clone, Copy, Debug)]
+pub struct Failover {
+    /// Kill to new leader.
+    pub elected_ms: u64,
+    /// Kill to the first acknowledged write.
+    pub write_ms: u64,
+}
+
+/// Kills the leader of a 3-node cluster `trials` times (restarting it each time) and
+/// measures how long the cluster is without one.
+///
+/// # Errors
+/// The cluster did not recover.
+pub fn failovers(exe: &Path, trials: usize) -> Result<Vec<Failover>, String> {
+    let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
+    cluster.start_all().map_err(|error| error.to_string())?;
+    let mut client = Client::new(cluster.client_addresses(), 7);
+    let mut results = Vec::new();
+    for trial in 0..trials {
+        let (leader, term) = cluster
+            .wait_for_leader(0, Duration::from_secs(20))
+            .ok_or("no leader")?;
+        // Let the cluster settle: every node up and caught up.
+        let _ = client
+            .execute(
+                Request::Put {
+                    key: "failover".into(),
+                    value: trial.to_string(),
+                },
+                OP_TIMEOUT,
+            )
+            .map_err(|error| error.to_string())?;
+        thread::sleep(Duration::from_millis(500));
+        let killed_at = Instant::now();
+        cluster.kill(leader);
+        let elected = cluster
+            .wait_for_leader(term, Duration::from_secs(10))
+            .ok_or("no new leader")?;
+        let elected_ms = killed_at.elapsed().as_millis() as u64;
+        let _ = client
+            .execute(
+                Request::Put {
+                    key: "failover".into(),
+                    value: format!("after-{trial}"),
+                },
+                OP_TIMEOUT,
+            )
+            .map_err(|error| error.to_string())?;
+        let write_ms = killed_at.elapsed().as_millis() as u64;
+        let _ = elected;
+        results.push(Failover {
+            elected_ms,
+            write_ms,
+        });
+        cluster.start(leader).map_err(|error| error.to_string())?;
+        let _ = cluster.wait_converged(Duration::from_secs(20))?;
+    }
+    Ok(results)
+}
