@@ -561,9 +561,9 @@ fn serve_client(
     stream.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
-    let mut line = String::new();
+    let mut line = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        match reader.read_line(&mut line) {
+        match reader.read_until(b'\n', &mut line) {
             Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
@@ -576,10 +576,13 @@ fn serve_client(
             writeln!(writer, "{}", Response::Invalid("line too long".into()))?;
             return Ok(());
         }
-        if !line.ends_with('\n') {
+        if line.last() != Some(&b'\n') {
             continue;
         }
-        let response = match RequestLine::parse(line.trim()) {
+        let parsed = core::str::from_utf8(&line)
+            .map_err(|_| "not UTF-8".to_owned())
+            .and_then(|text| RequestLine::parse(text.trim()));
+        let response = match parsed {
             Err(why) => Response::Invalid(why),
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();

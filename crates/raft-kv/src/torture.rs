@@ -36,6 +36,8 @@ pub struct TortureOptions {
     pub seed: u64,
     /// Shortest and longest pause between kills.
     pub kill_every: (Duration, Duration),
+    /// Extra `serve` arguments for every node.
+    pub serve_args: Vec<String>,
 }
 
 impl Default for TortureOptions {
@@ -45,6 +47,9 @@ impl Default for TortureOptions {
             clients: 6,
             seed: 1,
             kill_every: (Duration::from_millis(300), Duration::from_millis(1200)),
+            // Frequent snapshots, so restarts recover from one and lagging nodes
+            // may need one installed.
+            serve_args: vec!["--snapshot-every".into(), "2000".into()],
         }
     }
 }
@@ -66,6 +71,8 @@ pub struct TortureReport {
     pub failover_ms: Vec<u64>,
     /// The applied index every replica reached.
     pub final_applied: u64,
+    /// Snapshots nodes restored (at restart, or installed from the leader).
+    pub snapshot_restores: usize,
 }
 
 impl TortureReport {
@@ -82,12 +89,13 @@ impl core::fmt::Display for TortureReport {
         write!(
             f,
             "{} operations ({} acknowledged, {} indeterminate), {} kills ({} of the leader), \
-             replicas converged at index {}",
+             {} snapshot restores, replicas converged at index {}",
             self.operations,
             self.acknowledged,
             self.indeterminate,
             self.kills,
             self.leader_kills,
+            self.snapshot_restores,
             self.final_applied
         )?;
         if let Some((median, max)) = self.failover_summary() {
@@ -124,17 +132,20 @@ impl Rng {
 
 const SHARED_KEYS: u8 = 4;
 const PRIVATE_KEY_BASE: u8 = 100;
+/// Keys are renamed every epoch, so that no key's history grows past what the
+/// checker (whose memory grows with the square of a key's history) handles quickly.
+const EPOCH: Duration = Duration::from_secs(5);
 
-fn key_name(key: u8) -> String {
+fn key_name(epoch: u64, key: u8) -> String {
     if key >= PRIVATE_KEY_BASE {
-        format!("c{}", key - PRIVATE_KEY_BASE)
+        format!("e{epoch}c{}", key - PRIVATE_KEY_BASE)
     } else {
-        format!("s{key}")
+        format!("e{epoch}s{key}")
     }
 }
 
-fn request_of(op: Op) -> Request {
-    let key = key_name(op.key());
+fn request_of(epoch: u64, op: Op) -> Request {
+    let key = key_name(epoch, op.key());
     match op {
         Op::Put(_, value) => Request::Put {
             key,
@@ -166,7 +177,9 @@ fn outcome_of(response: &Response) -> Result<Outcome, String> {
 /// Shared between the client threads.
 struct History {
     clock: AtomicU64,
-    records: Mutex<Vec<Recorded>>,
+    started: Instant,
+    /// Each operation with the epoch whose key names it used.
+    records: Mutex<Vec<(u64, Recorded)>>,
 }
 
 impl History {
@@ -174,10 +187,21 @@ impl History {
         self.clock.fetch_add(1, Ordering::SeqCst)
     }
 
-    /// Runs `op` through `client` and records it. Returns the outcome, if any.
-    fn perform(&self, client: &mut Client, who: u64, op: Op) -> Result<Option<Outcome>, String> {
+    fn epoch(&self) -> u64 {
+        (self.started.elapsed().as_millis() / EPOCH.as_millis()) as u64
+    }
+
+    /// Runs `op` on `epoch`'s keys through `client` and records it. Returns the
+    /// outcome, if any.
+    fn perform(
+        &self,
+        client: &mut Client,
+        who: u64,
+        epoch: u64,
+        op: Op,
+    ) -> Result<Option<Outcome>, String> {
         let invoked = self.now();
-        let result = client.execute(request_of(op), OP_TIMEOUT);
+        let result = client.execute(request_of(epoch, op), OP_TIMEOUT);
         let returned = match &result {
             Ok(response) => Some((self.now(), outcome_of(response)?)),
             Err(ClientError::Timeout { .. }) => None,
@@ -187,18 +211,21 @@ impl History {
         self.records
             .lock()
             .map_err(|_| "history lock poisoned")?
-            .push(Recorded {
-                client: who,
-                invoked,
-                returned,
-                op,
-            });
+            .push((
+                epoch,
+                Recorded {
+                    client: who,
+                    invoked,
+                    returned,
+                    op,
+                },
+            ));
         Ok(outcome)
     }
 }
 
-/// The private-key bookkeeping of one client: its last acknowledged put and the
-/// largest put it attempted.
+/// The private-key bookkeeping of one client in one epoch: its last acknowledged put
+/// and the largest put it attempted.
 #[derive(Clone, Copy, Debug, Default)]
 struct PrivateWrites {
     acknowledged: u64,
@@ -211,13 +238,19 @@ fn client_loop(
     history: &History,
     stop: &AtomicBool,
     seed: u64,
-) -> Result<PrivateWrites, String> {
+) -> Result<BTreeMap<u64, PrivateWrites>, String> {
     let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut client = Client::new(addresses, 1000 + index);
-    let mut private = PrivateWrites::default();
+    let mut private: BTreeMap<u64, PrivateWrites> = BTreeMap::new();
     let mut counter = 0u64;
     let mut seen: BTreeMap<u8, Option<u64>> = BTreeMap::new();
+    let mut current_epoch = 0;
     while !stop.load(Ordering::SeqCst) {
+        let epoch = history.epoch();
+        if epoch != current_epoch {
+            seen.clear();
+            current_epoch = epoch;
+        }
         counter += 1;
         let unique = (index + 1) * 1_000_000_000 + counter;
         let key = rng.below(u64::from(SHARED_KEYS)) as u8;
@@ -227,17 +260,17 @@ fn client_loop(
             55..=62 => Op::Delete(key),
             63..=79 => Op::Cas(key, seen.get(&key).copied().flatten(), unique),
             _ => {
-                private.attempted = counter;
+                private.entry(epoch).or_default().attempted = counter;
                 Op::Put(PRIVATE_KEY_BASE + index as u8, counter)
             }
         };
-        let outcome = history.perform(&mut client, index, op)?;
+        let outcome = history.perform(&mut client, index, epoch, op)?;
         match (op, outcome) {
             (Op::Get(key), Some(Outcome::Read(value))) => {
                 let _ = seen.insert(key, value);
             }
             (Op::Put(key, value), Some(_)) if key >= PRIVATE_KEY_BASE => {
-                private.acknowledged = value;
+                private.entry(epoch).or_default().acknowledged = value;
             }
             _ => {}
         }
@@ -248,10 +281,10 @@ fn client_loop(
 /// Runs the crash test against the `raft-kv` binary at `exe`.
 ///
 /// # Errors
-/// A description of the first check that failed (with the cluster directory kept for
-/// inspection), or of a harness failure.
+/// A description of the first check that failed, or of a harness failure.
 pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String> {
     let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
+    cluster.serve_args.clone_from(&options.serve_args);
     cluster.start_all().map_err(|error| error.to_string())?;
     let mut report = TortureReport::default();
     cluster
@@ -259,6 +292,7 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
         .ok_or("no leader elected at start")?;
     let history = Arc::new(History {
         clock: AtomicU64::new(1),
+        started: Instant::now(),
         records: Mutex::new(Vec::new()),
     });
     let stop = Arc::new(AtomicBool::new(false));
@@ -308,46 +342,86 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
         private.push(client.join().map_err(|_| "a client thread panicked")??);
     }
 
-    // Final reads of every key, recorded too.
+    // Final reads of every key of every epoch, recorded too.
     let mut reader = Client::new(cluster.client_addresses(), 0);
     let mut finals = BTreeMap::new();
-    let keys = (0..SHARED_KEYS).chain((0..options.clients as u8).map(|i| PRIVATE_KEY_BASE + i));
-    for key in keys {
-        match history.perform(&mut reader, u64::MAX, Op::Get(key))? {
-            Some(Outcome::Read(value)) => {
-                let _ = finals.insert(key, value);
+    let epochs = history.epoch();
+    for epoch in 0..=epochs {
+        let keys = (0..SHARED_KEYS).chain((0..options.clients as u8).map(|i| PRIVATE_KEY_BASE + i));
+        for key in keys {
+            match history.perform(&mut reader, u64::MAX, epoch, Op::Get(key))? {
+                Some(Outcome::Read(value)) => {
+                    let _ = finals.insert((epoch, key), value);
+                }
+                _ => {
+                    return Err(format!("the final read of {} failed", key_name(epoch, key)));
+                }
             }
-            _ => return Err(format!("the final read of {} failed", key_name(key))),
         }
     }
     let converged = cluster.wait_converged(Duration::from_secs(30))?;
     report.final_applied = converged.applied;
+    report.snapshot_restores = cluster
+        .ids()
+        .into_iter()
+        .map(|id| cluster.output_of(id).matches("restored snapshot").count())
+        .sum();
 
     // No acknowledged write lost: each client's private key holds its last
-    // acknowledged put, or a later one whose answer it never got.
-    for (index, writes) in private.iter().enumerate() {
+    // acknowledged put of the epoch, or a later one whose answer it never got.
+    for (index, epochs) in private.iter().enumerate() {
         let key = PRIVATE_KEY_BASE + index as u8;
-        let value = finals.get(&key).copied().flatten().unwrap_or(0);
-        if value < writes.acknowledged || value > writes.attempted {
-            return Err(format!(
-                "client {index}: {} holds {value}, but its last acknowledged put was {} and \
-                 its last attempted {} (data kept in {})",
-                key_name(key),
-                writes.acknowledged,
-                writes.attempted,
-                cluster.dir().display()
-            ));
+        for (&epoch, writes) in epochs {
+            let value = finals.get(&(epoch, key)).copied().flatten().unwrap_or(0);
+            if value < writes.acknowledged || value > writes.attempted {
+                return Err(format!(
+                    "client {index}: {} holds {value}, but its last acknowledged put was {} \
+                     and its last attempted {}",
+                    key_name(epoch, key),
+                    writes.acknowledged,
+                    writes.attempted,
+                ));
+            }
         }
     }
 
-    let records = history
-        .records
-        .lock()
-        .map_err(|_| "history lock poisoned")?;
+    let records = core::mem::take(
+        &mut *history
+            .records
+            .lock()
+            .map_err(|_| "history lock poisoned")?,
+    );
     report.operations = records.len();
-    report.acknowledged = records.iter().filter(|r| r.returned.is_some()).count();
+    report.acknowledged = records.iter().filter(|(_, r)| r.returned.is_some()).count();
     report.indeterminate = report.operations - report.acknowledged;
-    check_linearizability(&records).map_err(|why| format!("not linearizable: {why}"))?;
+    let mut by_epoch: BTreeMap<u64, Vec<Recorded>> = BTreeMap::new();
+    for (epoch, record) in records {
+        by_epoch.entry(epoch).or_default().push(record);
+    }
+    // The checker recurses once per operation of a key: give it a deep stack.
+    let checked = thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            for (epoch, records) in by_epoch {
+                check_linearizability(&records).map_err(|why| format!("epoch {epoch}: {why}"))?;
+            }
+            Ok::<(), String>(())
+        })
+        .map_err(|error| format!("starting the checker: {error}"))?
+        .join()
+        .map_err(|_| "the linearizability checker panicked")?;
+    checked.map_err(|why| {
+        let mut why = format!("not linearizable: {why}");
+        if why.len() > 4000 {
+            let cut = (0..=4000)
+                .rev()
+                .find(|&at| why.is_char_boundary(at))
+                .unwrap_or(0);
+            why.truncate(cut);
+            why.push_str(" …");
+        }
+        why
+    })?;
     Ok(report)
 }
 

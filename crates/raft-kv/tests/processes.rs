@@ -1,0 +1,96 @@
+//! Real processes on 127.0.0.1: the SIGKILL crash test (short; `cargo xtask
+//! cluster-test --secs N` runs it longer), the client protocol against followers, and
+//! a clean Ctrl-C shutdown followed by a restart that keeps the data.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use raft_kv::client::Client;
+use raft_kv::local::LocalCluster;
+use raft_kv::protocol::{Request, Response};
+use raft_kv::torture::{self, TortureOptions};
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_raft-kv"))
+}
+
+#[test]
+fn sigkilled_nodes_lose_no_acknowledged_write_and_the_history_is_linearizable() {
+    let options = TortureOptions {
+        duration: Duration::from_secs(8),
+        clients: 4,
+        seed: 7,
+        ..TortureOptions::default()
+    };
+    let report = torture::run(exe(), &options).unwrap_or_else(|why| panic!("{why}"));
+    println!("{report}");
+    assert!(report.kills >= 4, "{report}");
+    assert!(report.leader_kills >= 1, "{report}");
+    assert!(report.acknowledged > 100, "{report}");
+}
+
+/// One request line over a raw connection, one response line back.
+fn raw(stream: &mut TcpStream, line: &[u8]) -> String {
+    stream.write_all(line).unwrap();
+    let mut answer = String::new();
+    let _ = BufReader::new(stream.try_clone().unwrap())
+        .read_line(&mut answer)
+        .unwrap();
+    answer.trim_end().to_owned()
+}
+
+#[test]
+fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_data() {
+    let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
+    cluster.start_all().unwrap();
+    let (leader, _) = cluster
+        .wait_for_leader(0, Duration::from_secs(20))
+        .expect("a leader");
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+    let members = cluster.members().clone();
+
+    // A follower sends writes and reads to the leader.
+    let mut to_follower = TcpStream::connect(members[&follower].client).unwrap();
+    assert_eq!(
+        raw(&mut to_follower, b"put k v\n"),
+        format!("REDIRECT {}", members[&leader].client)
+    );
+    assert_eq!(
+        raw(&mut to_follower, b"get k\n"),
+        format!("REDIRECT {}", members[&leader].client)
+    );
+    // Malformed input gets an error and the connection stays usable.
+    assert!(raw(&mut to_follower, b"frobnicate\n").starts_with("ERR invalid"));
+    assert!(raw(&mut to_follower, b"\xff\xfe garbage\n").starts_with("ERR invalid"));
+    assert!(raw(&mut to_follower, b"status\n").starts_with(&format!("STATUS id={follower} ")));
+
+    // The client follows the redirect.
+    let mut client = Client::new(vec![members[&follower].client], 1);
+    let put = Request::Put {
+        key: "k".into(),
+        value: "v1".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(10)),
+        Ok(Response::Done)
+    );
+    assert!(client.last_attempts >= 2);
+    let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+
+    // Ctrl-C every node: each exits cleanly (status 0).
+    for id in cluster.ids() {
+        assert!(cluster.interrupt(id), "node {id} did not exit cleanly");
+    }
+    assert!(cluster.leader().is_none());
+
+    // Restarted on the same directories, the cluster still has the write.
+    cluster.start_all().unwrap();
+    let mut client = Client::new(cluster.client_addresses(), 2);
+    let get = Request::Get { key: "k".into() };
+    assert_eq!(
+        client.execute(get, Duration::from_secs(20)),
+        Ok(Response::Value(Some("v1".into())))
+    );
+}
