@@ -14,6 +14,13 @@
 //!   in release mode (default 5000 seeds, all faults), with a progress bar and summary.
 //! - `repro --seed S [--faults PROFILE]`: replays one simulated run and prints its trace.
 //! - `bench`: the criterion benches (commit, codec and WAL throughput).
+//! - `cluster [--nodes N] [--demo]`: a local raft-kv cluster of N server processes on
+//!   127.0.0.1 (data in a temporary directory) until Ctrl-C; `--demo` runs the scripted
+//!   demo instead (election, writes, leader SIGKILL, failover, catch-up).
+//! - `cluster-test [--secs N] [--clients C] [--seed S]`: the SIGKILL crash test across
+//!   processes with the linearizability check, for N seconds (default 10).
+//! - `cluster-bench [--clients 1,16] [--secs N] [--failovers K]`: write throughput and
+//!   p50/p99 latency with fsync on, and failover time after a leader kill.
 
 use std::process::{Command, ExitCode};
 
@@ -456,6 +463,29 @@ fn raft_sim(args: &[String]) -> bool {
     run(command)
 }
 
+/// Runs the raft-kv binary in release mode with `args`.
+fn raft_kv(args: &[String]) -> bool {
+    let mut command = cargo(&["run", "--release", "--quiet", "-p", "raft-kv", "--"]);
+    let _ = command.args(args);
+    run(command)
+}
+
+/// `cargo xtask cluster [--nodes N] [--demo]`: a local cluster until Ctrl-C, or the
+/// scripted demo.
+fn cluster(args: &[String]) -> bool {
+    let mut rest: Vec<String> = args
+        .iter()
+        .filter(|arg| *arg != "--demo")
+        .cloned()
+        .collect();
+    if args.iter().any(|arg| arg == "--demo") {
+        rest.insert(0, "demo".into());
+    } else {
+        rest.insert(0, "cluster".into());
+    }
+    raft_kv(&rest)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
@@ -479,6 +509,26 @@ fn main() -> ExitCode {
                 None => return ExitCode::from(2),
             }
         }
+        // raft-sim's own arguments pass through (its default here: 5000 seeds).
+        Some("sim") => {
+            let mut rest = args.clone();
+            if !rest.iter().any(|arg| arg == "--seeds") {
+                rest.extend(["--seeds".to_owned(), "5000".to_owned()]);
+            }
+            raft_sim(&rest)
+        }
+        Some("repro") => raft_sim(&args),
+        Some("cluster") => cluster(&args[1..]),
+        Some("cluster-test") => {
+            let mut rest = vec!["torture".to_owned()];
+            rest.extend(args[1..].iter().cloned());
+            raft_kv(&rest)
+        }
+        Some("cluster-bench") => {
+            let mut rest = vec!["bench".to_owned()];
+            rest.extend(args[1..].iter().cloned());
+            raft_kv(&rest)
+        }
         Some("bench") => {
             run(cargo(&[
                 "bench",
@@ -490,7 +540,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] | repro --seed S | fuzz TARGET [--seconds N] | bench>"
+                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] | repro --seed S | fuzz TARGET [--seconds N] | bench | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
             );
             return ExitCode::from(2);
         }

@@ -147,12 +147,12 @@ impl Client {
                 Ok(Response::Invalid(why)) => return Err(ClientError::Invalid(why)),
                 Ok(Response::Redirect(address)) => {
                     last = format!("redirect to {address}");
-                    if let Ok(address) = address.parse() {
-                        if self.current() != Some(address) {
-                            self.connection = None;
-                            if self.connect(address).is_ok() {
-                                continue;
-                            }
+                    if let Ok(address) = address.parse()
+                        && self.current() != Some(address)
+                    {
+                        self.connection = None;
+                        if self.connect(address).is_ok() {
+                            continue;
                         }
                     }
                     self.connection = None;

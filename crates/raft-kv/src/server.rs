@@ -161,10 +161,7 @@ impl Server {
         }
         self.actions = actions;
         self.after_step();
-        match result {
-            Err(error) if error.is_fatal() => Err(error),
-            other => other,
-        }
+        result
     }
 
     fn act(&mut self, action: Action) {
@@ -265,10 +262,10 @@ impl Server {
         for input in inputs.drain(..) {
             match input {
                 Input::Raft(message) => {
-                    if let Err(error) = self.step(Event::Message(message)) {
-                        if error.is_fatal() {
-                            return Err(error);
-                        }
+                    if let Err(error) = self.step(Event::Message(message))
+                        && error.is_fatal()
+                    {
+                        return Err(error);
                     }
                 }
                 Input::Client(line, reply) => match line.request {
