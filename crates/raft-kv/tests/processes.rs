@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use raft_kv::client::Client;
@@ -12,12 +13,20 @@ use raft_kv::local::LocalCluster;
 use raft_kv::protocol::{Request, Response};
 use raft_kv::torture::{self, TortureOptions};
 
+/// One cluster at a time: a cluster picks free ports, releases them and binds them
+/// again in its servers, and a killed node's ports are free until it restarts; a second
+/// cluster starting meanwhile could take them.
+static ONE_CLUSTER: Mutex<()> = Mutex::new(());
+
 fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_raft-kv"))
 }
 
 #[test]
 fn sigkilled_nodes_lose_no_acknowledged_write_and_the_history_is_linearizable() {
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let options = TortureOptions {
         duration: Duration::from_secs(8),
         clients: 4,
@@ -43,6 +52,9 @@ fn raw(stream: &mut TcpStream, line: &[u8]) -> String {
 
 #[test]
 fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_data() {
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.start_all().unwrap();
     let (leader, _) = cluster
