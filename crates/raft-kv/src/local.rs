@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,9 @@ pub struct LocalCluster {
     exe: PathBuf,
     dir: PathBuf,
     members: BTreeMap<NodeId, Member>,
-    children: BTreeMap<NodeId, Child>,
+    /// Each running node, with the write end of its stdin: the node exits when that
+    /// closes, so no server outlives this process, even if it is killed.
+    children: BTreeMap<NodeId, (Child, ChildStdin)>,
     /// Extra arguments for every `serve` (for example `--no-fsync`).
     pub serve_args: Vec<String>,
     /// Where node output goes.
@@ -151,7 +153,8 @@ impl LocalCluster {
             .arg(&data)
             .args(self.member_args())
             .args(&self.serve_args)
-            .stdin(Stdio::null());
+            .arg("--exit-with-stdin")
+            .stdin(Stdio::piped());
         if self.output == Output::File {
             let log = File::options()
                 .create(true)
@@ -159,8 +162,12 @@ impl LocalCluster {
                 .open(self.dir.join(format!("node-{id}.log")))?;
             let _ = command.stdout(log.try_clone()?).stderr(log);
         }
-        let child = command.spawn()?;
-        let _ = self.children.insert(id, child);
+        let mut child = command.spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
+        let _ = self.children.insert(id, (child, stdin));
         Ok(())
     }
 
@@ -184,7 +191,7 @@ impl LocalCluster {
 
     /// Kills node `id` with SIGKILL (no chance to flush anything) and reaps it.
     pub fn kill(&mut self, id: NodeId) {
-        if let Some(mut child) = self.children.remove(&id) {
+        if let Some((mut child, _stdin)) = self.children.remove(&id) {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -193,7 +200,7 @@ impl LocalCluster {
     /// Stops node `id` with SIGINT (its clean shutdown) and waits up to 5 s, then
     /// kills it. Returns whether it exited by itself.
     pub fn interrupt(&mut self, id: NodeId) -> bool {
-        let Some(mut child) = self.children.remove(&id) else {
+        let Some((mut child, _stdin)) = self.children.remove(&id) else {
             return false;
         };
         let signalled = Command::new("kill")

@@ -18,7 +18,9 @@ use raft_kv::torture::{self, TortureOptions};
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
-    Run one node until Ctrl-C. Every member (this one too) is listed once.
+              [--exit-with-stdin]
+    Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
+    Every member (this one too) is listed once.
 raft-kv client --cluster ADDR[,ADDR...] get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
     One request; follows redirects to the leader.
@@ -131,6 +133,14 @@ fn serve(args: &Args) -> Result<(), String> {
     config.snapshot_every = args.get("snapshot-every", 10_000)?;
     config.verbose = !args.flag("quiet");
     let stop = stop_on_ctrl_c()?;
+    if args.flag("exit-with-stdin") {
+        // The parent holds our stdin open; EOF means it died: stop cleanly.
+        let flag = Arc::clone(&stop);
+        let _ = thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            flag.store(true, Ordering::SeqCst);
+        });
+    }
     server::start(config, stop)?.join()
 }
 
@@ -373,7 +383,7 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let bare = ["no-fsync", "quiet"];
+    let bare = ["no-fsync", "quiet", "exit-with-stdin"];
     let result = Args::parse(rest, &bare).and_then(|args| match command.as_str() {
         "serve" => serve(&args),
         "client" => client(&args),

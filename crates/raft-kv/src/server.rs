@@ -77,6 +77,8 @@ enum Input {
 
 /// How long a connection thread waits for the loop before answering `ERR retry`.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Client connections served at once; more are answered `ERR retry overloaded`.
+const CLIENT_CONNECTIONS_MAX: usize = 1024;
 /// Inputs the loop takes in one round before ticking again.
 const ROUND_INPUTS_MAX: usize = 4096;
 
@@ -517,7 +519,15 @@ fn accept_clients(
     }
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((stream, _)) => {
+            Ok((mut stream, _)) => {
+                let open = connections.lock().map_or(0, |mut connections| {
+                    connections.retain(|connection| !connection.is_finished());
+                    connections.len()
+                });
+                if open >= CLIENT_CONNECTIONS_MAX {
+                    let _ = writeln!(stream, "{}", Response::Retry("overloaded".into()));
+                    continue;
+                }
                 let inputs = inputs.clone();
                 let stop = Arc::clone(stop);
                 if let Ok(handle) =
@@ -528,7 +538,6 @@ fn accept_clients(
                         })
                     && let Ok(mut connections) = connections.lock()
                 {
-                    connections.retain(|connection| !connection.is_finished());
                     connections.push(handle);
                 }
             }
