@@ -265,13 +265,15 @@ pub struct Status {
     pub digest: u32,
     /// Keys in its store.
     pub keys: u64,
+    /// Ticks this process has stepped since it started.
+    pub ticks: u64,
 }
 
 impl Status {
     /// Formats the status as a response payload.
     pub fn to_words(&self) -> String {
         format!(
-            "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={}",
+            "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={}",
             self.id,
             self.role,
             self.term,
@@ -279,7 +281,8 @@ impl Status {
             self.commit,
             self.applied,
             self.digest,
-            self.keys
+            self.keys,
+            self.ticks
         )
     }
 
@@ -303,6 +306,7 @@ impl Status {
                     status.digest = u32::from_str_radix(value, 16).map_err(|_| "bad digest")?;
                 }
                 "keys" => status.keys = number()?,
+                "ticks" => status.ticks = number()?,
                 _ => {}
             }
         }
@@ -378,6 +382,7 @@ mod tests {
             applied: 9,
             digest: 0xdead_beef,
             keys: 3,
+            ticks: 1234,
         };
         assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
     }

@@ -100,6 +100,7 @@ struct Server {
     ready_reads: Vec<(Index, String, Sender<Response>)>,
     next_read: u64,
     last_snapshot: Index,
+    ticks: u64,
     actions: Vec<Action>,
     was: (Role, Term),
 }
@@ -147,6 +148,7 @@ impl Server {
                 applied: self.node.last_applied(),
                 digest: self.store.digest(),
                 keys: self.store.len() as u64,
+                ticks: self.ticks,
             }
             .to_words(),
         )
@@ -442,6 +444,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         ready_reads: Vec::new(),
         next_read: 0,
         last_snapshot: 0,
+        ticks: 0,
         actions: Vec::new(),
         config,
     };
@@ -477,6 +480,7 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
     while !stop.load(Ordering::SeqCst) {
         let now = Instant::now();
         if now >= next_tick {
+            server.ticks += 1;
             server
                 .step(Event::Tick)
                 .map_err(|error| format!("tick: {error}"))?;

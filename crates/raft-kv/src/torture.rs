@@ -530,6 +530,8 @@ pub fn bench(
 pub struct Failover {
     /// Kill to new leader.
     pub elected_ms: u64,
+    /// Ticks the new leader stepped between the kill and answering as leader.
+    pub elected_ticks: u64,
     /// Kill to the first acknowledged write.
     pub write_ms: u64,
 }
@@ -559,12 +561,23 @@ pub fn failovers(exe: &Path, trials: usize) -> Result<Vec<Failover>, String> {
             )
             .map_err(|error| error.to_string())?;
         thread::sleep(Duration::from_millis(500));
+        let ticks_before: BTreeMap<u64, u64> = cluster
+            .ids()
+            .into_iter()
+            .filter(|&id| id != leader)
+            .filter_map(|id| Some((id, cluster.status(id)?.ticks)))
+            .collect();
         let killed_at = Instant::now();
         cluster.kill(leader);
-        let elected = cluster
+        let (elected, _) = cluster
             .wait_for_leader(term, Duration::from_secs(10))
             .ok_or("no new leader")?;
         let elected_ms = killed_at.elapsed().as_millis() as u64;
+        let elected_ticks = cluster
+            .status(elected)
+            .map(|status| status.ticks)
+            .zip(ticks_before.get(&elected))
+            .map_or(0, |(after, before)| after.saturating_sub(*before));
         let _ = client
             .execute(
                 Request::Put {
@@ -575,9 +588,9 @@ pub fn failovers(exe: &Path, trials: usize) -> Result<Vec<Failover>, String> {
             )
             .map_err(|error| error.to_string())?;
         let write_ms = killed_at.elapsed().as_millis() as u64;
-        let _ = elected;
         results.push(Failover {
             elected_ms,
+            elected_ticks,
             write_ms,
         });
         cluster.start(leader).map_err(|error| error.to_string())?;
