@@ -417,7 +417,11 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         config.id,
         raft_listener,
         peers,
-        TcpOptions::default(),
+        TcpOptions {
+            // A restarted peer is back within a quarter second of listening again.
+            backoff_max: Duration::from_millis(250),
+            ..TcpOptions::default()
+        },
         move |message| {
             // A full inbox drops the message: Raft resends what matters.
             let _ = raft_inputs.try_send(Input::Raft(message));
