@@ -371,6 +371,51 @@ mod tests {
         assert!(Response::parse("HELLO").is_err());
     }
 
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn word() -> impl Strategy<Value = String> {
+            "[a-zA-Z0-9_.:/-]{1,12}".prop_filter("`-` means absent", |word| word != "-")
+        }
+
+        fn request() -> impl Strategy<Value = Request> {
+            prop_oneof![
+                word().prop_map(|key| Request::Get { key }),
+                (word(), word()).prop_map(|(key, value)| Request::Put { key, value }),
+                word().prop_map(|key| Request::Delete { key }),
+                (word(), proptest::option::of(word()), word())
+                    .prop_map(|(key, expected, new)| Request::Cas { key, expected, new }),
+                Just(Request::Status),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_line_parses_or_is_refused_without_panicking(line in "\\PC{0,40}") {
+                if let Ok(parsed) = RequestLine::parse(&line) {
+                    // Whatever parses prints back to something that parses the same.
+                    prop_assert_eq!(RequestLine::parse(&parsed.to_string()), Ok(parsed));
+                }
+                let _ = Response::parse(&line);
+                let _ = Status::parse(&line);
+            }
+
+            #[test]
+            fn requests_round_trip(
+                request in request(),
+                session in proptest::option::of((1..u64::MAX, 1..u64::MAX)),
+            ) {
+                let line = RequestLine {
+                    session: session.map(|(client, seq)| Session { client, seq }),
+                    request,
+                };
+                prop_assert_eq!(RequestLine::parse(&line.to_string()), Ok(line));
+            }
+        }
+    }
+
     #[test]
     fn status_round_trips() {
         let status = Status {

@@ -101,6 +101,8 @@ struct Server {
     next_read: u64,
     last_snapshot: Index,
     ticks: u64,
+    /// Set when the state machine cannot go on; the loop exits with it.
+    fatal: Option<String>,
     actions: Vec<Action>,
     was: (Role, Term),
 }
@@ -212,7 +214,10 @@ impl Server {
                     self.last_snapshot = self.last_snapshot.max(index);
                     self.say(&format!("restored snapshot at index {index}"));
                 }
-                None => self.say("ignored an undecodable snapshot"),
+                None => {
+                    // Applying on top of the old state would diverge from the replicas.
+                    self.fatal = Some(format!("the snapshot at index {index} does not decode"));
+                }
             },
             Action::MembershipChanged { membership } => {
                 self.say(&format!("membership is now {membership:?}"));
@@ -449,6 +454,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         next_read: 0,
         last_snapshot: 0,
         ticks: 0,
+        fatal: None,
         actions: Vec::new(),
         config,
     };
@@ -462,10 +468,10 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         .name("kv-loop".into())
         .spawn(move || {
             let result = run_loop(&mut server, &inbox, &loop_stop);
-            server.say(match &result {
-                Ok(()) => "stopped",
-                Err(_) => "failed",
-            });
+            match &result {
+                Ok(()) => server.say("stopped"),
+                Err(why) => server.say(&format!("failed: {why}")),
+            }
             loop_stop.store(true, Ordering::SeqCst);
             result
         })
@@ -482,6 +488,9 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
     let mut next_tick = Instant::now() + tick;
     let mut inputs = Vec::new();
     while !stop.load(Ordering::SeqCst) {
+        if let Some(why) = server.fatal.take() {
+            return Err(why);
+        }
         let now = Instant::now();
         if now >= next_tick {
             server.ticks += 1;

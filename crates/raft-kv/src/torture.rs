@@ -3,7 +3,8 @@
 //! [`run`] starts a 3-node cluster of `raft-kv serve` processes, drives concurrent
 //! clients (puts, gets, deletes, compare-and-sets on shared keys; increasing puts on
 //! a private key per client) while a nemesis SIGKILLs a node (the leader two times in
-//! three) and restarts it on the same data directory. At the end it checks that
+//! three; now and then two nodes, or all three) and restarts it on the same data
+//! directory. At the end it checks that
 //! every replica converged to the same store, that no acknowledged write was lost,
 //! and that the whole client history is linearizable (raft-sim's checker).
 
@@ -67,6 +68,8 @@ pub struct TortureReport {
     pub kills: usize,
     /// Of those, leaders.
     pub leader_kills: usize,
+    /// Rounds that killed two nodes or all of them at once.
+    pub multi_kills: usize,
     /// Milliseconds from a leader's kill to a new leader answering as such.
     pub failover_ms: Vec<u64>,
     /// The applied index every replica reached.
@@ -88,13 +91,15 @@ impl core::fmt::Display for TortureReport {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "{} operations ({} acknowledged, {} indeterminate), {} kills ({} of the leader), \
-             {} snapshot restores, replicas converged at index {}",
+            "{} operations ({} acknowledged, {} indeterminate), {} kills ({} of the leader, \
+             {} rounds killing two or three nodes), {} snapshot restores, replicas converged \
+             at index {}",
             self.operations,
             self.acknowledged,
             self.indeterminate,
             self.kills,
             self.leader_kills,
+            self.multi_kills,
             self.snapshot_restores,
             self.final_applied
         )?;
@@ -317,16 +322,31 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
             Some((leader, _)) if rng.below(3) != 0 => leader,
             _ => ids[rng.below(ids.len() as u64) as usize],
         };
+        // Usually one node; one round in eight also a second (quorum lost until they
+        // restart), one in sixteen the whole cluster.
+        let mut victims = vec![victim];
+        match rng.below(16) {
+            0 => victims = ids.clone(),
+            1 | 2 => victims
+                .push(ids[(ids.iter().position(|&id| id == victim).unwrap_or(0) + 1) % ids.len()]),
+            _ => {}
+        }
         let killed_at = Instant::now();
-        cluster.kill(victim);
-        report.kills += 1;
+        for &id in &victims {
+            cluster.kill(id);
+        }
+        report.kills += victims.len();
+        if victims.len() > 1 {
+            report.multi_kills += 1;
+        }
         if let Some((leader, term)) = leader
             && leader == victim
         {
             report.leader_kills += 1;
-            if cluster
-                .wait_for_leader(term, Duration::from_secs(10))
-                .is_some()
+            if victims.len() == 1
+                && cluster
+                    .wait_for_leader(term, Duration::from_secs(10))
+                    .is_some()
             {
                 report
                     .failover_ms
@@ -334,7 +354,9 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
             }
         }
         thread::sleep(rng.between((Duration::from_millis(50), Duration::from_millis(600))));
-        cluster.start(victim).map_err(|error| error.to_string())?;
+        for &id in &victims {
+            cluster.start(id).map_err(|error| error.to_string())?;
+        }
     }
     stop.store(true, Ordering::SeqCst);
     let mut private = Vec::new();
