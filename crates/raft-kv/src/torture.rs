@@ -314,12 +314,15 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
     // The nemesis, on this thread.
     let mut rng = Rng(options.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
     let end = Instant::now() + options.duration;
+    let mut round = 0u64;
     while Instant::now() < end {
         thread::sleep(rng.between(options.kill_every));
         let ids = cluster.ids();
         let leader = cluster.leader();
+        round += 1;
         let victim = match leader {
-            Some((leader, _)) if rng.below(3) != 0 => leader,
+            // The first round always takes the leader, however short the run.
+            Some((leader, _)) if round == 1 || rng.below(3) != 0 => leader,
             _ => ids[rng.below(ids.len() as u64) as usize],
         };
         // Usually one node; one round in eight also a second (quorum lost until they
