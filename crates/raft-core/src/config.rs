@@ -42,6 +42,7 @@ pub struct RaftConfig {
     applied_index: Index,
     lease_read_drift_ticks: Option<u32>,
     snapshot_chunk_bytes_max: usize,
+    deferred_leader_sync: bool,
     seed: u64,
 }
 
@@ -93,6 +94,7 @@ impl RaftConfig {
             applied_index: 0,
             lease_read_drift_ticks: None,
             snapshot_chunk_bytes_max: Self::SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT,
+            deferred_leader_sync: false,
             seed: mix64(id ^ 0x5241_4654_494f_0001),
         }
     }
@@ -194,6 +196,23 @@ impl RaftConfig {
         self
     }
 
+    /// Lets a leader replicate new proposals before its own log is synced (Raft thesis
+    /// §10.2.1), so its fsync overlaps the followers' instead of preceding them.
+    ///
+    /// A step whose only unsynced writes are a leader's appended proposals then
+    /// returns its AppendEntries first and [`Action::SyncLog`](crate::Action::SyncLog)
+    /// after them instead of syncing; the driver hands the messages to the network
+    /// and then steps [`Event::SyncLog`](crate::Event::SyncLog), which syncs and only
+    /// then counts the leader's own copy towards commitment. Everything else (terms,
+    /// votes, truncations, snapshots, a follower's entries, a no-op or configuration
+    /// entry) is still synced before the step returns, and a node that stops leading
+    /// syncs before it answers anyone. A driver that never steps `SyncLog` still makes
+    /// progress: the next tick syncs. Off by default.
+    pub fn with_deferred_leader_sync(mut self, enabled: bool) -> Self {
+        self.deferred_leader_sync = enabled;
+        self
+    }
+
     /// Seeds the election-timeout PRNG. Same seed, same events: same actions.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -284,6 +303,12 @@ impl RaftConfig {
     /// The lease-read clock-drift margin in ticks, when lease reads are on.
     pub fn lease_reads(&self) -> Option<u32> {
         self.lease_read_drift_ticks
+    }
+
+    /// Whether a leader may replicate proposals before syncing them
+    /// ([`RaftConfig::with_deferred_leader_sync`]).
+    pub fn deferred_leader_sync(&self) -> bool {
+        self.deferred_leader_sync
     }
 
     /// The election-timeout PRNG seed.

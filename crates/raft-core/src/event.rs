@@ -38,6 +38,12 @@ pub enum Event {
     /// and a leader first commits an entry of its own term (it appends a no-op if
     /// needed and holds the change until then).
     ChangeMembership(MembershipChange),
+    /// The driver has handed to the network the messages that came before
+    /// [`Action::SyncLog`]: the node now syncs its log and counts the leader's own
+    /// copy of the new entries (see
+    /// [`RaftConfig::with_deferred_leader_sync`](crate::RaftConfig::with_deferred_leader_sync)).
+    /// Harmless at any other time.
+    SyncLog,
     /// The application has captured its state machine through `index` (which it has
     /// applied) as `data`. The node records the snapshot in its log and compacts the
     /// entries it covers; a follower that later needs them is sent the snapshot.
@@ -102,6 +108,12 @@ pub enum Action {
         /// The new membership.
         membership: Membership,
     },
+    /// Only with
+    /// [`RaftConfig::with_deferred_leader_sync`](crate::RaftConfig::with_deferred_leader_sync):
+    /// the leader's new entries are not synced yet. Carry out the sends before this
+    /// action, then step [`Event::SyncLog`] (for example once the remaining actions of
+    /// this step are done). Until then the leader does not count its own copy.
+    SyncLog,
     /// Replace the state machine with this snapshot (installed from the leader, or
     /// found in the log at start-up): it holds everything through `index`; applies
     /// continue after it.

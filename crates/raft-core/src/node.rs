@@ -134,8 +134,15 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// What each follower learns as committed from what was sent to it; parallel to
     /// `progress`.
     commit_sent: Vec<Index>,
-    /// Written during this step and not yet covered by `sync`.
+    /// Written and not yet covered by `sync` (only a leader's deferred appends
+    /// outlive the step that wrote them).
     needs_sync: bool,
+    /// Something written this step must be synced before the step returns.
+    sync_required: bool,
+    /// An `Action::SyncLog` went out and its `Event::SyncLog` has not come back.
+    sync_requested: bool,
+    /// The last index known synced; what a leader counts as its own match.
+    durable_index: Index,
     failed: bool,
     scratch: Vec<Index>,
 }
@@ -277,9 +284,13 @@ impl<L: RaftLog> RaftNode<L> {
             progress: Vec::new(),
             commit_sent: Vec::new(),
             needs_sync: false,
+            sync_required: false,
+            sync_requested: false,
+            durable_index: 0,
             failed: false,
             scratch: Vec::new(),
         };
+        node.durable_index = node.log.last_index();
         node.reset_election_timeout();
         Ok(node)
     }
@@ -426,6 +437,7 @@ impl<L: RaftLog> RaftNode<L> {
             Event::ReadIndex(context) => self.read_index(context, out),
             Event::ChangeMembership(change) => self.change_membership(change, out),
             Event::Snapshot { index, data } => self.take_snapshot(index, data),
+            Event::SyncLog => self.sync_log_requested(out),
         }
     }
 
@@ -434,8 +446,49 @@ impl<L: RaftLog> RaftNode<L> {
     /// term without the term itself; and the step will sync.
     fn write_log<T>(&mut self, write: impl FnOnce(&mut L) -> Result<T>) -> Result<T> {
         self.persist_term_and_vote()?;
+        let written = write(&mut self.log)?;
+        // (A refused write, such as an unsupported snapshot, left nothing to sync.)
         self.needs_sync = true;
-        write(&mut self.log)
+        self.sync_required = true;
+        Ok(written)
+    }
+
+    /// A leader's append of client proposals: like [`RaftNode::write_log`], but with
+    /// deferred leader sync on, the step may return before syncing it (the leader then
+    /// does not count its own copy until [`Event::SyncLog`]).
+    fn append_proposals<T>(&mut self, write: impl FnOnce(&mut L) -> Result<T>) -> Result<T> {
+        if !self.config.deferred_leader_sync() {
+            return self.write_log(write);
+        }
+        self.persist_term_and_vote()?;
+        let written = write(&mut self.log)?;
+        self.needs_sync = true;
+        Ok(written)
+    }
+
+    /// Syncs the log; everything written so far is durable.
+    fn sync_log(&mut self) -> Result<()> {
+        self.log.sync()?;
+        self.needs_sync = false;
+        self.sync_required = false;
+        self.sync_requested = false;
+        self.durable_index = self.log.last_index();
+        Ok(())
+    }
+
+    /// `Event::SyncLog` (or a tick after an unanswered `Action::SyncLog`): sync, then
+    /// let the leader count its own copy and tell followers what that committed.
+    fn sync_log_requested(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        self.sync_requested = false;
+        if self.needs_sync {
+            self.sync_log()?;
+        }
+        if self.maybe_commit() {
+            for position in 0..self.progress.len() {
+                self.replicate_to(position, out);
+            }
+        }
+        Ok(())
     }
 
     /// Writes a changed term or vote (before any other write of the step).
@@ -449,6 +502,7 @@ impl<L: RaftLog> RaftNode<L> {
             self.log.set_hard_state(state)?;
             self.persisted = state;
             self.needs_sync = true;
+            self.sync_required = true;
         }
         Ok(())
     }
@@ -494,13 +548,29 @@ impl<L: RaftLog> RaftNode<L> {
                 || hard_state.voted_for != self.persisted.voted_for
             {
                 self.needs_sync = true;
+                self.sync_required = true;
             }
             self.log.set_hard_state(hard_state)?;
             self.persisted = hard_state;
         }
         if self.needs_sync {
-            self.log.sync()?;
-            self.needs_sync = false;
+            // Only a leader's appended proposals may wait: anything else, and anything
+            // unsynced on a node that stopped leading, is synced before it answers.
+            let defer = self.config.deferred_leader_sync()
+                && self.state == State::Leader
+                && !self.sync_required;
+            if defer {
+                if !self.sync_requested {
+                    out.push(Action::SyncLog);
+                    self.sync_requested = true;
+                }
+            } else {
+                self.sync_log()?;
+                if self.config.deferred_leader_sync() {
+                    // Entries written through `write_log` this step count only now.
+                    let _ = self.maybe_commit();
+                }
+            }
         }
         if self.last_applied < self.commit_index {
             let (from, to) = (self.last_applied + 1, self.commit_index);
@@ -532,6 +602,16 @@ impl<L: RaftLog> RaftNode<L> {
         debug_assert!(self.log.last_term() <= self.term);
         debug_assert_eq!(self.state == State::Leader, self.leader == Some(self.id()));
         debug_assert_eq!(self.progress.len(), self.commit_sent.len());
+        // Only a leader carries unsynced writes from one step to the next, and then
+        // only with deferred sync on.
+        debug_assert!(
+            self.failed
+                || !self.needs_sync
+                || (self.state == State::Leader && self.config.deferred_leader_sync())
+        );
+        debug_assert!(
+            self.failed || self.needs_sync || self.durable_index == self.log.last_index()
+        );
         debug_assert!(
             self.progress
                 .iter()
@@ -547,6 +627,10 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn tick(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        if self.sync_requested {
+            // The driver did not step `Event::SyncLog` within a tick: do it now.
+            self.sync_log_requested(out)?;
+        }
         self.election_elapsed = self.election_elapsed.saturating_add(1);
         self.replied_this_tick = false;
         self.ticks += 1;
@@ -832,10 +916,10 @@ impl<L: RaftLog> RaftNode<L> {
         if count == 1 {
             // One entry: append from the stack rather than allocating a Vec for it.
             let entry = entries.next().expect("length is one");
-            self.write_log(|log| log.append(core::slice::from_ref(&entry)))?;
+            self.append_proposals(|log| log.append(core::slice::from_ref(&entry)))?;
         } else {
             let batch: Vec<LogEntry> = entries.collect();
-            self.write_log(|log| log.append_owned(batch))?;
+            self.append_proposals(|log| log.append_owned(batch))?;
         }
         if self.maybe_commit() || !self.progress.is_empty() {
             for position in 0..self.progress.len() {
@@ -1359,10 +1443,15 @@ impl<L: RaftLog> RaftNode<L> {
         }
         let mut matches = core::mem::take(&mut self.scratch);
         matches.clear();
-        let last_index = self.log.last_index();
+        let own = if self.config.deferred_leader_sync() {
+            self.durable_index.min(self.log.last_index())
+        } else {
+            // Synced before the step returns, and nothing commits before then.
+            self.log.last_index()
+        };
         for &voter in self.membership.voters() {
             if voter == self.id() {
-                matches.push(last_index);
+                matches.push(own);
             } else if let Some(position) = self.progress_position(voter) {
                 matches.push(self.progress[position].match_index);
             } else {

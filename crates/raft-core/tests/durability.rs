@@ -280,3 +280,199 @@ fn term_is_written_before_entries_of_that_term() {
     assert!(term_written < appended, "{ops:?}");
     assert!(term_written.is_some());
 }
+
+// ----- deferred leader sync (RaftConfig::with_deferred_leader_sync) -----------------
+
+type Node = RaftNode<RecordingLog>;
+
+/// Three nodes with deferred leader sync; node 1 leads, the cluster is quiet, and
+/// node 1's recorded writes are cleared.
+fn deferred_cluster() -> (Vec<Node>, Rc<RefCell<Vec<Op>>>) {
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|id| {
+            let config = RaftConfig::new(id, [1, 2, 3]).with_deferred_leader_sync(true);
+            RaftNode::with_log(config, RecordingLog::default())
+        })
+        .collect();
+    let ops = Rc::clone(&nodes[0].log().ops);
+    while !nodes[0].is_leader() {
+        let actions = nodes[0].step(Event::Tick).unwrap();
+        deliver(&mut nodes, actions);
+    }
+    // Let the leader's first heartbeats and any no-op settle.
+    for _ in 0..5 {
+        let actions = nodes[0].step(Event::Tick).unwrap();
+        deliver(&mut nodes, actions);
+    }
+    ops.borrow_mut().clear();
+    (nodes, ops)
+}
+
+/// Delivers sends (and steps `SyncLog` when asked) until nothing is left.
+fn deliver(nodes: &mut [Node], actions: Vec<Action>) {
+    let mut queue: Vec<(usize, Action)> = actions.into_iter().map(|a| (0, a)).collect();
+    while let Some((from, action)) = queue.pop() {
+        let (at, event) = match action {
+            Action::Send { to, message } => (to as usize - 1, Event::Message(message)),
+            Action::SyncLog => (from, Event::SyncLog),
+            _ => continue,
+        };
+        if let Ok(more) = nodes[at].step(event) {
+            queue.extend(more.into_iter().map(|a| (at, a)));
+        }
+    }
+}
+
+fn sends_to(actions: &[Action], to: u64) -> Vec<Message> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Send {
+                to: recipient,
+                message,
+            } if *recipient == to => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Steps `node` with each message and returns every action.
+fn step_all(node: &mut Node, messages: Vec<Message>) -> Vec<Action> {
+    messages
+        .into_iter()
+        .flat_map(|message| node.step(Event::Message(message)).unwrap())
+        .collect()
+}
+
+fn applied(actions: &[Action]) -> Vec<Index> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Apply { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect()
+}
+
+// The leader returns its AppendEntries before syncing, asks for the sync after them,
+// and does not count its own unsynced copy: one follower's ack is not a quorum.
+#[test]
+fn deferred_sync_replicates_first_and_counts_the_leader_only_after_its_sync() {
+    let (mut nodes, ops) = deferred_cluster();
+    let commit = nodes[0].commit_index();
+    let actions = nodes[0].step(Event::Propose(b"x".to_vec())).unwrap();
+    let index = nodes[0].log().last_index();
+    assert_eq!(
+        *ops.borrow(),
+        vec![Op::Append(index)],
+        "appended, not synced"
+    );
+    let sync_at = actions.iter().position(|a| *a == Action::SyncLog).unwrap();
+    assert_eq!(sync_at, actions.len() - 1, "SyncLog comes after every send");
+    let to_2 = sends_to(&actions, 2);
+    assert!(!to_2.is_empty());
+
+    let replies = step_all(&mut nodes[1], to_2);
+    let after_reply = step_all(&mut nodes[0], sends_to(&replies, 1));
+    assert_eq!(
+        nodes[0].commit_index(),
+        commit,
+        "an unsynced leader is no vote"
+    );
+    assert!(applied(&after_reply).is_empty());
+
+    let synced = nodes[0].step(Event::SyncLog).unwrap();
+    // Synced first; the new commit index is then written (unsynced, as always).
+    assert_eq!(ops.borrow()[1], Op::Sync);
+    assert_eq!(nodes[0].commit_index(), index);
+    assert_eq!(applied(&synced), vec![index]);
+    // Followers learn the new commit index right away.
+    assert!(!sends_to(&synced, 2).is_empty());
+}
+
+// Two followers' acks are a quorum without the leader's own copy.
+#[test]
+fn deferred_sync_commits_on_followers_alone() {
+    let (mut nodes, ops) = deferred_cluster();
+    let actions = nodes[0].step(Event::Propose(b"x".to_vec())).unwrap();
+    let index = nodes[0].log().last_index();
+    let mut replies = step_all(&mut nodes[1], sends_to(&actions, 2));
+    replies.extend(step_all(&mut nodes[2], sends_to(&actions, 3)));
+    let after = step_all(&mut nodes[0], sends_to(&replies, 1));
+    assert_eq!(nodes[0].commit_index(), index);
+    assert_eq!(applied(&after), vec![index]);
+    assert!(
+        !ops.borrow().contains(&Op::Sync),
+        "still unsynced on the leader"
+    );
+    let _ = nodes[0].step(Event::SyncLog).unwrap();
+    assert_eq!(ops.borrow().last(), Some(&Op::Sync));
+}
+
+// A driver that never steps SyncLog: the next tick syncs.
+#[test]
+fn deferred_sync_falls_back_to_the_next_tick() {
+    let (mut nodes, ops) = deferred_cluster();
+    let _ = nodes[0].step(Event::Propose(b"x".to_vec())).unwrap();
+    assert!(!ops.borrow().contains(&Op::Sync));
+    let _ = nodes[0].step(Event::Tick).unwrap();
+    assert!(ops.borrow().contains(&Op::Sync));
+}
+
+// A leader holding unsynced entries that steps down syncs before it answers: its reply
+// may claim those entries.
+#[test]
+fn deferred_sync_a_deposed_leader_syncs_before_answering() {
+    let (mut nodes, ops) = deferred_cluster();
+    let _ = nodes[0].step(Event::Propose(b"x".to_vec())).unwrap();
+    let (index, term) = (nodes[0].log().last_index(), nodes[0].term());
+    let heartbeat = AppendEntries {
+        term: term + 1,
+        leader: 2,
+        prev_log_index: index,
+        prev_log_term: term,
+        entries: Vec::new(),
+        leader_commit: 0,
+    };
+    let actions = nodes[0].step(Event::Message(heartbeat.into())).unwrap();
+    assert!(!nodes[0].is_leader());
+    let reply = sends_to(&actions, 2);
+    assert!(matches!(
+        reply.as_slice(),
+        [Message::AppendEntriesReply(r)] if r.success && r.match_index == index
+    ));
+    assert_eq!(
+        ops.borrow().last(),
+        Some(&Op::Sync),
+        "synced before the reply"
+    );
+}
+
+// Off (the default), a proposal is synced before the step returns and no SyncLog
+// action appears.
+#[test]
+fn without_deferred_sync_proposals_are_synced_within_the_step() {
+    let log = RecordingLog::default();
+    let ops = Rc::clone(&log.ops);
+    let mut single = RaftNode::with_log(RaftConfig::single(1), log);
+    while !single.is_leader() {
+        let _ = single.step(Event::Tick).unwrap();
+    }
+    let actions = single.step(Event::Propose(b"x".to_vec())).unwrap();
+    assert!(!actions.contains(&Action::SyncLog));
+    assert_eq!(ops.borrow().last(), Some(&Op::Sync));
+    assert_eq!(applied(&actions), vec![single.log().last_index()]);
+
+    // A single deferred leader commits at its SyncLog.
+    let log = RecordingLog::default();
+    let config = RaftConfig::single(1).with_deferred_leader_sync(true);
+    let mut single = RaftNode::with_log(config, log);
+    while !single.is_leader() {
+        let _ = single.step(Event::Tick).unwrap();
+    }
+    let actions = single.step(Event::Propose(b"x".to_vec())).unwrap();
+    assert!(applied(&actions).is_empty());
+    assert_eq!(actions.last(), Some(&Action::SyncLog));
+    let actions = single.step(Event::SyncLog).unwrap();
+    assert_eq!(applied(&actions), vec![single.log().last_index()]);
+}

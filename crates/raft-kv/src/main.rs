@@ -18,9 +18,10 @@ use raft_kv::torture::{self, TortureOptions};
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
-              [--exit-with-stdin]
+              [--exit-with-stdin] [--sync-before-send]
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
-    Every member (this one too) is listed once.
+    Every member (this one too) is listed once. --sync-before-send: the leader
+    fsyncs before replicating instead of overlapping the two.
 raft-kv client --cluster ADDR[,ADDR...] get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
     One request; follows redirects to the leader.
@@ -31,6 +32,7 @@ raft-kv demo [--nodes 3]
 raft-kv torture [--secs 10] [--clients 6] [--seed 1]
     SIGKILL crash test with a linearizability check.
 raft-kv bench [--clients 1,16] [--secs 5] [--failovers 5] [--no-fsync]
+              [--sync-before-send]
     Write throughput and latency, and failover time, on a loopback cluster.";
 
 /// Command-line arguments: flags with values, bare flags, and the rest.
@@ -132,6 +134,7 @@ fn serve(args: &Args) -> Result<(), String> {
     config.fsync = !args.flag("no-fsync");
     config.snapshot_every = args.get("snapshot-every", 10_000)?;
     config.verbose = !args.flag("quiet");
+    config.deferred_leader_sync = !args.flag("sync-before-send");
     let stop = stop_on_ctrl_c()?;
     if args.flag("exit-with-stdin") {
         // The parent holds our stdin open; EOF means it died: stop cleanly.
@@ -332,14 +335,20 @@ fn bench(args: &Args) -> Result<(), String> {
         .all("clients")
         .last()
         .map_or("1,16".to_owned(), |s| (*s).to_owned());
-    let serve_args: Vec<String> = if args.flag("no-fsync") {
-        vec!["--no-fsync".into()]
-    } else {
-        Vec::new()
-    };
+    let mut serve_args: Vec<String> = Vec::new();
+    for flag in ["no-fsync", "sync-before-send"] {
+        if args.flag(flag) {
+            serve_args.push(format!("--{flag}"));
+        }
+    }
     println!(
-        "3-node loopback cluster, fsync {}, 64-byte puts, {secs} s per run",
-        if serve_args.is_empty() { "on" } else { "off" }
+        "3-node loopback cluster, fsync {}, leader {}, 64-byte puts, {secs} s per run",
+        if args.flag("no-fsync") { "off" } else { "on" },
+        if args.flag("sync-before-send") {
+            "syncs before replicating"
+        } else {
+            "replicates while it syncs"
+        }
     );
     for clients in list.split(',') {
         let clients: usize = clients
@@ -388,7 +397,7 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let bare = ["no-fsync", "quiet", "exit-with-stdin"];
+    let bare = ["no-fsync", "quiet", "exit-with-stdin", "sync-before-send"];
     let result = Args::parse(rest, &bare).and_then(|args| match command.as_str() {
         "serve" => serve(&args),
         "client" => client(&args),

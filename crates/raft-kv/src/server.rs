@@ -52,10 +52,14 @@ pub struct ServerConfig {
     pub snapshot_every: u64,
     /// Print role changes and restarts to stdout.
     pub verbose: bool,
+    /// Let the leader send AppendEntries before its own fsync, so the two overlap
+    /// (`RaftConfig::with_deferred_leader_sync`).
+    pub deferred_leader_sync: bool,
 }
 
 impl ServerConfig {
-    /// A configuration with 10 ms ticks, fsync on and a snapshot every 10,000 entries.
+    /// A configuration with 10 ms ticks, fsync on, deferred leader sync and a snapshot
+    /// every 10,000 entries.
     pub fn new(id: NodeId, data_dir: PathBuf, members: BTreeMap<NodeId, Member>) -> Self {
         Self {
             id,
@@ -65,6 +69,7 @@ impl ServerConfig {
             fsync: true,
             snapshot_every: 10_000,
             verbose: true,
+            deferred_leader_sync: true,
         }
     }
 }
@@ -162,12 +167,23 @@ impl Server {
         let mut actions = core::mem::take(&mut self.actions);
         actions.clear();
         let result = self.node.step_into(event, &mut actions);
+        let mut sync = false;
         for action in actions.drain(..) {
-            self.act(action);
+            if action == Action::SyncLog {
+                sync = true;
+            } else {
+                self.act(action);
+            }
         }
         self.actions = actions;
         self.after_step();
-        result
+        result?;
+        if sync {
+            // The AppendEntries are on the peers' queues (their writer threads send
+            // while we fsync): now make the leader's own copy durable.
+            self.step(Event::SyncLog)?;
+        }
+        Ok(())
     }
 
     fn act(&mut self, action: Action) {
@@ -405,7 +421,8 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
     };
     let log = WalLog::open_with(&config.data_dir, options)
         .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
-    let raft_config = RaftConfig::new(config.id, config.members.keys().copied());
+    let raft_config = RaftConfig::new(config.id, config.members.keys().copied())
+        .with_deferred_leader_sync(config.deferred_leader_sync);
     let node = RaftNode::try_with_log(raft_config, log).map_err(|error| error.to_string())?;
     let raft_listener =
         TcpListener::bind(me.raft).map_err(|error| format!("binding {}: {error}", me.raft))?;

@@ -179,6 +179,10 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Store the nodes' logs in `WalLog`s under a temporary directory instead of memory.
     pub durable: bool,
+    /// Leaders replicate proposals before syncing them
+    /// (`RaftConfig::with_deferred_leader_sync`); the sim steps `Event::SyncLog` a
+    /// random moment later, so crashes land in between.
+    pub deferred_sync: bool,
 }
 
 impl SimConfig {
@@ -193,6 +197,7 @@ impl SimConfig {
             settle_ticks: 600,
             faults: profile.faults(),
             durable: seed % 5 == 4,
+            deferred_sync: seed % 2 == 1,
         }
     }
 }

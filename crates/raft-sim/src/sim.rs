@@ -64,6 +64,8 @@ pub struct RunStats {
 #[derive(Clone, Debug)]
 enum Ev {
     Tick(NodeId),
+    /// The driver steps `Event::SyncLog` after handing the sends to the network.
+    SyncLog(NodeId),
     Deliver {
         to: NodeId,
         frame: Vec<u8>,
@@ -200,7 +202,7 @@ impl Simulation {
             };
             let node = Node {
                 raft: Some(RaftNode::with_log(
-                    Self::node_config(seed, id, &ids),
+                    Self::node_config(seed, &config, id, &ids),
                     storage,
                 )),
                 down_log: None,
@@ -277,11 +279,12 @@ impl Simulation {
         }
     }
 
-    fn node_config(seed: u64, id: NodeId, ids: &[NodeId]) -> RaftConfig {
+    fn node_config(seed: u64, sim: &SimConfig, id: NodeId, ids: &[NodeId]) -> RaftConfig {
         let config = RaftConfig::new(id, ids.iter().copied())
             .with_seed(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ id)
             .with_append_entries_max(16)
-            .with_inflight_appends_max(8);
+            .with_inflight_appends_max(8)
+            .with_deferred_leader_sync(sim.deferred_sync);
         // A third of the seeds read through leases (a 3-tick margin covers the ±10%
         // clock skew), the rest through ReadIndex rounds.
         if seed.is_multiple_of(3) {
@@ -438,6 +441,22 @@ impl Simulation {
                 let period = self.nodes[&id].period;
                 self.schedule(period, Ev::Tick(id));
                 self.step(id, Event::Tick)?;
+            }
+            Ev::SyncLog(id) => {
+                // Now and then the process dies during that fsync: its followers may
+                // hold entries it never synced.
+                let up = self.nodes.values().filter(|n| n.raft.is_some()).count();
+                if self.config.faults.crashes
+                    && !self.healed
+                    && up > 1
+                    && self.nodes[&id].raft.is_some()
+                    && self.rng.chance(100)
+                {
+                    self.note(Some(id), || "crashes before syncing its appends".into());
+                    self.crash(id);
+                } else {
+                    self.step(id, Event::SyncLog)?;
+                }
             }
             Ev::Deliver { to, frame } => {
                 let message = raft_wire::decode(&frame).map_err(|error| {
@@ -699,6 +718,11 @@ impl Simulation {
                         self.reject(command.client, command.seq, None);
                     }
                 }
+                Action::SyncLog => {
+                    // The fsync takes a moment; the sends are already on their way.
+                    let delay = self.rng.between(0, TIME_PER_TICK / 2);
+                    self.schedule(delay, Ev::SyncLog(id));
+                }
                 Action::RestoreSnapshot { index, data, .. } => {
                     let Some(kv) = Kv::decode(&data) else {
                         return Err(self.violation(
@@ -737,9 +761,9 @@ impl Simulation {
             data,
         }) {
             Ok(actions) => {
-                debug_assert!(actions.iter().all(|a| !matches!(a, Action::Send { .. })));
                 self.note(Some(id), || format!("snapshots through {applied}"));
-                Ok(())
+                // The step also synced a deferred append, and may have committed.
+                self.after_step(id, actions)
             }
             Err(error) => Err(self.violation("Node error", format!("snapshot on n{id}: {error}"))),
         }
@@ -1167,7 +1191,7 @@ impl Simulation {
 
     fn restart(&mut self, id: NodeId) -> Result<(), Violation> {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-        let config = Self::node_config(self.seed, id, &ids);
+        let config = Self::node_config(self.seed, &self.config, id, &ids);
         let node = self.nodes.get_mut(&id).expect("node exists");
         let Some(down) = node.down_log.take() else {
             return Ok(());
