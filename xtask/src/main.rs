@@ -308,6 +308,16 @@ const RULES: &[Rule] = &[
         test: "append_and_term_share_one_sync",
     },
     Rule {
+        rule: "§10.2.1 deferred leader sync: own copy counts only once synced",
+        test_binary: "durability",
+        test: "deferred_sync_replicates_first_and_counts_the_leader_only_after_its_sync",
+    },
+    Rule {
+        rule: "§10.2.1 deferred leader sync: followers alone can commit",
+        test_binary: "durability",
+        test: "deferred_sync_commits_on_followers_alone",
+    },
+    Rule {
         rule: "storage failure stops the node",
         test_binary: "durability",
         test: "failed_sync_stops_the_node",

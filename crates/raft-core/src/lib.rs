@@ -25,7 +25,10 @@
 //!    [`Action::Apply`] to your state machine, [`Action::RestoreSnapshot`] by replacing
 //!    it, [`Action::ReadReady`] by answering the read once your state machine has
 //!    applied its index. Anything a message depends on is already durable in the log
-//!    when `step` returns (one `sync` per step at most).
+//!    when `step` returns (one `sync` per step at most). With
+//!    [`RaftConfig::with_deferred_leader_sync`] a leader may also return
+//!    [`Action::SyncLog`] after its AppendEntries: send them, then step
+//!    [`Event::SyncLog`].
 //!
 //! Ticks are logical: call `Event::Tick` on a timer (say every 10 ms); election
 //! timeouts and heartbeats are counted in ticks ([`RaftConfig::with_election_timeout`],
