@@ -296,8 +296,33 @@ fn demo(args: &Args) -> Result<(), String> {
     show(&cluster);
     run(&mut client, "get city")?;
 
-    println!("== Ctrl-C (SIGINT) every node: clean shutdown");
-    for id in cluster.ids() {
+    let (leader, term) = cluster
+        .wait_for_leader(0, Duration::from_secs(20))
+        .ok_or("no leader")?;
+    println!("== Ctrl-C (SIGINT) the leader, node {leader}: it hands leadership over, then exits");
+    let interrupted = Instant::now();
+    let clean = cluster.interrupt(leader);
+    let exited_ms = interrupted.elapsed().as_millis();
+    let (next, next_term) = cluster
+        .wait_for_leader(term, Duration::from_secs(20))
+        .ok_or("no leader after the handoff")?;
+    println!(
+        "    node {leader} {} after {exited_ms} ms; node {next} leads term {next_term} ({} ms after the Ctrl-C)",
+        if clean {
+            "exited cleanly"
+        } else {
+            "had to be killed"
+        },
+        interrupted.elapsed().as_millis()
+    );
+    run(&mut client, "put city faro")?;
+    println!("== Ctrl-C the others");
+    let running: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&id| cluster.is_running(id))
+        .collect();
+    for id in running {
         let clean = cluster.interrupt(id);
         println!(
             "    node {id} {}",

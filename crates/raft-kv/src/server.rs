@@ -82,6 +82,8 @@ enum Input {
 
 /// How long a connection thread waits for the loop before answering `ERR retry`.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a stopping leader waits for its successor to take over.
+const HANDOFF_MAX: Duration = Duration::from_secs(1);
 /// Client connections served at once; more are answered `ERR retry overloaded`.
 const CLIENT_CONNECTIONS_MAX: usize = 1024;
 /// Inputs the loop takes in one round before ticking again.
@@ -348,6 +350,30 @@ impl Server {
         }
     }
 
+    /// If leading a cluster of several voters, asks the most caught-up other voter to
+    /// take over; returns it.
+    fn hand_off(&mut self) -> Option<NodeId> {
+        if !self.node.is_leader() {
+            return None;
+        }
+        let me = self.config.id;
+        let target = self
+            .node
+            .membership()
+            .voters()
+            .iter()
+            .copied()
+            .filter(|&voter| voter != me)
+            .max_by_key(|&voter| {
+                (
+                    self.node.match_index(voter).unwrap_or(0),
+                    core::cmp::Reverse(voter),
+                )
+            })?;
+        self.step(Event::TransferLeadership(target)).ok()?;
+        Some(target)
+    }
+
     fn maybe_snapshot(&mut self) -> Result<(), Error> {
         let applied = self.node.last_applied();
         if self.config.snapshot_every == 0
@@ -504,11 +530,37 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
     let tick = server.config.tick;
     let mut next_tick = Instant::now() + tick;
     let mut inputs = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
+    // On shutdown a leader first hands its leadership to the most caught-up voter, so
+    // the cluster does not wait out an election timeout; this long at most.
+    let mut handoff_until: Option<Instant> = None;
+    loop {
         if let Some(why) = server.fatal.take() {
             return Err(why);
         }
         let now = Instant::now();
+        if stop.load(Ordering::SeqCst) {
+            match handoff_until {
+                None => match server.hand_off() {
+                    Some(target) => {
+                        server.say(&format!(
+                            "shutting down: handing leadership to node {target}"
+                        ));
+                        handoff_until = Some(now + HANDOFF_MAX);
+                    }
+                    None => return Ok(()),
+                },
+                Some(deadline) => {
+                    if !server.node.is_leader() {
+                        server.say("handed off leadership");
+                        return Ok(());
+                    }
+                    if now >= deadline {
+                        server.say("leadership handoff timed out");
+                        return Ok(());
+                    }
+                }
+            }
+        }
         if now >= next_tick {
             server.ticks += 1;
             server
@@ -523,8 +575,7 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
         }
         match inbox.recv_timeout(next_tick - now) {
             Ok(input) => inputs.push(input),
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => continue,
         }
         while inputs.len() < ROUND_INPUTS_MAX {
             match inbox.try_recv() {
@@ -539,7 +590,6 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
             .maybe_snapshot()
             .map_err(|error| format!("snapshot: {error}"))?;
     }
-    Ok(())
 }
 
 fn accept_clients(
