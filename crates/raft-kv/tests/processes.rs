@@ -93,9 +93,25 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     );
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
 
-    // Ctrl-C every node: each exits cleanly (status 0).
+    // Ctrl-C the leader: it tries to hand its leadership over, then exits cleanly.
+    if let Some((leader, _)) = cluster.leader() {
+        assert!(
+            cluster.interrupt(leader),
+            "leader {leader} did not exit cleanly"
+        );
+        assert!(
+            cluster
+                .output_of(leader)
+                .contains("handing leadership to node"),
+            "{}",
+            cluster.output_of(leader)
+        );
+    }
+    // Ctrl-C the others: each exits cleanly (status 0).
     for id in cluster.ids() {
-        assert!(cluster.interrupt(id), "node {id} did not exit cleanly");
+        if cluster.is_running(id) {
+            assert!(cluster.interrupt(id), "node {id} did not exit cleanly");
+        }
     }
     assert!(cluster.leader().is_none());
 
