@@ -33,7 +33,7 @@ raft-kv torture [--secs 10] [--clients 6] [--seed 1]
     SIGKILL crash test with a linearizability check.
 raft-kv bench [--clients 1,16] [--secs 5] [--failovers 5] [--no-fsync]
               [--sync-before-send]
-    Write throughput and latency, and failover time, on a loopback cluster.";
+    Write and read throughput and latency, and failover time, on a loopback cluster.";
 
 /// Command-line arguments: flags with values, bare flags, and the rest.
 struct Args {
@@ -379,13 +379,16 @@ fn bench(args: &Args) -> Result<(), String> {
         let clients: usize = clients
             .parse()
             .map_err(|_| format!("bad client count {clients}"))?;
-        let report = torture::bench(
-            &current_exe()?,
-            clients,
-            Duration::from_secs(secs),
-            &serve_args,
-        )?;
-        println!("{report}");
+        for workload in [torture::Workload::Writes, torture::Workload::Reads] {
+            let report = torture::bench(
+                &current_exe()?,
+                workload,
+                clients,
+                Duration::from_secs(secs),
+                &serve_args,
+            )?;
+            println!("{report}");
+        }
     }
     let trials: usize = args.get("failovers", 5)?;
     if trials > 0 {

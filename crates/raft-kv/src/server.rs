@@ -102,7 +102,8 @@ struct Server {
     /// Proposed writes by log index.
     writes: BTreeMap<Index, PendingWrite>,
     /// Reads waiting for their ReadIndex confirmation, by id.
-    reads: BTreeMap<u64, (String, Sender<Response>)>,
+    /// (All gets of one round share one ReadIndex: they all arrived before it.)
+    reads: BTreeMap<u64, Vec<(String, Sender<Response>)>>,
     /// Confirmed reads waiting for the state machine to reach their index.
     ready_reads: Vec<(Index, String, Sender<Response>)>,
     next_read: u64,
@@ -214,16 +215,19 @@ impl Server {
             }
             Action::ReadReady { index, context } => {
                 if let Some(id) = read_id(&context)
-                    && let Some((key, reply)) = self.reads.remove(&id)
+                    && let Some(reads) = self.reads.remove(&id)
                 {
-                    self.ready_reads.push((index, key, reply));
+                    self.ready_reads
+                        .extend(reads.into_iter().map(|(key, reply)| (index, key, reply)));
                 }
             }
             Action::ReadDropped { context } => {
                 if let Some(id) = read_id(&context)
-                    && let Some((_, reply)) = self.reads.remove(&id)
+                    && let Some(reads) = self.reads.remove(&id)
                 {
-                    let _ = reply.send(Response::Retry("leadership lost".into()));
+                    for (_, reply) in reads {
+                        let _ = reply.send(Response::Retry("leadership lost".into()));
+                    }
                 }
             }
             Action::RestoreSnapshot { index, data, .. } => match Store::decode(&data) {
@@ -286,6 +290,7 @@ impl Server {
     fn serve_round(&mut self, inputs: &mut Vec<Input>) -> Result<(), Error> {
         let mut batch: Vec<Bytes> = Vec::new();
         let mut batch_replies: Vec<Sender<Response>> = Vec::new();
+        let mut gets: Vec<(String, Sender<Response>)> = Vec::new();
         for input in inputs.drain(..) {
             match input {
                 Input::Raft(message) => {
@@ -299,20 +304,7 @@ impl Server {
                     Request::Status => {
                         let _ = reply.send(self.status());
                     }
-                    Request::Get { key } => {
-                        self.next_read += 1;
-                        let id = self.next_read;
-                        let _ = self.reads.insert(id, (key, reply));
-                        let context = Bytes::copy_from_slice(&id.to_le_bytes());
-                        if let Err(error) = self.step(Event::ReadIndex(context)) {
-                            if let Some((_, reply)) = self.reads.remove(&id) {
-                                let _ = reply.send(self.refusal(&error));
-                            }
-                            if error.is_fatal() {
-                                return Err(error);
-                            }
-                        }
-                    }
+                    Request::Get { key } => gets.push((key, reply)),
                     request => {
                         let command = Command {
                             session: line.session,
@@ -322,6 +314,20 @@ impl Server {
                         batch_replies.push(reply);
                     }
                 },
+            }
+        }
+        if !gets.is_empty() {
+            self.next_read += 1;
+            let id = self.next_read;
+            let _ = self.reads.insert(id, gets);
+            let context = Bytes::copy_from_slice(&id.to_le_bytes());
+            if let Err(error) = self.step(Event::ReadIndex(context)) {
+                for (_, reply) in self.reads.remove(&id).unwrap_or_default() {
+                    let _ = reply.send(self.refusal(&error));
+                }
+                if error.is_fatal() {
+                    return Err(error);
+                }
             }
         }
         if batch.is_empty() {

@@ -450,15 +450,26 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
     Ok(report)
 }
 
-/// Latency and throughput of acknowledged writes.
+/// What the benchmark clients do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Put 64-byte values (through the log).
+    Writes,
+    /// Get keys (linearizable reads through ReadIndex).
+    Reads,
+}
+
+/// Latency and throughput of acknowledged operations.
 #[derive(Clone, Debug)]
 pub struct BenchReport {
+    /// What the clients did.
+    pub workload: Workload,
     /// Concurrent clients.
     pub clients: usize,
-    /// Writes acknowledged in the measured window.
-    pub writes: usize,
+    /// Operations answered in the measured window.
+    pub operations: usize,
     /// Per second.
-    pub writes_per_sec: f64,
+    pub per_sec: f64,
     /// Median latency.
     pub p50: Duration,
     /// 99th percentile latency.
@@ -469,23 +480,28 @@ impl core::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "{:>2} clients: {:>7.0} writes/s, p50 {:>6.2} ms, p99 {:>6.2} ms ({} writes)",
+            "{:>2} clients, {:<6} {:>7.0}/s, p50 {:>6.2} ms, p99 {:>6.2} ms ({} operations)",
             self.clients,
-            self.writes_per_sec,
+            match self.workload {
+                Workload::Writes => "writes",
+                Workload::Reads => "reads",
+            },
+            self.per_sec,
             self.p50.as_secs_f64() * 1e3,
             self.p99.as_secs_f64() * 1e3,
-            self.writes
+            self.operations
         )
     }
 }
 
-/// `clients` clients each putting 64-byte values as fast as acknowledgements come
-/// back, on a fresh 3-node cluster (fsync on unless `serve_args` turns it off).
+/// `clients` clients each putting 64-byte values (or reading keys) as fast as answers
+/// come back, on a fresh 3-node cluster (fsync on unless `serve_args` turns it off).
 ///
 /// # Errors
 /// The cluster did not start or a write failed.
 pub fn bench(
     exe: &Path,
+    workload: Workload,
     clients: usize,
     duration: Duration,
     serve_args: &[String],
@@ -512,9 +528,13 @@ pub fn bench(
                         return Ok(latencies);
                     }
                     counter += 1;
-                    let request = Request::Put {
-                        key: format!("bench-{index}-{}", counter % 1000),
-                        value: value.clone(),
+                    let key = format!("bench-{index}-{}", counter % 1000);
+                    let request = match workload {
+                        Workload::Writes => Request::Put {
+                            key,
+                            value: value.clone(),
+                        },
+                        Workload::Reads => Request::Get { key },
                     };
                     let _ = client
                         .execute(request, OP_TIMEOUT)
@@ -541,9 +561,10 @@ pub fn bench(
             .unwrap_or_default()
     };
     Ok(BenchReport {
+        workload,
         clients,
-        writes: latencies.len(),
-        writes_per_sec: latencies.len() as f64 / duration.as_secs_f64(),
+        operations: latencies.len(),
+        per_sec: latencies.len() as f64 / duration.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
     })
