@@ -219,6 +219,27 @@ impl LocalCluster {
         false
     }
 
+    /// Sends `signal` (a name such as `STOP` or `CONT`) to node `id`'s process.
+    fn signal(&self, id: NodeId, signal: &str) -> bool {
+        self.children.get(&id).is_some_and(|(child, _)| {
+            Command::new("kill")
+                .args([format!("-{signal}"), child.id().to_string()])
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+    }
+
+    /// Freezes node `id` (SIGSTOP), as a long GC pause or a stalled VM would: its
+    /// sockets stay open and requests queue up.
+    pub fn pause(&self, id: NodeId) -> bool {
+        self.signal(id, "STOP")
+    }
+
+    /// Lets a paused node run again (SIGCONT).
+    pub fn resume(&self, id: NodeId) -> bool {
+        self.signal(id, "CONT")
+    }
+
     /// Node `id`'s status, if it answers.
     pub fn status(&self, id: NodeId) -> Option<Status> {
         Client::status_of(self.members.get(&id)?.client).ok()

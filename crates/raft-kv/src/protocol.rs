@@ -7,6 +7,7 @@
 //! cas color blue green    -> SWAPPED           (or UNCHANGED; `-` means "absent")
 //! del color               -> OK
 //! status                  -> STATUS id=1 role=leader term=2 leader=1 commit=9 applied=9 digest=…
+//! isolate 500             -> OK                (tests: drop Raft traffic for 500 ms)
 //! @7:12 put color red     -> OK                (client 7, sequence 12: applied at most once)
 //! ```
 //!
@@ -60,6 +61,13 @@ pub enum Request {
     },
     /// The node's view of the cluster (answered locally, not linearizable).
     Status,
+    /// Fault injection for tests: the node drops every Raft message in and out for
+    /// this many milliseconds, as if cut off by a network partition, while it keeps
+    /// serving clients.
+    Isolate {
+        /// How long.
+        millis: u64,
+    },
 }
 
 impl Request {
@@ -139,6 +147,9 @@ impl RequestLine {
                 new: word(new)?,
             },
             ["status"] => Request::Status,
+            ["isolate", millis] => Request::Isolate {
+                millis: millis.parse().map_err(|_| "isolate takes milliseconds")?,
+            },
             [] => return Err("empty request".into()),
             _ => {
                 return Err(
@@ -164,6 +175,7 @@ impl fmt::Display for RequestLine {
                 write!(f, "cas {key} {} {new}", expected.as_deref().unwrap_or("-"))
             }
             Request::Status => write!(f, "status"),
+            Request::Isolate { millis } => write!(f, "isolate {millis}"),
         }
     }
 }
@@ -330,6 +342,7 @@ mod tests {
             "cas a - 2",
             "cas a 1 2",
             "status",
+            "isolate 250",
             "@4:2 put a 1",
         ] {
             let line = RequestLine::parse(text).unwrap();
@@ -388,6 +401,7 @@ mod tests {
                 (word(), proptest::option::of(word()), word())
                     .prop_map(|(key, expected, new)| Request::Cas { key, expected, new }),
                 Just(Request::Status),
+                any::<u64>().prop_map(|millis| Request::Isolate { millis }),
             ]
         }
 

@@ -109,6 +109,8 @@ struct Server {
     next_read: u64,
     last_snapshot: Index,
     ticks: u64,
+    /// Raft traffic is dropped both ways until then (fault injection).
+    isolated_until: Option<Instant>,
     /// Set when the state machine cannot go on; the loop exits with it.
     fatal: Option<String>,
     actions: Vec<Action>,
@@ -189,8 +191,21 @@ impl Server {
         Ok(())
     }
 
+    fn isolated(&mut self) -> bool {
+        match self.isolated_until {
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                self.isolated_until = None;
+                self.say("isolation over");
+                false
+            }
+            None => false,
+        }
+    }
+
     fn act(&mut self, action: Action) {
         match action {
+            Action::Send { .. } if self.isolated() => {}
             Action::Send { to, message } => {
                 // Unknown peers cannot happen (membership is fixed); a full queue is loss.
                 let _ = self.transport.send(to, message);
@@ -293,6 +308,7 @@ impl Server {
         let mut gets: Vec<(String, Sender<Response>)> = Vec::new();
         for input in inputs.drain(..) {
             match input {
+                Input::Raft(_) if self.isolated() => {}
                 Input::Raft(message) => {
                     if let Err(error) = self.step(Event::Message(message))
                         && error.is_fatal()
@@ -303,6 +319,11 @@ impl Server {
                 Input::Client(line, reply) => match line.request {
                     Request::Status => {
                         let _ = reply.send(self.status());
+                    }
+                    Request::Isolate { millis } => {
+                        self.isolated_until = Some(Instant::now() + Duration::from_millis(millis));
+                        self.say(&format!("isolated for {millis} ms"));
+                        let _ = reply.send(Response::Done);
                     }
                     Request::Get { key } => gets.push((key, reply)),
                     request => {
@@ -504,6 +525,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         last_snapshot: 0,
         ticks: 0,
         fatal: None,
+        isolated_until: None,
         actions: Vec::new(),
         config,
     };

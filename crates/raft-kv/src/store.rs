@@ -83,7 +83,7 @@ impl Store {
                 }
                 Response::Swapped(swapped)
             }
-            Request::Get { .. } | Request::Status => {
+            Request::Get { .. } | Request::Status | Request::Isolate { .. } => {
                 Response::Invalid("only writes go through the log".into())
             }
         };

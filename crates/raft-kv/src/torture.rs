@@ -4,7 +4,7 @@
 //! clients (puts, gets, deletes, compare-and-sets on shared keys; increasing puts on
 //! a private key per client) while a nemesis SIGKILLs a node (the leader two times in
 //! three; now and then two nodes, or all three) and restarts it on the same data
-//! directory. At the end it checks that
+//! directory, or cuts a node off the network for a while, or freezes it (SIGSTOP). At the end it checks that
 //! every replica converged to the same store, that no acknowledged write was lost,
 //! and that the whole client history is linearizable (raft-sim's checker).
 
@@ -70,6 +70,10 @@ pub struct TortureReport {
     pub leader_kills: usize,
     /// Rounds that killed two nodes or all of them at once.
     pub multi_kills: usize,
+    /// Rounds that cut a node off the network for a while instead.
+    pub isolations: usize,
+    /// Rounds that froze a node (SIGSTOP, then SIGCONT) instead.
+    pub pauses: usize,
     /// Milliseconds from a leader's kill to a new leader answering as such.
     pub failover_ms: Vec<u64>,
     /// The applied index every replica reached.
@@ -92,14 +96,16 @@ impl core::fmt::Display for TortureReport {
         write!(
             f,
             "{} operations ({} acknowledged, {} indeterminate), {} kills ({} of the leader, \
-             {} rounds killing two or three nodes), {} snapshot restores, replicas converged \
-             at index {}",
+             {} rounds killing two or three nodes), {} isolations, {} pauses, {} snapshot \
+             restores, replicas converged at index {}",
             self.operations,
             self.acknowledged,
             self.indeterminate,
             self.kills,
             self.leader_kills,
             self.multi_kills,
+            self.isolations,
+            self.pauses,
             self.snapshot_restores,
             self.final_applied
         )?;
@@ -270,6 +276,11 @@ fn client_loop(
             }
         };
         let outcome = history.perform(&mut client, index, epoch, op)?;
+        if rng.below(100) == 0 {
+            // Now and then a client pauses, keeping its connection: its next request
+            // may reach a node that lost its leadership meanwhile without knowing it.
+            thread::sleep(Duration::from_millis(rng.below(200)));
+        }
         match (op, outcome) {
             (Op::Get(key), Some(Outcome::Read(value))) => {
                 let _ = seen.insert(key, value);
@@ -325,6 +336,31 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
             Some((leader, _)) if round == 1 || rng.below(3) != 0 => leader,
             _ => ids[rng.below(ids.len() as u64) as usize],
         };
+        // One round in four cuts the victim off the network instead: a leader keeps
+        // taking client requests it can no longer serve, until it notices. Another
+        // freezes it (SIGSTOP) for a while: a paused leader wakes up still believing it
+        // leads, with requests queued.
+        let fault = if round > 1 { rng.below(8) } else { 7 };
+        if fault < 2 {
+            let millis = 200 + rng.below(1300);
+            let address = cluster.members()[&victim].client;
+            let isolated = Client::new(vec![address], 0)
+                .execute(Request::Isolate { millis }, Duration::from_secs(2));
+            if isolated == Ok(Response::Done) {
+                report.isolations += 1;
+            }
+            thread::sleep(Duration::from_millis(millis));
+            continue;
+        }
+        if fault < 4 {
+            let millis = 200 + rng.below(1300);
+            if cluster.pause(victim) {
+                report.pauses += 1;
+            }
+            thread::sleep(Duration::from_millis(millis));
+            let _ = cluster.resume(victim);
+            continue;
+        }
         // Usually one node; one round in eight also a second (quorum lost until they
         // restart), one in sixteen the whole cluster.
         let mut victims = vec![victim];
