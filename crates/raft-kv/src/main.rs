@@ -18,10 +18,11 @@ use raft_kv::torture::{self, TortureOptions};
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
-              [--exit-with-stdin] [--sync-before-send]
+              [--exit-with-stdin] [--sync-before-send] [--allow-fault-injection]
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --sync-before-send: the leader
-    fsyncs before replicating instead of overlapping the two.
+    fsyncs before replicating instead of overlapping the two. --allow-fault-injection:
+    accept `isolate MS` (tests only).
 raft-kv client --cluster ADDR[,ADDR...] get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
     One request; follows redirects to the leader.
@@ -135,6 +136,7 @@ fn serve(args: &Args) -> Result<(), String> {
     config.snapshot_every = args.get("snapshot-every", 10_000)?;
     config.verbose = !args.flag("quiet");
     config.deferred_leader_sync = !args.flag("sync-before-send");
+    config.fault_injection = args.flag("allow-fault-injection");
     let stop = stop_on_ctrl_c()?;
     if args.flag("exit-with-stdin") {
         // The parent holds our stdin open; EOF means it died: stop cleanly.
@@ -425,7 +427,13 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let bare = ["no-fsync", "quiet", "exit-with-stdin", "sync-before-send"];
+    let bare = [
+        "no-fsync",
+        "quiet",
+        "exit-with-stdin",
+        "sync-before-send",
+        "allow-fault-injection",
+    ];
     let result = Args::parse(rest, &bare).and_then(|args| match command.as_str() {
         "serve" => serve(&args),
         "client" => client(&args),

@@ -7,7 +7,8 @@
 //! cas color blue green    -> SWAPPED           (or UNCHANGED; `-` means "absent")
 //! del color               -> OK
 //! status                  -> STATUS id=1 role=leader term=2 leader=1 commit=9 applied=9 digest=…
-//! isolate 500             -> OK                (tests: drop Raft traffic for 500 ms)
+//! isolate 500             -> OK                (tests, with --allow-fault-injection:
+//!                                               drop Raft traffic for 500 ms)
 //! @7:12 put color red     -> OK                (client 7, sequence 12: applied at most once)
 //! ```
 //!

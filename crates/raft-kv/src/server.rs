@@ -55,6 +55,9 @@ pub struct ServerConfig {
     /// Let the leader send AppendEntries before its own fsync, so the two overlap
     /// (`RaftConfig::with_deferred_leader_sync`).
     pub deferred_leader_sync: bool,
+    /// Accept the `isolate` request (tests only: anyone who can connect could cut
+    /// the node off).
+    pub fault_injection: bool,
 }
 
 impl ServerConfig {
@@ -70,6 +73,7 @@ impl ServerConfig {
             snapshot_every: 10_000,
             verbose: true,
             deferred_leader_sync: true,
+            fault_injection: false,
         }
     }
 }
@@ -319,6 +323,11 @@ impl Server {
                 Input::Client(line, reply) => match line.request {
                     Request::Status => {
                         let _ = reply.send(self.status());
+                    }
+                    Request::Isolate { .. } if !self.config.fault_injection => {
+                        let _ = reply.send(Response::Invalid(
+                            "fault injection is off (--allow-fault-injection)".into(),
+                        ));
                     }
                     Request::Isolate { millis } => {
                         self.isolated_until = Some(Instant::now() + Duration::from_millis(millis));

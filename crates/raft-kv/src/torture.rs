@@ -50,7 +50,11 @@ impl Default for TortureOptions {
             kill_every: (Duration::from_millis(300), Duration::from_millis(1200)),
             // Frequent snapshots, so restarts recover from one and lagging nodes
             // may need one installed.
-            serve_args: vec!["--snapshot-every".into(), "2000".into()],
+            serve_args: vec![
+                "--snapshot-every".into(),
+                "2000".into(),
+                "--allow-fault-injection".into(),
+            ],
         }
     }
 }

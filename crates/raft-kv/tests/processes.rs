@@ -80,6 +80,10 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     assert!(raw(&mut to_follower, b"frobnicate\n").starts_with("ERR invalid"));
     assert!(raw(&mut to_follower, b"\xff\xfe garbage\n").starts_with("ERR invalid"));
     assert!(raw(&mut to_follower, b"status\n").starts_with(&format!("STATUS id={follower} ")));
+    // Fault injection is refused unless the node was started with it.
+    assert!(
+        raw(&mut to_follower, b"isolate 100\n").starts_with("ERR invalid fault injection is off")
+    );
 
     // The client follows the redirect.
     let mut client = Client::new(vec![members[&follower].client], 1);
