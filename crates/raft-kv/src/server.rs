@@ -220,7 +220,7 @@ impl Server {
                 command,
             } => {
                 let response = match Command::decode(&command) {
-                    Some(command) => self.store.apply(&command),
+                    Some(command) => self.store.apply(index, &command),
                     None => Response::Invalid("undecodable log entry".into()),
                 };
                 if let Some(pending) = self.writes.remove(&index) {

@@ -1,5 +1,7 @@
 //! The replicated state machine: a string map plus, per client session, the last
 //! sequence number applied and its response, so a retried write applies at most once.
+//! A session unused for [`Store::SESSION_TTL_ENTRIES`] log entries is forgotten, at
+//! points fixed by the log itself, so every replica forgets it at the same entry.
 
 use std::collections::BTreeMap;
 
@@ -31,16 +33,55 @@ impl Command {
     }
 }
 
+/// What the store remembers of a client: its last sequence number, that write's
+/// response, and the log index where the client was last seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SessionState {
+    seq: u64,
+    response: Response,
+    seen_at: u64,
+}
+
 /// The key-value store.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Store {
     data: BTreeMap<String, String>,
-    sessions: BTreeMap<u64, (u64, Response)>,
+    sessions: BTreeMap<u64, SessionState>,
+    /// Sessions unused for this many entries are forgotten.
+    session_ttl: u64,
+    /// The next log index at or after which expired sessions are swept.
+    next_sweep: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::with_session_ttl(Self::SESSION_TTL_ENTRIES)
+    }
 }
 
 impl Store {
-    /// Applies a committed write once per session sequence number and returns its
-    /// response (a retry of the last one gets the first response again).
+    /// Log entries after which an unused session is forgotten (a write retried after
+    /// that would apply again; retries come within seconds).
+    pub const SESSION_TTL_ENTRIES: u64 = 1 << 20;
+
+    /// An empty store forgetting sessions unused for `ttl` entries.
+    pub fn with_session_ttl(ttl: u64) -> Self {
+        Self {
+            data: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            session_ttl: ttl.max(1),
+            next_sweep: ttl.max(1),
+        }
+    }
+
+    /// Sessions remembered.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Applies the committed write at log `index` once per session sequence number
+    /// and returns its response (a retry of the last one gets the first response
+    /// again).
     ///
     /// ```
     /// use raft_kv::protocol::{Request, Response, Session};
@@ -50,19 +91,26 @@ impl Store {
     ///     session: Some(Session { client: 1, seq: 1 }),
     ///     request: Request::Cas { key: "k".into(), expected: None, new: "v".into() },
     /// };
-    /// assert_eq!(store.apply(&put), Response::Swapped(true));
+    /// assert_eq!(store.apply(1, &put), Response::Swapped(true));
     /// // The same session and sequence number again: not applied twice.
-    /// assert_eq!(store.apply(&put), Response::Swapped(true));
+    /// assert_eq!(store.apply(2, &put), Response::Swapped(true));
     /// assert_eq!(store.get("k"), Some("v"));
     /// ```
-    pub fn apply(&mut self, command: &Command) -> Response {
+    pub fn apply(&mut self, index: u64, command: &Command) -> Response {
+        if index >= self.next_sweep {
+            let ttl = self.session_ttl;
+            self.sessions
+                .retain(|_, state| state.seen_at.saturating_add(ttl) > index);
+            self.next_sweep = index + ttl.div_ceil(4).max(1);
+        }
         if let Some(session) = command.session
-            && let Some((seq, response)) = self.sessions.get(&session.client)
+            && let Some(state) = self.sessions.get_mut(&session.client)
         {
-            if session.seq == *seq {
-                return response.clone();
+            state.seen_at = index;
+            if session.seq == state.seq {
+                return state.response.clone();
             }
-            if session.seq < *seq {
+            if session.seq < state.seq {
                 // An old retry: its client moved on and nobody waits for the answer.
                 return Response::Retry("stale sequence number".into());
             }
@@ -88,9 +136,12 @@ impl Store {
             }
         };
         if let Some(session) = command.session {
-            let _ = self
-                .sessions
-                .insert(session.client, (session.seq, response.clone()));
+            let state = SessionState {
+                seq: session.seq,
+                response: response.clone(),
+                seen_at: index,
+            };
+            let _ = self.sessions.insert(session.client, state);
         }
         response
     }
@@ -155,19 +206,45 @@ mod tests {
             key: "k".into(),
             value: value.into(),
         };
-        assert_eq!(store.apply(&write(1, 1, put("a"))), Response::Done);
-        assert_eq!(store.apply(&write(2, 1, put("b"))), Response::Done);
+        assert_eq!(store.apply(1, &write(1, 1, put("a"))), Response::Done);
+        assert_eq!(store.apply(2, &write(2, 1, put("b"))), Response::Done);
         // Client 1 retries its first write after client 2's: not applied again.
-        assert_eq!(store.apply(&write(1, 1, put("a"))), Response::Done);
+        assert_eq!(store.apply(3, &write(1, 1, put("a"))), Response::Done);
         assert_eq!(store.get("k"), Some("b"));
         let delete = write(1, 2, Request::Delete { key: "k".into() });
-        assert_eq!(store.apply(&delete), Response::Done);
+        assert_eq!(store.apply(4, &delete), Response::Done);
         assert!(store.is_empty());
         assert!(matches!(
-            store.apply(&write(1, 1, put("a"))),
+            store.apply(5, &write(1, 1, put("a"))),
             Response::Retry(_)
         ));
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn unused_sessions_are_forgotten_at_the_same_entries_on_every_replica() {
+        let put = |value: &str| Request::Put {
+            key: "k".into(),
+            value: value.into(),
+        };
+        let mut replica = Store::with_session_ttl(100);
+        let _ = replica.apply(1, &write(1, 1, put("a")));
+        for index in 2..=90 {
+            let _ = replica.apply(index, &write(2, index, put("b")));
+        }
+        // A snapshot taken now and restored elsewhere forgets at the same points.
+        let mut restored = Store::decode(&replica.encode()).unwrap();
+        assert_eq!(replica.sessions(), 2);
+        for index in 91..=200 {
+            let command = write(2, index, put("c"));
+            assert_eq!(
+                replica.apply(index, &command),
+                restored.apply(index, &command)
+            );
+        }
+        // Client 1 was last seen at entry 1: forgotten; client 2 is kept.
+        assert_eq!(replica.sessions(), 1);
+        assert_eq!(replica, restored);
     }
 
     #[test]
@@ -182,10 +259,16 @@ mod tests {
             },
         };
         let empty = store.digest();
-        assert_eq!(store.apply(&cas(Some("x"), "y")), Response::Swapped(false));
-        assert_eq!(store.apply(&cas(None, "y")), Response::Swapped(true));
-        assert_eq!(store.apply(&cas(None, "z")), Response::Swapped(false));
-        assert_eq!(store.apply(&cas(Some("y"), "z")), Response::Swapped(true));
+        assert_eq!(
+            store.apply(1, &cas(Some("x"), "y")),
+            Response::Swapped(false)
+        );
+        assert_eq!(store.apply(2, &cas(None, "y")), Response::Swapped(true));
+        assert_eq!(store.apply(3, &cas(None, "z")), Response::Swapped(false));
+        assert_eq!(
+            store.apply(4, &cas(Some("y"), "z")),
+            Response::Swapped(true)
+        );
         assert_ne!(store.digest(), empty);
         let copy = Store::decode(&store.encode()).unwrap();
         assert_eq!(copy, store);
