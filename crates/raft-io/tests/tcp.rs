@@ -193,3 +193,67 @@ fn a_bad_frame_that_keeps_its_boundaries_is_skipped_on_a_live_connection() {
     assert_eq!(stats.decode_errors, 1);
     assert_eq!(stats.streams_closed_corrupt, 0);
 }
+
+// Three RaftNodes in one process talking only through TcpTransports on loopback: they
+// elect a leader and commit on every node.
+#[test]
+fn three_nodes_over_tcp_elect_a_leader_and_commit() {
+    use raft_io::{Action, Event, RaftConfig, RaftNode};
+
+    let listeners: Vec<(TcpListener, SocketAddr)> = (0..3).map(|_| listener()).collect();
+    let addresses: Vec<(u64, SocketAddr)> = listeners
+        .iter()
+        .enumerate()
+        .map(|(i, (_, address))| (i as u64 + 1, *address))
+        .collect();
+    let mut nodes = Vec::new();
+    for (i, (listener, _)) in listeners.into_iter().enumerate() {
+        let id = i as u64 + 1;
+        let (transport, inbox) = receiver(id, listener, addresses.clone());
+        let node = RaftNode::new(RaftConfig::new(id, [1, 2, 3]));
+        nodes.push((node, transport, inbox, Vec::<Vec<u8>>::new()));
+    }
+    let deadline = Instant::now() + WAIT;
+    let mut proposed = false;
+    loop {
+        assert!(Instant::now() < deadline, "no commit on every node in time");
+        for (node, transport, inbox, applied) in &mut nodes {
+            let mut events = vec![Event::Tick];
+            events.extend(inbox.try_iter().map(Event::Message));
+            for event in events {
+                // A refused message (stale, say) is simply dropped.
+                let Ok(actions) = node.step(event) else {
+                    continue;
+                };
+                for action in actions {
+                    match action {
+                        Action::Send { to, message } => transport.send(to, message).unwrap(),
+                        Action::Apply { command, .. } => applied.push(command.to_vec()),
+                        _ => {}
+                    }
+                }
+            }
+            if node.is_leader() && !proposed {
+                proposed = node
+                    .step(Event::Propose(b"over tcp".to_vec()))
+                    .is_ok_and(|actions| {
+                        for action in actions {
+                            if let Action::Send { to, message } = action {
+                                transport.send(to, message).unwrap();
+                            }
+                        }
+                        true
+                    });
+            }
+        }
+        if nodes
+            .iter()
+            .all(|(.., applied)| applied == &[b"over tcp".to_vec()])
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let leaders = nodes.iter().filter(|(node, ..)| node.is_leader()).count();
+    assert_eq!(leaders, 1);
+}
