@@ -547,6 +547,15 @@ fn main() -> ExitCode {
                 "--bench",
                 "throughput",
             ])) && run(cargo(&["bench", "-p", "raft-wire", "--bench", "codec"]))
+                && run(cargo(&[
+                    "bench",
+                    "-p",
+                    "raft-io",
+                    "--features",
+                    "tcp",
+                    "--bench",
+                    "tcp",
+                ]))
         }
         _ => {
             eprintln!(
