@@ -73,6 +73,13 @@ fn messages_arrive_in_order_both_ways() {
         assert_eq!(inbox_2.recv_timeout(WAIT).unwrap(), message(term));
         assert_eq!(inbox_1.recv_timeout(WAIT).unwrap(), message(term + 1000));
     }
+    // The writer counts a batch after its write returns, which may be after the
+    // reader delivered it.
+    let deadline = Instant::now() + WAIT;
+    while one.stats().sent < 500 {
+        assert!(Instant::now() < deadline, "{:?}", one.stats());
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(one.stats().sent, 500);
     assert_eq!(two.stats().received, 500);
     assert_eq!(one.stats().dropped_queue_full, 0);
