@@ -108,6 +108,14 @@ pub enum Action {
         /// The new membership.
         membership: Membership,
     },
+    /// A change accepted by [`Event::ChangeMembership`] and held until the leader had
+    /// committed an entry of its own term was abandoned: the node stopped leading
+    /// first, or the change no longer applied once it could go in (a learner to
+    /// promote fell behind, say). Nothing was appended; ask the current leader again.
+    MembershipChangeDropped {
+        /// The change.
+        change: MembershipChange,
+    },
     /// Only with
     /// [`RaftConfig::with_deferred_leader_sync`](crate::RaftConfig::with_deferred_leader_sync):
     /// the leader's new entries are not synced yet. Carry out the sends before this

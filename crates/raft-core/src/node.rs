@@ -129,6 +129,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     lease_until: u64,
     /// Reads dropped by a step-down, reported at the end of the step.
     dropped_reads: Vec<Bytes>,
+    /// A held membership change abandoned by a step-down, reported at the end of the
+    /// step.
+    dropped_change: Option<MembershipChange>,
     /// Leader only: one entry per other voter, sorted by id.
     progress: Vec<Progress>,
     /// What each follower learns as committed from what was sent to it; parallel to
@@ -281,6 +284,7 @@ impl<L: RaftLog> RaftNode<L> {
             unready_reads: Vec::new(),
             lease_until: 0,
             dropped_reads: Vec::new(),
+            dropped_change: None,
             progress: Vec::new(),
             commit_sent: Vec::new(),
             needs_sync: false,
@@ -513,13 +517,20 @@ impl<L: RaftLog> RaftNode<L> {
         for context in self.dropped_reads.drain(..) {
             out.push(Action::ReadDropped { context });
         }
+        if let Some(change) = self.dropped_change.take() {
+            out.push(Action::MembershipChangeDropped { change });
+        }
         if self.state == State::Leader
             && self.queued_change.is_some()
             && self.log.term_at(self.commit_index) == Some(self.term)
         {
             let change = self.queued_change.take().expect("checked above");
             // Checked when asked; only the learner catch-up can have changed since.
-            let _ = self.append_change(change, out);
+            match self.append_change(change, out) {
+                Ok(()) => {}
+                Err(error) if error.is_fatal() => return Err(error),
+                Err(_) => out.push(Action::MembershipChangeDropped { change }),
+            }
         }
         // A leader that removed itself steps down once the change commits.
         let removal_committed = self
@@ -839,7 +850,9 @@ impl<L: RaftLog> RaftNode<L> {
         self.progress.clear();
         self.commit_sent.clear();
         self.transfer = None;
-        self.queued_change = None;
+        if let Some(change) = self.queued_change.take() {
+            self.dropped_change = Some(change);
+        }
         self.read_ready = false;
         self.read_rounds_sent.clear();
         self.lease_until = 0;

@@ -279,3 +279,50 @@ fn truncated_configuration_entry_is_undone() {
     }
     cluster.check_log_matching();
 }
+
+// A change held for the 2015 rule is reported, not silently lost, when the leader steps
+// down before it could go in.
+#[test]
+fn held_change_abandoned_by_a_step_down_is_reported() {
+    let log = log_with_terms(&[1, 2], 2);
+    let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]).with_pre_vote(false), log);
+    while node.role() != Role::Candidate {
+        let _ = node.step(Event::Tick).unwrap();
+    }
+    let term = node.term();
+    let _ = node
+        .step(Event::Message(Message::RequestVoteReply(
+            RequestVoteReply {
+                term,
+                vote_granted: true,
+                from: 2,
+            },
+        )))
+        .unwrap();
+    assert!(node.is_leader());
+    let held = node
+        .step(Event::ChangeMembership(MembershipChange::RemoveMember(3)))
+        .unwrap();
+    assert!(
+        !held
+            .iter()
+            .any(|a| matches!(a, Action::MembershipChangeDropped { .. }))
+    );
+    // A newer leader appears before the no-op commits.
+    let heartbeat = raft_core::AppendEntries {
+        term: term + 1,
+        leader: 2,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: Vec::new(),
+        leader_commit: 0,
+    };
+    let actions = node
+        .step(Event::Message(Message::AppendEntries(heartbeat)))
+        .unwrap();
+    assert!(!node.is_leader());
+    assert!(actions.contains(&Action::MembershipChangeDropped {
+        change: MembershipChange::RemoveMember(3)
+    }));
+    assert_eq!(node.members(), &[1, 2, 3]);
+}
