@@ -273,6 +273,11 @@ const RULES: &[Rule] = &[
         test: "fresh_leader_commits_its_term_before_changing_configuration",
     },
     Rule {
+        rule: "2015 fix: a held change abandoned on step-down is reported",
+        test_binary: "membership",
+        test: "held_change_abandoned_by_a_step_down_is_reported",
+    },
+    Rule {
         rule: "configuration survives restart",
         test_binary: "membership",
         test: "configuration_survives_restart",
