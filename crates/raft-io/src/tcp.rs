@@ -244,7 +244,8 @@ impl TcpTransport {
     }
 
     /// Stops every thread and closes every connection; what is still queued is lost.
-    /// Dropping the transport does the same.
+    /// Dropping the transport does the same. It can take up to the write timeout if a
+    /// peer stopped reading mid-write (or the connect timeout if one is connecting).
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -343,6 +344,12 @@ fn write_loop(address: SocketAddr, outbox: &Receiver<Message>, shared: &Shared) 
                 .set_write_timeout(Some(options.write_timeout))
                 .is_err()
         {
+            // Without a write timeout a stuck peer could block this thread forever.
+            bump(&shared.counters.connect_failures, 1);
+            if !pause(shared, backoff) {
+                return;
+            }
+            backoff = (backoff * 2).min(options.backoff_max);
             continue;
         }
         bump(&shared.counters.connects, 1);
