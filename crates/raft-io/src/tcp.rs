@@ -144,7 +144,7 @@ type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
 pub struct TcpTransport {
     id: NodeId,
     local_addr: SocketAddr,
-    queues: BTreeMap<NodeId, SyncSender<Message>>,
+    queues: BTreeMap<NodeId, (SocketAddr, SyncSender<Message>)>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -201,19 +201,52 @@ impl TcpTransport {
                 .spawn(move || accept_loop(&listener, &acceptor, &deliver))?,
         );
         for (peer, address) in peers {
-            if peer == id || transport.queues.contains_key(&peer) {
-                continue;
+            if !transport.queues.contains_key(&peer) {
+                transport.add_peer(peer, address)?;
             }
-            let (queue, outbox) = mpsc::sync_channel(shared.options.queue_messages_max.max(1));
-            let writer = Arc::clone(&shared);
-            transport.threads.push(
-                thread::Builder::new()
-                    .name(format!("raft-tcp-{id}-to-{peer}"))
-                    .spawn(move || write_loop(address, &outbox, &writer))?,
-            );
-            let _ = transport.queues.insert(peer, queue);
         }
         Ok(transport)
+    }
+
+    /// Starts sending to `peer` at `address` (a node added to the cluster), or moves
+    /// an existing peer to a new address (its queued messages are dropped). The node
+    /// itself and an unchanged address are ignored.
+    ///
+    /// # Errors
+    /// The writer thread cannot be spawned.
+    pub fn add_peer(&mut self, peer: NodeId, address: SocketAddr) -> io::Result<()> {
+        if peer == self.id
+            || self
+                .queues
+                .get(&peer)
+                .is_some_and(|(known, _)| *known == address)
+        {
+            return Ok(());
+        }
+        let (queue, outbox) = mpsc::sync_channel(self.shared.options.queue_messages_max.max(1));
+        let writer = Arc::clone(&self.shared);
+        self.threads.retain(|thread| !thread.is_finished());
+        self.threads.push(
+            thread::Builder::new()
+                .name(format!("raft-tcp-{}-to-{peer}", self.id))
+                .spawn(move || write_loop(address, &outbox, &writer))?,
+        );
+        // Replacing the sender ends the old writer, if any.
+        let _ = self.queues.insert(peer, (address, queue));
+        Ok(())
+    }
+
+    /// Stops sending to `peer` (a node removed from the cluster); sends to it become
+    /// `Error::UnknownNode`. Its writer thread ends on its own.
+    pub fn remove_peer(&mut self, peer: NodeId) {
+        let _ = self.queues.remove(&peer);
+    }
+
+    /// The peers messages can be sent to, with their addresses.
+    pub fn peers(&self) -> impl Iterator<Item = (NodeId, SocketAddr)> + '_ {
+        self.queues
+            .iter()
+            .map(|(&peer, (address, _))| (peer, *address))
     }
 
     /// The node this transport serves.
@@ -280,7 +313,7 @@ impl RaftTransport for TcpTransport {
     /// # Errors
     /// [`Error::UnknownNode`] if `to` is not one of the peers given at start.
     fn send(&mut self, to: NodeId, message: Message) -> Result<()> {
-        let queue = self
+        let (_, queue) = self
             .queues
             .get(&to)
             .ok_or(Error::UnknownNode { node: to })?;

@@ -264,3 +264,29 @@ fn three_nodes_over_tcp_elect_a_leader_and_commit() {
     let leaders = nodes.iter().filter(|(node, ..)| node.is_leader()).count();
     assert_eq!(leaders, 1);
 }
+
+#[test]
+fn peers_can_be_added_moved_and_removed_at_run_time() {
+    let (l1, _) = listener();
+    let (l2, a2) = listener();
+    let (l3, a3) = listener();
+    let (mut one, _inbox_1) = receiver(1, l1, vec![]);
+    assert!(matches!(
+        one.send(2, message(1)),
+        Err(raft_io::Error::UnknownNode { node: 2 })
+    ));
+    let (_two, inbox_2) = receiver(2, l2, vec![]);
+    let (_three, inbox_3) = receiver(3, l3, vec![]);
+    one.add_peer(2, a2).unwrap();
+    send_until_received(&mut one, 2, &inbox_2, 1);
+    // Node 2 "moves" to node 3's address: messages for 2 now arrive there.
+    one.add_peer(2, a3).unwrap();
+    send_until_received(&mut one, 2, &inbox_3, 100);
+    assert_eq!(one.peers().collect::<Vec<_>>(), vec![(2, a3)]);
+    one.remove_peer(2);
+    assert!(matches!(
+        one.send(2, message(1)),
+        Err(raft_io::Error::UnknownNode { node: 2 })
+    ));
+    assert_eq!(one.peers().count(), 0);
+}
