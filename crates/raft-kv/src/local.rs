@@ -37,6 +37,8 @@ pub struct LocalCluster {
     pub serve_args: Vec<String>,
     /// Where node output goes.
     pub output: Output,
+    /// The initial voters (empty: every node); the others start as learners.
+    pub voters: Vec<NodeId>,
     remove_dir: bool,
 }
 
@@ -101,6 +103,7 @@ impl LocalCluster {
             children: BTreeMap::new(),
             serve_args: Vec::new(),
             output: Output::File,
+            voters: Vec::new(),
             remove_dir,
         })
     }
@@ -153,6 +156,12 @@ impl LocalCluster {
             .arg(&data)
             .args(self.member_args())
             .args(&self.serve_args)
+            .args(if self.voters.is_empty() {
+                Vec::new()
+            } else {
+                let voters: Vec<String> = self.voters.iter().map(ToString::to_string).collect();
+                vec!["--voters".to_owned(), voters.join(",")]
+            })
             .arg("--exit-with-stdin")
             .stdin(Stdio::piped());
         if self.output == Output::File {

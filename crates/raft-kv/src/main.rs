@@ -18,13 +18,16 @@ use raft_kv::torture::{self, TortureOptions};
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
-              [--exit-with-stdin] [--sync-before-send] [--allow-fault-injection]
+              [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
+              [--allow-fault-injection]
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
-    Every member (this one too) is listed once. --sync-before-send: the leader
+    Every member (this one too) is listed once. --voters: the initial voters (default:
+    every member); a node outside them starts as a learner, for `add-learner`. --sync-before-send: the leader
     fsyncs before replicating instead of overlapping the two. --allow-fault-injection:
     accept `isolate MS` (tests only).
 raft-kv client --cluster ADDR[,ADDR...] get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
+              | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID
     One request; follows redirects to the leader.
 raft-kv cluster [--nodes 3] [--dir DIR]
     A local cluster on 127.0.0.1 until Ctrl-C.
@@ -131,6 +134,17 @@ fn serve(args: &Args) -> Result<(), String> {
         }
     }
     let mut config = ServerConfig::new(id, data, members);
+    for list in args.all("voters") {
+        for voter in list.split(',') {
+            let voter: u64 = voter
+                .parse()
+                .map_err(|_| format!("--voters: bad node id `{voter}`"))?;
+            if !config.members.contains_key(&voter) {
+                return Err(format!("--voters: node {voter} is not a --member"));
+            }
+            config.voters.push(voter);
+        }
+    }
     config.tick = Duration::from_millis(args.get("tick-ms", 10)?);
     config.fsync = !args.flag("no-fsync");
     config.snapshot_every = args.get("snapshot-every", 10_000)?;

@@ -7,6 +7,9 @@
 //! cas color blue green    -> SWAPPED           (or UNCHANGED; `-` means "absent")
 //! del color               -> OK
 //! status                  -> STATUS id=1 role=leader term=2 leader=1 commit=9 applied=9 digest=…
+//! add-learner 4 127.0.0.1:7004 127.0.0.1:8004 -> OK   (membership, leader only)
+//! promote 4               -> OK                (once node 4 has caught up)
+//! remove 1                -> OK
 //! isolate 500             -> OK                (tests, with --allow-fault-injection:
 //!                                               drop Raft traffic for 500 ms)
 //! @7:12 put color red     -> OK                (client 7, sequence 12: applied at most once)
@@ -62,6 +65,26 @@ pub enum Request {
     },
     /// The node's view of the cluster (answered locally, not linearizable).
     Status,
+    /// Leader only: add node `id` (listening at `raft` for peers and `client` for
+    /// clients) as a learner. Its addresses are replicated through the log.
+    AddLearner {
+        /// The new node.
+        id: u64,
+        /// Its Raft address.
+        raft: String,
+        /// Its client address.
+        client: String,
+    },
+    /// Leader only: make learner `id` a voter (refused until it has caught up).
+    Promote {
+        /// The learner.
+        id: u64,
+    },
+    /// Leader only: remove node `id` from the cluster.
+    Remove {
+        /// The node.
+        id: u64,
+    },
     /// Fault injection for tests: the node drops every Raft message in and out for
     /// this many milliseconds, as if cut off by a network partition, while it keeps
     /// serving clients.
@@ -95,6 +118,19 @@ fn word(text: &str) -> Result<String, String> {
         return Err(format!("`{text}` is not a single word"));
     }
     Ok(text.to_owned())
+}
+
+fn node_id(text: &str) -> Result<u64, String> {
+    match text.parse() {
+        Ok(0) | Err(_) => Err(format!("`{text}` is not a node id (1 or more)")),
+        Ok(id) => Ok(id),
+    }
+}
+
+fn address(text: &str) -> Result<String, String> {
+    text.parse::<std::net::SocketAddr>()
+        .map(|address| address.to_string())
+        .map_err(|_| format!("`{text}` is not an IP:PORT address"))
 }
 
 fn optional(text: &str) -> Result<Option<String>, String> {
@@ -148,13 +184,21 @@ impl RequestLine {
                 new: word(new)?,
             },
             ["status"] => Request::Status,
+            ["add-learner", id, raft, client] => Request::AddLearner {
+                id: node_id(id)?,
+                raft: address(raft)?,
+                client: address(client)?,
+            },
+            ["promote", id] => Request::Promote { id: node_id(id)? },
+            ["remove", id] => Request::Remove { id: node_id(id)? },
             ["isolate", millis] => Request::Isolate {
                 millis: millis.parse().map_err(|_| "isolate takes milliseconds")?,
             },
             [] => return Err("empty request".into()),
             _ => {
                 return Err(
-                    "expected: get KEY | put KEY VALUE | del KEY | cas KEY OLD|- NEW | status"
+                    "expected: get KEY | put KEY VALUE | del KEY | cas KEY OLD|- NEW | status \
+                     | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID"
                         .into(),
                 );
             }
@@ -177,6 +221,11 @@ impl fmt::Display for RequestLine {
             }
             Request::Status => write!(f, "status"),
             Request::Isolate { millis } => write!(f, "isolate {millis}"),
+            Request::AddLearner { id, raft, client } => {
+                write!(f, "add-learner {id} {raft} {client}")
+            }
+            Request::Promote { id } => write!(f, "promote {id}"),
+            Request::Remove { id } => write!(f, "remove {id}"),
         }
     }
 }
@@ -280,13 +329,16 @@ pub struct Status {
     pub keys: u64,
     /// Ticks this process has stepped since it started.
     pub ticks: u64,
+    /// The voters in the configuration it follows.
+    pub voters: Vec<u64>,
 }
 
 impl Status {
     /// Formats the status as a response payload.
     pub fn to_words(&self) -> String {
         format!(
-            "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={}",
+            "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={} \
+             voters={}",
             self.id,
             self.role,
             self.term,
@@ -295,7 +347,12 @@ impl Status {
             self.applied,
             self.digest,
             self.keys,
-            self.ticks
+            self.ticks,
+            self.voters
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
         )
     }
 
@@ -320,6 +377,13 @@ impl Status {
                 }
                 "keys" => status.keys = number()?,
                 "ticks" => status.ticks = number()?,
+                "voters" => {
+                    status.voters = value
+                        .split(',')
+                        .filter(|voter| !voter.is_empty())
+                        .map(|voter| voter.parse().map_err(|_| "bad voters"))
+                        .collect::<Result<_, _>>()?;
+                }
                 _ => {}
             }
         }
@@ -344,6 +408,9 @@ mod tests {
             "cas a 1 2",
             "status",
             "isolate 250",
+            "add-learner 4 127.0.0.1:7004 127.0.0.1:8004",
+            "promote 4",
+            "remove 1",
             "@4:2 put a 1",
         ] {
             let line = RequestLine::parse(text).unwrap();
@@ -403,6 +470,15 @@ mod tests {
                     .prop_map(|(key, expected, new)| Request::Cas { key, expected, new }),
                 Just(Request::Status),
                 any::<u64>().prop_map(|millis| Request::Isolate { millis }),
+                (1..u64::MAX, any::<[u8; 4]>(), any::<u16>(), any::<u16>()).prop_map(
+                    |(id, ip, raft, client)| Request::AddLearner {
+                        id,
+                        raft: std::net::SocketAddr::from((ip, raft)).to_string(),
+                        client: std::net::SocketAddr::from((ip, client)).to_string(),
+                    }
+                ),
+                (1..u64::MAX).prop_map(|id| Request::Promote { id }),
+                (1..u64::MAX).prop_map(|id| Request::Remove { id }),
             ]
         }
 
@@ -443,6 +519,7 @@ mod tests {
             digest: 0xdead_beef,
             keys: 3,
             ticks: 1234,
+            voters: vec![1, 2, 5],
         };
         assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
     }

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use raft_io::tcp::{TcpOptions, TcpTransport};
 use raft_io::{
-    Action, Bytes, Error, Event, Index, Message, NodeId, RaftConfig, RaftLog, RaftNode,
-    RaftTransport, Role, Term, WalLog, WalOptions,
+    Action, Bytes, Error, Event, Index, MembershipChange, Message, NodeId, RaftConfig, RaftLog,
+    RaftNode, RaftTransport, Role, Term, WalLog, WalOptions,
 };
 
 use crate::protocol::{Request, RequestLine, Response, Status};
@@ -42,8 +42,11 @@ pub struct ServerConfig {
     pub id: NodeId,
     /// Its write-ahead log and snapshots.
     pub data_dir: PathBuf,
-    /// Every member, this node included.
+    /// Every member known at start, this node included.
     pub members: BTreeMap<NodeId, Member>,
+    /// The voters of the initial configuration (empty: every member). A node not
+    /// among them starts as a learner, to be added with `add-learner`.
+    pub voters: Vec<NodeId>,
     /// Wall time per Raft tick (election timeout is 10–20 ticks, heartbeats every 3).
     pub tick: Duration,
     /// fsync the log before acknowledging (turn off only for experiments).
@@ -68,6 +71,7 @@ impl ServerConfig {
             id,
             data_dir,
             members,
+            voters: Vec::new(),
             tick: Duration::from_millis(10),
             fsync: true,
             snapshot_every: 10_000,
@@ -165,6 +169,7 @@ impl Server {
                 digest: self.store.digest(),
                 keys: self.store.len() as u64,
                 ticks: self.ticks,
+                voters: self.node.membership().voters().to_vec(),
             }
             .to_words(),
         )
@@ -195,6 +200,53 @@ impl Server {
         Ok(())
     }
 
+    /// Records where node `id` listens (from the log or a snapshot) and starts
+    /// talking to it.
+    fn learn_member(&mut self, id: NodeId, raft: &str, client: &str) {
+        let (Ok(raft), Ok(client)) = (raft.parse(), client.parse()) else {
+            self.say(&format!("ignored bad addresses for node {id}"));
+            return;
+        };
+        if self.config.members.get(&id) == Some(&Member { raft, client }) {
+            return;
+        }
+        let _ = self.config.members.insert(id, Member { raft, client });
+        if let Err(error) = self.transport.add_peer(id, raft) {
+            self.fatal = Some(format!("adding peer {id}: {error}"));
+        }
+    }
+
+    /// A membership request on the leader.
+    fn change_membership(&mut self, request: Request) -> Response {
+        let change = match &request {
+            Request::AddLearner { id, .. } => MembershipChange::AddLearner(*id),
+            Request::Promote { id } => MembershipChange::PromoteLearner(*id),
+            Request::Remove { id } => MembershipChange::RemoveMember(*id),
+            _ => return Response::Invalid("not a membership request".into()),
+        };
+        if !self.node.is_leader() {
+            return self.redirect(self.node.leader());
+        }
+        if let Request::AddLearner { id, raft, client } = &request {
+            // Reach it now, and let every node learn its addresses through the log.
+            self.learn_member(*id, raft, client);
+            let record = Command {
+                session: None,
+                request: request.clone(),
+            };
+            if let Err(error) = self.step(Event::Propose(record.encode())) {
+                return self.refusal(&error);
+            }
+        }
+        match self.step(Event::ChangeMembership(change)) {
+            Ok(()) => Response::Done,
+            Err(error) => match error {
+                Error::NotLeader { leader } => self.redirect(leader),
+                other => Response::Retry(other.to_string().replace('\n', " ")),
+            },
+        }
+    }
+
     fn isolated(&mut self) -> bool {
         match self.isolated_until {
             Some(until) if Instant::now() < until => true,
@@ -220,7 +272,13 @@ impl Server {
                 command,
             } => {
                 let response = match Command::decode(&command) {
-                    Some(command) => self.store.apply(index, &command),
+                    Some(command) => {
+                        let response = self.store.apply(index, &command);
+                        if let Request::AddLearner { id, raft, client } = &command.request {
+                            self.learn_member(*id, raft, client);
+                        }
+                        response
+                    }
                     None => Response::Invalid("undecodable log entry".into()),
                 };
                 if let Some(pending) = self.writes.remove(&index) {
@@ -252,6 +310,15 @@ impl Server {
             Action::RestoreSnapshot { index, data, .. } => match Store::decode(&data) {
                 Some(store) => {
                     self.store = store;
+                    let members: Vec<(u64, String, String)> = self
+                        .store
+                        .members()
+                        .iter()
+                        .map(|(&id, (raft, client))| (id, raft.clone(), client.clone()))
+                        .collect();
+                    for (id, raft, client) in members {
+                        self.learn_member(id, &raft, &client);
+                    }
                     self.last_snapshot = self.last_snapshot.max(index);
                     self.say(&format!("restored snapshot at index {index}"));
                 }
@@ -261,7 +328,14 @@ impl Server {
                 }
             },
             Action::MembershipChanged { membership } => {
-                self.say(&format!("membership is now {membership:?}"));
+                self.say(&format!(
+                    "configuration: voters {:?}, learners {:?}",
+                    membership.voters(),
+                    membership.learners()
+                ));
+            }
+            Action::MembershipChangeDropped { change } => {
+                self.say(&format!("membership change {change:?} abandoned"));
             }
             _ => {}
         }
@@ -323,6 +397,12 @@ impl Server {
                 Input::Client(line, reply) => match line.request {
                     Request::Status => {
                         let _ = reply.send(self.status());
+                    }
+                    request @ (Request::AddLearner { .. }
+                    | Request::Promote { .. }
+                    | Request::Remove { .. }) => {
+                        let response = self.change_membership(request);
+                        let _ = reply.send(response);
                     }
                     Request::Isolate { .. } if !self.config.fault_injection => {
                         let _ = reply.send(Response::Invalid(
@@ -483,8 +563,17 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
     };
     let log = WalLog::open_with(&config.data_dir, options)
         .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
-    let raft_config = RaftConfig::new(config.id, config.members.keys().copied())
-        .with_deferred_leader_sync(config.deferred_leader_sync);
+    let voters: Vec<NodeId> = if config.voters.is_empty() {
+        config.members.keys().copied().collect()
+    } else {
+        config.voters.clone()
+    };
+    let raft_config = if voters.contains(&config.id) {
+        RaftConfig::new(config.id, voters)
+    } else {
+        RaftConfig::learner(config.id, voters)
+    }
+    .with_deferred_leader_sync(config.deferred_leader_sync);
     let node = RaftNode::try_with_log(raft_config, log).map_err(|error| error.to_string())?;
     let raft_listener =
         TcpListener::bind(me.raft).map_err(|error| format!("binding {}: {error}", me.raft))?;

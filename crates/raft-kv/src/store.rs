@@ -51,6 +51,8 @@ pub struct Store {
     session_ttl: u64,
     /// The next log index at or after which expired sessions are swept.
     next_sweep: u64,
+    /// Addresses of nodes added at run time: id → (Raft address, client address).
+    members: BTreeMap<u64, (String, String)>,
 }
 
 impl Default for Store {
@@ -71,7 +73,13 @@ impl Store {
             sessions: BTreeMap::new(),
             session_ttl: ttl.max(1),
             next_sweep: ttl.max(1),
+            members: BTreeMap::new(),
         }
+    }
+
+    /// Nodes added at run time, with their Raft and client addresses.
+    pub fn members(&self) -> &BTreeMap<u64, (String, String)> {
+        &self.members
     }
 
     /// Sessions remembered.
@@ -131,9 +139,15 @@ impl Store {
                 }
                 Response::Swapped(swapped)
             }
-            Request::Get { .. } | Request::Status | Request::Isolate { .. } => {
-                Response::Invalid("only writes go through the log".into())
+            Request::AddLearner { id, raft, client } => {
+                let _ = self.members.insert(*id, (raft.clone(), client.clone()));
+                Response::Done
             }
+            Request::Get { .. }
+            | Request::Status
+            | Request::Isolate { .. }
+            | Request::Promote { .. }
+            | Request::Remove { .. } => Response::Invalid("only writes go through the log".into()),
         };
         if let Some(session) = command.session {
             let state = SessionState {

@@ -128,3 +128,83 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
         Ok(Response::Value(Some("v1".into())))
     );
 }
+
+/// Sends `request` to the cluster until it succeeds (membership changes are refused
+/// while another is in flight or a learner is catching up).
+fn until_done(client: &mut Client, request: &Request) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.execute(request.clone(), Duration::from_secs(5)) {
+            Ok(Response::Done) => return,
+            other => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{request:?} never succeeded: {other:?}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 4, None).unwrap();
+    cluster.voters = vec![1, 2, 3];
+    for id in [1, 2, 3] {
+        cluster.start(id).unwrap();
+    }
+    let mut client = Client::new(cluster.client_addresses(), 5);
+    for i in 0..20 {
+        let put = Request::Put {
+            key: format!("k{i}"),
+            value: format!("v{i}"),
+        };
+        assert_eq!(
+            client.execute(put, Duration::from_secs(20)),
+            Ok(Response::Done)
+        );
+    }
+
+    // Node 4 starts as a learner outside the configuration, then joins.
+    cluster.start(4).unwrap();
+    let four = cluster.members()[&4];
+    until_done(
+        &mut client,
+        &Request::AddLearner {
+            id: 4,
+            raft: four.raft.to_string(),
+            client: four.client.to_string(),
+        },
+    );
+    until_done(&mut client, &Request::Promote { id: 4 });
+    until_done(&mut client, &Request::Remove { id: 1 });
+    // A removed node is not told what commits after its removal: stop it, then the
+    // members converge.
+    cluster.kill(1);
+    let status = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    assert_eq!(status.voters, vec![2, 3, 4]);
+    assert_eq!(cluster.status(4).unwrap().keys, 20);
+
+    // Nodes 2, 3 and 4 are the cluster now: it survives losing one more.
+    let put = Request::Put {
+        key: "after".into(),
+        value: "removal".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done)
+    );
+    let (leader, _) = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
+    cluster.kill(leader);
+    let get = Request::Get {
+        key: "after".into(),
+    };
+    assert_eq!(
+        client.execute(get, Duration::from_secs(20)),
+        Ok(Response::Value(Some("removal".into())))
+    );
+}
