@@ -263,7 +263,7 @@ impl Server {
         match action {
             Action::Send { .. } if self.isolated() => {}
             Action::Send { to, message } => {
-                // Unknown peers cannot happen (membership is fixed); a full queue is loss.
+                // A peer whose address is not known yet, or a full queue: lost, as on a network.
                 let _ = self.transport.send(to, message);
             }
             Action::Apply {
