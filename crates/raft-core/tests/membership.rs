@@ -155,12 +155,9 @@ fn leader_removing_itself_steps_down_after_commit() {
     assert_eq!(cluster.node(leader).members(), &[2, 3]);
 }
 
-// The 2015 correction: a leader that has not committed an entry of its own term holds
-// a change (appending a no-op) until one commits; only then is the change appended.
-#[test]
-fn fresh_leader_commits_its_term_before_changing_configuration() {
-    // Node 1 leads term 3 with an entry of term 2 it cannot know is committed... and
-    // no no-op yet acknowledged by anyone.
+/// Node 1 leading a new term over entries of term 2 it cannot know are committed, with
+/// its no-op not yet acknowledged by anyone; returns it and its term.
+fn fresh_leader_with_an_uncommitted_tail() -> (RaftNode<cluster::DurableLog>, u64) {
     let log = log_with_terms(&[1, 2], 2);
     let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]).with_pre_vote(false), log);
     while node.role() != Role::Candidate {
@@ -177,6 +174,14 @@ fn fresh_leader_commits_its_term_before_changing_configuration() {
         )))
         .unwrap();
     assert!(node.is_leader());
+    (node, term)
+}
+
+// The 2015 correction: a leader that has not committed an entry of its own term holds
+// a change (appending a no-op) until one commits; only then is the change appended.
+#[test]
+fn fresh_leader_commits_its_term_before_changing_configuration() {
+    let (mut node, term) = fresh_leader_with_an_uncommitted_tail();
     let before = node.log().last_index();
     let actions = node
         .step(Event::ChangeMembership(MembershipChange::RemoveMember(3)))
@@ -284,22 +289,7 @@ fn truncated_configuration_entry_is_undone() {
 // down before it could go in.
 #[test]
 fn held_change_abandoned_by_a_step_down_is_reported() {
-    let log = log_with_terms(&[1, 2], 2);
-    let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]).with_pre_vote(false), log);
-    while node.role() != Role::Candidate {
-        let _ = node.step(Event::Tick).unwrap();
-    }
-    let term = node.term();
-    let _ = node
-        .step(Event::Message(Message::RequestVoteReply(
-            RequestVoteReply {
-                term,
-                vote_granted: true,
-                from: 2,
-            },
-        )))
-        .unwrap();
-    assert!(node.is_leader());
+    let (mut node, term) = fresh_leader_with_an_uncommitted_tail();
     let held = node
         .step(Event::ChangeMembership(MembershipChange::RemoveMember(3)))
         .unwrap();
