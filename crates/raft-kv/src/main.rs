@@ -215,15 +215,13 @@ fn cluster(args: &Args) -> Result<(), String> {
         "cluster of {nodes} running, data in {}",
         cluster.dir().display()
     );
-    println!("talk to it:");
-    println!(
-        "  cargo run -p raft-kv -- client --cluster {} put greeting hello",
-        addresses.join(",")
-    );
-    println!(
-        "  cargo run -p raft-kv -- client --cluster {} get greeting",
-        addresses.join(",")
-    );
+    // The binary running now is already built: point at it, not at a cargo command.
+    let exe = current_exe()?;
+    let client = format!("{} client --cluster {}", exe.display(), addresses.join(","));
+    println!("talk to it (from another terminal):");
+    println!("  {client} put greeting hello");
+    println!("  {client} get greeting");
+    println!("  {client} status");
     println!(
         "  printf 'get greeting\\n' | nc {} (any node; followers redirect)",
         addresses[0].replace(':', " ")
@@ -232,7 +230,12 @@ fn cluster(args: &Args) -> Result<(), String> {
     while !stop.load(Ordering::SeqCst) {
         thread::sleep(Duration::from_millis(100));
     }
-    for id in cluster.ids() {
+    let running: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|&id| cluster.is_running(id))
+        .collect();
+    for id in running {
         let _ = cluster.interrupt(id);
     }
     Ok(())
