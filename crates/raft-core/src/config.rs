@@ -184,6 +184,11 @@ impl RaftConfig {
     /// allows and every node of the cluster has lease reads on (a node that starts then
     /// waits out one election timeout before voting); needs check-quorum; suspended
     /// during a leadership transfer. Off by default.
+    ///
+    /// The lease is counted in ticks, so the driver must step a tick for every tick
+    /// period that passed: a process that stalls (a GC pause, SIGSTOP, a stuck disk)
+    /// and then skips the ticks it missed would still trust a lease that expired in
+    /// real time. Drivers that drop missed ticks should use ReadIndex rounds instead.
     pub fn with_lease_reads(mut self, clock_drift_ticks: u32) -> Self {
         self.lease_read_drift_ticks = Some(clock_drift_ticks);
         self
