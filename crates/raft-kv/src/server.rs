@@ -443,23 +443,25 @@ impl Server {
         if batch.is_empty() {
             return Ok(());
         }
+        // Registered before the step: a single-node cluster commits and applies the
+        // batch inside it. (If the step refuses, nothing was appended.)
         let before = self.node.log().last_index();
-        let count = batch.len() as u64;
+        let term = self.node.term();
+        let indices = before + 1..=before + batch.len() as u64;
+        for (index, reply) in indices.clone().zip(batch_replies) {
+            let _ = self.writes.insert(index, PendingWrite { term, reply });
+        }
         match self.step(Event::ProposeBatch(batch)) {
             Ok(()) => {
-                let term = self.node.term();
-                debug_assert_eq!(self.node.log().last_index(), before + count);
-                for (index, reply) in (before + 1..).zip(batch_replies) {
-                    let _ = self.writes.insert(index, PendingWrite { term, reply });
-                }
-                // A single-node cluster commits and applies inside the step.
-                self.after_step();
+                debug_assert_eq!(self.node.log().last_index(), *indices.end());
                 Ok(())
             }
             Err(error) => {
                 let response = self.refusal(&error);
-                for reply in batch_replies {
-                    let _ = reply.send(response.clone());
+                for index in indices {
+                    if let Some(pending) = self.writes.remove(&index) {
+                        let _ = pending.reply.send(response.clone());
+                    }
                 }
                 if error.is_fatal() { Err(error) } else { Ok(()) }
             }

@@ -208,3 +208,19 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
         Ok(Response::Value(Some("removal".into())))
     );
 }
+
+// Regression: a single-node cluster commits and applies a write inside the step that
+// proposes it; the write must be answered with its result, not `ERR retry`.
+#[test]
+fn a_single_node_cluster_answers_writes_at_once() {
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 1, None).unwrap();
+    cluster.start_all().unwrap();
+    let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
+    let mut stream = TcpStream::connect(cluster.members()[&1].client).unwrap();
+    assert_eq!(raw(&mut stream, b"put a 1\n"), "OK");
+    assert_eq!(raw(&mut stream, b"@9:1 cas a 1 2\n"), "SWAPPED");
+    assert_eq!(raw(&mut stream, b"get a\n"), "VALUE 2");
+}
