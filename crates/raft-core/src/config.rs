@@ -43,6 +43,9 @@ pub struct RaftConfig {
     lease_read_drift_ticks: Option<u32>,
     snapshot_chunk_bytes_max: usize,
     deferred_leader_sync: bool,
+    entry_bytes_max: Option<usize>,
+    pending_reads_max: usize,
+    snapshot_bytes_max: u64,
     seed: u64,
 }
 
@@ -67,6 +70,11 @@ impl RaftConfig {
     pub const SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT: usize = 1 << 20;
     /// Default cap on unacknowledged AppendEntries per follower.
     pub const INFLIGHT_APPENDS_MAX_DEFAULT: usize = 64;
+    /// Default cap on the reads a leader holds while they wait for a confirmation round
+    /// or for its commit index to become current.
+    pub const PENDING_READS_MAX_DEFAULT: usize = 4096;
+    /// Default cap on the size of a snapshot a follower receives: 4 GiB.
+    pub const SNAPSHOT_BYTES_MAX_DEFAULT: u64 = 4 << 30;
 
     /// A node `id` in a cluster whose other voters are `peers`. `id` is dropped from
     /// `peers` if present and duplicates are removed.
@@ -95,6 +103,9 @@ impl RaftConfig {
             lease_read_drift_ticks: None,
             snapshot_chunk_bytes_max: Self::SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT,
             deferred_leader_sync: false,
+            entry_bytes_max: None,
+            pending_reads_max: Self::PENDING_READS_MAX_DEFAULT,
+            snapshot_bytes_max: Self::SNAPSHOT_BYTES_MAX_DEFAULT,
             seed: mix64(id ^ 0x5241_4654_494f_0001),
         }
     }
@@ -159,6 +170,37 @@ impl RaftConfig {
     /// always sent even if it alone is larger, so progress never stalls.
     pub fn with_append_bytes_max(mut self, bytes: usize) -> Self {
         self.append_bytes_max = bytes;
+        self
+    }
+
+    /// Caps the size of one proposed command (at least 1, at most the
+    /// [append bytes cap](RaftConfig::with_append_bytes_max), which is the default).
+    ///
+    /// A proposal with a larger command is refused with
+    /// [`Error::EntryTooLarge`](crate::Error::EntryTooLarge) before anything is
+    /// appended, so every entry fits one AppendEntries and a transport whose frame
+    /// limit admits `append_bytes_max` (plus the message's few dozen bytes of framing)
+    /// can always carry it: an entry that cannot be sent never holds up replication.
+    pub fn with_entry_bytes_max(mut self, bytes: usize) -> Self {
+        self.entry_bytes_max = Some(bytes);
+        self
+    }
+
+    /// Caps the reads a leader holds at once (at least 1): those waiting for a
+    /// confirmation round and those waiting for an entry of its term to commit. A
+    /// [`Event::ReadIndex`](crate::Event::ReadIndex) past it is refused with
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded), which is retryable.
+    pub fn with_pending_reads_max(mut self, reads: usize) -> Self {
+        self.pending_reads_max = reads;
+        self
+    }
+
+    /// Caps the size of a snapshot a follower will receive (at least 1). A chunk that
+    /// would pass it abandons the transfer and is refused with
+    /// [`Error::LimitExceeded`](crate::Error::LimitExceeded); the buffer never grows past
+    /// this, whatever a leader sends.
+    pub fn with_snapshot_bytes_max(mut self, bytes: u64) -> Self {
+        self.snapshot_bytes_max = bytes;
         self
     }
 
@@ -290,6 +332,22 @@ impl RaftConfig {
         self.append_bytes_max
     }
 
+    /// Maximum size of one proposed command: the value set with
+    /// [`RaftConfig::with_entry_bytes_max`], else [`RaftConfig::append_bytes_max`].
+    pub fn entry_bytes_max(&self) -> usize {
+        self.entry_bytes_max.unwrap_or(self.append_bytes_max)
+    }
+
+    /// Maximum reads a leader holds at once.
+    pub fn pending_reads_max(&self) -> usize {
+        self.pending_reads_max
+    }
+
+    /// Maximum size of a snapshot this node receives.
+    pub fn snapshot_bytes_max(&self) -> u64 {
+        self.snapshot_bytes_max
+    }
+
     /// Maximum unacknowledged AppendEntries per follower.
     pub fn inflight_appends_max(&self) -> usize {
         self.inflight_appends_max
@@ -363,6 +421,26 @@ impl RaftConfig {
         if self.snapshot_chunk_bytes_max == 0 {
             return invalid("snapshot chunk bytes max", "must be at least 1".into());
         }
+        if let Some(bytes) = self.entry_bytes_max {
+            if bytes == 0 {
+                return invalid("entry bytes max", "must be at least 1".into());
+            }
+            if bytes > self.append_bytes_max {
+                return invalid(
+                    "entry bytes max",
+                    alloc::format!(
+                        "{bytes} is above the append bytes max {}: such an entry would not fit one AppendEntries",
+                        self.append_bytes_max
+                    ),
+                );
+            }
+        }
+        if self.pending_reads_max == 0 {
+            return invalid("pending reads max", "must be at least 1".into());
+        }
+        if self.snapshot_bytes_max == 0 {
+            return invalid("snapshot bytes max", "must be at least 1".into());
+        }
         if let Some(drift) = self.lease_read_drift_ticks {
             if !self.check_quorum {
                 return invalid("lease reads", "need check-quorum on".into());
@@ -417,6 +495,18 @@ mod tests {
                 base.clone().with_inflight_appends_max(0),
                 "inflight appends max",
             ),
+            (base.clone().with_entry_bytes_max(0), "entry bytes max"),
+            (
+                base.clone()
+                    .with_append_bytes_max(100)
+                    .with_entry_bytes_max(101),
+                "entry bytes max",
+            ),
+            (base.clone().with_pending_reads_max(0), "pending reads max"),
+            (
+                base.clone().with_snapshot_bytes_max(0),
+                "snapshot bytes max",
+            ),
         ];
         for (config, field) in cases {
             match config.validate() {
@@ -424,6 +514,17 @@ mod tests {
                 other => panic!("{field}: expected InvalidConfig, got {other:?}"),
             }
         }
+    }
+
+    // Proves the entry cap follows the append cap unless set, and may not exceed it.
+    #[test]
+    fn entry_bytes_max_defaults_to_append_bytes_max() {
+        let config = RaftConfig::single(1).with_append_bytes_max(4096);
+        assert_eq!(config.entry_bytes_max(), 4096);
+        assert!(config.validate().is_ok());
+        let config = config.with_entry_bytes_max(100);
+        assert_eq!(config.entry_bytes_max(), 100);
+        assert!(config.validate().is_ok());
     }
 
     // Proves default seeds differ between neighbouring ids.

@@ -98,6 +98,26 @@ pub enum Error {
         /// What is missing.
         feature: &'static str,
     },
+    /// A proposed command is larger than one AppendEntries may carry
+    /// ([`RaftConfig::with_entry_bytes_max`](crate::RaftConfig::with_entry_bytes_max)).
+    /// Nothing of the proposal was appended.
+    #[error("an entry of {bytes} bytes is larger than the limit of {max} bytes")]
+    EntryTooLarge {
+        /// The size of the refused command.
+        bytes: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A bounded queue or buffer of the node is full (reads waiting on the leader, an
+    /// incoming snapshot, the log's index space). The request or message was refused and
+    /// nothing changed; retry once the queue drains.
+    #[error("{what} would exceed its limit of {max}")]
+    LimitExceeded {
+        /// What is full.
+        what: &'static str,
+        /// The limit.
+        max: u64,
+    },
     /// An earlier storage failure left the node in an unknown state; rebuild it from
     /// its log.
     #[error("the node failed earlier on a storage error and accepts no more events")]
@@ -125,7 +145,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Error::NotLeader { .. } | Error::TransferInProgress { .. }
+            Error::NotLeader { .. }
+                | Error::TransferInProgress { .. }
+                | Error::LimitExceeded { .. }
         )
     }
 

@@ -156,4 +156,7 @@ pub use message::{
 };
 pub use node::RaftNode;
 pub use transport::{MemoryTransport, RaftTransport};
-pub use types::{EntryKind, HardState, Index, LogEntry, NodeId, Role, Snapshot, Term};
+pub use types::{
+    EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,
+    TERM_MAX, Term,
+};

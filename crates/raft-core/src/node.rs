@@ -17,7 +17,10 @@ use crate::message::{
 };
 use crate::progress::{Progress, ReplicationState, quorum_index};
 use crate::rng::SplitMix64;
-use crate::types::{EntryKind, HardState, Index, LogEntry, NodeId, Role, Snapshot, Term};
+use crate::types::{
+    EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,
+    TERM_MAX, Term,
+};
 
 /// The internal role: [`Role`] plus the pre-vote stage, which users see as a follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,10 +94,6 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// This round's randomised election timeout, in `[min, max]`.
     election_timeout: u32,
     heartbeat_elapsed: u32,
-    /// Follower: the highest match index reported to the current leader in this term.
-    acknowledged_index: Index,
-    /// Follower: an AppendEntries reply went out since the last tick.
-    replied_this_tick: bool,
     /// Answers received in the current (pre-)election, first answer per voter wins.
     votes: Vec<(NodeId, bool)>,
     /// The configuration in force: the last configuration entry in the log, else
@@ -146,6 +145,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     sync_requested: bool,
     /// The last index known synced; what a leader counts as its own match.
     durable_index: Index,
+    /// The log broke its contract in a place that cannot return an error (it claimed
+    /// entries it then did not return); the step fails with this storage error.
+    log_fault: Option<Error>,
     failed: bool,
     scratch: Vec<Index>,
 }
@@ -199,6 +201,17 @@ impl<L: RaftLog> RaftNode<L> {
                 alloc::format!(
                     "hard state commit index {} is past the last entry {last_index}",
                     hard_state.commit_index
+                ),
+            ));
+        }
+        if hard_state.term > TERM_MAX || last_index > INDEX_MAX {
+            return Err(Error::storage(
+                "restoring the node",
+                alloc::format!(
+                    "term {} or last index {last_index} is past the ceiling 2^63 (a forged \
+                     or corrupt message from a version without the ceiling); no election \
+                     is possible from there: wipe this node's data and add it back",
+                    hard_state.term
                 ),
             ));
         }
@@ -272,8 +285,6 @@ impl<L: RaftLog> RaftNode<L> {
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
-            acknowledged_index: 0,
-            replied_this_tick: false,
             votes: Vec::new(),
             transfer: None,
             ticks: 0,
@@ -291,6 +302,7 @@ impl<L: RaftLog> RaftNode<L> {
             sync_required: false,
             sync_requested: false,
             durable_index: 0,
+            log_fault: None,
             failed: false,
             scratch: Vec::new(),
         };
@@ -417,18 +429,39 @@ impl<L: RaftLog> RaftNode<L> {
                 data: snapshot.data.clone(),
             });
         }
-        let result = self
+        let mut result = self
             .dispatch(event, actions)
             .and_then(|()| self.finish_step(actions));
         if let Err(error) = &result {
             actions.truncate(mark);
             self.pending_restore = restore;
-            if error.is_fatal() {
+            if !error.is_fatal() {
+                // A refused message may have been refused after its term was adopted
+                // (a leader of a newer term contradicting committed entries): what
+                // changed is made durable now, as a successful step would.
+                if let Err(fatal) = self.settle_after_error() {
+                    result = Err(fatal);
+                }
+            }
+            if result.as_ref().is_err_and(Error::is_fatal) {
                 self.failed = true;
             }
         }
         self.check_invariants();
         result
+    }
+
+    /// After a refused event: persist a changed term or vote and sync what must not
+    /// outlive the step, so the durability invariants hold whatever was refused.
+    fn settle_after_error(&mut self) -> Result<()> {
+        self.persist_term_and_vote()?;
+        let defer = self.config.deferred_leader_sync()
+            && self.state == State::Leader
+            && !self.sync_required;
+        if self.needs_sync && !defer {
+            self.sync_log()?;
+        }
+        Ok(())
     }
 
     fn dispatch(&mut self, event: Event, out: &mut Vec<Action>) -> Result<()> {
@@ -514,6 +547,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// Persists what changed, syncs once, then releases the applies the new commit
     /// index allows.
     fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        if let Some(fault) = self.log_fault.take() {
+            return Err(fault);
+        }
         for context in self.dropped_reads.drain(..) {
             out.push(Action::ReadDropped { context });
         }
@@ -607,27 +643,45 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    /// The node's invariants after every step: the O(1) ones in every build, the ones
+    /// that walk the followers in debug builds. A failed node is past caring.
     fn check_invariants(&self) {
-        debug_assert!(self.last_applied <= self.commit_index);
-        debug_assert!(self.failed || self.commit_index <= self.log.last_index());
-        debug_assert!(self.log.last_term() <= self.term);
-        debug_assert_eq!(self.state == State::Leader, self.leader == Some(self.id()));
-        debug_assert_eq!(self.progress.len(), self.commit_sent.len());
+        if self.failed {
+            return;
+        }
+        assert!(
+            self.last_applied <= self.commit_index,
+            "applied {} is past commit {}",
+            self.last_applied,
+            self.commit_index
+        );
+        assert!(
+            self.commit_index <= self.log.last_index(),
+            "commit {} is past the last entry {}",
+            self.commit_index,
+            self.log.last_index()
+        );
+        assert!(self.log.last_term() <= self.term, "log term past node term");
+        assert!(self.term <= TERM_MAX, "term past the ceiling");
+        assert_eq!(self.state == State::Leader, self.leader == Some(self.id()));
+        assert_eq!(self.progress.len(), self.commit_sent.len());
         // Only a leader carries unsynced writes from one step to the next, and then
         // only with deferred sync on.
-        debug_assert!(
-            self.failed
-                || !self.needs_sync
-                || (self.state == State::Leader && self.config.deferred_leader_sync())
+        assert!(
+            !self.needs_sync || (self.state == State::Leader && self.config.deferred_leader_sync()),
+            "unsynced writes outlived the step"
         );
-        debug_assert!(
-            self.failed || self.needs_sync || self.durable_index == self.log.last_index()
+        assert!(self.needs_sync || self.durable_index == self.log.last_index());
+        // The votes a step depends on are durable when it returns.
+        assert!(
+            self.persisted.term == self.term && self.persisted.voted_for == self.voted_for,
+            "term or vote not handed to the log"
         );
-        debug_assert!(
-            self.progress
-                .iter()
-                .all(|p| p.match_index < p.next_index && p.next_index <= self.log.last_index() + 1)
-        );
+        assert!(self.pending_reads.len() <= self.config.pending_reads_max());
+        assert!(self.unready_reads.len() <= self.config.pending_reads_max());
+        debug_assert!(self.progress.iter().all(|p| p.match_index < p.next_index
+            && p.next_index <= self.log.last_index() + 1
+            && p.match_index <= p.sent_index_max()));
     }
 
     // ----- timers -------------------------------------------------------------------
@@ -643,7 +697,6 @@ impl<L: RaftLog> RaftNode<L> {
             self.sync_log_requested(out)?;
         }
         self.election_elapsed = self.election_elapsed.saturating_add(1);
-        self.replied_this_tick = false;
         self.ticks += 1;
         if self.state != State::Leader {
             if self.election_elapsed >= self.election_timeout {
@@ -748,10 +801,10 @@ impl<L: RaftLog> RaftNode<L> {
             || (self.leader.is_some() && self.election_elapsed < election_min)
     }
 
-    /// The term after `term`, if the message carrying it can still be answered: terms
-    /// never wrap and `Term::MAX` is refused on the wire.
+    /// The term after `term`, unless it would pass [`TERM_MAX`] (which every node
+    /// refuses in messages).
     fn next_term(term: Term) -> Option<Term> {
-        term.checked_add(1).filter(|&next| next < Term::MAX)
+        term.checked_add(1).filter(|&next| next <= TERM_MAX)
     }
 
     fn campaign(&mut self, out: &mut Vec<Action>) -> Result<()> {
@@ -833,10 +886,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
-        debug_assert!(term >= self.term);
-        if term > self.term || self.leader != leader {
-            self.acknowledged_index = 0;
-        }
+        assert!(term >= self.term, "terms never go back");
         if term > self.term {
             self.term = term;
             self.voted_for = None;
@@ -886,7 +936,8 @@ impl<L: RaftLog> RaftNode<L> {
         // Entries of earlier terms commit only under an entry of this term (Figure 8):
         // without one, a tail this leader cannot know is committed would wait for the
         // next client proposal. An empty or fully committed log needs none.
-        if self.log.last_index() > self.commit_index {
+        // (A log at the index ceiling takes no more entries, not even this one.)
+        if self.log.last_index() > self.commit_index && next_index <= INDEX_MAX {
             let noop = LogEntry::noop(self.term, next_index);
             self.write_log(|log| log.append_owned(alloc::vec![noop]))?;
         }
@@ -917,15 +968,30 @@ impl<L: RaftLog> RaftNode<L> {
         if commands.len() == 0 {
             return Ok(());
         }
-        let term = self.term;
-        let first = self.log.last_index() + 1;
         let count = commands.len();
-        let mut entries = commands.zip(first..).map(|(command, index)| LogEntry {
-            term,
-            index,
-            kind: EntryKind::Normal,
-            command,
-        });
+        let first = self.next_indexes(count)?;
+        // Every entry must fit one AppendEntries: checked before anything is appended.
+        let entry_bytes_max = self.config.entry_bytes_max();
+        let commands: Vec<Bytes> = commands.collect();
+        if let Some(command) = commands
+            .iter()
+            .find(|command| command.len() > entry_bytes_max)
+        {
+            return Err(Error::EntryTooLarge {
+                bytes: command.len(),
+                max: entry_bytes_max,
+            });
+        }
+        let term = self.term;
+        let mut entries = commands
+            .into_iter()
+            .zip(first..)
+            .map(|(command, index)| LogEntry {
+                term,
+                index,
+                kind: EntryKind::Normal,
+                command,
+            });
         if count == 1 {
             // One entry: append from the stack rather than allocating a Vec for it.
             let entry = entries.next().expect("length is one");
@@ -942,12 +1008,41 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    /// The index of the first of `count` new entries, or an error if the last of them
+    /// would pass [`INDEX_MAX`].
+    fn next_indexes(&self, count: usize) -> Result<Index> {
+        let last_index = self.log.last_index();
+        let fits = u64::try_from(count)
+            .ok()
+            .and_then(|count| last_index.checked_add(count))
+            .is_some_and(|last| last <= INDEX_MAX);
+        if !fits {
+            return Err(Error::LimitExceeded {
+                what: "the log index",
+                max: INDEX_MAX,
+            });
+        }
+        Ok(last_index + 1)
+    }
+
     // ----- linearizable reads -------------------------------------------------------
 
     fn read_index(&mut self, context: Bytes, out: &mut Vec<Action>) -> Result<()> {
         if self.state != State::Leader {
             return Err(Error::NotLeader {
                 leader: self.leader,
+            });
+        }
+        let pending_reads_max = self.config.pending_reads_max();
+        let full = if self.read_ready {
+            self.pending_reads.len() >= pending_reads_max
+        } else {
+            self.unready_reads.len() >= pending_reads_max
+        };
+        if full {
+            return Err(Error::LimitExceeded {
+                what: "reads pending on the leader",
+                max: pending_reads_max as u64,
             });
         }
         if self.read_ready {
@@ -980,6 +1075,11 @@ impl<L: RaftLog> RaftNode<L> {
     fn start_read_round(&mut self, out: &mut Vec<Action>) -> u64 {
         self.read_round += 1;
         let round = self.read_round;
+        // Bounded: the oldest unconfirmed round only ever extends the lease, so
+        // forgetting it is safe (reads wait on the rounds followers acknowledge).
+        if self.read_rounds_sent.len() > self.config.pending_reads_max() {
+            let _ = self.read_rounds_sent.pop_front();
+        }
         self.read_rounds_sent.push_back((round, self.ticks));
         let message = ReadConfirm {
             term: self.term,
@@ -996,10 +1096,10 @@ impl<L: RaftLog> RaftNode<L> {
         out: &mut Vec<Action>,
     ) -> Result<()> {
         let position = self.follower_position(reply.from)?;
-        if reply.round > self.read_round {
+        if reply.round == 0 || reply.round > self.read_round {
             return Err(Error::InvalidMessage {
                 from: reply.from,
-                reason: "answers a read round never sent",
+                reason: "answers a read round this leader never started",
             });
         }
         let progress = &mut self.progress[position];
@@ -1058,7 +1158,10 @@ impl<L: RaftLog> RaftNode<L> {
             return Ok(());
         }
         let Some(term) = self.log.term_at(index) else {
-            return Ok(());
+            return Err(Error::storage(
+                "taking a snapshot",
+                alloc::format!("the log has no term for applied entry {index}"),
+            ));
         };
         let membership = self
             .config_log
@@ -1100,6 +1203,7 @@ impl<L: RaftLog> RaftNode<L> {
         let offset = (progress.snapshot_offset as usize).min(length);
         let end = length.min(offset.saturating_add(self.config.snapshot_chunk_bytes_max()));
         progress.chunk_sent = true;
+        progress.record_sent(snapshot.index);
         let to = progress.id;
         out.push(Action::Send {
             to,
@@ -1123,10 +1227,10 @@ impl<L: RaftLog> RaftNode<L> {
         out: &mut Vec<Action>,
     ) -> Result<()> {
         let position = self.follower_position(reply.from)?;
-        if reply.last_included_index > self.log.last_index() {
+        if reply.last_included_index > self.progress[position].sent_index_max() {
             return Err(Error::InvalidMessage {
                 from: reply.from,
-                reason: "answers a snapshot past the leader's log",
+                reason: "answers a snapshot this leader never sent it",
             });
         }
         let progress = &mut self.progress[position];
@@ -1205,7 +1309,19 @@ impl<L: RaftLog> RaftNode<L> {
             self.send(leader, message, out);
             return Ok(());
         }
+        let snapshot_bytes_max = self.config.snapshot_bytes_max();
         let incoming = self.incoming_snapshot.as_mut().expect("matched above");
+        let fits = (incoming.data.len() as u64)
+            .checked_add(request.data.len() as u64)
+            .is_some_and(|total| total <= snapshot_bytes_max);
+        if !fits {
+            // Abandoned: the buffer is freed and the next offset-0 chunk starts over.
+            self.incoming_snapshot = None;
+            return Err(Error::LimitExceeded {
+                what: "the incoming snapshot",
+                max: snapshot_bytes_max,
+            });
+        }
         incoming.data.extend_from_slice(&request.data);
         let received = incoming.data.len() as u64;
         if !request.done {
@@ -1270,7 +1386,7 @@ impl<L: RaftLog> RaftNode<L> {
         // and append a no-op if this term has no entry yet.
         self.queued_change = Some(change);
         if self.log.last_term() < self.term {
-            let noop = LogEntry::noop(self.term, self.log.last_index() + 1);
+            let noop = LogEntry::noop(self.term, self.next_indexes(1)?);
             self.write_log(|log| log.append(core::slice::from_ref(&noop)))?;
             let _ = self.maybe_commit();
             for position in 0..self.progress.len() {
@@ -1305,7 +1421,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     fn append_change(&mut self, change: MembershipChange, out: &mut Vec<Action>) -> Result<()> {
         let next = self.check_change(change)?;
-        let index = self.log.last_index() + 1;
+        let index = self.next_indexes(1)?;
         let entry = LogEntry {
             term: self.term,
             index,
@@ -1538,13 +1654,17 @@ impl<L: RaftLog> RaftNode<L> {
         } else {
             Vec::new()
         };
-        if entries.is_empty() && next_index <= last_index {
-            // The log claims the entries exist but returns none: nothing sensible to
-            // send (a RaftLog breaking its contract); the heartbeat will retry.
-            debug_assert!(
-                false,
-                "log returned no entries for {next_index}..={last_index}"
-            );
+        let contiguous = entries
+            .iter()
+            .zip(next_index..)
+            .all(|(entry, index)| entry.index == index);
+        if (entries.is_empty() && next_index <= last_index) || !contiguous {
+            // The log claims the entries exist but does not return them in order: a
+            // RaftLog breaking its contract. The step fails with a storage error.
+            self.log_fault = Some(Error::storage(
+                "reading entries to replicate",
+                alloc::format!("the log did not return entries {next_index}..={last_index}"),
+            ));
             return false;
         }
         let sent_last = prev_log_index + entries.len() as u64;
@@ -1569,12 +1689,13 @@ impl<L: RaftLog> RaftNode<L> {
     /// An empty AppendEntries anchored at the follower's match point: it always passes
     /// the consistency check, so it serves as heartbeat and as commit notice.
     fn send_empty_append(&mut self, position: usize, out: &mut Vec<Action>) {
-        let progress = &self.progress[position];
+        let progress = &mut self.progress[position];
         let prev_log_index = progress.match_index;
         let Some(prev_log_term) = self.log.term_at(prev_log_index) else {
             // Compacted away; see send_append.
             return;
         };
+        progress.record_sent(prev_log_index);
         self.commit_sent[position] =
             self.commit_sent[position].max(self.commit_index.min(prev_log_index));
         out.push(Action::Send {
@@ -1596,11 +1717,14 @@ impl<L: RaftLog> RaftNode<L> {
         out: &mut Vec<Action>,
     ) -> Result<()> {
         let position = self.follower_position(reply.from)?;
+        // A reply counts only for what this leader sent that follower in its term: a
+        // forged or buggy one can neither commit an entry nor keep check-quorum happy.
+        let sent_index_max = self.progress[position].sent_index_max();
         if reply.success {
-            if reply.match_index > self.log.last_index() {
+            if reply.match_index > sent_index_max {
                 return Err(Error::InvalidMessage {
                     from: reply.from,
-                    reason: "acknowledges entries past the leader's log",
+                    reason: "acknowledges entries this leader never sent it",
                 });
             }
             self.progress[position].recent_active = true;
@@ -1625,6 +1749,12 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::InvalidMessage {
                 from: reply.from,
                 reason: "rejects an append at index 0, which always matches",
+            });
+        }
+        if reply.prev_log_index > sent_index_max {
+            return Err(Error::InvalidMessage {
+                from: reply.from,
+                reason: "rejects an append this leader never sent it",
             });
         }
         let progress = &mut self.progress[position];
@@ -1876,8 +2006,15 @@ impl<L: RaftLog> RaftNode<L> {
         if from == self.id() {
             return invalid("claims to come from the receiving node");
         }
-        if message.term() == Term::MAX {
-            return invalid("term is at the maximum and could never be followed");
+        let term = message.term();
+        if term > TERM_MAX {
+            return invalid("term is past the ceiling TERM_MAX");
+        }
+        if term > self.term.saturating_add(TERM_ADVANCE_MAX) {
+            return invalid("term is further ahead than any run of elections could take it");
+        }
+        if Self::index_max(message).is_none_or(|index| index > INDEX_MAX) {
+            return invalid("an index is past the ceiling INDEX_MAX");
         }
         match message {
             // Only voters of this node's configuration are counted. Requests are
@@ -1916,6 +2053,32 @@ impl<L: RaftLog> RaftNode<L> {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The largest index a message names (`None` if computing it overflows), checked
+    /// against [`INDEX_MAX`] before any index arithmetic.
+    fn index_max(message: &Message) -> Option<Index> {
+        Some(match message {
+            Message::PreVote(request) => request.last_log_index,
+            Message::RequestVote(request) => request.last_log_index,
+            Message::AppendEntries(request) => {
+                let count = u64::try_from(request.entries.len()).ok()?;
+                let last = request.prev_log_index.checked_add(count)?;
+                let named = request.entries.iter().map(|entry| entry.index).max();
+                last.max(request.leader_commit).max(named.unwrap_or(0))
+            }
+            Message::AppendEntriesReply(reply) => reply
+                .prev_log_index
+                .max(reply.match_index)
+                .max(reply.conflict_index),
+            Message::InstallSnapshot(request) => request.last_included_index,
+            Message::InstallSnapshotReply(reply) => reply.last_included_index,
+            Message::PreVoteReply(_)
+            | Message::RequestVoteReply(_)
+            | Message::TimeoutNow(_)
+            | Message::ReadConfirm(_)
+            | Message::ReadConfirmReply(_) => 0,
+        })
     }
 
     fn validate_append(request: &AppendEntries) -> Result<()> {
@@ -1989,7 +2152,6 @@ impl<L: RaftLog> RaftNode<L> {
             ..
         } = request;
         let original_prev = prev_log_index;
-        let appended_nothing = entries.is_empty();
         let (mut prev_index, mut prev_term) = (prev_log_index, request.prev_log_term);
 
         // Entries at or below this node's snapshot are committed and covered by it.
@@ -2003,7 +2165,12 @@ impl<L: RaftLog> RaftNode<L> {
             }
             let _ = entries.drain(..skip);
             prev_index = floor;
-            prev_term = self.log.term_at(floor).unwrap_or(0);
+            prev_term = self.log.term_at(floor).ok_or_else(|| {
+                Error::storage(
+                    "checking an append against the snapshot",
+                    alloc::format!("the log has no term for its snapshot index {floor}"),
+                )
+            })?;
         }
 
         // Entries at or below our commit index are committed, so they must equal ours
@@ -2079,17 +2246,10 @@ impl<L: RaftLog> RaftNode<L> {
             self.refresh_membership(out);
         }
         self.commit_index = self.commit_index.max(leader_commit.min(last_new));
-        // An empty append anchored at or below what this follower already acknowledged
-        // tells the leader nothing new when it was answered earlier in this tick (a
-        // commit notice right after an acknowledgement): check-quorum needs one answer
-        // per tick at most, and anything that moves the match point is always answered.
-        let redundant =
-            appended_nothing && original_prev <= self.acknowledged_index && self.replied_this_tick;
-        if !redundant {
-            self.acknowledged_index = self.acknowledged_index.max(last_new);
-            self.replied_this_tick = true;
-            self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
-        }
+        // Every AppendEntries is answered (Figure 2), heartbeats and commit notices
+        // included: the leader's check-quorum counts these answers, and a follower
+        // whose clock runs slower than the leader's must still be heard.
+        self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
         Ok(())
     }
 

@@ -23,6 +23,11 @@ pub(crate) struct Progress {
     // Invariant: match_index < next_index.
     pub(crate) match_index: Index,
     pub(crate) next_index: Index,
+    /// The highest index this leader sent to the follower in its term (the last entry
+    /// of an AppendEntries, the anchor of an empty one, a snapshot's index): no honest
+    /// reply acknowledges more.
+    // Invariant: match_index <= sent_index_max.
+    sent_index_max: Index,
     pub(crate) state: ReplicationState,
     /// In `Probe`: an AppendEntries is out and unanswered.
     pub(crate) probe_sent: bool,
@@ -47,6 +52,7 @@ impl Progress {
             id,
             match_index: 0,
             next_index,
+            sent_index_max: 0,
             state: ReplicationState::Probe,
             probe_sent: false,
             inflight: VecDeque::new(),
@@ -72,9 +78,20 @@ impl Progress {
         self.inflight.len()
     }
 
+    /// The highest index sent to this follower in this term.
+    pub(crate) fn sent_index_max(&self) -> Index {
+        self.sent_index_max
+    }
+
+    /// Records that a message naming entries up to `index` went to this follower.
+    pub(crate) fn record_sent(&mut self, index: Index) {
+        self.sent_index_max = self.sent_index_max.max(index);
+    }
+
     /// Records an AppendEntries whose entries end at `last` (optimistically advancing
     /// `next_index` when pipelining).
     pub(crate) fn sent(&mut self, last: Index, carried_entries: bool) {
+        self.record_sent(last);
         match self.state {
             ReplicationState::Probe => self.probe_sent = true,
             ReplicationState::Replicate if carried_entries => {
@@ -87,7 +104,15 @@ impl Progress {
     }
 
     /// A success reply reported `match_index`. Returns whether anything advanced.
+    ///
+    /// # Panics
+    /// If `match_index` is past what was sent: the caller refuses such a reply first.
     pub(crate) fn acknowledge(&mut self, match_index: Index) -> bool {
+        assert!(
+            match_index <= self.sent_index_max,
+            "acknowledgement of {match_index} past the highest index sent {}",
+            self.sent_index_max
+        );
         let advanced = match_index > self.match_index;
         if advanced {
             self.match_index = match_index;
@@ -162,6 +187,7 @@ mod tests {
     #[test]
     fn inflight_window() {
         let mut progress = Progress::new(2, 1);
+        assert_eq!(progress.sent_index_max(), 0);
         assert!(progress.can_send(2));
         progress.sent(0, false);
         assert!(!progress.can_send(2), "one probe at a time");
@@ -171,9 +197,11 @@ mod tests {
         progress.sent(20, true);
         assert!(!progress.can_send(2));
         assert_eq!(progress.next_index, 21);
+        assert_eq!(progress.sent_index_max(), 20);
         assert!(progress.acknowledge(10));
         assert_eq!(progress.inflight_count(), 1);
         progress.become_probe(5);
         assert_eq!((progress.next_index, progress.inflight_count()), (11, 0));
+        assert_eq!(progress.sent_index_max(), 20, "a probe never lowers it");
     }
 }

@@ -13,6 +13,29 @@ pub type Term = u64;
 /// A 1-based log index. Index 0 is the sentinel "before the log" whose term is 0.
 pub type Index = u64;
 
+/// The highest term a node adopts or campaigns in: 2^63.
+///
+/// A message carrying a larger term is refused as
+/// [`Error::InvalidMessage`](crate::Error::InvalidMessage), so no frame, forged or
+/// corrupt, can move a node to a term after which no election is possible. A cluster
+/// that held one election per millisecond would reach it in 292 million years.
+pub const TERM_MAX: Term = 1 << 63;
+
+/// How far one message may move a node's term forward: 2^32.
+///
+/// A message whose term is more than this above the receiver's is refused as
+/// [`Error::InvalidMessage`](crate::Error::InvalidMessage). Terms grow by one per
+/// election, so only a corrupt or forged frame jumps this far; with the bound, burning
+/// the term space up to [`TERM_MAX`] takes billions of frames rather than one.
+pub const TERM_ADVANCE_MAX: Term = 1 << 32;
+
+/// The highest log index a node stores or accepts in a message: 2^63.
+///
+/// Every index a message carries is checked against it before any arithmetic, so
+/// `index + 1` never overflows anywhere in the core; a proposal that would pass it is
+/// refused with [`Error::LimitExceeded`](crate::Error::LimitExceeded).
+pub const INDEX_MAX: Index = 1 << 63;
+
 /// The role a node currently plays.
 ///
 /// A node running a pre-vote round reports [`Role::Follower`]: a pre-vote changes no

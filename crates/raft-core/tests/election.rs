@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use cluster::{Cluster, log_with_terms};
 use raft_core::{
     Action, AppendEntries, Error, Event, Message, PreVote, PreVoteReply, RaftConfig, RaftLog,
-    RaftNode, RequestVote, RequestVoteReply, Role, Term,
+    RaftNode, RequestVote, RequestVoteReply, Role, TERM_ADVANCE_MAX, TERM_MAX, Term,
 };
 
 fn sends(actions: &[Action]) -> Vec<(u64, Message)> {
@@ -469,21 +469,53 @@ fn without_check_quorum_isolated_leader_stays() {
     assert!(cluster.node(1).is_leader());
 }
 
-// Defect 0.8: term overflow. A message at Term::MAX is refused; a node at MAX - 1
-// never campaigns into a wrapped or unanswerable term.
+// Defect 0.8: term overflow, and the 2^64-2 frame that ended all elections. A term past
+// TERM_MAX, or further ahead than TERM_ADVANCE_MAX, is refused and leaves the node as it
+// was; a node at TERM_MAX never campaigns into an unanswerable term.
 #[test]
-fn terms_never_overflow() {
+fn term_ceiling_refuses_terms_no_election_could_follow() {
     let mut node = RaftNode::new(RaftConfig::new(1, [2, 3]));
-    let error = node.step(vote_request(Term::MAX, 2, 0, 0)).unwrap_err();
-    assert!(matches!(error, Error::InvalidMessage { .. }));
-    assert_eq!(node.term(), 0);
-    let _ = node.step(vote_request(Term::MAX - 1, 2, 0, 0)).unwrap();
-    assert_eq!(node.term(), Term::MAX - 1);
+    for term in [Term::MAX, Term::MAX - 1, TERM_MAX + 1, TERM_ADVANCE_MAX + 1] {
+        let error = node.step(vote_request(term, 2, 0, 0)).unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidMessage { .. }),
+            "term {term}: {error:?}"
+        );
+        assert_eq!(node.term(), 0, "term {term} was adopted");
+        assert_eq!(node.log().hard_state().term, 0);
+    }
+    let _ = node.step(vote_request(TERM_ADVANCE_MAX, 2, 0, 0)).unwrap();
+    assert_eq!(
+        node.term(),
+        TERM_ADVANCE_MAX,
+        "a big but possible jump is taken"
+    );
+
+    // Restored at the ceiling (the only way to get there is 2^31 maximal jumps).
+    let mut log = raft_core::MemoryLog::new();
+    log.set_hard_state(raft_core::HardState {
+        term: TERM_MAX,
+        voted_for: None,
+        commit_index: 0,
+    })
+    .unwrap();
+    let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]), log);
     for _ in 0..200 {
         let actions = node.step(Event::Tick).unwrap();
         assert!(actions.is_empty());
     }
-    assert_eq!(node.term(), Term::MAX - 1);
+    assert_eq!(node.term(), TERM_MAX);
+
+    // A log poisoned past the ceiling by an older version is a clear error.
+    let mut log = raft_core::MemoryLog::new();
+    log.set_hard_state(raft_core::HardState {
+        term: Term::MAX - 1,
+        voted_for: None,
+        commit_index: 0,
+    })
+    .unwrap();
+    let error = RaftNode::try_with_log(RaftConfig::new(1, [2, 3]), log).unwrap_err();
+    assert!(matches!(error, Error::Storage { .. }), "{error:?}");
 }
 
 // Defect 0.8: every cluster with ids 1..3 drew the same timeouts. Default seeds still
