@@ -2163,14 +2163,23 @@ impl<L: RaftLog> RaftNode<L> {
                 self.reply_append(leader, true, original_prev, covered, (0, 0), out);
                 return Ok(());
             }
-            let _ = entries.drain(..skip);
-            prev_index = floor;
-            prev_term = self.log.term_at(floor).ok_or_else(|| {
+            let floor_term = self.log.term_at(floor).ok_or_else(|| {
                 Error::storage(
                     "checking an append against the snapshot",
                     alloc::format!("the log has no term for its snapshot index {floor}"),
                 )
             })?;
+            // The entry at the snapshot's index is committed: the leader's must be it,
+            // or what follows it cannot follow this log.
+            if entries[skip - 1].term != floor_term {
+                return Err(Error::InvalidMessage {
+                    from: leader,
+                    reason: "contradicts the snapshot this node installed",
+                });
+            }
+            let _ = entries.drain(..skip);
+            prev_index = floor;
+            prev_term = floor_term;
         }
 
         // Entries at or below our commit index are committed, so they must equal ours

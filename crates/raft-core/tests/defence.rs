@@ -669,3 +669,41 @@ fn broken_log_contract_is_a_storage_error() {
     assert!(matches!(error, Error::Storage { .. }), "{error:?}");
     assert_eq!(node.step(Event::Tick), Err(Error::Failed));
 }
+
+// Found by the node_step fuzz target: an append reaching below a follower's snapshot
+// whose entry at the snapshot's index has another term cannot follow the snapshot; it
+// is refused as a contradiction of committed state (it used to reach the log, which
+// refused the term going back, and the node failed on a storage error).
+#[test]
+fn append_contradicting_the_snapshot_is_refused() {
+    let mut node = RaftNode::new(RaftConfig::new(1, [2, 3]));
+    let _ = node
+        .step(Event::Message(Message::InstallSnapshot(Box::new(
+            InstallSnapshot {
+                term: 3,
+                leader: 2,
+                last_included_index: 10,
+                last_included_term: 3,
+                membership: Membership::new([1, 2, 3], []),
+                offset: 0,
+                data: Bytes::from_static(b"state"),
+                done: true,
+            },
+        ))))
+        .unwrap();
+    let entries = (9..=11).map(|index| LogEntry::new(1, index, b"x".to_vec()));
+    let result = node.step(Event::Message(Message::AppendEntries(AppendEntries {
+        term: 3,
+        leader: 2,
+        prev_log_index: 8,
+        prev_log_term: 1,
+        entries: entries.collect(),
+        leader_commit: 11,
+    })));
+    assert!(
+        matches!(result, Err(Error::InvalidMessage { .. })),
+        "{result:?}"
+    );
+    assert_eq!(node.log().last_index(), 10);
+    let _ = node.step(Event::Tick).expect("the node still works");
+}
