@@ -7,7 +7,7 @@
 //! - `chaos [--seeds N]`: the seeded fault runs of raft-core, in release mode, over N
 //!   seeds (default 5000).
 //! - `fuzz TARGET [--seconds N]`: runs one cargo-fuzz target (frame_decode,
-//!   stream_decode, message_decode) for N seconds (default 60) on the nightly toolchain,
+//!   stream_decode, message_decode, node_step) for N seconds (default 60) on the nightly toolchain,
 //!   installing cargo-fuzz from crates.io if it is missing. New inputs land in
 //!   fuzz/corpus/TARGET, which the stable tests replay.
 //! - `sim [--seeds N] [--start S] [--faults PROFILE]`: the raft-sim kitchen-sink suite
@@ -113,9 +113,9 @@ const RULES: &[Rule] = &[
         test: "check_quorum_isolated_leader_steps_down",
     },
     Rule {
-        rule: "terms never overflow",
+        rule: "term ceiling: no frame ends all elections",
         test_binary: "election",
-        test: "terms_never_overflow",
+        test: "term_ceiling_refuses_terms_no_election_could_follow",
     },
     Rule {
         rule: "§5.3 consistency check",
@@ -332,6 +332,86 @@ const RULES: &[Rule] = &[
         test_binary: "durability",
         test: "restart_restores_term_vote_and_commit",
     },
+    Rule {
+        rule: "Figure 2 every AppendEntries answered",
+        test_binary: "replication",
+        test: "every_append_entries_is_answered",
+    },
+    Rule {
+        rule: "§6.2 connected leader stays when followers tick slower",
+        test_binary: "defence",
+        test: "check_quorum_connected_leader_stays_when_followers_tick_slower",
+    },
+    Rule {
+        rule: "§6.2 connected leader stays through membership changes",
+        test_binary: "defence",
+        test: "check_quorum_connected_leader_stays_through_membership_changes",
+    },
+    Rule {
+        rule: "§6.2 check-quorum ignores replies to what was never sent",
+        test_binary: "defence",
+        test: "check_quorum_ignores_replies_to_what_was_never_sent",
+    },
+    Rule {
+        rule: "index ceiling: hostile indexes refused in every role",
+        test_binary: "defence",
+        test: "index_ceiling_refuses_hostile_indexes_in_every_role",
+    },
+    Rule {
+        rule: "index ceiling: a full log refuses proposals",
+        test_binary: "defence",
+        test: "index_ceiling_log_full_refuses_proposals",
+    },
+    Rule {
+        rule: "acknowledgements count only up to what was sent",
+        test_binary: "defence",
+        test: "reply_past_what_was_sent_commits_nothing",
+    },
+    Rule {
+        rule: "read confirmations count only for started rounds",
+        test_binary: "defence",
+        test: "read_confirm_reply_counts_only_for_started_rounds",
+    },
+    Rule {
+        rule: "append contradicting the snapshot refused",
+        test_binary: "defence",
+        test: "append_contradicting_the_snapshot_is_refused",
+    },
+    Rule {
+        rule: "oversized proposals refused (entry_bytes_max)",
+        test_binary: "defence",
+        test: "entry_bytes_max_refuses_oversized_proposals",
+    },
+    Rule {
+        rule: "every AppendEntries within the byte cap",
+        test_binary: "defence",
+        test: "entry_bytes_max_keeps_every_append_within_the_cap",
+    },
+    Rule {
+        rule: "read queues bounded (pending_reads_max)",
+        test_binary: "defence",
+        test: "pending_reads_max_bounds_both_read_queues",
+    },
+    Rule {
+        rule: "incoming snapshot bounded (snapshot_bytes_max)",
+        test_binary: "defence",
+        test: "snapshot_bytes_max_bounds_the_incoming_buffer",
+    },
+    Rule {
+        rule: "broken RaftLog contract is a storage error",
+        test_binary: "defence",
+        test: "broken_log_contract_is_a_storage_error",
+    },
+    Rule {
+        rule: "node_step fuzz corpus replays clean",
+        test_binary: "node_step",
+        test: "node_step_corpus_replays_clean",
+    },
+    Rule {
+        rule: "node_step seeded inputs hold every check",
+        test_binary: "node_step",
+        test: "node_step_random_inputs_hold_the_checks",
+    },
 ];
 
 fn cargo(args: &[&str]) -> Command {
@@ -365,6 +445,7 @@ fn ci() -> bool {
 
 fn conformance() -> bool {
     let mut binaries: Vec<&str> = RULES.iter().map(|rule| rule.test_binary).collect();
+    binaries.sort_unstable();
     binaries.dedup();
     let mut outcomes = std::collections::BTreeMap::new();
     for binary in binaries {
@@ -423,7 +504,12 @@ fn chaos(seeds: &str) -> bool {
     run(command)
 }
 
-const FUZZ_TARGETS: &[&str] = &["frame_decode", "stream_decode", "message_decode"];
+const FUZZ_TARGETS: &[&str] = &[
+    "frame_decode",
+    "stream_decode",
+    "message_decode",
+    "node_step",
+];
 
 fn fuzz(target: &str, seconds: &str) -> bool {
     if !FUZZ_TARGETS.contains(&target) {
