@@ -468,8 +468,16 @@ impl<L: RaftLog> RaftNode<L> {
         match event {
             Event::Tick => self.tick(out),
             Event::Message(message) => self.receive(message, out),
-            Event::Propose(command) => self.propose(core::iter::once(Bytes::from(command)), out),
-            Event::ProposeBatch(commands) => self.propose(commands.into_iter(), out),
+            Event::Propose(command) => {
+                self.check_entry_bytes(command.len())?;
+                self.propose(core::iter::once(Bytes::from(command)), out)
+            }
+            Event::ProposeBatch(commands) => {
+                for command in &commands {
+                    self.check_entry_bytes(command.len())?;
+                }
+                self.propose(commands.into_iter(), out)
+            }
             Event::TransferLeadership(target) => self.transfer_leadership(target, out),
             Event::ReadIndex(context) => self.read_index(context, out),
             Event::ChangeMembership(change) => self.change_membership(change, out),
@@ -968,23 +976,11 @@ impl<L: RaftLog> RaftNode<L> {
         if commands.len() == 0 {
             return Ok(());
         }
+        // (Each command's size was checked by the caller, before anything changed.)
         let count = commands.len();
         let first = self.next_indexes(count)?;
-        // Every entry must fit one AppendEntries: checked before anything is appended.
-        let entry_bytes_max = self.config.entry_bytes_max();
-        let commands: Vec<Bytes> = commands.collect();
-        if let Some(command) = commands
-            .iter()
-            .find(|command| command.len() > entry_bytes_max)
-        {
-            return Err(Error::EntryTooLarge {
-                bytes: command.len(),
-                max: entry_bytes_max,
-            });
-        }
         let term = self.term;
         let mut entries = commands
-            .into_iter()
             .zip(first..)
             .map(|(command, index)| LogEntry {
                 term,
@@ -1004,6 +1000,16 @@ impl<L: RaftLog> RaftNode<L> {
             for position in 0..self.progress.len() {
                 self.replicate_to(position, out);
             }
+        }
+        Ok(())
+    }
+
+    /// Every entry must fit one AppendEntries (`entry_bytes_max`): a proposal with a
+    /// larger command is refused before anything is appended.
+    fn check_entry_bytes(&self, bytes: usize) -> Result<()> {
+        let max = self.config.entry_bytes_max();
+        if bytes > max {
+            return Err(Error::EntryTooLarge { bytes, max });
         }
         Ok(())
     }
