@@ -109,14 +109,21 @@ pub enum Error {
         max: usize,
     },
     /// A bounded queue or buffer of the node is full (reads waiting on the leader, an
-    /// incoming snapshot, the log's index space). The request or message was refused and
-    /// nothing changed; retry once the queue drains.
+    /// incoming snapshot). The request or message was refused and nothing changed;
+    /// retry once the queue drains.
     #[error("{what} would exceed its limit of {max}")]
     LimitExceeded {
         /// What is full.
         what: &'static str,
         /// The limit.
         max: u64,
+    },
+    /// The log reached [`INDEX_MAX`](crate::INDEX_MAX): it takes no more entries. Only a
+    /// forged or corrupt snapshot can bring a log there; nothing was appended.
+    #[error("the log is full: its last index {last_index} is at the ceiling")]
+    LogFull {
+        /// The log's last index.
+        last_index: crate::Index,
     },
     /// An earlier storage failure left the node in an unknown state; rebuild it from
     /// its log.

@@ -113,6 +113,32 @@
 //! node.step(Event::Snapshot { index: applied, data: Bytes::from_static(b"{x: 1}") }).unwrap();
 //! ```
 //!
+//! # Bad input
+//! Every message is checked before it touches any state, and a refused one returns an
+//! ordinary error ([`Error::InvalidMessage`], [`Error::UnknownNode`]) that the driver
+//! logs and moves past: terms past [`TERM_MAX`] or more than [`TERM_ADVANCE_MAX`] ahead,
+//! indexes past [`INDEX_MAX`], replies acknowledging what this leader never sent, read
+//! confirmations for rounds it never started. Proposals larger than
+//! [`RaftConfig::with_entry_bytes_max`] and queues past their `_max` are refused with
+//! [`Error::EntryTooLarge`] and [`Error::LimitExceeded`]. No message panics a node; the
+//! `node_step` fuzz target checks it. (A peer that sends well-formed lies under another
+//! node's id is a matter for authentication at the transport.)
+//!
+//! ```
+//! use raft_core::{Error, Event, Message, RaftConfig, RaftNode, RequestVote};
+//! let mut node = RaftNode::new(RaftConfig::new(1, [2, 3]));
+//! let forged = RequestVote {
+//!     term: u64::MAX - 1,
+//!     candidate: 2,
+//!     last_log_index: 0,
+//!     last_log_term: 0,
+//!     force: true,
+//! };
+//! let refused = node.step(Event::Message(Message::RequestVote(forged)));
+//! assert!(matches!(refused, Err(Error::InvalidMessage { .. })));
+//! assert_eq!(node.term(), 0);
+//! ```
+//!
 //! # Features
 //! - `std` (default): `std::error::Error` and [`RaftConfig::with_random_seed`]. Without
 //!   it the crate is `#![no_std]` and needs only `alloc`.

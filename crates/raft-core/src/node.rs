@@ -980,14 +980,12 @@ impl<L: RaftLog> RaftNode<L> {
         let count = commands.len();
         let first = self.next_indexes(count)?;
         let term = self.term;
-        let mut entries = commands
-            .zip(first..)
-            .map(|(command, index)| LogEntry {
-                term,
-                index,
-                kind: EntryKind::Normal,
-                command,
-            });
+        let mut entries = commands.zip(first..).map(|(command, index)| LogEntry {
+            term,
+            index,
+            kind: EntryKind::Normal,
+            command,
+        });
         if count == 1 {
             // One entry: append from the stack rather than allocating a Vec for it.
             let entry = entries.next().expect("length is one");
@@ -1023,10 +1021,7 @@ impl<L: RaftLog> RaftNode<L> {
             .and_then(|count| last_index.checked_add(count))
             .is_some_and(|last| last <= INDEX_MAX);
         if !fits {
-            return Err(Error::LimitExceeded {
-                what: "the log index",
-                max: INDEX_MAX,
-            });
+            return Err(Error::LogFull { last_index });
         }
         Ok(last_index + 1)
     }

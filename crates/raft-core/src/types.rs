@@ -33,7 +33,7 @@ pub const TERM_ADVANCE_MAX: Term = 1 << 32;
 ///
 /// Every index a message carries is checked against it before any arithmetic, so
 /// `index + 1` never overflows anywhere in the core; a proposal that would pass it is
-/// refused with [`Error::LimitExceeded`](crate::Error::LimitExceeded).
+/// refused with [`Error::LogFull`](crate::Error::LogFull).
 pub const INDEX_MAX: Index = 1 << 63;
 
 /// The role a node currently plays.

@@ -300,16 +300,13 @@ fn index_ceiling_log_full_refuses_proposals() {
         Event::ChangeMembership(MembershipChange::AddLearner(9)),
     ] {
         let error = node.step(event).unwrap_err();
-        assert!(
-            matches!(
-                error,
-                Error::LimitExceeded {
-                    what: "the log index",
-                    ..
-                }
-            ),
-            "{error:?}"
+        assert_eq!(
+            error,
+            Error::LogFull {
+                last_index: INDEX_MAX
+            }
         );
+        assert!(!error.is_retryable());
     }
     assert_eq!(node.log().last_index(), INDEX_MAX);
     assert!(node.step(Event::ReadIndex(Bytes::new())).is_ok());

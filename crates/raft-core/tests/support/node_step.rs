@@ -136,7 +136,9 @@ impl Input<'_> {
         match self.below(16) {
             0 => u64::MAX,
             1 => u64::MAX - u64::from(self.byte()),
-            2 => INDEX_MAX.wrapping_add(u64::from(self.byte())).wrapping_sub(128),
+            2 => INDEX_MAX
+                .wrapping_add(u64::from(self.byte()))
+                .wrapping_sub(128),
             3 => self.u64(),
             4 => 0,
             choice => around
@@ -283,7 +285,10 @@ impl Harness {
                 node.is_leader() && node.config().deferred_leader_sync(),
                 "unsynced writes outlived a step that was not a deferring leader's"
             );
-            assert!(self.sync_outstanding, "unsynced writes and no SyncLog asked");
+            assert!(
+                self.sync_outstanding,
+                "unsynced writes and no SyncLog asked"
+            );
             for action in actions {
                 if let Action::Send { message, .. } = action {
                     // A leader's own requests and refusals may go out; no granted
