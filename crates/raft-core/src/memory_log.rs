@@ -271,7 +271,7 @@ impl Chunks {
 
     /// The entries at positions `start..end` (which must be within the length).
     fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &LogEntry> {
-        debug_assert!(start <= end && end <= self.len);
+        assert!(start <= end && end <= self.len);
         let first_chunk = start / CHUNK_ENTRIES;
         self.chunks[first_chunk..]
             .iter()

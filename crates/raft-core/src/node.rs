@@ -242,10 +242,13 @@ impl<L: RaftLog> RaftNode<L> {
         );
         let mut config_log = Vec::new();
         for index in snapshot_index + 1..=last_index {
-            if let Some(entry) = log
-                .entry(index)
-                .filter(|entry| entry.kind == EntryKind::Config)
-            {
+            let Some(entry) = log.entry(index) else {
+                return Err(Error::storage(
+                    "restoring the node",
+                    alloc::format!("entry {index} is missing below the last index {last_index}"),
+                ));
+            };
+            if entry.kind == EntryKind::Config {
                 let Some(membership) = Membership::decode(&entry.command) else {
                     return Err(Error::storage(
                         "restoring the node",
@@ -920,7 +923,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn become_leader(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        debug_assert_eq!(self.state, State::Candidate);
+        assert_eq!(self.state, State::Candidate);
         self.state = State::Leader;
         self.leader = Some(self.id());
         self.transfer = None;
@@ -1055,7 +1058,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn serve_read(&mut self, context: Bytes, out: &mut Vec<Action>) {
-        debug_assert!(self.state == State::Leader && self.read_ready);
+        assert!(self.state == State::Leader && self.read_ready);
         let index = self.commit_index;
         let lease_valid = self.config.lease_reads().is_some()
             && self.transfer.is_none()
@@ -2222,7 +2225,10 @@ impl<L: RaftLog> RaftNode<L> {
                     Some(term) if term == entry.term => {}
                     Some(_) => {
                         // prev_index >= commit_index, so this never cuts committed entries.
-                        debug_assert!(entry.index > self.commit_index);
+                        assert!(
+                            entry.index > self.commit_index,
+                            "a committed entry would be cut"
+                        );
                         let cut = entry.index;
                         self.write_log(|log| log.truncate(cut))?;
                         let configs = self.config_log.len();

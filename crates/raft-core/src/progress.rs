@@ -95,7 +95,7 @@ impl Progress {
         match self.state {
             ReplicationState::Probe => self.probe_sent = true,
             ReplicationState::Replicate if carried_entries => {
-                debug_assert!(self.inflight.back().is_none_or(|&back| back < last));
+                assert!(self.inflight.back().is_none_or(|&back| back < last));
                 self.inflight.push_back(last);
                 self.next_index = last + 1;
             }
@@ -164,7 +164,7 @@ impl Progress {
 /// The highest index stored on a majority of `match_indexes` (one per voter): the
 /// quorum-th largest. O(v log v) in the number of voters, independent of the log.
 pub(crate) fn quorum_index(match_indexes: &mut [Index]) -> Index {
-    debug_assert!(!match_indexes.is_empty());
+    assert!(!match_indexes.is_empty());
     match_indexes.sort_unstable_by(|a, b| b.cmp(a));
     match_indexes[match_indexes.len() / 2]
 }

@@ -21,7 +21,7 @@ impl SplitMix64 {
 
     /// A draw from the inclusive range `[min, max]`; requires `min <= max`.
     pub(crate) fn in_range(&mut self, min: u32, max: u32) -> u32 {
-        debug_assert!(min <= max);
+        assert!(min <= max);
         let span = u64::from(max - min) + 1;
         min + (self.next_u64() % span) as u32
     }
