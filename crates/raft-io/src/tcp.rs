@@ -15,6 +15,21 @@
 //!   callback. A bad but well-delimited frame is counted and skipped; a stream that
 //!   lost its frame boundaries (bad magic, checksum, oversize) is closed, and the
 //!   sending peer simply reconnects: no peer is ever dropped from the cluster.
+//! - **Who is calling**: every connection opens with a hello ([`hello_bytes`]) naming
+//!   the cluster, the calling node and the node it means to reach; the acceptor
+//!   refuses another cluster, a node that is not one of its peers and a hello meant
+//!   for another node, and binds the connection to the caller: a frame whose sender is
+//!   any other node is dropped ([`TcpStats::frames_wrong_sender`]). With feature `tls`
+//!   and [`TcpOptions::tls`] set, connections are mutual TLS 1.3 and the caller's id is
+//!   the one its certificate proves (`TlsConfig`); without TLS the hello prevents
+//!   mistakes (a node of another cluster, a stray process), not attacks.
+//! - **Slots**: a connection that has not completed its handshake within
+//!   [`TcpOptions::handshake_timeout`] is closed, at most
+//!   [`TcpOptions::handshakes_max`] handshakes run at once, a peer holds one inbound
+//!   connection (a new one replaces the old), and a connection silent for
+//!   [`TcpOptions::idle_timeout`] is closed (half-open connections are reclaimed). A
+//!   writer that finds its idle connection closed by the other side reconnects before
+//!   writing, so nothing is lost to an idle close.
 //!
 //! ```
 //! use std::net::TcpListener;
@@ -38,7 +53,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::BTreeMap;
+mod connection;
+mod handshake;
+#[cfg(feature = "tls")]
+mod tls;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -50,10 +70,28 @@ use std::time::{Duration, Instant};
 use raft_core::{Error, Message, NodeId, RaftTransport, Result};
 use raft_wire::{FrameDecoder, FrameLimits, encode_frame_into};
 
+use connection::Connection;
+pub use handshake::{CLUSTER_ID_BYTES_MAX, hello_bytes, valid_cluster_id};
+use handshake::{Status, read_hello, write_status};
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
+
 /// How often blocked threads look at the shutdown flag.
 const POLL: Duration = Duration::from_millis(50);
 /// A writer stops batching once this many bytes are encoded.
 const BATCH_BYTES_MAX: usize = 1 << 20;
+/// A connection unused this long is probed before it is written to again.
+const IDLE_PROBE: Duration = Duration::from_millis(500);
+
+/// Where the transport reports refused connections and other events worth a log line.
+#[derive(Clone)]
+pub struct TcpLog(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl core::fmt::Debug for TcpLog {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("TcpLog")
+    }
+}
 
 /// Tuning for a [`TcpTransport`].
 #[derive(Clone, Debug)]
@@ -72,6 +110,21 @@ pub struct TcpOptions {
     pub inbound_connections_max: usize,
     /// Frame size limits, for both directions.
     pub limits: FrameLimits,
+    /// The cluster this node belongs to; a hello from another cluster is refused
+    /// ([`valid_cluster_id`]: a DNS label, since it is part of certificate names).
+    pub cluster_id: String,
+    /// A connection must complete its handshake (TLS and hello) within this long.
+    pub handshake_timeout: Duration,
+    /// Inbound connections still in their handshake, at once; more are closed on
+    /// accept. Established peers never compete for these.
+    pub handshakes_max: usize,
+    /// An inbound connection that carried nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Mutual TLS for every connection (feature `tls`); `None` is plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<TlsConfig>,
+    /// Log lines: refused connections and why.
+    pub log: Option<TcpLog>,
 }
 
 impl Default for TcpOptions {
@@ -84,6 +137,13 @@ impl Default for TcpOptions {
             write_timeout: Duration::from_secs(5),
             inbound_connections_max: 64,
             limits: FrameLimits::default(),
+            cluster_id: "raft".into(),
+            handshake_timeout: Duration::from_secs(2),
+            handshakes_max: 16,
+            idle_timeout: Duration::from_secs(10),
+            #[cfg(feature = "tls")]
+            tls: None,
+            log: None,
         }
     }
 }
@@ -109,6 +169,18 @@ pub struct TcpStats {
     pub decode_errors: u64,
     /// Inbound connections closed because their byte stream was corrupt.
     pub streams_closed_corrupt: u64,
+    /// Inbound connections refused in their handshake (TLS or hello): another CA,
+    /// cluster or node, a malformed hello, a timeout.
+    pub handshakes_refused: u64,
+    /// Outbound connections whose handshake failed or was refused.
+    pub handshake_failures: u64,
+    /// Inbound frames dropped because they name a sender other than the node the
+    /// connection belongs to.
+    pub frames_wrong_sender: u64,
+    /// Inbound connections closed after carrying nothing for the idle timeout.
+    pub connections_idle_closed: u64,
+    /// Inbound connections closed on accept because every slot was taken.
+    pub connections_refused_busy: u64,
 }
 
 #[derive(Default)]
@@ -122,6 +194,11 @@ struct Counters {
     received: AtomicU64,
     decode_errors: AtomicU64,
     streams_closed_corrupt: AtomicU64,
+    handshakes_refused: AtomicU64,
+    handshake_failures: AtomicU64,
+    frames_wrong_sender: AtomicU64,
+    connections_idle_closed: AtomicU64,
+    connections_refused_busy: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -129,11 +206,56 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 struct Shared {
+    id: NodeId,
     counters: Counters,
     shutdown: AtomicBool,
+    /// Inbound connections open, and those of them still in their handshake.
     inbound: AtomicUsize,
+    handshaking: AtomicUsize,
     options: TcpOptions,
     readers: Mutex<Vec<JoinHandle<()>>>,
+    /// The peers a connection may come from.
+    peers: Mutex<BTreeSet<NodeId>>,
+    /// Each peer's current inbound connection, by a number no other connection had;
+    /// a reader whose number is no longer its peer's stops.
+    current: Mutex<BTreeMap<NodeId, u64>>,
+    connection_numbers: AtomicU64,
+    #[cfg(feature = "tls")]
+    tls: Option<tls::Tls>,
+}
+
+impl Shared {
+    fn log(&self, line: &str) {
+        if let Some(log) = &self.options.log {
+            (log.0)(line);
+        }
+    }
+
+    fn is_peer(&self, node: NodeId) -> bool {
+        match self.peers.lock() {
+            Ok(peers) => peers.contains(&node),
+            Err(poisoned) => poisoned.into_inner().contains(&node),
+        }
+    }
+
+    /// Makes `number` the current inbound connection of `peer`.
+    fn claim(&self, peer: NodeId, number: u64) {
+        match self.current.lock() {
+            Ok(mut current) => {
+                let _ = current.insert(peer, number);
+            }
+            Err(poisoned) => {
+                let _ = poisoned.into_inner().insert(peer, number);
+            }
+        }
+    }
+
+    fn is_current(&self, peer: NodeId, number: u64) -> bool {
+        match self.current.lock() {
+            Ok(current) => current.get(&peer) == Some(&number),
+            Err(poisoned) => poisoned.into_inner().get(&peer) == Some(&number),
+        }
+    }
 }
 
 type Deliver = Arc<dyn Fn(Message) + Send + Sync>;
@@ -166,7 +288,9 @@ impl TcpTransport {
     /// threads; it should hand the message over quickly (a channel send).
     ///
     /// # Errors
-    /// The listener cannot be configured, or a thread cannot be spawned.
+    /// `InvalidInput` for a cluster id that is not [valid](valid_cluster_id) or a TLS
+    /// certificate that does not name node `id` of the cluster; otherwise the listener
+    /// cannot be configured, or a thread cannot be spawned.
     pub fn start<F>(
         id: NodeId,
         listener: TcpListener,
@@ -177,14 +301,35 @@ impl TcpTransport {
     where
         F: Fn(Message) + Send + Sync + 'static,
     {
+        if !valid_cluster_id(&options.cluster_id) {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "cluster id {:?} is not 1 to 63 characters of a-z, 0-9 and '-'",
+                    options.cluster_id
+                ),
+            ));
+        }
+        #[cfg(feature = "tls")]
+        let tls = match &options.tls {
+            Some(config) => Some(config.build(&options.cluster_id, id)?),
+            None => None,
+        };
         let local_addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let shared = Arc::new(Shared {
+            id,
             counters: Counters::default(),
             shutdown: AtomicBool::new(false),
             inbound: AtomicUsize::new(0),
+            handshaking: AtomicUsize::new(0),
             options,
             readers: Mutex::new(Vec::new()),
+            peers: Mutex::new(BTreeSet::new()),
+            current: Mutex::new(BTreeMap::new()),
+            connection_numbers: AtomicU64::new(0),
+            #[cfg(feature = "tls")]
+            tls,
         });
         let mut transport = Self {
             id,
@@ -229,8 +374,16 @@ impl TcpTransport {
         self.threads.push(
             thread::Builder::new()
                 .name(format!("raft-tcp-{}-to-{peer}", self.id))
-                .spawn(move || write_loop(address, &outbox, &writer))?,
+                .spawn(move || write_loop(peer, address, &outbox, &writer))?,
         );
+        match self.shared.peers.lock() {
+            Ok(mut peers) => {
+                let _ = peers.insert(peer);
+            }
+            Err(poisoned) => {
+                let _ = poisoned.into_inner().insert(peer);
+            }
+        }
         // Replacing the sender ends the old writer, if any.
         let _ = self.queues.insert(peer, (address, queue));
         Ok(())
@@ -240,6 +393,16 @@ impl TcpTransport {
     /// `Error::UnknownNode`. Its writer thread ends on its own.
     pub fn remove_peer(&mut self, peer: NodeId) {
         let _ = self.queues.remove(&peer);
+        match self.shared.peers.lock() {
+            Ok(mut peers) => {
+                let _ = peers.remove(&peer);
+            }
+            Err(poisoned) => {
+                let _ = poisoned.into_inner().remove(&peer);
+            }
+        }
+        // Its inbound connection, if any, stops at its next poll.
+        self.shared.claim(peer, u64::MAX);
     }
 
     /// The peers messages can be sent to, with their addresses.
@@ -273,6 +436,11 @@ impl TcpTransport {
             received: load(&c.received),
             decode_errors: load(&c.decode_errors),
             streams_closed_corrupt: load(&c.streams_closed_corrupt),
+            handshakes_refused: load(&c.handshakes_refused),
+            handshake_failures: load(&c.handshake_failures),
+            frames_wrong_sender: load(&c.frames_wrong_sender),
+            connections_idle_closed: load(&c.connections_idle_closed),
+            connections_refused_busy: load(&c.connections_refused_busy),
         }
     }
 
@@ -355,16 +523,86 @@ fn discard_queued(outbox: &Receiver<Message>, shared: &Shared) -> bool {
     }
 }
 
-fn write_loop(address: SocketAddr, outbox: &Receiver<Message>, shared: &Shared) {
+/// Opens a connection to `peer`: TCP, then TLS if configured, then the hello and its
+/// answer, all within the handshake timeout.
+fn dial(peer: NodeId, address: SocketAddr, shared: &Shared) -> io::Result<Connection> {
+    let options = &shared.options;
+    let stream = TcpStream::connect_timeout(&address, options.connect_timeout)?;
+    stream.set_nodelay(true)?;
+    let deadline = Instant::now() + options.handshake_timeout;
+    connection::until(&stream, deadline)?;
+    #[cfg(feature = "tls")]
+    let mut connection = match &shared.tls {
+        Some(tls) => {
+            let name = TlsConfig::node_name(&options.cluster_id, peer);
+            let name = rustls::pki_types::ServerName::try_from(name)
+                .map_err(|error| io::Error::new(ErrorKind::InvalidInput, error.to_string()))?;
+            let client = rustls::ClientConnection::new(std::sync::Arc::clone(&tls.client), name)
+                .map_err(|error| io::Error::other(error.to_string()))?;
+            Connection::Client(Box::new(rustls::StreamOwned::new(client, stream)))
+        }
+        None => Connection::Plain(stream),
+    };
+    #[cfg(not(feature = "tls"))]
+    let mut connection = Connection::Plain(stream);
+    connection.handshake(deadline)?;
+    connection.write_all(&hello_bytes(&options.cluster_id, shared.id, peer))?;
+    connection.flush()?;
+    let mut answer = [0u8; 1];
+    connection.read_exact(&mut answer)?;
+    match Status::from_byte(answer[0]) {
+        Some(Status::Accepted) => {}
+        Some(status) => {
+            return Err(io::Error::new(
+                ErrorKind::PermissionDenied,
+                status.describe(),
+            ));
+        }
+        None => {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                "the peer answered the hello with an unknown status",
+            ));
+        }
+    }
+    // From here on the socket only writes, with the write timeout.
+    let socket = connection.socket();
+    socket.set_read_timeout(None)?;
+    socket.set_write_timeout(Some(options.write_timeout))?;
+    Ok(connection)
+}
+
+fn write_loop(peer: NodeId, address: SocketAddr, outbox: &Receiver<Message>, shared: &Shared) {
     let options = &shared.options;
     let mut backoff = options.backoff_min;
     let mut frames = Vec::new();
+    // Frames encoded but not yet written (the connection was found closed), and how
+    // many messages they hold.
+    let mut pending = 0u64;
+    let mut last_failure = String::new();
     loop {
-        let mut stream = match TcpStream::connect_timeout(&address, options.connect_timeout) {
-            Ok(stream) => stream,
-            Err(_) => {
-                bump(&shared.counters.connect_failures, 1);
+        let mut connection = match dial(peer, address, shared) {
+            Ok(connection) => connection,
+            Err(error) => {
+                let refused = matches!(
+                    error.kind(),
+                    ErrorKind::PermissionDenied | ErrorKind::InvalidData | ErrorKind::InvalidInput
+                ) || error.to_string().contains("certificate");
+                if refused {
+                    bump(&shared.counters.handshake_failures, 1);
+                    let line = format!("connection to node {peer} at {address} refused: {error}");
+                    // Once per distinct reason, not once per retry.
+                    if line != last_failure {
+                        shared.log(&line);
+                        last_failure = line;
+                    }
+                } else {
+                    bump(&shared.counters.connect_failures, 1);
+                }
                 // Unreachable: what is queued is stale by the time it could arrive.
+                bump(&shared.counters.dropped_disconnected, pending);
+                pending = 0;
+                frames.clear();
                 if !discard_queued(outbox, shared) || !pause(shared, backoff) {
                     return;
                 }
@@ -372,55 +610,57 @@ fn write_loop(address: SocketAddr, outbox: &Receiver<Message>, shared: &Shared) 
                 continue;
             }
         };
-        if stream.set_nodelay(true).is_err()
-            || stream
-                .set_write_timeout(Some(options.write_timeout))
-                .is_err()
-        {
-            // Without a write timeout a stuck peer could block this thread forever.
-            bump(&shared.counters.connect_failures, 1);
-            if !pause(shared, backoff) {
-                return;
-            }
-            backoff = (backoff * 2).min(options.backoff_max);
-            continue;
-        }
+        last_failure.clear();
         bump(&shared.counters.connects, 1);
         backoff = options.backoff_min;
+        let mut last_write = Instant::now();
         // Connected: write until the connection breaks or the transport stops.
         loop {
-            let first = match outbox.recv_timeout(POLL) {
-                Ok(message) => message,
-                Err(RecvTimeoutError::Timeout) => {
-                    if shared.shutdown.load(Ordering::SeqCst) {
-                        return;
+            if pending == 0 {
+                let first = match outbox.recv_timeout(POLL) {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if shared.shutdown.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        continue;
                     }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                };
+                frames.clear();
+                let mut next = Some(first);
+                while let Some(message) = next.take() {
+                    match encode_frame_into(&message, &options.limits, &mut frames) {
+                        Ok(()) => pending += 1,
+                        Err(_) => bump(&shared.counters.dropped_unencodable, 1),
+                    }
+                    if frames.len() < BATCH_BYTES_MAX {
+                        next = outbox.try_recv().ok();
+                    }
+                }
+                if frames.is_empty() {
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
-            };
-            frames.clear();
-            let mut count = 0;
-            let mut next = Some(first);
-            while let Some(message) = next.take() {
-                match encode_frame_into(&message, &options.limits, &mut frames) {
-                    Ok(()) => count += 1,
-                    Err(_) => bump(&shared.counters.dropped_unencodable, 1),
-                }
-                if frames.len() < BATCH_BYTES_MAX {
-                    next = outbox.try_recv().ok();
-                }
             }
-            if frames.is_empty() {
-                continue;
-            }
-            if stream.write_all(&frames).is_err() {
-                bump(&shared.counters.dropped_disconnected, count);
+            // An idle connection may have been closed by the other side (its idle
+            // timeout, a restart): reconnect first rather than lose this batch.
+            if last_write.elapsed() >= IDLE_PROBE && connection.closed_by_peer() {
                 break;
             }
-            bump(&shared.counters.sent, count);
+            if connection
+                .write_all(&frames)
+                .and_then(|()| connection.flush())
+                .is_err()
+            {
+                bump(&shared.counters.dropped_disconnected, pending);
+                pending = 0;
+                break;
+            }
+            bump(&shared.counters.sent, pending);
+            pending = 0;
+            last_write = Instant::now();
         }
-        // The connection broke: wait a little before reconnecting.
+        // The connection broke or was closed: wait a little before reconnecting.
         if !pause(shared, backoff) {
             return;
         }
@@ -431,19 +671,34 @@ fn write_loop(address: SocketAddr, outbox: &Receiver<Message>, shared: &Shared) 
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, deliver: &Deliver) {
     while !shared.shutdown.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((stream, _)) => {
-                if shared.inbound.load(Ordering::SeqCst) >= shared.options.inbound_connections_max {
+            Ok((stream, remote)) => {
+                let options = &shared.options;
+                if shared.inbound.load(Ordering::SeqCst) >= options.inbound_connections_max
+                    || shared.handshaking.load(Ordering::SeqCst) >= options.handshakes_max
+                {
+                    bump(&shared.counters.connections_refused_busy, 1);
                     drop(stream);
                     continue;
                 }
                 let _ = shared.inbound.fetch_add(1, Ordering::SeqCst);
+                let _ = shared.handshaking.fetch_add(1, Ordering::SeqCst);
                 let reader_shared = Arc::clone(shared);
                 let reader_deliver = Arc::clone(deliver);
                 let spawned =
                     thread::Builder::new()
                         .name("raft-tcp-reader".into())
                         .spawn(move || {
-                            read_loop(stream, &reader_shared, &reader_deliver);
+                            let mut handshaking = true;
+                            serve_inbound(
+                                stream,
+                                remote,
+                                &reader_shared,
+                                &reader_deliver,
+                                &mut handshaking,
+                            );
+                            if handshaking {
+                                let _ = reader_shared.handshaking.fetch_sub(1, Ordering::SeqCst);
+                            }
                             let _ = reader_shared.inbound.fetch_sub(1, Ordering::SeqCst);
                         });
                 match spawned {
@@ -454,6 +709,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, deliver: &Deliver) 
                         }
                     }
                     Err(_) => {
+                        let _ = shared.handshaking.fetch_sub(1, Ordering::SeqCst);
                         let _ = shared.inbound.fetch_sub(1, Ordering::SeqCst);
                     }
                 }
@@ -464,14 +720,124 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, deliver: &Deliver) 
     }
 }
 
-fn read_loop(mut stream: TcpStream, shared: &Shared, deliver: &Deliver) {
-    if stream.set_nonblocking(false).is_err() || stream.set_read_timeout(Some(POLL)).is_err() {
+/// The acceptor's half of the handshake: TLS if configured, then the hello, checked
+/// against this node's cluster, id and peers (and the certificate, with TLS). Returns
+/// the connection and the node it belongs to, or why it was refused.
+fn accept_handshake(
+    stream: TcpStream,
+    shared: &Shared,
+) -> core::result::Result<(Connection, NodeId), String> {
+    let options = &shared.options;
+    let deadline = Instant::now() + options.handshake_timeout;
+    let prepare = stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_nodelay(true))
+        .and_then(|()| connection::until(&stream, deadline));
+    if let Err(error) = prepare {
+        return Err(format!("cannot configure the socket: {error}"));
+    }
+    #[cfg(feature = "tls")]
+    let mut connection = match &shared.tls {
+        Some(tls) => match rustls::ServerConnection::new(Arc::clone(&tls.server)) {
+            Ok(server) => Connection::Server(Box::new(rustls::StreamOwned::new(server, stream))),
+            Err(error) => return Err(format!("TLS: {error}")),
+        },
+        None => Connection::Plain(stream),
+    };
+    #[cfg(not(feature = "tls"))]
+    let mut connection = Connection::Plain(stream);
+    if let Err(error) = connection.handshake(deadline) {
+        return Err(format!("TLS handshake failed: {error}"));
+    }
+    let hello =
+        connection::until(connection.socket(), deadline).and_then(|()| read_hello(&mut connection));
+    let hello = match hello {
+        Ok(hello) => hello,
+        Err(error) => {
+            if error.kind() == ErrorKind::InvalidData {
+                let _ = write_status(&mut connection, Status::Malformed);
+            }
+            return Err(format!("no valid hello: {error}"));
+        }
+    };
+    let status = if hello.cluster_id != options.cluster_id {
+        Status::OtherCluster
+    } else if hello.to != shared.id {
+        Status::WrongTarget
+    } else if hello.from == shared.id || !shared.is_peer(hello.from) {
+        Status::UnknownNode
+    } else {
+        proven(&connection, shared, hello.from)
+    };
+    if status != Status::Accepted {
+        let _ = write_status(&mut connection, status);
+        return Err(format!(
+            "hello from node {} of cluster {:?} to node {}: {}",
+            hello.from,
+            hello.cluster_id,
+            hello.to,
+            status.describe()
+        ));
+    }
+    if let Err(error) = write_status(&mut connection, Status::Accepted) {
+        return Err(format!("cannot answer the hello: {error}"));
+    }
+    Ok((connection, hello.from))
+}
+
+/// With TLS, whether the certificate the caller proved names the node it claims.
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+fn proven(connection: &Connection, shared: &Shared, claimed: NodeId) -> Status {
+    #[cfg(feature = "tls")]
+    if shared.tls.is_some() {
+        let named = connection.peer_certificate().is_some_and(|certificate| {
+            TlsConfig::certificate_names(&certificate, &shared.options.cluster_id, claimed)
+        });
+        if !named {
+            return Status::IdentityMismatch;
+        }
+    }
+    Status::Accepted
+}
+
+fn serve_inbound(
+    stream: TcpStream,
+    remote: SocketAddr,
+    shared: &Shared,
+    deliver: &Deliver,
+    handshaking: &mut bool,
+) {
+    let (mut connection, peer) = match accept_handshake(stream, shared) {
+        Ok(accepted) => accepted,
+        Err(reason) => {
+            bump(&shared.counters.handshakes_refused, 1);
+            shared.log(&format!("refused connection from {remote}: {reason}"));
+            return;
+        }
+    };
+    let _ = shared.handshaking.fetch_sub(1, Ordering::SeqCst);
+    *handshaking = false;
+    // One inbound connection per peer: this one replaces any older one.
+    let number = shared.connection_numbers.fetch_add(1, Ordering::SeqCst);
+    shared.claim(peer, number);
+    if connection.socket().set_read_timeout(Some(POLL)).is_err() {
         return;
     }
+    read_frames(&mut connection, peer, number, shared, deliver);
+}
+
+fn read_frames(
+    connection: &mut Connection,
+    peer: NodeId,
+    number: u64,
+    shared: &Shared,
+    deliver: &Deliver,
+) {
     let mut decoder = FrameDecoder::new(shared.options.limits);
     let mut buffer = vec![0u8; 64 << 10];
-    while !shared.shutdown.load(Ordering::SeqCst) {
-        let read = match stream.read(&mut buffer) {
+    let mut last_heard = Instant::now();
+    while !shared.shutdown.load(Ordering::SeqCst) && shared.is_current(peer, number) {
+        let read = match connection.read(&mut buffer) {
             Ok(0) => return,
             Ok(read) => read,
             Err(error)
@@ -480,13 +846,23 @@ fn read_loop(mut stream: TcpStream, shared: &Shared, deliver: &Deliver) {
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) =>
             {
+                if last_heard.elapsed() >= shared.options.idle_timeout {
+                    bump(&shared.counters.connections_idle_closed, 1);
+                    return;
+                }
                 continue;
             }
             Err(_) => return,
         };
+        last_heard = Instant::now();
         let mut input = &buffer[..read];
         while let Some(result) = decoder.decode(&mut input) {
             match result {
+                // The connection belongs to `peer`: a frame naming anyone else is a
+                // forgery or a bug, and never reaches the node.
+                Ok(message) if message.from() != peer => {
+                    bump(&shared.counters.frames_wrong_sender, 1);
+                }
                 Ok(message) => {
                     bump(&shared.counters.received, 1);
                     deliver(message);
