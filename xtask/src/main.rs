@@ -643,7 +643,7 @@ fn main() -> ExitCode {
                     "-p",
                     "raft-io",
                     "--features",
-                    "tcp",
+                    "tls",
                     "--bench",
                     "tcp",
                 ]))

@@ -2,18 +2,20 @@
 //! for consensus and durability, [`raft_io::tcp::TcpTransport`] between nodes, and a
 //! line protocol ([`protocol`]) for clients.
 //!
+//! - [`certs`]: a throwaway CA and node certificates for peer TLS.
 //! - [`server`]: the node loop (batching writes, ReadIndex reads, redirects).
 //! - [`store`]: the state machine (sessions make retried writes apply once).
 //! - [`client`]: a client that follows redirects and retries.
 //! - [`local`]: a cluster of server processes on 127.0.0.1 (demo, tests).
 //! - [`torture`]: the SIGKILL crash test with a linearizability check, and benchmarks.
 //!
-//! The binary `raft-kv` has the commands `serve`, `client`, `cluster`, `demo`,
-//! `torture` and `bench`; `raft-kv help` lists their arguments.
+//! The binary `raft-kv` has the commands `serve`, `client`, `certs`, `cluster`,
+//! `demo`, `torture` and `bench`; `raft-kv help` lists their arguments.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod certs;
 pub mod client;
 pub mod local;
 pub mod protocol;

@@ -25,6 +25,9 @@ pub enum Output {
     Inherit,
 }
 
+/// The cluster id of local clusters.
+pub const CLUSTER_ID: &str = "local";
+
 /// A local cluster of server processes.
 pub struct LocalCluster {
     exe: PathBuf,
@@ -73,6 +76,8 @@ impl LocalCluster {
     ///
     /// # Errors
     /// No free ports, or the directory cannot be created.
+    /// Peer traffic is mutual TLS with certificates generated under `DIR/certs`,
+    /// unless `serve_args` holds `--insecure`.
     pub fn new(exe: &Path, nodes: usize, dir: Option<PathBuf>) -> std::io::Result<Self> {
         let remove_dir = dir.is_none();
         let dir = match dir {
@@ -82,6 +87,8 @@ impl LocalCluster {
             }
             None => temp_dir("raft-kv")?,
         };
+        let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        crate::certs::generate(&dir.join("certs"), CLUSTER_ID, &ids)?;
         let ports = free_ports(nodes * 2)?;
         let members = (1..=nodes as NodeId)
             .zip(ports.chunks(2))
@@ -156,6 +163,7 @@ impl LocalCluster {
             .arg(&data)
             .args(self.member_args())
             .args(&self.serve_args)
+            .args(self.tls_args(id))
             .args(if self.voters.is_empty() {
                 Vec::new()
             } else {
@@ -178,6 +186,24 @@ impl LocalCluster {
             .ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
         let _ = self.children.insert(id, (child, stdin));
         Ok(())
+    }
+
+    /// The peer TLS arguments of node `id` (none with `--insecure`).
+    fn tls_args(&self, id: NodeId) -> Vec<std::ffi::OsString> {
+        if self.serve_args.iter().any(|arg| arg == "--insecure") {
+            return Vec::new();
+        }
+        let (ca, cert, key) = crate::certs::node_files(&self.dir.join("certs"), id);
+        vec![
+            "--cluster-id".into(),
+            CLUSTER_ID.into(),
+            "--tls-ca".into(),
+            ca.into(),
+            "--tls-cert".into(),
+            cert.into(),
+            "--tls-key".into(),
+            key.into(),
+        ]
     }
 
     /// Starts every node not running.

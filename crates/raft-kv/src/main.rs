@@ -19,24 +19,31 @@ const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
               [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
-              [--allow-fault-injection]
+              [--allow-fault-injection] [--cluster-id raft-kv]
+              (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --voters: the initial voters (default:
     every member); a node outside them starts as a learner, for `add-learner`. --sync-before-send: the leader
     fsyncs before replicating instead of overlapping the two. --allow-fault-injection:
-    accept `isolate MS` (tests only).
+    accept `isolate MS` (tests only). Peer traffic is mutual TLS with the given
+    certificates (each names node-ID.CLUSTER.raft; `raft-kv certs` makes a set), or
+    plain TCP with --insecure, over which anyone who reaches the port can forge messages.
+raft-kv certs --dir DIR --ids 1,2,3 [--cluster-id raft-kv]
+    Writes a new CA (ca.pem, ca.key: keep the key off the nodes) and node-ID.pem /
+    node-ID.key for each id.
 raft-kv client --cluster ADDR[,ADDR...] get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
               | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID
     One request; follows redirects to the leader.
-raft-kv cluster [--nodes 3] [--dir DIR]
+raft-kv cluster [--nodes 3] [--dir DIR] [--insecure]
     A local cluster on 127.0.0.1 until Ctrl-C.
-raft-kv demo [--nodes 3]
+raft-kv demo [--nodes 3] [--insecure]
     Election, writes, a killed leader, failover, the old leader catching up.
-raft-kv torture [--secs 10] [--clients 6] [--seed 1]
+raft-kv torture [--secs 10] [--clients 6] [--seed 1] [--insecure]
     SIGKILL crash test with a linearizability check.
 raft-kv bench [--clients 1,16] [--secs 5] [--failovers 5] [--no-fsync]
-              [--sync-before-send]
+              [--sync-before-send] [--insecure]
+    Local clusters use peer TLS with throwaway certificates unless --insecure.
     Write and read throughput and latency, and failover time, on a loopback cluster.";
 
 /// Command-line arguments: flags with values, bare flags, and the rest.
@@ -151,6 +158,31 @@ fn serve(args: &Args) -> Result<(), String> {
     config.verbose = !args.flag("quiet");
     config.deferred_leader_sync = !args.flag("sync-before-send");
     config.fault_injection = args.flag("allow-fault-injection");
+    if let Some(cluster_id) = args.all("cluster-id").last() {
+        config.cluster_id = (*cluster_id).to_owned();
+    }
+    let tls_files: Vec<Option<&str>> = ["tls-ca", "tls-cert", "tls-key"]
+        .iter()
+        .map(|name| args.all(name).last().copied())
+        .collect();
+    match (tls_files.as_slice(), args.flag("insecure")) {
+        ([Some(ca), Some(cert), Some(key)], false) => {
+            let tls = raft_io::tcp::TlsConfig::from_pem_files(ca, cert, key)
+                .map_err(|error| format!("peer TLS: {error}"))?;
+            config.peer_tls = Some(tls);
+        }
+        ([None, None, None], true) => {}
+        ([None, None, None], false) => {
+            return Err(
+                "peer traffic needs --tls-ca, --tls-cert and --tls-key (see `raft-kv \
+                        certs`), or --insecure for plain TCP that anyone on the network can \
+                        forge messages over"
+                    .into(),
+            );
+        }
+        (_, true) => return Err("--insecure and --tls-* exclude each other".into()),
+        _ => return Err("--tls-ca, --tls-cert and --tls-key go together".into()),
+    }
     let stop = stop_on_ctrl_c()?;
     if args.flag("exit-with-stdin") {
         // The parent holds our stdin open; EOF means it died: stop cleanly.
@@ -195,6 +227,36 @@ fn client(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+fn certs(args: &Args) -> Result<(), String> {
+    let dir = args
+        .all("dir")
+        .last()
+        .map(PathBuf::from)
+        .ok_or("--dir is required")?;
+    let cluster_id = args.all("cluster-id").last().copied().unwrap_or("raft-kv");
+    let mut ids = Vec::new();
+    for list in args.all("ids") {
+        for id in list.split(',') {
+            let id: u64 = id
+                .parse()
+                .ok()
+                .filter(|&id| id > 0)
+                .ok_or(format!("--ids: bad node id `{id}`"))?;
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return Err("--ids ID,ID... is required".into());
+    }
+    raft_kv::certs::generate(&dir, cluster_id, &ids).map_err(|error| error.to_string())?;
+    println!(
+        "wrote ca.pem, ca.key and node-ID.pem / node-ID.key for {ids:?} of cluster \
+         {cluster_id} into {}",
+        dir.display()
+    );
+    Ok(())
+}
+
 fn current_exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|error| format!("locating raft-kv: {error}"))
 }
@@ -205,6 +267,9 @@ fn cluster(args: &Args) -> Result<(), String> {
     let stop = stop_on_ctrl_c()?;
     let mut cluster = LocalCluster::new(&current_exe()?, nodes, dir).map_err(|e| e.to_string())?;
     cluster.output = Output::Inherit;
+    if args.flag("insecure") {
+        cluster.serve_args.push("--insecure".into());
+    }
     cluster.start_all().map_err(|error| error.to_string())?;
     let addresses: Vec<String> = cluster
         .client_addresses()
@@ -254,9 +319,17 @@ fn demo(args: &Args) -> Result<(), String> {
     let nodes: usize = args.get("nodes", 3)?;
     let mut cluster = LocalCluster::new(&current_exe()?, nodes, None).map_err(|e| e.to_string())?;
     cluster.output = Output::Inherit;
+    if args.flag("insecure") {
+        cluster.serve_args.push("--insecure".into());
+    }
     println!(
-        "== starting {nodes} server processes on 127.0.0.1 (data in {})",
-        cluster.dir().display()
+        "== starting {nodes} server processes on 127.0.0.1 (data in {}; peer traffic {})",
+        cluster.dir().display(),
+        if args.flag("insecure") {
+            "plain TCP"
+        } else {
+            "mutual TLS"
+        }
     );
     cluster.start_all().map_err(|error| error.to_string())?;
     let began = Instant::now();
@@ -362,6 +435,10 @@ fn torture_command(args: &Args) -> Result<(), String> {
         seed: args.get("seed", 1)?,
         ..TortureOptions::default()
     };
+    let mut options = options;
+    if args.flag("insecure") {
+        options.serve_args.push("--insecure".into());
+    }
     println!(
         "crash test: 3 nodes, {} clients, {} s, seed {}",
         options.clients,
@@ -380,7 +457,7 @@ fn bench(args: &Args) -> Result<(), String> {
         .last()
         .map_or("1,16".to_owned(), |s| (*s).to_owned());
     let mut serve_args: Vec<String> = Vec::new();
-    for flag in ["no-fsync", "sync-before-send"] {
+    for flag in ["no-fsync", "sync-before-send", "insecure"] {
         if args.flag(flag) {
             serve_args.push(format!("--{flag}"));
         }
@@ -450,10 +527,12 @@ fn main() -> ExitCode {
         "exit-with-stdin",
         "sync-before-send",
         "allow-fault-injection",
+        "insecure",
     ];
     let result = Args::parse(rest, &bare).and_then(|args| match command.as_str() {
         "serve" => serve(&args),
         "client" => client(&args),
+        "certs" => certs(&args),
         "cluster" => cluster(&args),
         "demo" => demo(&args),
         "torture" => torture_command(&args),

@@ -61,6 +61,11 @@ pub struct ServerConfig {
     /// Accept the `isolate` request (tests only: anyone who can connect could cut
     /// the node off).
     pub fault_injection: bool,
+    /// The cluster's id: peers of another cluster are refused at the handshake.
+    pub cluster_id: String,
+    /// Mutual TLS for Raft traffic between nodes; `None` is plain TCP, which anyone
+    /// who can reach the Raft port can forge messages over.
+    pub peer_tls: Option<raft_io::tcp::TlsConfig>,
 }
 
 impl ServerConfig {
@@ -78,6 +83,8 @@ impl ServerConfig {
             verbose: true,
             deferred_leader_sync: true,
             fault_injection: false,
+            cluster_id: "raft-kv".into(),
+            peer_tls: None,
         }
     }
 }
@@ -588,6 +595,13 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         .iter()
         .map(|(&id, member)| (id, member.raft))
         .collect();
+    let id = config.id;
+    if config.peer_tls.is_none() && config.verbose {
+        println!(
+            "[node {id}] peer traffic is plain TCP (--insecure): anyone who can reach the Raft \
+             port can forge messages"
+        );
+    }
     let transport = TcpTransport::start(
         config.id,
         raft_listener,
@@ -595,6 +609,11 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         TcpOptions {
             // A restarted peer is back within a quarter second of listening again.
             backoff_max: Duration::from_millis(250),
+            cluster_id: config.cluster_id.clone(),
+            tls: config.peer_tls.clone(),
+            log: Some(raft_io::tcp::TcpLog(Arc::new(move |line: &str| {
+                println!("[node {id}] transport: {line}");
+            }))),
             ..TcpOptions::default()
         },
         move |message| {

@@ -182,6 +182,20 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     );
     until_done(&mut client, &Request::Promote { id: 4 });
     until_done(&mut client, &Request::Remove { id: 1 });
+    // `Done` means the leader appended the change, not that it committed: wait until
+    // the others hold it, or killing node 1 (perhaps the leader) could lose it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while [2, 3, 4].iter().any(|&id| {
+        cluster
+            .status(id)
+            .is_none_or(|status| status.voters != vec![2, 3, 4])
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the removal never spread"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // A removed node is not told what commits after its removal: stop it, then the
     // members converge.
     cluster.kill(1);
