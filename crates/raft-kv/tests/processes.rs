@@ -238,3 +238,122 @@ fn a_single_node_cluster_answers_writes_at_once() {
     assert_eq!(raw(&mut stream, b"@9:1 cas a 1 2\n"), "SWAPPED");
     assert_eq!(raw(&mut stream, b"get a\n"), "VALUE 2");
 }
+
+/// The forged frames of the attack on plain TCP (built with raft-wire): a term no
+/// election could follow, an append from "leader 99", a snapshot, acknowledgements and
+/// read confirmations "from" followers, a TimeoutNow.
+fn forged_frames(victim: u64, commit: u64) -> Vec<Vec<u8>> {
+    use raft_io::{
+        AppendEntries, AppendEntriesReply, Bytes, InstallSnapshot, LogEntry, Membership, Message,
+        ReadConfirmReply, RequestVote, TimeoutNow,
+    };
+    let other = if victim == 1 { 2 } else { 1 };
+    let messages = [
+        Message::RequestVote(RequestVote {
+            term: u64::MAX - 1,
+            candidate: other,
+            last_log_index: 0,
+            last_log_term: 0,
+            force: true,
+        }),
+        Message::AppendEntries(AppendEntries {
+            term: 1_000,
+            leader: 99,
+            prev_log_index: commit,
+            prev_log_term: 1,
+            entries: vec![LogEntry::new(1_000, commit + 1, b"forged".to_vec())],
+            leader_commit: commit + 1,
+        }),
+        Message::InstallSnapshot(Box::new(InstallSnapshot {
+            term: 1_000,
+            leader: other,
+            last_included_index: commit + 100,
+            last_included_term: 999,
+            membership: Membership::new([1, 2, 3], []),
+            offset: 0,
+            data: Bytes::from_static(b"forged state"),
+            done: true,
+        })),
+        Message::AppendEntriesReply(AppendEntriesReply {
+            term: 1,
+            success: true,
+            from: other,
+            prev_log_index: commit,
+            match_index: commit + 10,
+            conflict_index: 0,
+            conflict_term: 0,
+        }),
+        Message::ReadConfirmReply(ReadConfirmReply {
+            term: 1,
+            from: other,
+            round: 1,
+        }),
+        Message::TimeoutNow(TimeoutNow {
+            term: 1_000,
+            leader: other,
+        }),
+    ];
+    messages
+        .iter()
+        .map(|message| raft_io::framing::encode(message).unwrap())
+        .collect()
+}
+
+// Issue 12's attacks against a cluster with peer TLS (the default): a stranger on the
+// Raft ports, with or without a hello claiming to be a member, gets no frame in: no
+// term moves, no replica diverges, writes go on.
+#[test]
+fn forged_frames_change_nothing_on_a_tls_cluster() {
+    use std::io::Read;
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
+    cluster.start_all().unwrap();
+    let mut client = Client::new(cluster.client_addresses(), 5);
+    for i in 0..10 {
+        let put = Request::Put {
+            key: format!("k{i}"),
+            value: format!("v{i}"),
+        };
+        assert_eq!(
+            client.execute(put, Duration::from_secs(20)),
+            Ok(Response::Done)
+        );
+    }
+    let before = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    for (&id, member) in cluster.members() {
+        let frames = forged_frames(id, before.commit);
+        for hello in [None, Some(if id == 1 { 2 } else { 1 })] {
+            let Ok(mut stream) = TcpStream::connect(member.raft) else {
+                continue;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            if let Some(from) = hello {
+                let _ = stream.write_all(&raft_io::tcp::hello_bytes("local", from, id));
+            }
+            for frame in &frames {
+                let _ = stream.write_all(frame);
+            }
+            // The node closes the connection without accepting anything.
+            let mut answer = Vec::new();
+            let _ = stream.read_to_end(&mut answer);
+            assert_ne!(answer.first(), Some(&0), "node {id} accepted a stranger");
+        }
+    }
+    let put = Request::Put {
+        key: "after".into(),
+        value: "attack".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done)
+    );
+    let after = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    assert_eq!(after.keys, 11);
+    for id in cluster.ids() {
+        let status = cluster.status(id).unwrap();
+        assert!(status.term < 1_000, "node {id} adopted a forged term");
+        assert_eq!(status.digest, after.digest);
+    }
+}
