@@ -176,6 +176,17 @@ mod tests {
         assert!(read_hello(&mut &truncated[..]).is_err());
     }
 
+    // Proves the hello's bytes are the ones docs/PROTOCOL.md gives (a frozen vector).
+    #[test]
+    fn hello_matches_the_documented_vector() {
+        let documented = "5241465448454c4f010470726f6403000000000000000100000000000000";
+        let hex: String = hello_bytes("prod", 3, 1)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(hex, documented);
+    }
+
     // Proves the cluster id rule: a DNS label of lowercase letters, digits and dashes.
     #[test]
     fn cluster_ids_are_dns_labels() {
