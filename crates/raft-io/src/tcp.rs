@@ -120,6 +120,11 @@ pub struct TcpOptions {
     pub handshakes_max: usize,
     /// An inbound connection that carried nothing for this long is closed.
     pub idle_timeout: Duration,
+    /// Data written and not acknowledged by the peer's kernel for this long breaks
+    /// the connection (TCP_USER_TIMEOUT, on Linux), so a connection stalled by a
+    /// network partition is redialled rather than waiting for the kernel's next
+    /// retransmission, which can come seconds after the partition heals.
+    pub stall_timeout: Duration,
     /// Mutual TLS for every connection (feature `tls`); `None` is plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
@@ -141,6 +146,7 @@ impl Default for TcpOptions {
             handshake_timeout: Duration::from_secs(2),
             handshakes_max: 16,
             idle_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(2),
             #[cfg(feature = "tls")]
             tls: None,
             log: None,
@@ -523,12 +529,25 @@ fn discard_queued(outbox: &Receiver<Message>, shared: &Shared) -> bool {
     }
 }
 
+/// Breaks the connection when written data stays unacknowledged for `timeout`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_stall_timeout(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout))
+}
+
+/// (Elsewhere the write timeout is the only bound.)
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_stall_timeout(_stream: &TcpStream, _timeout: Duration) -> io::Result<()> {
+    Ok(())
+}
+
 /// Opens a connection to `peer`: TCP, then TLS if configured, then the hello and its
 /// answer, all within the handshake timeout.
 fn dial(peer: NodeId, address: SocketAddr, shared: &Shared) -> io::Result<Connection> {
     let options = &shared.options;
     let stream = TcpStream::connect_timeout(&address, options.connect_timeout)?;
     stream.set_nodelay(true)?;
+    set_stall_timeout(&stream, options.stall_timeout)?;
     let deadline = Instant::now() + options.handshake_timeout;
     connection::until(&stream, deadline)?;
     #[cfg(feature = "tls")]

@@ -609,6 +609,10 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         TcpOptions {
             // A restarted peer is back within a quarter second of listening again.
             backoff_max: Duration::from_millis(250),
+            // A partitioned peer is redialled every ~0.75 s, so it rejoins within a
+            // second of the partition healing.
+            connect_timeout: Duration::from_millis(500),
+            stall_timeout: Duration::from_secs(1),
             cluster_id: config.cluster_id.clone(),
             tls: config.peer_tls.clone(),
             log: Some(raft_io::tcp::TcpLog(Arc::new(move |line: &str| {
