@@ -52,8 +52,12 @@ pub fn generate(dir: &Path, cluster_id: &str, ids: &[NodeId]) -> io::Result<()> 
     write(&dir.join("ca.key"), ca_key_pem.as_bytes(), true)?;
     for &id in ids {
         let key = KeyPair::generate().map_err(other)?;
-        let mut params =
-            CertificateParams::new(vec![TlsConfig::node_name(cluster_id, id)]).map_err(other)?;
+        // Its peer name, and the service name clients verify on the client port.
+        let names = vec![
+            TlsConfig::node_name(cluster_id, id),
+            crate::tls::service_name(cluster_id),
+        ];
+        let mut params = CertificateParams::new(names).map_err(other)?;
         params
             .distinguished_name
             .push(DnType::CommonName, format!("node {id} of {cluster_id}"));

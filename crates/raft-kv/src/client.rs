@@ -2,12 +2,16 @@
 //! or leaderless nodes, and retries a write with the same session and sequence number
 //! until it gets a final answer, so every write applies at most once.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{Request, RequestLine, Response, Session};
+use crate::tls::{ClientTls, Stream};
+
+/// The longest answer line a client reads.
+const LINE_BYTES_MAX: usize = 1 << 20;
 
 /// Why [`Client::execute`] gave up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,8 +39,9 @@ impl std::error::Error for ClientError {}
 
 struct Connection {
     address: SocketAddr,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    stream: Stream,
+    /// Bytes read past the last answer line.
+    pending: Vec<u8>,
 }
 
 /// A connection to a cluster.
@@ -44,6 +49,7 @@ pub struct Client {
     nodes: Vec<SocketAddr>,
     next: usize,
     connection: Option<Connection>,
+    tls: Option<ClientTls>,
     /// Client id for sessions (0: writes without session).
     id: u64,
     seq: u64,
@@ -61,11 +67,20 @@ impl Client {
             nodes,
             next: 0,
             connection: None,
+            tls: None,
             id,
             seq: 0,
             attempt_timeout: Duration::from_secs(4),
             last_attempts: 0,
         }
+    }
+
+    /// Talks TLS to the nodes, verifying them with `tls` (`None`: plain TCP).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self.connection = None;
+        self
     }
 
     /// The node the client currently talks to.
@@ -82,11 +97,14 @@ impl Client {
             .set_read_timeout(Some(self.attempt_timeout))
             .and_then(|()| stream.set_nodelay(true))
             .map_err(|error| error.to_string())?;
-        let writer = stream.try_clone().map_err(|error| error.to_string())?;
+        let stream = match &self.tls {
+            Some(tls) => tls.wrap(stream).map_err(|error| error.to_string())?,
+            None => Stream::Plain(stream),
+        };
         self.connection = Some(Connection {
             address,
-            reader: BufReader::new(stream),
-            writer,
+            stream,
+            pending: Vec::new(),
         });
         Ok(())
     }
@@ -100,15 +118,21 @@ impl Client {
         }
         let connection = self.connection.as_mut().ok_or("not connected")?;
         let result = (|| {
-            writeln!(connection.writer, "{line}").map_err(|error| error.to_string())?;
-            let mut answer = String::new();
-            let read = connection
-                .reader
-                .read_line(&mut answer)
+            writeln!(connection.stream, "{line}")
+                .and_then(|()| connection.stream.flush())
                 .map_err(|error| format!("{}: {error}", connection.address))?;
-            if read == 0 {
+            let mut answer = Vec::new();
+            let more = crate::tls::read_line(
+                &mut connection.stream,
+                &mut connection.pending,
+                &mut answer,
+                LINE_BYTES_MAX,
+            )
+            .map_err(|error| format!("{}: {error}", connection.address))?;
+            if !more {
                 return Err(format!("{} closed the connection", connection.address));
             }
+            let answer = String::from_utf8(answer).map_err(|_| "answer is not UTF-8".to_owned())?;
             Response::parse(&answer)
         })();
         if result.is_err() {
@@ -176,8 +200,11 @@ impl Client {
     ///
     /// # Errors
     /// The node is unreachable or answered something else.
-    pub fn status_of(address: SocketAddr) -> Result<crate::protocol::Status, String> {
-        let mut client = Client::new(vec![address], 0);
+    pub fn status_of(
+        address: SocketAddr,
+        tls: Option<&ClientTls>,
+    ) -> Result<crate::protocol::Status, String> {
+        let mut client = Client::new(vec![address], 0).with_tls(tls.cloned());
         client.attempt_timeout = Duration::from_secs(1);
         match client.attempt("status")? {
             Response::Status(words) => crate::protocol::Status::parse(&words),

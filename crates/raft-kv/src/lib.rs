@@ -3,6 +3,7 @@
 //! line protocol ([`protocol`]) for clients.
 //!
 //! - [`certs`]: a throwaway CA and node certificates for peer TLS.
+//! - [`tls`]: TLS on the client port.
 //! - [`server`]: the node loop (batching writes, ReadIndex reads, redirects).
 //! - [`store`]: the state machine (sessions make retried writes apply once).
 //! - [`client`]: a client that follows redirects and retries.
@@ -21,4 +22,5 @@ pub mod local;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod torture;

@@ -15,6 +15,7 @@ use raft_io::NodeId;
 use crate::client::Client;
 use crate::protocol::Status;
 use crate::server::Member;
+use crate::tls::ClientTls;
 
 /// Where a node's output goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +44,7 @@ pub struct LocalCluster {
     /// The initial voters (empty: every node); the others start as learners.
     pub voters: Vec<NodeId>,
     remove_dir: bool,
+    client_tls: Option<ClientTls>,
 }
 
 /// `count` distinct free ports on 127.0.0.1 (bound, read, released).
@@ -89,6 +91,8 @@ impl LocalCluster {
         };
         let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
         crate::certs::generate(&dir.join("certs"), CLUSTER_ID, &ids)?;
+        let (ca, _, _) = crate::certs::node_files(&dir.join("certs"), 1);
+        let client_tls = Some(ClientTls::from_ca_file(&ca, CLUSTER_ID)?);
         let ports = free_ports(nodes * 2)?;
         let members = (1..=nodes as NodeId)
             .zip(ports.chunks(2))
@@ -112,6 +116,7 @@ impl LocalCluster {
             output: Output::File,
             voters: Vec::new(),
             remove_dir,
+            client_tls,
         })
     }
 
@@ -190,7 +195,7 @@ impl LocalCluster {
 
     /// The peer TLS arguments of node `id` (none with `--insecure`).
     fn tls_args(&self, id: NodeId) -> Vec<std::ffi::OsString> {
-        if self.serve_args.iter().any(|arg| arg == "--insecure") {
+        if self.insecure() {
             return Vec::new();
         }
         let (ca, cert, key) = crate::certs::node_files(&self.dir.join("certs"), id);
@@ -203,6 +208,38 @@ impl LocalCluster {
             cert.into(),
             "--tls-key".into(),
             key.into(),
+        ]
+    }
+
+    /// Whether the nodes run with `--insecure` (plain TCP).
+    fn insecure(&self) -> bool {
+        self.serve_args.iter().any(|arg| arg == "--insecure")
+    }
+
+    /// What a client needs to verify this cluster's nodes (`None` with `--insecure`).
+    pub fn client_tls(&self) -> Option<ClientTls> {
+        if self.insecure() {
+            return None;
+        }
+        self.client_tls.clone()
+    }
+
+    /// A client of this cluster with session id `id` (0: no session).
+    pub fn client(&self, id: u64) -> Client {
+        Client::new(self.client_addresses(), id).with_tls(self.client_tls())
+    }
+
+    /// The arguments `raft-kv client` needs besides `--cluster` (TLS, cluster id).
+    pub fn client_args(&self) -> Vec<String> {
+        if self.insecure() {
+            return Vec::new();
+        }
+        let (ca, _, _) = crate::certs::node_files(&self.dir.join("certs"), 1);
+        vec![
+            "--tls-ca".into(),
+            ca.display().to_string(),
+            "--cluster-id".into(),
+            CLUSTER_ID.into(),
         ]
     }
 
@@ -277,7 +314,7 @@ impl LocalCluster {
 
     /// Node `id`'s status, if it answers.
     pub fn status(&self, id: NodeId) -> Option<Status> {
-        Client::status_of(self.members.get(&id)?.client).ok()
+        Client::status_of(self.members.get(&id)?.client, self.client_tls().as_ref()).ok()
     }
 
     /// The leader with the highest term among the running nodes that answer.

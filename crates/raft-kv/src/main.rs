@@ -31,10 +31,12 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
 raft-kv certs --dir DIR --ids 1,2,3 [--cluster-id raft-kv]
     Writes a new CA (ca.pem, ca.key: keep the key off the nodes) and node-ID.pem /
     node-ID.key for each id.
-raft-kv client --cluster ADDR[,ADDR...] get KEY | put KEY VALUE | del KEY
+raft-kv client --cluster ADDR[,ADDR...] [--tls-ca CA.pem [--cluster-id raft-kv]]
+              get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
               | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID
-    One request; follows redirects to the leader.
+    One request; follows redirects to the leader. With --tls-ca, over TLS, accepting
+    only nodes whose certificate (from that CA) names kv.CLUSTER.raft.
 raft-kv cluster [--nodes 3] [--dir DIR] [--insecure]
     A local cluster on 127.0.0.1 until Ctrl-C.
 raft-kv demo [--nodes 3] [--insecure]
@@ -170,6 +172,11 @@ fn serve(args: &Args) -> Result<(), String> {
             let tls = raft_io::tcp::TlsConfig::from_pem_files(ca, cert, key)
                 .map_err(|error| format!("peer TLS: {error}"))?;
             config.peer_tls = Some(tls);
+            // The same certificate serves the client port.
+            let client_tls =
+                raft_kv::tls::server_config(std::path::Path::new(cert), std::path::Path::new(key))
+                    .map_err(|error| format!("client TLS: {error}"))?;
+            config.client_tls = Some(client_tls);
         }
         ([None, None, None], true) => {}
         ([None, None, None], false) => {
@@ -209,17 +216,27 @@ fn client(args: &Args) -> Result<(), String> {
     if addresses.is_empty() {
         return Err("--cluster ADDR[,ADDR...] is required".into());
     }
+    let tls = match args.all("tls-ca").last() {
+        Some(ca) => {
+            let cluster_id = args.all("cluster-id").last().copied().unwrap_or("raft-kv");
+            Some(
+                raft_kv::tls::ClientTls::from_ca_file(std::path::Path::new(ca), cluster_id)
+                    .map_err(|error| error.to_string())?,
+            )
+        }
+        None => None,
+    };
     let line = RequestLine::parse(&args.rest.join(" "))?;
     if line.request == Request::Status {
         for address in addresses {
-            match Client::status_of(address) {
+            match Client::status_of(address, tls.as_ref()) {
                 Ok(status) => println!("{address}: {}", status.to_words()),
                 Err(error) => println!("{address}: down ({error})"),
             }
         }
         return Ok(());
     }
-    let mut client = Client::new(addresses, 0);
+    let mut client = Client::new(addresses, 0).with_tls(tls);
     let response = client
         .execute(line.request, Duration::from_secs(10))
         .map_err(|error| error.to_string())?;
@@ -282,7 +299,11 @@ fn cluster(args: &Args) -> Result<(), String> {
     );
     // The binary running now is already built: point at it, not at a cargo command.
     let exe = current_exe()?;
-    let client = format!("{} client --cluster {}", exe.display(), addresses.join(","));
+    let mut client = format!("{} client --cluster {}", exe.display(), addresses.join(","));
+    for arg in cluster.client_args() {
+        client.push(' ');
+        client.push_str(&arg);
+    }
     println!("talk to it (from another terminal):");
     println!("  {client} put greeting hello");
     println!("  {client} get greeting");
@@ -341,7 +362,7 @@ fn demo(args: &Args) -> Result<(), String> {
         began.elapsed().as_millis()
     );
 
-    let mut client = Client::new(cluster.client_addresses(), 1);
+    let mut client = cluster.client(1);
     let run = |client: &mut Client, text: &str| -> Result<(), String> {
         let line = RequestLine::parse(text)?;
         let response = client

@@ -8,7 +8,7 @@
 //! answered once the state machine has applied the confirmed index.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, ErrorKind, Write};
+use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +66,8 @@ pub struct ServerConfig {
     /// Mutual TLS for Raft traffic between nodes; `None` is plain TCP, which anyone
     /// who can reach the Raft port can forge messages over.
     pub peer_tls: Option<raft_io::tcp::TlsConfig>,
+    /// TLS on the client port (the node proves `kv.CLUSTER.raft`); `None` is plain.
+    pub client_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServerConfig {
@@ -85,6 +87,7 @@ impl ServerConfig {
             fault_injection: false,
             cluster_id: "raft-kv".into(),
             peer_tls: None,
+            client_tls: None,
         }
     }
 }
@@ -103,6 +106,8 @@ const HANDOFF_MAX: Duration = Duration::from_secs(1);
 const CLIENT_CONNECTIONS_MAX: usize = 1024;
 /// Inputs the loop takes in one round before ticking again.
 const ROUND_INPUTS_MAX: usize = 4096;
+/// The longest request line a client may send.
+const LINE_BYTES_MAX: usize = 64 << 10;
 
 struct PendingWrite {
     term: Term,
@@ -630,9 +635,12 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
     let acceptor = {
         let stop = Arc::clone(&stop);
         let connections = Arc::clone(&connections);
+        let tls = config.client_tls.clone();
         thread::Builder::new()
             .name("kv-accept".into())
-            .spawn(move || accept_clients(&client_listener, &inputs, &stop, &connections))
+            .spawn(move || {
+                accept_clients(&client_listener, tls.as_ref(), &inputs, &stop, &connections);
+            })
             .map_err(|error| error.to_string())?
     };
     let log_state = (node.term(), node.commit_index(), node.log().last_index());
@@ -745,6 +753,7 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
 
 fn accept_clients(
     listener: &TcpListener,
+    tls: Option<&Arc<rustls::ServerConfig>>,
     inputs: &SyncSender<Input>,
     stop: &Arc<AtomicBool>,
     connections: &Mutex<Vec<JoinHandle<()>>>,
@@ -765,11 +774,12 @@ fn accept_clients(
                 }
                 let inputs = inputs.clone();
                 let stop = Arc::clone(stop);
+                let tls = tls.cloned();
                 if let Ok(handle) =
                     thread::Builder::new()
                         .name("kv-client".into())
                         .spawn(move || {
-                            let _ = serve_client(stream, &inputs, &stop);
+                            let _ = serve_client(stream, tls.as_ref(), &inputs, &stop);
                         })
                     && let Ok(mut connections) = connections.lock()
                 {
@@ -791,34 +801,33 @@ fn accept_clients(
     }
 }
 
-/// Serves one client connection: a request line in, a response line out.
+/// Serves one client connection: a request line in, a response line out (over TLS
+/// with `tls`).
 fn serve_client(
     stream: TcpStream,
+    tls: Option<&Arc<rustls::ServerConfig>>,
     inputs: &SyncSender<Input>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
+    let mut stream = crate::tls::Stream::accept(stream, tls)?;
+    let mut pending = Vec::new();
     let mut line = Vec::new();
     while !stop.load(Ordering::SeqCst) {
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
+        match crate::tls::read_line(&mut stream, &mut pending, &mut line, LINE_BYTES_MAX) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                // A partial line stays in `line`; keep reading.
+                // A partial line stays in `pending`; keep reading.
                 continue;
             }
+            Err(error) if error.kind() == ErrorKind::InvalidData => {
+                writeln!(stream, "{}", Response::Invalid("line too long".into()))?;
+                return stream.flush();
+            }
             Err(error) => return Err(error),
-        }
-        if line.len() > 64 << 10 {
-            writeln!(writer, "{}", Response::Invalid("line too long".into()))?;
-            return Ok(());
-        }
-        if line.last() != Some(&b'\n') {
-            continue;
         }
         let parsed = core::str::from_utf8(&line)
             .map_err(|_| "not UTF-8".to_owned())
@@ -836,8 +845,8 @@ fn serve_client(
                 }
             }
         };
-        line.clear();
-        writeln!(writer, "{response}")?;
+        writeln!(stream, "{response}")?;
+        stream.flush()?;
     }
     Ok(())
 }

@@ -250,12 +250,13 @@ struct PrivateWrites {
 fn client_loop(
     index: u64,
     addresses: Vec<std::net::SocketAddr>,
+    tls: Option<crate::tls::ClientTls>,
     history: &History,
     stop: &AtomicBool,
     seed: u64,
 ) -> Result<BTreeMap<u64, PrivateWrites>, String> {
     let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut client = Client::new(addresses, 1000 + index);
+    let mut client = Client::new(addresses, 1000 + index).with_tls(tls);
     let mut private: BTreeMap<u64, PrivateWrites> = BTreeMap::new();
     let mut counter = 0u64;
     let mut seen: BTreeMap<u8, Option<u64>> = BTreeMap::new();
@@ -321,8 +322,9 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
             let history = Arc::clone(&history);
             let stop = Arc::clone(&stop);
             let addresses = cluster.client_addresses();
+            let tls = cluster.client_tls();
             let seed = options.seed;
-            thread::spawn(move || client_loop(index, addresses, &history, &stop, seed))
+            thread::spawn(move || client_loop(index, addresses, tls, &history, &stop, seed))
         })
         .collect();
 
@@ -349,6 +351,7 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
             let millis = 200 + rng.below(1300);
             let address = cluster.members()[&victim].client;
             let isolated = Client::new(vec![address], 0)
+                .with_tls(cluster.client_tls())
                 .execute(Request::Isolate { millis }, Duration::from_secs(2));
             if isolated == Ok(Response::Done) {
                 report.isolations += 1;
@@ -408,7 +411,7 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
     }
 
     // Final reads of every key of every epoch, recorded too.
-    let mut reader = Client::new(cluster.client_addresses(), 0);
+    let mut reader = cluster.client(0);
     let mut finals = BTreeMap::new();
     let epochs = history.epoch();
     for epoch in 0..=epochs {
@@ -557,8 +560,9 @@ pub fn bench(
     let threads: Vec<_> = (0..clients as u64)
         .map(|index| {
             let addresses = cluster.client_addresses();
+            let tls = cluster.client_tls();
             thread::spawn(move || -> Result<Vec<Duration>, String> {
-                let mut client = Client::new(addresses, 1 + index);
+                let mut client = Client::new(addresses, 1 + index).with_tls(tls);
                 let value = "v".repeat(64);
                 let mut latencies = Vec::new();
                 let mut counter = 0u64;
@@ -630,7 +634,7 @@ pub struct Failover {
 pub fn failovers(exe: &Path, trials: usize) -> Result<Vec<Failover>, String> {
     let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
     cluster.start_all().map_err(|error| error.to_string())?;
-    let mut client = Client::new(cluster.client_addresses(), 7);
+    let mut client = cluster.client(7);
     let mut results = Vec::new();
     for trial in 0..trials {
         let (leader, term) = cluster

@@ -56,6 +56,8 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
+    // Plain TCP (the raw protocol below talks to the client port by hand).
+    cluster.serve_args.push("--insecure".into());
     cluster.start_all().unwrap();
     let members = cluster.members().clone();
 
@@ -86,7 +88,7 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     );
 
     // The client follows the redirect.
-    let mut client = Client::new(vec![members[&follower].client], 1);
+    let mut client = Client::new(vec![members[&follower].client], 1).with_tls(cluster.client_tls());
     let put = Request::Put {
         key: "k".into(),
         value: "v1".into(),
@@ -121,7 +123,7 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
 
     // Restarted on the same directories, the cluster still has the write.
     cluster.start_all().unwrap();
-    let mut client = Client::new(cluster.client_addresses(), 2);
+    let mut client = cluster.client(2);
     let get = Request::Get { key: "k".into() };
     assert_eq!(
         client.execute(get, Duration::from_secs(20)),
@@ -157,7 +159,7 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     for id in [1, 2, 3] {
         cluster.start(id).unwrap();
     }
-    let mut client = Client::new(cluster.client_addresses(), 5);
+    let mut client = cluster.client(5);
     for i in 0..20 {
         let put = Request::Put {
             key: format!("k{i}"),
@@ -231,6 +233,7 @@ fn a_single_node_cluster_answers_writes_at_once() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cluster = LocalCluster::new(exe(), 1, None).unwrap();
+    cluster.serve_args.push("--insecure".into());
     cluster.start_all().unwrap();
     let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
     let mut stream = TcpStream::connect(cluster.members()[&1].client).unwrap();
@@ -310,7 +313,7 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.start_all().unwrap();
-    let mut client = Client::new(cluster.client_addresses(), 5);
+    let mut client = cluster.client(5);
     for i in 0..10 {
         let put = Request::Put {
             key: format!("k{i}"),
@@ -351,6 +354,23 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
     );
     let after = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     assert_eq!(after.keys, 11);
+
+    // The client port speaks TLS too: a plain request gets no answer, and a client
+    // that trusts another CA refuses the nodes.
+    let mut plain = TcpStream::connect(cluster.members()[&1].client).unwrap();
+    let _ = plain.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = plain.write_all(b"get k1\n");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"VALUE"), "a plain client was answered");
+    let elsewhere = raft_kv::local::temp_dir("raft-kv-other-ca").unwrap();
+    raft_kv::certs::generate(&elsewhere, "local", &[1]).unwrap();
+    let other_ca =
+        raft_kv::tls::ClientTls::from_ca_file(&elsewhere.join("ca.pem"), "local").unwrap();
+    let mut fooled = Client::new(cluster.client_addresses(), 0).with_tls(Some(other_ca));
+    let get = Request::Get { key: "k1".into() };
+    assert!(fooled.execute(get, Duration::from_secs(2)).is_err());
+    let _ = std::fs::remove_dir_all(elsewhere);
     for id in cluster.ids() {
         let status = cluster.status(id).unwrap();
         assert!(status.term < 1_000, "node {id} adopted a forged term");
