@@ -125,6 +125,10 @@ pub struct TcpOptions {
     /// network partition is redialled rather than waiting for the kernel's next
     /// retransmission, which can come seconds after the partition heals.
     pub stall_timeout: Duration,
+    /// Outbound connections leave from this address (port chosen by the OS); `None`
+    /// lets the OS pick. Useful on hosts with several addresses, and for firewall
+    /// rules that match a node by its address.
+    pub outbound_ip: Option<std::net::IpAddr>,
     /// Mutual TLS for every connection (feature `tls`); `None` is plain TCP.
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
@@ -147,6 +151,7 @@ impl Default for TcpOptions {
             handshakes_max: 16,
             idle_timeout: Duration::from_secs(10),
             stall_timeout: Duration::from_secs(2),
+            outbound_ip: None,
             #[cfg(feature = "tls")]
             tls: None,
             log: None,
@@ -529,6 +534,21 @@ fn discard_queued(outbox: &Receiver<Message>, shared: &Shared) -> bool {
     }
 }
 
+/// A TCP connection to `address`, from `options.outbound_ip` if set.
+fn connect(address: SocketAddr, options: &TcpOptions) -> io::Result<TcpStream> {
+    let Some(ip) = options.outbound_ip else {
+        return TcpStream::connect_timeout(&address, options.connect_timeout);
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    socket.connect_timeout(&address.into(), options.connect_timeout)?;
+    Ok(socket.into())
+}
+
 /// Breaks the connection when written data stays unacknowledged for `timeout`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn set_stall_timeout(stream: &TcpStream, timeout: Duration) -> io::Result<()> {
@@ -545,7 +565,7 @@ fn set_stall_timeout(_stream: &TcpStream, _timeout: Duration) -> io::Result<()> 
 /// answer, all within the handshake timeout.
 fn dial(peer: NodeId, address: SocketAddr, shared: &Shared) -> io::Result<Connection> {
     let options = &shared.options;
-    let stream = TcpStream::connect_timeout(&address, options.connect_timeout)?;
+    let stream = connect(address, options)?;
     stream.set_nodelay(true)?;
     set_stall_timeout(&stream, options.stall_timeout)?;
     let deadline = Instant::now() + options.handshake_timeout;

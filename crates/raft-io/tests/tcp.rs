@@ -421,3 +421,36 @@ fn invalid_cluster_id_is_refused_at_start() {
     let error = TcpTransport::start(1, l1, [], options, |_| {}).unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
 }
+
+// Outbound connections can leave from a chosen local address (here 127.0.0.7), which
+// the receiver sees as the connection's source.
+#[test]
+fn outbound_connections_leave_from_the_chosen_address() {
+    let (l2, a2) = listener();
+    let (tx, inbox_2) = mpsc::channel();
+    let _two = TcpTransport::start(
+        2,
+        l2,
+        [(1, "127.0.0.1:9".parse().unwrap())],
+        fast(),
+        move |m| {
+            let _ = tx.send(m);
+        },
+    )
+    .unwrap();
+    // What node 2 sees: accept on a plain listener posing as node 2 first.
+    let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+    let probe_address = probe.local_addr().unwrap();
+    let options = TcpOptions {
+        outbound_ip: Some("127.0.0.7".parse().unwrap()),
+        ..fast()
+    };
+    let (l1, _) = listener();
+    let mut one = TcpTransport::start(1, l1, [(2, probe_address)], options, |_| {}).unwrap();
+    one.send(2, message(1)).unwrap();
+    let (_, source) = probe.accept().unwrap();
+    assert_eq!(source.ip().to_string(), "127.0.0.7");
+    // And through a real peer, messages still arrive.
+    one.add_peer(2, a2).unwrap();
+    send_until_received(&mut one, 2, &inbox_2, 1);
+}

@@ -211,6 +211,18 @@ impl LocalCluster {
         ]
     }
 
+    /// Gives node N the loopback address 127.0.0.(10+N) for both ports and makes its
+    /// connections to peers leave from it (`--bind-outbound`), so a firewall rule can
+    /// cut one node off. Call before starting any node.
+    pub fn use_node_addresses(&mut self) {
+        for (&id, member) in &mut self.members {
+            let ip = std::net::Ipv4Addr::new(127, 0, 0, 10 + id as u8);
+            member.raft.set_ip(ip.into());
+            member.client.set_ip(ip.into());
+        }
+        self.serve_args.push("--bind-outbound".into());
+    }
+
     /// Whether the nodes run with `--insecure` (plain TCP).
     fn insecure(&self) -> bool {
         self.serve_args.iter().any(|arg| arg == "--insecure")

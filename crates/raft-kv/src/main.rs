@@ -19,13 +19,14 @@ const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
               [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
-              [--allow-fault-injection] [--cluster-id raft-kv]
+              [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --voters: the initial voters (default:
     every member); a node outside them starts as a learner, for `add-learner`. --sync-before-send: the leader
     fsyncs before replicating instead of overlapping the two. --allow-fault-injection:
-    accept `isolate MS` (tests only). Peer traffic is mutual TLS with the given
+    accept `isolate MS` (tests only). --bind-outbound: connections to peers leave from
+    this node's Raft IP. Peer traffic is mutual TLS with the given
     certificates (each names node-ID.CLUSTER.raft; `raft-kv certs` makes a set), or
     plain TCP with --insecure, over which anyone who reaches the port can forge messages.
 raft-kv certs --dir DIR --ids 1,2,3 [--cluster-id raft-kv]
@@ -160,6 +161,7 @@ fn serve(args: &Args) -> Result<(), String> {
     config.verbose = !args.flag("quiet");
     config.deferred_leader_sync = !args.flag("sync-before-send");
     config.fault_injection = args.flag("allow-fault-injection");
+    config.bind_outbound = args.flag("bind-outbound");
     if let Some(cluster_id) = args.all("cluster-id").last() {
         config.cluster_id = (*cluster_id).to_owned();
     }
@@ -549,6 +551,7 @@ fn main() -> ExitCode {
         "sync-before-send",
         "allow-fault-injection",
         "insecure",
+        "bind-outbound",
     ];
     let result = Args::parse(rest, &bare).and_then(|args| match command.as_str() {
         "serve" => serve(&args),

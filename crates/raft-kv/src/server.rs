@@ -68,6 +68,9 @@ pub struct ServerConfig {
     pub peer_tls: Option<raft_io::tcp::TlsConfig>,
     /// TLS on the client port (the node proves `kv.CLUSTER.raft`); `None` is plain.
     pub client_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections to peers leave from this node's own Raft address (its IP), so a
+    /// firewall can match the node by address.
+    pub bind_outbound: bool,
 }
 
 impl ServerConfig {
@@ -88,6 +91,7 @@ impl ServerConfig {
             cluster_id: "raft-kv".into(),
             peer_tls: None,
             client_tls: None,
+            bind_outbound: false,
         }
     }
 }
@@ -618,6 +622,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
             // second of the partition healing.
             connect_timeout: Duration::from_millis(500),
             stall_timeout: Duration::from_secs(1),
+            outbound_ip: config.bind_outbound.then(|| me.raft.ip()),
             cluster_id: config.cluster_id.clone(),
             tls: config.peer_tls.clone(),
             log: Some(raft_io::tcp::TcpLog(Arc::new(move |line: &str| {
