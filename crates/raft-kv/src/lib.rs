@@ -8,6 +8,7 @@
 //! - [`store`]: the state machine (sessions make retried writes apply once).
 //! - [`client`]: a client that follows redirects and retries.
 //! - [`local`]: a cluster of server processes on 127.0.0.1 (demo, tests).
+//! - [`partition`]: network partitions at the kernel (iptables) for the tests.
 //! - [`torture`]: the SIGKILL crash test with a linearizability check, and benchmarks.
 //!
 //! The binary `raft-kv` has the commands `serve`, `client`, `certs`, `cluster`,
@@ -19,6 +20,7 @@
 pub mod certs;
 pub mod client;
 pub mod local;
+pub mod partition;
 pub mod protocol;
 pub mod server;
 pub mod store;

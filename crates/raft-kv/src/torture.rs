@@ -19,6 +19,7 @@ use raft_sim::{Op, Outcome, Recorded, check_linearizability};
 
 use crate::client::{Client, ClientError};
 use crate::local::LocalCluster;
+use crate::partition::KernelPartition;
 use crate::protocol::{Request, Response};
 
 /// How long a client keeps retrying one operation.
@@ -39,6 +40,8 @@ pub struct TortureOptions {
     pub kill_every: (Duration, Duration),
     /// Extra `serve` arguments for every node.
     pub serve_args: Vec<String>,
+    /// Cut nodes off at the kernel too (iptables), where that can run (root).
+    pub kernel_partitions: bool,
 }
 
 impl Default for TortureOptions {
@@ -55,6 +58,7 @@ impl Default for TortureOptions {
                 "2000".into(),
                 "--allow-fault-injection".into(),
             ],
+            kernel_partitions: true,
         }
     }
 }
@@ -78,6 +82,10 @@ pub struct TortureReport {
     pub isolations: usize,
     /// Rounds that froze a node (SIGSTOP, then SIGCONT) instead.
     pub pauses: usize,
+    /// Rounds that dropped a node's packets at the kernel instead.
+    pub kernel_partitions: usize,
+    /// Why kernel partitions were skipped, if they were.
+    pub kernel_partitions_skipped: Option<String>,
     /// Milliseconds from a leader's kill to a new leader answering as such.
     pub failover_ms: Vec<u64>,
     /// The applied index every replica reached.
@@ -100,8 +108,8 @@ impl core::fmt::Display for TortureReport {
         write!(
             f,
             "{} operations ({} acknowledged, {} indeterminate), {} kills ({} of the leader, \
-             {} rounds killing two or three nodes), {} isolations, {} pauses, {} snapshot \
-             restores, replicas converged at index {}",
+             {} rounds killing two or three nodes), {} isolations, {} kernel partitions, \
+             {} pauses, {} snapshot restores, replicas converged at index {}",
             self.operations,
             self.acknowledged,
             self.indeterminate,
@@ -109,10 +117,14 @@ impl core::fmt::Display for TortureReport {
             self.leader_kills,
             self.multi_kills,
             self.isolations,
+            self.kernel_partitions,
             self.pauses,
             self.snapshot_restores,
             self.final_applied
         )?;
+        if let Some(why) = &self.kernel_partitions_skipped {
+            write!(f, "; kernel partitions skipped: {why}")?;
+        }
         if let Some((median, max)) = self.failover_summary() {
             write!(
                 f,
@@ -306,8 +318,21 @@ fn client_loop(
 pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String> {
     let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
     cluster.serve_args.clone_from(&options.serve_args);
-    cluster.start_all().map_err(|error| error.to_string())?;
     let mut report = TortureReport::default();
+    let kernel = if options.kernel_partitions {
+        report.kernel_partitions_skipped = KernelPartition::unavailable();
+        if let Some(why) = &report.kernel_partitions_skipped {
+            println!("NOTICE: the crash test runs without kernel partitions: {why}");
+        }
+        report.kernel_partitions_skipped.is_none()
+    } else {
+        false
+    };
+    if kernel {
+        // Each node its own address, so a rule can cut exactly one off.
+        cluster.use_node_addresses();
+    }
+    cluster.start_all().map_err(|error| error.to_string())?;
     cluster
         .wait_for_leader(0, Duration::from_secs(20))
         .ok_or("no leader elected at start")?;
@@ -347,6 +372,17 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
         // freezes it (SIGSTOP) for a while: a paused leader wakes up still believing it
         // leads, with requests queued.
         let fault = if round > 1 { rng.below(8) } else { 7 };
+        if fault < 2 && kernel && rng.below(2) == 0 {
+            // Every packet to and from the victim dropped by the kernel: connections
+            // stall rather than close.
+            let millis = 200 + rng.below(2300);
+            let ip = cluster.members()[&victim].raft.ip();
+            let mut cut = KernelPartition::cut(ip)?;
+            report.kernel_partitions += 1;
+            thread::sleep(Duration::from_millis(millis));
+            cut.heal();
+            continue;
+        }
         if fault < 2 {
             let millis = 200 + rng.below(1300);
             let address = cluster.members()[&victim].client;

@@ -378,110 +378,13 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
     }
 }
 
-/// Firewall rules that cut one loopback address off (both directions), removed on
-/// drop, also when the test fails.
-struct Partition {
-    rules: Vec<Vec<String>>,
-}
-
-const PARTITION_COMMENT: &str = "raft-kv-test-partition";
-
-fn iptables(args: &[String]) -> Result<(), String> {
-    let output = std::process::Command::new("iptables")
-        .arg("-w")
-        .args(args)
-        .output()
-        .map_err(|error| format!("iptables: {error}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
-    }
-}
-
-impl Partition {
-    /// Why kernel partitions cannot run here, if they cannot.
-    fn unavailable() -> Option<String> {
-        let uid = std::process::Command::new("id").arg("-u").output();
-        if !uid.is_ok_and(|output| output.stdout.starts_with(b"0\n")) {
-            return Some("not running as root".into());
-        }
-        iptables(&["-L".into(), "INPUT".into(), "-n".into()])
-            .err()
-            .map(|why| format!("iptables unavailable ({why}); apt-get install iptables"))
-    }
-
-    /// Drops every packet from or to `ip`.
-    fn cut(ip: std::net::IpAddr) -> Result<Self, String> {
-        Self::remove_stale();
-        let mut partition = Self { rules: Vec::new() };
-        for direction in ["-s", "-d"] {
-            let rule: Vec<String> = [
-                "INPUT",
-                direction,
-                &ip.to_string(),
-                "-m",
-                "comment",
-                "--comment",
-                PARTITION_COMMENT,
-                "-j",
-                "DROP",
-            ]
-            .iter()
-            .map(|part| (*part).to_owned())
-            .collect();
-            let mut insert = vec!["-I".to_owned()];
-            insert.extend(rule.iter().cloned());
-            iptables(&insert)?;
-            partition.rules.push(rule);
-        }
-        Ok(partition)
-    }
-
-    fn heal(&mut self) {
-        for rule in self.rules.drain(..) {
-            let mut delete = vec!["-D".to_owned()];
-            delete.extend(rule);
-            let _ = iptables(&delete);
-        }
-    }
-
-    /// Rules a killed earlier run left behind.
-    fn remove_stale() {
-        let Ok(output) = std::process::Command::new("iptables")
-            .args(["-w", "-S", "INPUT"])
-            .output()
-        else {
-            return;
-        };
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            if let Some(rule) = line.strip_prefix("-A ")
-                && rule.contains(PARTITION_COMMENT)
-            {
-                let mut delete = vec!["-D".to_owned()];
-                delete.extend(
-                    rule.split_whitespace()
-                        .map(|part| part.trim_matches('"').to_owned()),
-                );
-                let _ = iptables(&delete);
-            }
-        }
-    }
-}
-
-impl Drop for Partition {
-    fn drop(&mut self) {
-        self.heal();
-    }
-}
-
 // A follower cut off at the kernel (every packet to and from its address dropped) for
 // 7 s catches up within a second of the heal: stalled connections are broken and
 // redialled instead of waiting for the kernel's next retransmission. Skipped, with a
 // notice, where it cannot run (not root, no iptables).
 #[test]
 fn a_node_cut_off_at_the_kernel_rejoins_within_a_second_of_the_heal() {
-    if let Some(why) = Partition::unavailable() {
+    if let Some(why) = raft_kv::partition::KernelPartition::unavailable() {
         println!("NOTICE: kernel partition test skipped: {why}");
         return;
     }
@@ -513,7 +416,8 @@ fn a_node_cut_off_at_the_kernel_rejoins_within_a_second_of_the_heal() {
     };
     std::thread::sleep(Duration::from_millis(500));
     let ip = cluster.members()[&follower].raft.ip();
-    let mut partition = Partition::cut(ip).unwrap_or_else(|why| panic!("iptables: {why}"));
+    let mut partition = raft_kv::partition::KernelPartition::cut(ip)
+        .unwrap_or_else(|why| panic!("iptables: {why}"));
     std::thread::sleep(Duration::from_secs(7));
     let (leader, _) = cluster.wait_for_leader(0, Duration::from_secs(10)).unwrap();
     assert_ne!(leader, follower);
