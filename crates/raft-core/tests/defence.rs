@@ -12,8 +12,7 @@ use cluster::{Cluster, DurableLog, log_with_terms};
 use raft_core::{
     Action, AppendEntries, AppendEntriesReply, Bytes, Error, Event, INDEX_MAX, Index,
     InstallSnapshot, InstallSnapshotReply, LogEntry, Membership, MembershipChange, MemoryLog,
-    Message, PreVote, RaftConfig, RaftLog, RaftNode, ReadConfirmReply, RequestVote,
-    RequestVoteReply, Role, Term,
+    Message, PreVote, RaftConfig, RaftLog, RaftNode, ReadConfirmReply, RequestVote, Role, Term,
 };
 
 fn sends(actions: &[Action]) -> Vec<(u64, Message)> {
@@ -30,20 +29,7 @@ fn sends(actions: &[Action]) -> Vec<(u64, Message)> {
 fn leader_by_hand(terms: &[Term], config: RaftConfig) -> RaftNode<DurableLog> {
     let term = terms.last().copied().unwrap_or(0);
     let mut node = RaftNode::with_log(config.with_pre_vote(false), log_with_terms(terms, term));
-    while node.role() != Role::Candidate {
-        let _ = node.step(Event::Tick).unwrap();
-    }
-    let term = node.term();
-    let _ = node
-        .step(Event::Message(Message::RequestVoteReply(
-            RequestVoteReply {
-                term,
-                vote_granted: true,
-                from: 2,
-            },
-        )))
-        .unwrap();
-    assert!(node.is_leader());
+    cluster::win_election(&mut node);
     node
 }
 
@@ -647,19 +633,8 @@ impl RaftLog for LyingLog {
 fn broken_log_contract_is_a_storage_error() {
     let config = RaftConfig::new(1, [2, 3]).with_pre_vote(false);
     let mut node = RaftNode::with_log(config, LyingLog::default());
-    while node.role() != Role::Candidate {
-        let _ = node.step(Event::Tick).unwrap();
-    }
+    cluster::win_election(&mut node);
     let term = node.term();
-    let _ = node
-        .step(Event::Message(Message::RequestVoteReply(
-            RequestVoteReply {
-                term,
-                vote_granted: true,
-                from: 2,
-            },
-        )))
-        .unwrap();
     // Follower 2 answers the probe, so the proposal is replicated to it at once.
     let _ = node.step(append_ack(term, 2, 0)).unwrap();
     let error = node.step(Event::Propose(b"x".to_vec())).unwrap_err();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use cluster::{Cluster, log_with_terms};
 use raft_core::{
     Action, Error, Event, Membership, MembershipChange, Message, RaftConfig, RaftLog, RaftNode,
-    RequestVoteReply, Role,
+    Role,
 };
 
 /// Nodes 1..=3 voters, node 4 started as a learner-to-be (not yet in anyone's config).
@@ -160,20 +160,8 @@ fn leader_removing_itself_steps_down_after_commit() {
 fn fresh_leader_with_an_uncommitted_tail() -> (RaftNode<cluster::DurableLog>, u64) {
     let log = log_with_terms(&[1, 2], 2);
     let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]).with_pre_vote(false), log);
-    while node.role() != Role::Candidate {
-        let _ = node.step(Event::Tick).unwrap();
-    }
+    cluster::win_election(&mut node);
     let term = node.term();
-    let _ = node
-        .step(Event::Message(Message::RequestVoteReply(
-            RequestVoteReply {
-                term,
-                vote_granted: true,
-                from: 2,
-            },
-        )))
-        .unwrap();
-    assert!(node.is_leader());
     (node, term)
 }
 

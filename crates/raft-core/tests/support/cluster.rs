@@ -455,3 +455,22 @@ pub fn log_with_terms(terms: &[Term], term: Term) -> DurableLog {
         syncs: 0,
     }
 }
+
+/// Makes `node` (pre-vote off, peers 2 and 3) leader by hand: ticks it into candidacy
+/// and grants it node 2's vote.
+pub fn win_election<L: RaftLog>(node: &mut RaftNode<L>) {
+    while node.role() != raft_core::Role::Candidate {
+        let _ = node.step(Event::Tick).expect("ticks never fail");
+    }
+    let term = node.term();
+    let _ = node
+        .step(Event::Message(Message::RequestVoteReply(
+            raft_core::RequestVoteReply {
+                term,
+                vote_granted: true,
+                from: 2,
+            },
+        )))
+        .expect("a granted vote is taken");
+    assert!(node.is_leader());
+}

@@ -44,21 +44,11 @@ impl Connection {
             Self::Plain(_) => Ok(()),
             #[cfg(feature = "tls")]
             Self::Client(stream) => {
-                let (connection, socket) = (&mut stream.conn, &mut stream.sock);
-                while connection.is_handshaking() {
-                    until(socket, deadline)?;
-                    let _ = connection.complete_io(socket)?;
-                }
-                Ok(())
+                complete_handshake(&mut stream.conn, &mut stream.sock, deadline)
             }
             #[cfg(feature = "tls")]
             Self::Server(stream) => {
-                let (connection, socket) = (&mut stream.conn, &mut stream.sock);
-                while connection.is_handshaking() {
-                    until(socket, deadline)?;
-                    let _ = connection.complete_io(socket)?;
-                }
-                Ok(())
+                complete_handshake(&mut stream.conn, &mut stream.sock, deadline)
             }
         }
     }
@@ -93,6 +83,20 @@ impl Connection {
         let open = matches!(&probe, Err(error) if error.kind() == ErrorKind::WouldBlock);
         self.socket().set_nonblocking(false).is_err() || !open
     }
+}
+
+/// Drives a TLS handshake on `socket`, each round bounded by what is left of `deadline`.
+#[cfg(feature = "tls")]
+fn complete_handshake<D: rustls::SideData>(
+    connection: &mut rustls::ConnectionCommon<D>,
+    socket: &mut TcpStream,
+    deadline: Instant,
+) -> io::Result<()> {
+    while connection.is_handshaking() {
+        until(socket, deadline)?;
+        let _ = connection.complete_io(socket)?;
+    }
+    Ok(())
 }
 
 impl Read for Connection {
