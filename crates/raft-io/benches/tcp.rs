@@ -109,6 +109,7 @@ fn plain(c: &mut Criterion) {
     let _ = group.bench_function("handshake/plain", |b| {
         b.iter(|| {
             let mut stream = TcpStream::connect(address).expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
             stream.write_all(&hello_bytes("raft", 1, 2)).expect("hello");
             let mut status = [0u8; 1];
             stream.read_exact(&mut status).expect("status");
@@ -187,6 +188,7 @@ mod tls {
                 let connection =
                     rustls::ClientConnection::new(Arc::clone(&client), name).expect("client");
                 let socket = TcpStream::connect(address).expect("connect");
+                socket.set_nodelay(true).expect("nodelay");
                 let mut stream = rustls::StreamOwned::new(connection, socket);
                 stream.write_all(&hello_bytes("raft", 1, 2)).expect("hello");
                 stream.flush().expect("flush");

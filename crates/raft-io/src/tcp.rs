@@ -327,7 +327,9 @@ impl TcpTransport {
             None => None,
         };
         let local_addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
+        // Accepts block (no polling delay on a reconnect); `stop` wakes the acceptor
+        // with a connection of its own.
+        listener.set_nonblocking(false)?;
         let shared = Arc::new(Shared {
             id,
             counters: Counters::default(),
@@ -465,7 +467,21 @@ impl TcpTransport {
     fn stop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
         self.queues.clear();
-        for thread in self.threads.drain(..) {
+        // Wake the acceptor from its blocking accept. Should that fail (a firewall
+        // dropping this very address), it is left to exit on its next connection.
+        let mut wake = self.local_addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let acceptor_awake = TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok();
+        for (position, thread) in self.threads.drain(..).enumerate() {
+            // The acceptor is the first thread.
+            if position == 0 && !acceptor_awake {
+                continue;
+            }
             let _ = thread.join();
         }
         let readers = match self.shared.readers.lock() {
@@ -711,6 +727,10 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, deliver: &Deliver) 
     while !shared.shutdown.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, remote)) => {
+                if shared.shutdown.load(Ordering::SeqCst) {
+                    // The wake-up from `stop`.
+                    return;
+                }
                 let options = &shared.options;
                 if shared.inbound.load(Ordering::SeqCst) >= options.inbound_connections_max
                     || shared.handshaking.load(Ordering::SeqCst) >= options.handshakes_max
@@ -753,7 +773,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, deliver: &Deliver) 
                     }
                 }
             }
-            Err(error) if error.kind() == ErrorKind::WouldBlock => thread::sleep(POLL / 5),
+            // (Out of descriptors, say: wait a little rather than spin.)
             Err(_) => thread::sleep(POLL),
         }
     }
