@@ -13,6 +13,22 @@ use raft_io::NodeId;
 use raft_io::tcp::TlsConfig;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 
+/// The admin token file `generate` writes (see `raft-kv serve --admin-token-file`).
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// A fresh random token: 32 hex digits from the operating system's randomness (the
+/// keys std draws for each `RandomState`).
+pub fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    (0..2)
+        .map(|part| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(part);
+            format!("{:016x}", hasher.finish())
+        })
+        .collect()
+}
+
 /// The files of one node: CA certificate, node certificate, node key.
 pub fn node_files(dir: &Path, id: NodeId) -> (PathBuf, PathBuf, PathBuf) {
     (
@@ -26,8 +42,9 @@ fn other(error: impl std::fmt::Display) -> io::Error {
     io::Error::other(error.to_string())
 }
 
-/// Writes a new CA (`ca.pem`, `ca.key`) and a certificate and key for each of `ids` of
-/// cluster `cluster_id` into `dir` (created if missing). Keys are written owner-only.
+/// Writes a new CA (`ca.pem`, `ca.key`), a certificate and key for each of `ids` of
+/// cluster `cluster_id`, and an admin token (`admin-token`) into `dir` (created if
+/// missing). Keys and the token are written owner-only.
 ///
 /// # Errors
 /// A file cannot be written, or a key cannot be generated.
@@ -50,6 +67,8 @@ pub fn generate(dir: &Path, cluster_id: &str, ids: &[NodeId]) -> io::Result<()> 
     let ca = CertifiedIssuer::self_signed(params, ca_key).map_err(other)?;
     write(&dir.join("ca.pem"), ca.pem().as_bytes(), false)?;
     write(&dir.join("ca.key"), ca_key_pem.as_bytes(), true)?;
+    let token = format!("{}\n", random_token());
+    write(&dir.join(ADMIN_TOKEN_FILE), token.as_bytes(), true)?;
     for &id in ids {
         let key = KeyPair::generate().map_err(other)?;
         // Its peer name, and the service name clients verify on the client port.

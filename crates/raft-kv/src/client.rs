@@ -50,6 +50,7 @@ pub struct Client {
     next: usize,
     connection: Option<Connection>,
     tls: Option<ClientTls>,
+    admin_token: Option<String>,
     /// Client id for sessions (0: writes without session).
     id: u64,
     seq: u64,
@@ -68,6 +69,7 @@ impl Client {
             next: 0,
             connection: None,
             tls: None,
+            admin_token: None,
             id,
             seq: 0,
             attempt_timeout: Duration::from_secs(4),
@@ -79,6 +81,15 @@ impl Client {
     #[must_use]
     pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
         self.tls = tls;
+        self.connection = None;
+        self
+    }
+
+    /// Authenticates every connection with the nodes' admin token, so it may send
+    /// admin requests (membership changes).
+    #[must_use]
+    pub fn with_admin_token(mut self, token: Option<String>) -> Self {
+        self.admin_token = token;
         self.connection = None;
         self
     }
@@ -106,6 +117,19 @@ impl Client {
             stream,
             pending: Vec::new(),
         });
+        if let Some(token) = self.admin_token.clone() {
+            match self.exchange(&format!("auth {token}")) {
+                Ok(Response::Done) => {}
+                Ok(other) => {
+                    self.connection = None;
+                    return Err(format!("{address} refused the admin token: {other}"));
+                }
+                Err(error) => {
+                    self.connection = None;
+                    return Err(error);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -116,29 +140,32 @@ impl Client {
             self.next += 1;
             self.connect(address)?;
         }
-        let connection = self.connection.as_mut().ok_or("not connected")?;
-        let result = (|| {
-            writeln!(connection.stream, "{line}")
-                .and_then(|()| connection.stream.flush())
-                .map_err(|error| format!("{}: {error}", connection.address))?;
-            let mut answer = Vec::new();
-            let more = crate::tls::read_line(
-                &mut connection.stream,
-                &mut connection.pending,
-                &mut answer,
-                LINE_BYTES_MAX,
-            )
-            .map_err(|error| format!("{}: {error}", connection.address))?;
-            if !more {
-                return Err(format!("{} closed the connection", connection.address));
-            }
-            let answer = String::from_utf8(answer).map_err(|_| "answer is not UTF-8".to_owned())?;
-            Response::parse(&answer)
-        })();
+        let result = self.exchange(line);
         if result.is_err() {
             self.connection = None;
         }
         result
+    }
+
+    /// One line out, one answer line back, on the current connection.
+    fn exchange(&mut self, line: &str) -> Result<Response, String> {
+        let connection = self.connection.as_mut().ok_or("not connected")?;
+        writeln!(connection.stream, "{line}")
+            .and_then(|()| connection.stream.flush())
+            .map_err(|error| format!("{}: {error}", connection.address))?;
+        let mut answer = Vec::new();
+        let more = crate::tls::read_line(
+            &mut connection.stream,
+            &mut connection.pending,
+            &mut answer,
+            LINE_BYTES_MAX,
+        )
+        .map_err(|error| format!("{}: {error}", connection.address))?;
+        if !more {
+            return Err(format!("{} closed the connection", connection.address));
+        }
+        let answer = String::from_utf8(answer).map_err(|_| "answer is not UTF-8".to_owned())?;
+        Response::parse(&answer)
     }
 
     /// Sends `request` until a node gives a final answer or `timeout` passes. Writes

@@ -169,6 +169,8 @@ impl LocalCluster {
             .args(self.member_args())
             .args(&self.serve_args)
             .args(self.tls_args(id))
+            .arg("--admin-token-file")
+            .arg(self.dir.join("certs").join(crate::certs::ADMIN_TOKEN_FILE))
             .args(if self.voters.is_empty() {
                 Vec::new()
             } else {
@@ -236,9 +238,20 @@ impl LocalCluster {
         self.client_tls.clone()
     }
 
-    /// A client of this cluster with session id `id` (0: no session).
+    /// An admin client of this cluster (it sends the admin token) with session id `id`
+    /// (0: no session).
     pub fn client(&self, id: u64) -> Client {
-        Client::new(self.client_addresses(), id).with_tls(self.client_tls())
+        Client::new(self.client_addresses(), id)
+            .with_tls(self.client_tls())
+            .with_admin_token(Some(self.admin_token()))
+    }
+
+    /// The nodes' admin token.
+    pub fn admin_token(&self) -> String {
+        let path = self.dir.join("certs").join(crate::certs::ADMIN_TOKEN_FILE);
+        fs::read_to_string(path)
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_default()
     }
 
     /// The arguments `raft-kv client` needs besides `--cluster` (TLS, cluster id).
@@ -246,7 +259,8 @@ impl LocalCluster {
         if self.insecure() {
             return Vec::new();
         }
-        let (ca, _, _) = crate::certs::node_files(&self.dir.join("certs"), 1);
+        let certs = self.dir.join("certs");
+        let (ca, _, _) = crate::certs::node_files(&certs, 1);
         vec![
             "--tls-ca".into(),
             ca.display().to_string(),

@@ -20,19 +20,23 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
               [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
+              [--admin-token-file FILE]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --voters: the initial voters (default:
     every member); a node outside them starts as a learner, for `add-learner`. --sync-before-send: the leader
     fsyncs before replicating instead of overlapping the two. --allow-fault-injection:
     accept `isolate MS` (tests only). --bind-outbound: connections to peers leave from
-    this node's Raft IP. Peer traffic is mutual TLS with the given
+    this node's Raft IP. --admin-token-file: admin requests (add-learner, promote,
+    remove, isolate) are taken from connections that sent `auth TOKEN` with the token in
+    FILE (its first line, one word of 16 or more characters); without it they are off. Peer traffic is mutual TLS with the given
     certificates (each names node-ID.CLUSTER.raft; `raft-kv certs` makes a set), or
     plain TCP with --insecure, over which anyone who reaches the port can forge messages.
 raft-kv certs --dir DIR --ids 1,2,3 [--cluster-id raft-kv]
     Writes a new CA (ca.pem, ca.key: keep the key off the nodes) and node-ID.pem /
     node-ID.key for each id.
 raft-kv client --cluster ADDR[,ADDR...] [--tls-ca CA.pem [--cluster-id raft-kv]]
+              [--admin-token-file FILE]
               get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
               | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID
@@ -162,6 +166,9 @@ fn serve(args: &Args) -> Result<(), String> {
     config.deferred_leader_sync = !args.flag("sync-before-send");
     config.fault_injection = args.flag("allow-fault-injection");
     config.bind_outbound = args.flag("bind-outbound");
+    if let Some(path) = args.all("admin-token-file").last() {
+        config.admin_token = Some(read_token(path)?.into());
+    }
     if let Some(cluster_id) = args.all("cluster-id").last() {
         config.cluster_id = (*cluster_id).to_owned();
     }
@@ -238,12 +245,30 @@ fn client(args: &Args) -> Result<(), String> {
         }
         return Ok(());
     }
-    let mut client = Client::new(addresses, 0).with_tls(tls);
+    let token = match args.all("admin-token-file").last() {
+        Some(path) => Some(read_token(path)?),
+        None => None,
+    };
+    let mut client = Client::new(addresses, 0)
+        .with_tls(tls)
+        .with_admin_token(token);
     let response = client
         .execute(line.request, Duration::from_secs(10))
         .map_err(|error| error.to_string())?;
     println!("{response}");
     Ok(())
+}
+
+/// An admin token from a file: its first line, at least 16 characters, no whitespace.
+fn read_token(path: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.len() < 16 || token.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{path}: an admin token is one word of at least 16 characters"
+        ));
+    }
+    Ok(token)
 }
 
 fn certs(args: &Args) -> Result<(), String> {
@@ -310,9 +335,16 @@ fn cluster(args: &Args) -> Result<(), String> {
     println!("  {client} put greeting hello");
     println!("  {client} get greeting");
     println!("  {client} status");
+    if args.flag("insecure") {
+        println!(
+            "  printf 'get greeting\\n' | nc {} (any node; followers redirect)",
+            addresses[0].replace(':', " ")
+        );
+    }
     println!(
-        "  printf 'get greeting\\n' | nc {} (any node; followers redirect)",
-        addresses[0].replace(':', " ")
+        "admin requests (add-learner, promote, remove) need the admin token:\n  {client} \
+         --admin-token-file {} promote ID",
+        cluster.dir().join("certs").join("admin-token").display()
     );
     println!("Ctrl-C stops every node.");
     while !stop.load(Ordering::SeqCst) {

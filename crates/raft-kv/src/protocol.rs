@@ -12,6 +12,9 @@
 //! remove 1                -> OK
 //! isolate 500             -> OK                (tests, with --allow-fault-injection:
 //!                                               drop Raft traffic for 500 ms)
+//! auth TOKEN              -> OK                (this connection may now send admin
+//!                                               requests: add-learner, promote,
+//!                                               remove, isolate)
 //! @7:12 put color red     -> OK                (client 7, sequence 12: applied at most once)
 //! ```
 //!
@@ -91,6 +94,12 @@ pub enum Request {
     Isolate {
         /// How long.
         millis: u64,
+    },
+    /// Authenticates the connection for admin requests with the node's admin token.
+    /// Handled by the connection, never logged or sent anywhere.
+    Auth {
+        /// The token.
+        token: String,
     },
 }
 
@@ -194,11 +203,14 @@ impl RequestLine {
             ["isolate", millis] => Request::Isolate {
                 millis: millis.parse().map_err(|_| "isolate takes milliseconds")?,
             },
+            ["auth", token] => Request::Auth {
+                token: word(token)?,
+            },
             [] => return Err("empty request".into()),
             _ => {
                 return Err(
                     "expected: get KEY | put KEY VALUE | del KEY | cas KEY OLD|- NEW | status \
-                     | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID"
+                     | auth TOKEN | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID"
                         .into(),
                 );
             }
@@ -226,6 +238,7 @@ impl fmt::Display for RequestLine {
             }
             Request::Promote { id } => write!(f, "promote {id}"),
             Request::Remove { id } => write!(f, "remove {id}"),
+            Request::Auth { token } => write!(f, "auth {token}"),
         }
     }
 }
@@ -331,6 +344,36 @@ pub struct Status {
     pub ticks: u64,
     /// The voters in the configuration it follows.
     pub voters: Vec<u64>,
+    /// The learners in the configuration it follows.
+    pub learners: Vec<u64>,
+}
+
+fn list(ids: &[u64]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_list(value: &str) -> Result<Vec<u64>, String> {
+    value
+        .split(',')
+        .filter(|id| !id.is_empty())
+        .map(|id| id.parse().map_err(|_| format!("bad node id `{id}`")))
+        .collect()
+}
+
+impl Request {
+    /// Whether only an authenticated connection may send it.
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            self,
+            Request::AddLearner { .. }
+                | Request::Promote { .. }
+                | Request::Remove { .. }
+                | Request::Isolate { .. }
+        )
+    }
 }
 
 impl Status {
@@ -338,7 +381,7 @@ impl Status {
     pub fn to_words(&self) -> String {
         format!(
             "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={} \
-             voters={}",
+             voters={} learners={}",
             self.id,
             self.role,
             self.term,
@@ -348,11 +391,8 @@ impl Status {
             self.digest,
             self.keys,
             self.ticks,
-            self.voters
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
+            list(&self.voters),
+            list(&self.learners),
         )
     }
 
@@ -377,13 +417,8 @@ impl Status {
                 }
                 "keys" => status.keys = number()?,
                 "ticks" => status.ticks = number()?,
-                "voters" => {
-                    status.voters = value
-                        .split(',')
-                        .filter(|voter| !voter.is_empty())
-                        .map(|voter| voter.parse().map_err(|_| "bad voters"))
-                        .collect::<Result<_, _>>()?;
-                }
+                "voters" => status.voters = parse_list(value)?,
+                "learners" => status.learners = parse_list(value)?,
                 _ => {}
             }
         }
@@ -411,6 +446,7 @@ mod tests {
             "add-learner 4 127.0.0.1:7004 127.0.0.1:8004",
             "promote 4",
             "remove 1",
+            "auth s3cret",
             "@4:2 put a 1",
         ] {
             let line = RequestLine::parse(text).unwrap();
@@ -520,6 +556,7 @@ mod tests {
             keys: 3,
             ticks: 1234,
             voters: vec![1, 2, 5],
+            learners: vec![7],
         };
         assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
     }

@@ -71,6 +71,9 @@ pub struct ServerConfig {
     /// Connections to peers leave from this node's own Raft address (its IP), so a
     /// firewall can match the node by address.
     pub bind_outbound: bool,
+    /// The token a client connection sends (`auth TOKEN`) before admin requests
+    /// (membership changes, isolate); `None` turns admin requests off.
+    pub admin_token: Option<Arc<str>>,
 }
 
 impl ServerConfig {
@@ -92,6 +95,7 @@ impl ServerConfig {
             peer_tls: None,
             client_tls: None,
             bind_outbound: false,
+            admin_token: None,
         }
     }
 }
@@ -186,6 +190,7 @@ impl Server {
                 keys: self.store.len() as u64,
                 ticks: self.ticks,
                 voters: self.node.membership().voters().to_vec(),
+                learners: self.node.membership().learners().to_vec(),
             }
             .to_words(),
         )
@@ -232,7 +237,10 @@ impl Server {
         }
     }
 
-    /// A membership request on the leader.
+    /// A membership request on the leader. Everything that can be checked is checked
+    /// before anything is proposed: a request that can never succeed (a typo: a node
+    /// that is already a member, is not one, is not a learner, or would move to other
+    /// addresses) is answered `ERR invalid` at once and changes nothing.
     fn change_membership(&mut self, request: Request) -> Response {
         let change = match &request {
             Request::AddLearner { id, .. } => MembershipChange::AddLearner(*id),
@@ -243,23 +251,69 @@ impl Server {
         if !self.node.is_leader() {
             return self.redirect(self.node.leader());
         }
+        let membership = self.node.membership().clone();
         if let Request::AddLearner { id, raft, client } = &request {
-            // Reach it now, and let every node learn its addresses through the log.
-            self.learn_member(*id, raft, client);
-            let record = Command {
-                session: None,
-                request: request.clone(),
+            let (Ok(raft), Ok(client)) = (raft.parse(), client.parse()) else {
+                return Response::Invalid("addresses must be IP:PORT".into());
             };
-            if let Err(error) = self.step(Event::Propose(record.encode())) {
-                return self.refusal(&error);
+            let addresses = Member { raft, client };
+            let known = self.config.members.get(id).copied();
+            if *id == 0 {
+                return Response::Invalid("node ids start at 1".into());
+            }
+            if membership.is_member(*id) {
+                // The same request again (a retry whose answer was lost) is done;
+                // anything else would rewire a member.
+                return if membership.is_learner(*id) && known == Some(addresses) {
+                    self.propose_addresses(&request)
+                } else if membership.is_voter(*id) {
+                    Response::Invalid(format!("node {id} is already a voter"))
+                } else {
+                    Response::Invalid(format!(
+                        "node {id} is already a learner at other addresses; changing a \
+                         member's addresses is not supported: remove it first"
+                    ))
+                };
+            }
+            let clash = self.config.members.iter().find(|(other, member)| {
+                **other != *id && (member.raft == raft || member.client == client)
+            });
+            if let Some((other, _)) = clash {
+                return Response::Invalid(format!("node {other} already listens there"));
             }
         }
+        if let Err(reason) = membership.apply(change) {
+            return Response::Invalid(format!("{reason}"));
+        }
         match self.step(Event::ChangeMembership(change)) {
+            Ok(()) => {}
+            Err(error) => {
+                // What is left is transient: another change in progress, a transfer,
+                // a learner still catching up.
+                return match error {
+                    Error::NotLeader { leader } => self.redirect(leader),
+                    other => Response::Retry(other.to_string().replace('\n', " ")),
+                };
+            }
+        }
+        if let Request::AddLearner { id, raft, client } = &request {
+            // The change is in: reach the node now, and let every node learn its
+            // addresses through the log, right behind the change.
+            self.learn_member(*id, raft, client);
+            return self.propose_addresses(&request);
+        }
+        Response::Done
+    }
+
+    /// Proposes the record of a learner's addresses (applied by every node).
+    fn propose_addresses(&mut self, request: &Request) -> Response {
+        let record = Command {
+            session: None,
+            request: request.clone(),
+        };
+        match self.step(Event::Propose(record.encode())) {
             Ok(()) => Response::Done,
-            Err(error) => match error {
-                Error::NotLeader { leader } => self.redirect(leader),
-                other => Response::Retry(other.to_string().replace('\n', " ")),
-            },
+            Err(error) => self.refusal(&error),
         }
     }
 
@@ -431,6 +485,10 @@ impl Server {
                         let _ = reply.send(Response::Done);
                     }
                     Request::Get { key } => gets.push((key, reply)),
+                    // (The connection answers it; it never goes further.)
+                    Request::Auth { .. } => {
+                        let _ = reply.send(Response::Invalid("auth is per connection".into()));
+                    }
                     request => {
                         let command = Command {
                             session: line.session,
@@ -640,11 +698,14 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
     let acceptor = {
         let stop = Arc::clone(&stop);
         let connections = Arc::clone(&connections);
-        let tls = config.client_tls.clone();
+        let port = ClientPort {
+            tls: config.client_tls.clone(),
+            admin_token: config.admin_token.clone(),
+        };
         thread::Builder::new()
             .name("kv-accept".into())
             .spawn(move || {
-                accept_clients(&client_listener, tls.as_ref(), &inputs, &stop, &connections);
+                accept_clients(&client_listener, &port, &inputs, &stop, &connections);
             })
             .map_err(|error| error.to_string())?
     };
@@ -756,9 +817,26 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
     }
 }
 
+/// What every client connection of a node shares.
+#[derive(Clone)]
+struct ClientPort {
+    tls: Option<Arc<rustls::ServerConfig>>,
+    admin_token: Option<Arc<str>>,
+}
+
+/// Compares two tokens in time that depends only on their lengths.
+fn tokens_match(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+}
+
 fn accept_clients(
     listener: &TcpListener,
-    tls: Option<&Arc<rustls::ServerConfig>>,
+    port: &ClientPort,
     inputs: &SyncSender<Input>,
     stop: &Arc<AtomicBool>,
     connections: &Mutex<Vec<JoinHandle<()>>>,
@@ -779,12 +857,12 @@ fn accept_clients(
                 }
                 let inputs = inputs.clone();
                 let stop = Arc::clone(stop);
-                let tls = tls.cloned();
+                let port = port.clone();
                 if let Ok(handle) =
                     thread::Builder::new()
                         .name("kv-client".into())
                         .spawn(move || {
-                            let _ = serve_client(stream, tls.as_ref(), &inputs, &stop);
+                            let _ = serve_client(stream, &port, &inputs, &stop);
                         })
                     && let Ok(mut connections) = connections.lock()
                 {
@@ -810,10 +888,12 @@ fn accept_clients(
 /// with `tls`).
 fn serve_client(
     stream: TcpStream,
-    tls: Option<&Arc<rustls::ServerConfig>>,
+    port: &ClientPort,
     inputs: &SyncSender<Input>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
+    let tls = port.tls.as_ref();
+    let mut admin = false;
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(100)))?;
@@ -839,6 +919,26 @@ fn serve_client(
             .and_then(|text| RequestLine::parse(text.trim()));
         let response = match parsed {
             Err(why) => Response::Invalid(why),
+            Ok(RequestLine {
+                request: Request::Auth { token },
+                ..
+            }) => match &port.admin_token {
+                Some(expected) if tokens_match(&token, expected) => {
+                    admin = true;
+                    Response::Done
+                }
+                Some(_) => Response::Invalid("wrong admin token".into()),
+                None => Response::Invalid(
+                    "admin requests are off on this node (no --admin-token-file)".into(),
+                ),
+            },
+            Ok(request) if request.request.is_admin() && !admin => {
+                Response::Invalid(if port.admin_token.is_some() {
+                    "an admin request: send `auth TOKEN` (the node's admin token) first".into()
+                } else {
+                    "admin requests are off on this node (no --admin-token-file)".into()
+                })
+            }
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();
                 match inputs.try_send(Input::Client(request, reply)) {

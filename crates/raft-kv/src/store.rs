@@ -146,6 +146,7 @@ impl Store {
             Request::Get { .. }
             | Request::Status
             | Request::Isolate { .. }
+            | Request::Auth { .. }
             | Request::Promote { .. }
             | Request::Remove { .. } => Response::Invalid("only writes go through the log".into()),
         };

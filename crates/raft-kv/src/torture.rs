@@ -388,6 +388,7 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
             let address = cluster.members()[&victim].client;
             let isolated = Client::new(vec![address], 0)
                 .with_tls(cluster.client_tls())
+                .with_admin_token(Some(cluster.admin_token()))
                 .execute(Request::Isolate { millis }, Duration::from_secs(2));
             if isolated == Ok(Response::Done) {
                 report.isolations += 1;

@@ -82,7 +82,11 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     assert!(raw(&mut to_follower, b"frobnicate\n").starts_with("ERR invalid"));
     assert!(raw(&mut to_follower, b"\xff\xfe garbage\n").starts_with("ERR invalid"));
     assert!(raw(&mut to_follower, b"status\n").starts_with(&format!("STATUS id={follower} ")));
-    // Fault injection is refused unless the node was started with it.
+    // Admin requests need the token first; fault injection is refused unless the node
+    // was started with it.
+    assert!(raw(&mut to_follower, b"isolate 100\n").starts_with("ERR invalid an admin request"));
+    let auth = format!("auth {}\n", cluster.admin_token());
+    assert_eq!(raw(&mut to_follower, auth.as_bytes()), "OK");
     assert!(
         raw(&mut to_follower, b"isolate 100\n").starts_with("ERR invalid fault injection is off")
     );
@@ -446,4 +450,147 @@ fn a_node_cut_off_at_the_kernel_rejoins_within_a_second_of_the_heal() {
         caught_up < Duration::from_secs(1),
         "rejoined after {caught_up:?}"
     );
+}
+
+// Issue 13: a refused or mistyped membership request changes nothing (no address
+// record is proposed before the change is known to be valid) and answers `ERR invalid`
+// at once instead of `ERR retry` for ten seconds; a retried add-learner is idempotent.
+#[test]
+fn refused_membership_requests_change_nothing_and_answer_at_once() {
+    use raft_kv::client::ClientError;
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 4, None).unwrap();
+    cluster.voters = vec![1, 2, 3];
+    for id in [1, 2, 3] {
+        cluster.start(id).unwrap();
+    }
+    let mut client = cluster.client(5);
+    let put = Request::Put {
+        key: "k".into(),
+        value: "v".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done)
+    );
+    let before = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    let one = cluster.members()[&1];
+    let typos = [
+        // Node 3 is a voter: the old code proposed its new addresses first.
+        Request::AddLearner {
+            id: 3,
+            raft: "127.0.0.1:1".into(),
+            client: "127.0.0.1:2".into(),
+        },
+        Request::Promote { id: 9 },
+        Request::Remove { id: 9 },
+        Request::Promote { id: 2 },
+        // Node 1's addresses for a new node.
+        Request::AddLearner {
+            id: 4,
+            raft: one.raft.to_string(),
+            client: one.client.to_string(),
+        },
+    ];
+    for typo in typos {
+        let started = std::time::Instant::now();
+        let answer = client.execute(typo.clone(), Duration::from_secs(10));
+        assert!(
+            matches!(answer, Err(ClientError::Invalid(_))),
+            "{typo:?}: {answer:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{typo:?} hung");
+    }
+    // Nothing was appended: no commit moved, node 3 still has its addresses.
+    std::thread::sleep(Duration::from_millis(300));
+    let after = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        after.commit, before.commit,
+        "a refused request appended entries"
+    );
+    assert_eq!(after.voters, vec![1, 2, 3]);
+    let put = Request::Put {
+        key: "after".into(),
+        value: "typos".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done)
+    );
+    assert_eq!(
+        cluster
+            .wait_converged(Duration::from_secs(20))
+            .unwrap()
+            .keys,
+        2
+    );
+
+    // The same add-learner twice is done twice; with other addresses it is refused.
+    cluster.start(4).unwrap();
+    let four = cluster.members()[&4];
+    let add = Request::AddLearner {
+        id: 4,
+        raft: four.raft.to_string(),
+        client: four.client.to_string(),
+    };
+    until_done(&mut client, &add);
+    until_done(&mut client, &add);
+    let moved = Request::AddLearner {
+        id: 4,
+        raft: "127.0.0.1:3".into(),
+        client: "127.0.0.1:4".into(),
+    };
+    assert!(matches!(
+        client.execute(moved, Duration::from_secs(10)),
+        Err(ClientError::Invalid(_))
+    ));
+    let status = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    assert_eq!(status.learners, vec![4], "status shows learners");
+}
+
+// Issue 13: anyone on the client port could change membership. Admin requests need
+// `auth TOKEN` with the nodes' admin token; without it, or with a wrong one, they are
+// refused clearly and change nothing.
+#[test]
+fn admin_requests_need_the_admin_token() {
+    use raft_kv::client::ClientError;
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
+    cluster.start_all().unwrap();
+    let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
+    let mut anyone = Client::new(cluster.client_addresses(), 0).with_tls(cluster.client_tls());
+    for request in [
+        Request::Remove { id: 2 },
+        Request::Promote { id: 3 },
+        Request::Isolate { millis: 100 },
+    ] {
+        match anyone.execute(request.clone(), Duration::from_secs(5)) {
+            Err(ClientError::Invalid(why)) => assert!(why.contains("auth"), "{why}"),
+            other => panic!("{request:?}: {other:?}"),
+        }
+    }
+    let mut impostor = Client::new(cluster.client_addresses(), 0)
+        .with_tls(cluster.client_tls())
+        .with_admin_token(Some("not-the-token-0123456789".into()));
+    match impostor.execute(Request::Remove { id: 2 }, Duration::from_secs(2)) {
+        Err(ClientError::Timeout { last }) => {
+            assert!(last.contains("wrong admin token"), "{last}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Reads and writes need no token.
+    let put = Request::Put {
+        key: "k".into(),
+        value: "v".into(),
+    };
+    assert_eq!(
+        anyone.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done)
+    );
+    let status = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    assert_eq!(status.voters, vec![1, 2, 3]);
 }
