@@ -283,7 +283,7 @@ impl Server {
             }
         }
         if let Err(reason) = membership.apply(change) {
-            return Response::Invalid(format!("{reason}"));
+            return Response::Invalid(reason.to_string());
         }
         match self.step(Event::ChangeMembership(change)) {
             Ok(()) => {}
