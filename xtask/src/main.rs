@@ -566,7 +566,10 @@ fn raft_sim(args: &[String]) -> bool {
 
 /// Runs the raft-kv binary in release mode with `args`.
 fn raft_kv(args: &[String]) -> bool {
-    let mut command = cargo(&["run", "--release", "--quiet", "-p", "raft-kv", "--"]);
+    // Not --quiet: the first build takes minutes, and cargo says what it is doing (or
+    // that it waits for the build lock) instead of looking hung.
+    eprintln!("building raft-kv (release) if needed, then running it");
+    let mut command = cargo(&["run", "--release", "-p", "raft-kv", "--"]);
     let _ = command.args(args);
     run(command)
 }

@@ -40,6 +40,11 @@
 //!   segments (crate raft-wal), and its [`WalOptions`] and [`WalError`].
 //! - `framing`: the [`framing`] module, the frozen wire codec (frames with a magic,
 //!   version, length and CRC-32 around each message; a streaming decoder).
+//! - `tcp`: the [`tcp`] module, a [`RaftTransport`] over TCP on std threads (with
+//!   `framing`): bounded queues, reconnects, a handshake that binds each connection
+//!   to its cluster and node.
+//! - `tls`: mutual TLS 1.3 for the `tcp` transport (rustls), node identity proven by
+//!   certificate.
 //!
 //! docs/API.md in the repository lists the whole surface and where it departs from
 //! raft-io 0.8.

@@ -158,25 +158,9 @@ impl LocalCluster {
     /// # Errors
     /// The process cannot be spawned or its log file opened.
     pub fn start(&mut self, id: NodeId) -> std::io::Result<()> {
-        let data = self.dir.join(format!("node-{id}"));
         let mut command = Command::new(&self.exe);
         let _ = command
-            .arg("serve")
-            .arg("--id")
-            .arg(id.to_string())
-            .arg("--data")
-            .arg(&data)
-            .args(self.member_args())
-            .args(&self.serve_args)
-            .args(self.tls_args(id))
-            .arg("--admin-token-file")
-            .arg(self.dir.join("certs").join(crate::certs::ADMIN_TOKEN_FILE))
-            .args(if self.voters.is_empty() {
-                Vec::new()
-            } else {
-                let voters: Vec<String> = self.voters.iter().map(ToString::to_string).collect();
-                vec!["--voters".to_owned(), voters.join(",")]
-            })
+            .args(self.serve_arguments(id))
             .arg("--exit-with-stdin")
             .stdin(Stdio::piped());
         if self.output == Output::File {
@@ -193,6 +177,54 @@ impl LocalCluster {
             .ok_or_else(|| std::io::Error::other("no stdin pipe"))?;
         let _ = self.children.insert(id, (child, stdin));
         Ok(())
+    }
+
+    /// The `serve` arguments of node `id`.
+    fn serve_arguments(&self, id: NodeId) -> Vec<std::ffi::OsString> {
+        let mut arguments: Vec<std::ffi::OsString> = vec![
+            "serve".into(),
+            "--id".into(),
+            id.to_string().into(),
+            "--data".into(),
+            self.dir.join(format!("node-{id}")).into(),
+        ];
+        arguments.extend(self.member_args().into_iter().map(Into::into));
+        arguments.extend(self.serve_args.iter().map(Into::into));
+        arguments.extend(self.tls_args(id));
+        arguments.push("--admin-token-file".into());
+        arguments.push(
+            self.dir
+                .join("certs")
+                .join(crate::certs::ADMIN_TOKEN_FILE)
+                .into(),
+        );
+        if !self.voters.is_empty() {
+            let voters: Vec<String> = self.voters.iter().map(ToString::to_string).collect();
+            arguments.push("--voters".into());
+            arguments.push(voters.join(",").into());
+        }
+        arguments
+    }
+
+    /// The command line that runs node `id` by hand (on its data directory), for an
+    /// operator restarting one node.
+    pub fn serve_command(&self, id: NodeId) -> String {
+        std::iter::once(self.exe.as_os_str().to_owned())
+            .chain(self.serve_arguments(id))
+            .map(|argument| argument.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The process id of node `id`, if this cluster started it and it runs.
+    pub fn pid(&self, id: NodeId) -> Option<u32> {
+        self.children.get(&id).map(|(child, _)| child.id())
+    }
+
+    /// Keeps the data directory when the cluster is dropped (a node restarted by hand
+    /// may still run on it).
+    pub fn keep_data(&mut self) {
+        self.remove_dir = false;
     }
 
     /// The peer TLS arguments of node `id` (none with `--insecure`).

@@ -1,6 +1,7 @@
 //! `raft-kv`: run a replicated key-value node, talk to a cluster, or run a local one.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -314,6 +315,8 @@ fn cluster(args: &Args) -> Result<(), String> {
     if args.flag("insecure") {
         cluster.serve_args.push("--insecure".into());
     }
+    // A node restarted by hand may outlive this command: its data stays.
+    cluster.keep_data();
     cluster.start_all().map_err(|error| error.to_string())?;
     let addresses: Vec<String> = cluster
         .client_addresses()
@@ -324,6 +327,28 @@ fn cluster(args: &Args) -> Result<(), String> {
         "cluster of {nodes} running, data in {}",
         cluster.dir().display()
     );
+    for id in cluster.ids() {
+        let pid = cluster
+            .pid(id)
+            .map_or_else(|| "-".to_owned(), |pid| pid.to_string());
+        println!(
+            "  node {id}: pid {pid}, data {}",
+            cluster.dir().join(format!("node-{id}")).display()
+        );
+    }
+    println!(
+        "restart one node: kill -INT its pid (or kill -9 to crash it), then run its command \
+         (also in {}):",
+        cluster.dir().join("node-ID.cmd").display()
+    );
+    for id in cluster.ids() {
+        let command = cluster.serve_command(id);
+        let _ = std::fs::write(
+            cluster.dir().join(format!("node-{id}.cmd")),
+            format!("{command}\n"),
+        );
+    }
+    println!("  {}", cluster.serve_command(1));
     // The binary running now is already built: point at it, not at a cargo command.
     let exe = current_exe()?;
     let mut client = format!("{} client --cluster {}", exe.display(), addresses.join(","));
@@ -358,6 +383,10 @@ fn cluster(args: &Args) -> Result<(), String> {
     for id in running {
         let _ = cluster.interrupt(id);
     }
+    println!(
+        "data kept in {} (rm -r it when no node runs on it)",
+        cluster.dir().display()
+    );
     Ok(())
 }
 
@@ -576,6 +605,10 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    if rest.iter().any(|arg| arg == "--help" || arg == "-h") {
+        let _ = writeln!(std::io::stdout(), "{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let bare = [
         "no-fsync",
         "quiet",
@@ -594,7 +627,7 @@ fn main() -> ExitCode {
         "torture" => torture_command(&args),
         "bench" => bench(&args),
         "help" | "--help" | "-h" => {
-            println!("{USAGE}");
+            let _ = writeln!(std::io::stdout(), "{USAGE}");
             Ok(())
         }
         other => Err(format!("unknown command `{other}`\n{USAGE}")),

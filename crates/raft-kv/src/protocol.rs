@@ -124,9 +124,25 @@ pub struct RequestLine {
 
 fn word(text: &str) -> Result<String, String> {
     if text.is_empty() || text.chars().any(char::is_whitespace) {
-        return Err(format!("`{text}` is not a single word"));
+        return Err(format!("`{}` is not a single word", text.escape_debug()));
+    }
+    // Control characters would reach terminals raw when the value is printed.
+    if text.chars().any(char::is_control) {
+        return Err(format!(
+            "`{}` holds control characters",
+            text.escape_debug()
+        ));
     }
     Ok(text.to_owned())
+}
+
+/// A value to store: a word other than `-`, which stands for "absent" in `cas` and so
+/// could never be compared against.
+fn value(text: &str) -> Result<String, String> {
+    if text == "-" {
+        return Err("`-` means an absent value (in cas) and cannot be stored".into());
+    }
+    word(text)
 }
 
 fn node_id(text: &str) -> Result<u64, String> {
@@ -180,17 +196,22 @@ impl RequestLine {
             session = Some(Session { client, seq });
             let _ = words.remove(0);
         }
+        // Command words in any case (`GET`, `Put`); keys and values as written.
+        let verb = words.first().map(|verb| verb.to_ascii_lowercase());
+        if let (Some(verb), Some(first)) = (&verb, words.first_mut()) {
+            *first = verb.as_str();
+        }
         let request = match words.as_slice() {
             ["get", key] => Request::Get { key: word(key)? },
-            ["put", key, value] => Request::Put {
+            ["put", key, new] => Request::Put {
                 key: word(key)?,
-                value: word(value)?,
+                value: value(new)?,
             },
             ["del", key] => Request::Delete { key: word(key)? },
             ["cas", key, expected, new] => Request::Cas {
                 key: word(key)?,
                 expected: optional(expected)?,
-                new: word(new)?,
+                new: value(new)?,
             },
             ["status"] => Request::Status,
             ["add-learner", id, raft, client] => Request::AddLearner {
@@ -432,6 +453,28 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Issue 13: command words in any case; `-` cannot be stored (cas could never match
+    // it); control characters are refused rather than echoed raw to terminals.
+    #[test]
+    fn verbs_in_any_case_and_values_that_could_never_be_read_back_are_refused() {
+        assert_eq!(
+            RequestLine::parse("GET Key").unwrap().request,
+            Request::Get { key: "Key".into() }
+        );
+        assert_eq!(
+            RequestLine::parse("Put k V").unwrap().request,
+            Request::Put {
+                key: "k".into(),
+                value: "V".into()
+            }
+        );
+        assert!(RequestLine::parse("put k -").is_err());
+        assert!(RequestLine::parse("cas k - -").is_err());
+        assert!(RequestLine::parse("cas k - v").is_ok());
+        assert!(RequestLine::parse("put k a\u{1b}[2Jb").is_err());
+        assert!(RequestLine::parse("put \u{7}k v").is_err());
+    }
 
     #[test]
     fn request_lines_round_trip() {

@@ -403,6 +403,14 @@ impl Server {
                     membership.voters(),
                     membership.learners()
                 ));
+                if !membership.is_member(self.config.id) {
+                    // Said even when quiet: the operator should stop this node.
+                    println!(
+                        "[node {}] removed from the cluster's configuration: this node no \
+                         longer takes part; stop it",
+                        self.config.id
+                    );
+                }
             }
             Action::MembershipChangeDropped { change } => {
                 self.say(&format!("membership change {change:?} abandoned"));

@@ -236,9 +236,29 @@ impl WalLog {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
-            fs::create_dir(&dir).map_err(|error| WalError::io(&dir, error))?;
-            if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+            // Create every missing ancestor, outermost first, each made durable in its
+            // parent; an error names the directory that could not be made.
+            let mut missing = Vec::new();
+            let mut cursor = dir.as_path();
+            while !cursor.as_os_str().is_empty() && !cursor.exists() {
+                missing.push(cursor.to_path_buf());
+                match cursor.parent() {
+                    Some(parent) => cursor = parent,
+                    None => break,
+                }
+            }
+            for path in missing.iter().rev() {
+                match fs::create_dir(path) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(error) => return Err(WalError::io(path, error)),
+                }
+                if let Some(parent) = path
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                {
+                    sync_dir(parent)?;
+                }
             }
         }
         let lock = lock(&dir)?;

@@ -434,3 +434,21 @@ fn snapshot_over_a_divergent_log_discards_it() {
     log.append(&[entry(3, 9)]).unwrap();
     log.sync().unwrap();
 }
+
+// Opening a log whose parent directories do not exist yet creates them (each made
+// durable in its parent); a path that cannot be a directory is an error naming it.
+#[test]
+fn open_creates_missing_parent_directories() {
+    let temp = TempDir::new("parents");
+    let dir = temp.child("a").join("b").join("wal");
+    {
+        let mut log = WalLog::open(&dir).unwrap();
+        log.append(&[entry(1, 1)]).unwrap();
+        log.sync().unwrap();
+    }
+    assert_eq!(WalLog::open(&dir).unwrap().last_index(), 1);
+    let file = temp.child("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let error = WalLog::open(file.join("wal")).unwrap_err().to_string();
+    assert!(error.contains("plain-file"), "{error}");
+}
