@@ -21,7 +21,7 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
               [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
-              [--admin-token-file FILE]
+              [--admin-token-file FILE] [--client-idle-timeout-ms 60000]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --voters: the initial voters (default:
@@ -167,6 +167,7 @@ fn serve(args: &Args) -> Result<(), String> {
     config.deferred_leader_sync = !args.flag("sync-before-send");
     config.fault_injection = args.flag("allow-fault-injection");
     config.bind_outbound = args.flag("bind-outbound");
+    config.client_idle_timeout = Duration::from_millis(args.get("client-idle-timeout-ms", 60_000)?);
     if let Some(path) = args.all("admin-token-file").last() {
         config.admin_token = Some(read_token(path)?.into());
     }

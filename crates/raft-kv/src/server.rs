@@ -74,6 +74,8 @@ pub struct ServerConfig {
     /// The token a client connection sends (`auth TOKEN`) before admin requests
     /// (membership changes, isolate); `None` turns admin requests off.
     pub admin_token: Option<Arc<str>>,
+    /// A client connection that completes no request for this long is closed.
+    pub client_idle_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -96,6 +98,7 @@ impl ServerConfig {
             client_tls: None,
             bind_outbound: false,
             admin_token: None,
+            client_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -112,6 +115,9 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDOFF_MAX: Duration = Duration::from_secs(1);
 /// Client connections served at once; more are answered `ERR retry overloaded`.
 const CLIENT_CONNECTIONS_MAX: usize = 1024;
+/// Client connections from one address at once; more are refused, so one host cannot
+/// take every slot.
+const CLIENT_CONNECTIONS_PER_ADDRESS_MAX: usize = 64;
 /// Inputs the loop takes in one round before ticking again.
 const ROUND_INPUTS_MAX: usize = 4096;
 /// The longest request line a client may send.
@@ -709,6 +715,8 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         let port = ClientPort {
             tls: config.client_tls.clone(),
             admin_token: config.admin_token.clone(),
+            idle_timeout: config.client_idle_timeout,
+            per_address: Arc::new(Mutex::new(BTreeMap::new())),
         };
         thread::Builder::new()
             .name("kv-accept".into())
@@ -830,6 +838,47 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
 struct ClientPort {
     tls: Option<Arc<rustls::ServerConfig>>,
     admin_token: Option<Arc<str>>,
+    idle_timeout: Duration,
+    /// Open connections per remote address.
+    per_address: Arc<Mutex<BTreeMap<std::net::IpAddr, usize>>>,
+}
+
+/// A connection's place in the per-address count, given back on drop.
+struct AddressSlot {
+    counts: Arc<Mutex<BTreeMap<std::net::IpAddr, usize>>>,
+    address: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    /// Takes a slot for `address`, unless it has all of its slots.
+    fn take(
+        counts: &Arc<Mutex<BTreeMap<std::net::IpAddr, usize>>>,
+        address: std::net::IpAddr,
+    ) -> Option<Self> {
+        let mut map = counts.lock().ok()?;
+        let count = map.entry(address).or_insert(0);
+        if *count >= CLIENT_CONNECTIONS_PER_ADDRESS_MAX {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            counts: Arc::clone(counts),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.counts.lock()
+            && let Some(count) = map.get_mut(&self.address)
+        {
+            *count -= 1;
+            if *count == 0 {
+                let _ = map.remove(&self.address);
+            }
+        }
+    }
 }
 
 /// Compares two tokens in time that depends only on their lengths.
@@ -854,15 +903,25 @@ fn accept_clients(
     }
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
-            Ok((mut stream, _)) => {
+            Ok((mut stream, remote)) => {
                 let open = connections.lock().map_or(0, |mut connections| {
                     connections.retain(|connection| !connection.is_finished());
                     connections.len()
                 });
+                // (Refusals are written in the clear only on a plain port.)
+                let refuse = |stream: &mut TcpStream, why: &str| {
+                    if port.tls.is_none() {
+                        let _ = writeln!(stream, "{}", Response::Retry(why.into()));
+                    }
+                };
                 if open >= CLIENT_CONNECTIONS_MAX {
-                    let _ = writeln!(stream, "{}", Response::Retry("overloaded".into()));
+                    refuse(&mut stream, "overloaded");
                     continue;
                 }
+                let Some(slot) = AddressSlot::take(&port.per_address, remote.ip()) else {
+                    refuse(&mut stream, "too many connections from your address");
+                    continue;
+                };
                 let inputs = inputs.clone();
                 let stop = Arc::clone(stop);
                 let port = port.clone();
@@ -871,6 +930,7 @@ fn accept_clients(
                         .name("kv-client".into())
                         .spawn(move || {
                             let _ = serve_client(stream, &port, &inputs, &stop);
+                            drop(slot);
                         })
                     && let Ok(mut connections) = connections.lock()
                 {
@@ -902,6 +962,7 @@ fn serve_client(
 ) -> io::Result<()> {
     let tls = port.tls.as_ref();
     let mut admin = false;
+    let mut last_request = Instant::now();
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_millis(100)))?;
@@ -913,7 +974,11 @@ fn serve_client(
             Ok(true) => {}
             Ok(false) => return Ok(()),
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                // A partial line stays in `pending`; keep reading.
+                // A partial line stays in `pending`; keep reading, unless the client
+                // has completed nothing for the idle timeout (a dribbled line too).
+                if last_request.elapsed() >= port.idle_timeout {
+                    return Ok(());
+                }
                 continue;
             }
             Err(error) if error.kind() == ErrorKind::InvalidData => {
@@ -922,6 +987,7 @@ fn serve_client(
             }
             Err(error) => return Err(error),
         }
+        last_request = Instant::now();
         let parsed = core::str::from_utf8(&line)
             .map_err(|_| "not UTF-8".to_owned())
             .and_then(|text| RequestLine::parse(text.trim()));

@@ -594,3 +594,82 @@ fn admin_requests_need_the_admin_token() {
     let status = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     assert_eq!(status.voters, vec![1, 2, 3]);
 }
+
+/// A connection to `to` from the loopback address `from`.
+fn connect_from(from: &str, to: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    let source: std::net::SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&source.into())?;
+    socket.connect(&to.into())?;
+    Ok(socket.into())
+}
+
+// Issue 13: idle connections from one host locked real clients out and were never
+// closed. One address holds at most 64 connections; a connection that completes no
+// request for the idle timeout is closed, a line dribbled byte by byte included; an
+// endless line is cut at 64 KiB, answered and closed, without waiting for a newline.
+#[test]
+fn one_host_cannot_hold_the_client_port_and_idle_connections_close() {
+    use std::io::Read;
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 1, None).unwrap();
+    // Plain, so the refusals can be read; a short idle timeout.
+    cluster.serve_args.extend([
+        "--insecure".into(),
+        "--client-idle-timeout-ms".into(),
+        "1500".into(),
+    ]);
+    cluster.start_all().unwrap();
+    let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
+    let address = cluster.members()[&1].client;
+
+    let hoard: Vec<TcpStream> = (0..64)
+        .map(|_| connect_from("127.0.0.99", address).unwrap())
+        .collect();
+    let mut one_more = connect_from("127.0.0.99", address).unwrap();
+    let _ = one_more.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut refusal = String::new();
+    let _ = one_more.read_to_string(&mut refusal);
+    assert!(refusal.contains("too many connections"), "{refusal:?}");
+    // Another host is served meanwhile.
+    let mut client = cluster.client(1);
+    let put = Request::Put {
+        key: "k".into(),
+        value: "v".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(10)),
+        Ok(Response::Done)
+    );
+
+    // The hoard goes idle and is closed; so is a dribbled line.
+    let mut dribbler = connect_from("127.0.0.98", address).unwrap();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        if dribbler.write_all(b"g").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for mut stream in hoard {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buffer = [0u8; 16];
+        assert!(
+            matches!(stream.read(&mut buffer), Ok(0) | Err(_)),
+            "an idle connection stayed open"
+        );
+    }
+    let _ = dribbler.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buffer = [0u8; 16];
+    assert!(matches!(dribbler.read(&mut buffer), Ok(0) | Err(_)));
+
+    // 256 KiB without a newline: cut at 64 KiB, answered, closed.
+    let mut flood = connect_from("127.0.0.97", address).unwrap();
+    let _ = flood.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = flood.write_all(&vec![b'x'; 256 << 10]);
+    let mut answer = String::new();
+    let _ = flood.read_to_string(&mut answer);
+    assert!(answer.contains("line too long"), "{answer:?}");
+}
