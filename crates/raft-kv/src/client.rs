@@ -1,6 +1,7 @@
 //! A client that finds the leader by itself: it follows redirects, moves on from dead
 //! or leaderless nodes, and retries a write with the same session and sequence number
-//! until it gets a final answer, so every write applies at most once.
+//! until it gets a final answer, so every write applies at most once. Its session is
+//! assigned by the cluster (`register`), on the first write.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -51,8 +52,10 @@ pub struct Client {
     connection: Option<Connection>,
     tls: Option<ClientTls>,
     admin_token: Option<String>,
-    /// Client id for sessions (0: writes without session).
-    id: u64,
+    /// Whether writes carry a session.
+    sessions: bool,
+    /// The session the cluster assigned, once registered.
+    session: Option<u64>,
     seq: u64,
     attempt_timeout: Duration,
     /// Attempts made by the last `execute` (1 when the first node answered).
@@ -60,17 +63,17 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the cluster whose client addresses are `nodes`. With `id` ≠ 0
-    /// every write carries a session (`id`, a growing sequence number) and so applies
-    /// at most once however often it is retried; ids must be unique per client.
-    pub fn new(nodes: Vec<SocketAddr>, id: u64) -> Self {
+    /// A client of the cluster whose client addresses are `nodes`, writing without a
+    /// session (a retried write may apply twice; see [`Client::with_sessions`]).
+    pub fn new(nodes: Vec<SocketAddr>) -> Self {
         Self {
             nodes,
             next: 0,
             connection: None,
             tls: None,
             admin_token: None,
-            id,
+            sessions: false,
+            session: None,
             seq: 0,
             attempt_timeout: Duration::from_secs(4),
             last_attempts: 0,
@@ -83,6 +86,20 @@ impl Client {
         self.tls = tls;
         self.connection = None;
         self
+    }
+
+    /// Every write carries a session the cluster assigns (registered on the first
+    /// write) and a growing sequence number, so it applies at most once however often
+    /// it is retried.
+    #[must_use]
+    pub fn with_sessions(mut self) -> Self {
+        self.sessions = true;
+        self
+    }
+
+    /// The session the cluster assigned this client, once it has one.
+    pub fn session(&self) -> Option<u64> {
+        self.session
     }
 
     /// Authenticates every connection with the nodes' admin token, so it may send
@@ -179,21 +196,76 @@ impl Client {
         request: Request,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
-        let session = (self.id != 0 && request.is_write()).then(|| {
-            self.seq += 1;
-            Session {
-                client: self.id,
-                seq: self.seq,
-            }
-        });
-        let line = RequestLine { session, request }.to_string();
         let deadline = Instant::now() + timeout;
+        if !(self.sessions && request.is_write()) {
+            return self.send(
+                &RequestLine {
+                    session: None,
+                    request,
+                }
+                .to_string(),
+                deadline,
+            );
+        }
+        let mut registered_now = false;
+        if self.session.is_none() {
+            self.register(deadline)?;
+            registered_now = true;
+        }
+        loop {
+            let client = self
+                .session
+                .ok_or_else(|| ClientError::Invalid("no session".into()))?;
+            self.seq += 1;
+            let session = Some(Session {
+                client,
+                seq: self.seq,
+            });
+            let line = RequestLine {
+                session,
+                request: request.clone(),
+            }
+            .to_string();
+            match self.send(&line, deadline) {
+                // Expired (unused for a long time): nothing applied; register anew
+                // and send it once more.
+                Err(ClientError::Invalid(why))
+                    if why.starts_with("unknown session") && !registered_now =>
+                {
+                    self.session = None;
+                    self.register(deadline)?;
+                    registered_now = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Asks the cluster for a session.
+    fn register(&mut self, deadline: Instant) -> Result<(), ClientError> {
+        let line = RequestLine {
+            session: None,
+            request: Request::Register,
+        }
+        .to_string();
+        match self.send(&line, deadline)? {
+            Response::Session(id) => {
+                self.session = Some(id);
+                self.seq = 0;
+                Ok(())
+            }
+            other => Err(ClientError::Invalid(format!("register answered {other}"))),
+        }
+    }
+
+    /// Sends `line` until a node gives a final answer or `deadline` passes.
+    fn send(&mut self, line: &str, deadline: Instant) -> Result<Response, ClientError> {
         let mut last = String::from("no attempt");
         let mut pause = Duration::from_millis(5);
         self.last_attempts = 0;
         while Instant::now() < deadline {
             self.last_attempts += 1;
-            match self.attempt(&line) {
+            match self.attempt(line) {
                 Ok(response) if response.is_final() => return Ok(response),
                 Ok(Response::Invalid(why)) => return Err(ClientError::Invalid(why)),
                 Ok(Response::Redirect(address)) => {
@@ -231,7 +303,7 @@ impl Client {
         address: SocketAddr,
         tls: Option<&ClientTls>,
     ) -> Result<crate::protocol::Status, String> {
-        let mut client = Client::new(vec![address], 0).with_tls(tls.cloned());
+        let mut client = Client::new(vec![address]).with_tls(tls.cloned());
         client.attempt_timeout = Duration::from_secs(1);
         match client.attempt("status")? {
             Response::Status(words) => crate::protocol::Status::parse(&words),

@@ -270,10 +270,11 @@ impl LocalCluster {
         self.client_tls.clone()
     }
 
-    /// An admin client of this cluster (it sends the admin token) with session id `id`
-    /// (0: no session).
-    pub fn client(&self, id: u64) -> Client {
-        Client::new(self.client_addresses(), id)
+    /// An admin client of this cluster (it sends the admin token) whose writes carry
+    /// a session.
+    pub fn client(&self) -> Client {
+        Client::new(self.client_addresses())
+            .with_sessions()
             .with_tls(self.client_tls())
             .with_admin_token(Some(self.admin_token()))
     }

@@ -251,9 +251,7 @@ fn client(args: &Args) -> Result<(), String> {
         Some(path) => Some(read_token(path)?),
         None => None,
     };
-    let mut client = Client::new(addresses, 0)
-        .with_tls(tls)
-        .with_admin_token(token);
+    let mut client = Client::new(addresses).with_tls(tls).with_admin_token(token);
     let response = client
         .execute(line.request, Duration::from_secs(10))
         .map_err(|error| error.to_string())?;
@@ -426,7 +424,7 @@ fn demo(args: &Args) -> Result<(), String> {
         began.elapsed().as_millis()
     );
 
-    let mut client = cluster.client(1);
+    let mut client = cluster.client();
     let run = |client: &mut Client, text: &str| -> Result<(), String> {
         let line = RequestLine::parse(text)?;
         let response = client

@@ -15,7 +15,10 @@
 //! auth TOKEN              -> OK                (this connection may now send admin
 //!                                               requests: add-learner, promote,
 //!                                               remove, isolate)
-//! @7:12 put color red     -> OK                (client 7, sequence 12: applied at most once)
+//! register                -> SESSION 41        (a session the cluster assigns: the log
+//!                                               index of this request)
+//! @41:12 put color red    -> OK                (session 41, sequence 12: applied at most
+//!                                               once; an unknown session is refused)
 //! ```
 //!
 //! A follower answers `REDIRECT <address>` (the leader's client address) or
@@ -101,6 +104,9 @@ pub enum Request {
         /// The token.
         token: String,
     },
+    /// Opens a session (Raft thesis §6.3): it goes through the log and its index is
+    /// the session's id, the same on every replica.
+    Register,
 }
 
 impl Request {
@@ -110,6 +116,11 @@ impl Request {
             self,
             Request::Put { .. } | Request::Delete { .. } | Request::Cas { .. }
         )
+    }
+
+    /// Whether it goes through the log: a write, or a session registration.
+    pub fn is_logged(&self) -> bool {
+        self.is_write() || *self == Request::Register
     }
 }
 
@@ -227,6 +238,7 @@ impl RequestLine {
             ["auth", token] => Request::Auth {
                 token: word(token)?,
             },
+            ["register"] => Request::Register,
             [] => return Err("empty request".into()),
             _ => {
                 return Err(
@@ -260,6 +272,7 @@ impl fmt::Display for RequestLine {
             Request::Promote { id } => write!(f, "promote {id}"),
             Request::Remove { id } => write!(f, "remove {id}"),
             Request::Auth { token } => write!(f, "auth {token}"),
+            Request::Register => write!(f, "register"),
         }
     }
 }
@@ -284,6 +297,8 @@ pub enum Response {
     Invalid(String),
     /// The node's status, as `key=value` words.
     Status(String),
+    /// A `register`'s answer: the new session's id.
+    Session(u64),
 }
 
 impl Response {
@@ -292,7 +307,11 @@ impl Response {
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Response::Done | Response::Value(_) | Response::Swapped(_) | Response::Status(_)
+            Response::Done
+                | Response::Value(_)
+                | Response::Swapped(_)
+                | Response::Status(_)
+                | Response::Session(_)
         )
     }
 
@@ -311,6 +330,7 @@ impl Response {
             "UNCHANGED" => Response::Swapped(false),
             "REDIRECT" => Response::Redirect(word(rest)?),
             "STATUS" => Response::Status(rest.to_owned()),
+            "SESSION" => Response::Session(rest.parse().map_err(|_| "bad session id")?),
             "ERR" => {
                 let (kind, why) = rest.split_once(' ').unwrap_or((rest, ""));
                 match kind {
@@ -338,6 +358,7 @@ impl fmt::Display for Response {
             Response::Retry(why) => write!(f, "ERR retry {why}"),
             Response::Invalid(why) => write!(f, "ERR invalid {}", why.replace('\n', " ")),
             Response::Status(status) => write!(f, "STATUS {status}"),
+            Response::Session(id) => write!(f, "SESSION {id}"),
         }
     }
 }

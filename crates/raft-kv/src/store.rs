@@ -62,9 +62,13 @@ impl Default for Store {
 }
 
 impl Store {
-    /// Log entries after which an unused session is forgotten (a write retried after
-    /// that would apply again; retries come within seconds).
+    /// Log entries after which an unused session is forgotten (its client must
+    /// register again; retries come within seconds).
     pub const SESSION_TTL_ENTRIES: u64 = 1 << 20;
+    /// How far past a session's last sequence number a write may be: a client has at
+    /// most a few writes outstanding, and a number further ahead (a bug, or a guess)
+    /// would otherwise make every honest one stale.
+    pub const SEQ_WINDOW: u64 = 1024;
 
     /// An empty store forgetting sessions unused for `ttl` entries.
     pub fn with_session_ttl(ttl: u64) -> Self {
@@ -89,19 +93,23 @@ impl Store {
 
     /// Applies the committed write at log `index` once per session sequence number
     /// and returns its response (a retry of the last one gets the first response
-    /// again).
+    /// again). A `register` opens the session whose id is `index`; a write naming a
+    /// session that does not exist (never registered, or expired) is refused, as is
+    /// one whose sequence number is more than [`Store::SEQ_WINDOW`] ahead.
     ///
     /// ```
     /// use raft_kv::protocol::{Request, Response, Session};
     /// use raft_kv::store::{Command, Store};
     /// let mut store = Store::default();
+    /// let register = Command { session: None, request: Request::Register };
+    /// assert_eq!(store.apply(1, &register), Response::Session(1));
     /// let put = Command {
     ///     session: Some(Session { client: 1, seq: 1 }),
     ///     request: Request::Cas { key: "k".into(), expected: None, new: "v".into() },
     /// };
-    /// assert_eq!(store.apply(1, &put), Response::Swapped(true));
-    /// // The same session and sequence number again: not applied twice.
     /// assert_eq!(store.apply(2, &put), Response::Swapped(true));
+    /// // The same session and sequence number again: not applied twice.
+    /// assert_eq!(store.apply(3, &put), Response::Swapped(true));
     /// assert_eq!(store.get("k"), Some("v"));
     /// ```
     pub fn apply(&mut self, index: u64, command: &Command) -> Response {
@@ -111,17 +119,40 @@ impl Store {
                 .retain(|_, state| state.seen_at.saturating_add(ttl) > index);
             self.next_sweep = index + ttl.div_ceil(4).max(1);
         }
-        if let Some(session) = command.session
-            && let Some(state) = self.sessions.get_mut(&session.client)
-        {
-            state.seen_at = index;
+        if command.request == Request::Register {
+            let state = SessionState {
+                seq: 0,
+                response: Response::Done,
+                seen_at: index,
+            };
+            let _ = self.sessions.insert(index, state);
+            return Response::Session(index);
+        }
+        if let Some(session) = command.session {
+            let Some(state) = self.sessions.get_mut(&session.client) else {
+                return Response::Invalid(format!(
+                    "unknown session {}: sessions are assigned by `register` (an unused \
+                     one expires)",
+                    session.client
+                ));
+            };
             if session.seq == state.seq {
+                state.seen_at = index;
                 return state.response.clone();
             }
             if session.seq < state.seq {
                 // An old retry: its client moved on and nobody waits for the answer.
-                return Response::Retry("stale sequence number".into());
+                return Response::Invalid("stale sequence number".into());
             }
+            if session.seq - state.seq > Self::SEQ_WINDOW {
+                return Response::Invalid(format!(
+                    "sequence number {} is more than {} past the session's last ({})",
+                    session.seq,
+                    Self::SEQ_WINDOW,
+                    state.seq
+                ));
+            }
+            state.seen_at = index;
         }
         let response = match &command.request {
             Request::Put { key, value } => {
@@ -143,6 +174,7 @@ impl Store {
                 let _ = self.members.insert(*id, (raft.clone(), client.clone()));
                 Response::Done
             }
+            Request::Register => Response::Invalid("register is handled first".into()),
             Request::Get { .. }
             | Request::Status
             | Request::Isolate { .. }
@@ -214,6 +246,14 @@ mod tests {
         }
     }
 
+    fn register() -> Command {
+        Command {
+            session: None,
+            request: Request::Register,
+        }
+    }
+
+    // Proves each write of a session applies once, whatever the retries.
     #[test]
     fn sessions_apply_each_write_once() {
         let mut store = Store::default();
@@ -221,21 +261,56 @@ mod tests {
             key: "k".into(),
             value: value.into(),
         };
-        assert_eq!(store.apply(1, &write(1, 1, put("a"))), Response::Done);
-        assert_eq!(store.apply(2, &write(2, 1, put("b"))), Response::Done);
-        // Client 1 retries its first write after client 2's: not applied again.
+        assert_eq!(store.apply(1, &register()), Response::Session(1));
+        assert_eq!(store.apply(2, &register()), Response::Session(2));
         assert_eq!(store.apply(3, &write(1, 1, put("a"))), Response::Done);
+        assert_eq!(store.apply(4, &write(2, 1, put("b"))), Response::Done);
+        // Session 1 retries its first write after session 2's: not applied again.
+        assert_eq!(store.apply(5, &write(1, 1, put("a"))), Response::Done);
         assert_eq!(store.get("k"), Some("b"));
         let delete = write(1, 2, Request::Delete { key: "k".into() });
-        assert_eq!(store.apply(4, &delete), Response::Done);
+        assert_eq!(store.apply(6, &delete), Response::Done);
         assert!(store.is_empty());
         assert!(matches!(
-            store.apply(5, &write(1, 1, put("a"))),
-            Response::Retry(_)
+            store.apply(7, &write(1, 1, put("a"))),
+            Response::Invalid(_)
         ));
         assert!(store.is_empty());
     }
 
+    // Issue 13: caller-chosen ids let two clients share a session (the second one's
+    // write answered from the first one's cache, never applied) and a huge sequence
+    // number lock an id out. Sessions are assigned; unknown ones and numbers too far
+    // ahead are refused and change nothing.
+    #[test]
+    fn only_registered_sessions_and_sequence_numbers_within_the_window_count() {
+        let mut store = Store::default();
+        let put = |value: &str| Request::Put {
+            key: "k".into(),
+            value: value.into(),
+        };
+        // A session nobody registered.
+        assert!(matches!(
+            store.apply(1, &write(7, 1, put("a"))),
+            Response::Invalid(why) if why.contains("unknown session 7")
+        ));
+        assert_eq!(store.get("k"), None);
+        assert_eq!(store.apply(2, &register()), Response::Session(2));
+        // Far ahead: refused, and the honest next number still works.
+        let far = Store::SEQ_WINDOW + 1;
+        assert!(matches!(
+            store.apply(3, &write(2, far, put("x"))),
+            Response::Invalid(_)
+        ));
+        assert_eq!(store.apply(4, &write(2, 1, put("a"))), Response::Done);
+        assert_eq!(store.get("k"), Some("a"));
+        assert_eq!(
+            store.apply(5, &write(2, 1 + Store::SEQ_WINDOW, put("b"))),
+            Response::Done
+        );
+    }
+
+    // Proves sessions expire at points fixed by the log, the same on every replica.
     #[test]
     fn unused_sessions_are_forgotten_at_the_same_entries_on_every_replica() {
         let put = |value: &str| Request::Put {
@@ -243,8 +318,10 @@ mod tests {
             value: value.into(),
         };
         let mut replica = Store::with_session_ttl(100);
-        let _ = replica.apply(1, &write(1, 1, put("a")));
-        for index in 2..=90 {
+        let _ = replica.apply(1, &register());
+        let _ = replica.apply(2, &register());
+        let _ = replica.apply(3, &write(1, 1, put("a")));
+        for index in 4..=90 {
             let _ = replica.apply(index, &write(2, index, put("b")));
         }
         // A snapshot taken now and restored elsewhere forgets at the same points.
@@ -257,9 +334,13 @@ mod tests {
                 restored.apply(index, &command)
             );
         }
-        // Client 1 was last seen at entry 1: forgotten; client 2 is kept.
+        // Session 1 was last seen at entry 3: forgotten; session 2 is kept.
         assert_eq!(replica.sessions(), 1);
         assert_eq!(replica, restored);
+        assert!(matches!(
+            replica.apply(201, &write(1, 2, put("d"))),
+            Response::Invalid(_)
+        ));
     }
 
     #[test]

@@ -268,7 +268,7 @@ fn client_loop(
     seed: u64,
 ) -> Result<BTreeMap<u64, PrivateWrites>, String> {
     let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut client = Client::new(addresses, 1000 + index).with_tls(tls);
+    let mut client = Client::new(addresses).with_sessions().with_tls(tls);
     let mut private: BTreeMap<u64, PrivateWrites> = BTreeMap::new();
     let mut counter = 0u64;
     let mut seen: BTreeMap<u8, Option<u64>> = BTreeMap::new();
@@ -386,7 +386,7 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
         if fault < 2 {
             let millis = 200 + rng.below(1300);
             let address = cluster.members()[&victim].client;
-            let isolated = Client::new(vec![address], 0)
+            let isolated = Client::new(vec![address])
                 .with_tls(cluster.client_tls())
                 .with_admin_token(Some(cluster.admin_token()))
                 .execute(Request::Isolate { millis }, Duration::from_secs(2));
@@ -448,7 +448,7 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
     }
 
     // Final reads of every key of every epoch, recorded too.
-    let mut reader = cluster.client(0);
+    let mut reader = cluster.client();
     let mut finals = BTreeMap::new();
     let epochs = history.epoch();
     for epoch in 0..=epochs {
@@ -599,7 +599,7 @@ pub fn bench(
             let addresses = cluster.client_addresses();
             let tls = cluster.client_tls();
             thread::spawn(move || -> Result<Vec<Duration>, String> {
-                let mut client = Client::new(addresses, 1 + index).with_tls(tls);
+                let mut client = Client::new(addresses).with_sessions().with_tls(tls);
                 let value = "v".repeat(64);
                 let mut latencies = Vec::new();
                 let mut counter = 0u64;
@@ -671,7 +671,7 @@ pub struct Failover {
 pub fn failovers(exe: &Path, trials: usize) -> Result<Vec<Failover>, String> {
     let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
     cluster.start_all().map_err(|error| error.to_string())?;
-    let mut client = cluster.client(7);
+    let mut client = cluster.client();
     let mut results = Vec::new();
     for trial in 0..trials {
         let (leader, term) = cluster

@@ -92,7 +92,9 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     );
 
     // The client follows the redirect.
-    let mut client = Client::new(vec![members[&follower].client], 1).with_tls(cluster.client_tls());
+    let mut client = Client::new(vec![members[&follower].client])
+        .with_sessions()
+        .with_tls(cluster.client_tls());
     let put = Request::Put {
         key: "k".into(),
         value: "v1".into(),
@@ -127,7 +129,7 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
 
     // Restarted on the same directories, the cluster still has the write.
     cluster.start_all().unwrap();
-    let mut client = cluster.client(2);
+    let mut client = cluster.client();
     let get = Request::Get { key: "k".into() };
     assert_eq!(
         client.execute(get, Duration::from_secs(20)),
@@ -163,7 +165,7 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     for id in [1, 2, 3] {
         cluster.start(id).unwrap();
     }
-    let mut client = cluster.client(5);
+    let mut client = cluster.client();
     for i in 0..20 {
         let put = Request::Put {
             key: format!("k{i}"),
@@ -242,7 +244,10 @@ fn a_single_node_cluster_answers_writes_at_once() {
     let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
     let mut stream = TcpStream::connect(cluster.members()[&1].client).unwrap();
     assert_eq!(raw(&mut stream, b"put a 1\n"), "OK");
-    assert_eq!(raw(&mut stream, b"@9:1 cas a 1 2\n"), "SWAPPED");
+    let session = raw(&mut stream, b"register\n");
+    let session = session.trim_start_matches("SESSION ");
+    let cas = format!("@{session}:1 cas a 1 2\n");
+    assert_eq!(raw(&mut stream, cas.as_bytes()), "SWAPPED");
     assert_eq!(raw(&mut stream, b"get a\n"), "VALUE 2");
 }
 
@@ -317,7 +322,7 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.start_all().unwrap();
-    let mut client = cluster.client(5);
+    let mut client = cluster.client();
     for i in 0..10 {
         let put = Request::Put {
             key: format!("k{i}"),
@@ -371,7 +376,7 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
     raft_kv::certs::generate(&elsewhere, "local", &[1]).unwrap();
     let other_ca =
         raft_kv::tls::ClientTls::from_ca_file(&elsewhere.join("ca.pem"), "local").unwrap();
-    let mut fooled = Client::new(cluster.client_addresses(), 0).with_tls(Some(other_ca));
+    let mut fooled = Client::new(cluster.client_addresses()).with_tls(Some(other_ca));
     let get = Request::Get { key: "k1".into() };
     assert!(fooled.execute(get, Duration::from_secs(2)).is_err());
     let _ = std::fs::remove_dir_all(elsewhere);
@@ -402,7 +407,7 @@ fn a_node_cut_off_at_the_kernel_rejoins_within_a_second_of_the_heal() {
     let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let mut client = cluster.client(11);
+        let mut client = cluster.client();
         let stop = std::sync::Arc::clone(&stop);
         std::thread::spawn(move || {
             let mut i = 0u64;
@@ -466,7 +471,7 @@ fn refused_membership_requests_change_nothing_and_answer_at_once() {
     for id in [1, 2, 3] {
         cluster.start(id).unwrap();
     }
-    let mut client = cluster.client(5);
+    let mut client = cluster.client();
     let put = Request::Put {
         key: "k".into(),
         value: "v".into(),
@@ -562,7 +567,7 @@ fn admin_requests_need_the_admin_token() {
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.start_all().unwrap();
     let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
-    let mut anyone = Client::new(cluster.client_addresses(), 0).with_tls(cluster.client_tls());
+    let mut anyone = Client::new(cluster.client_addresses()).with_tls(cluster.client_tls());
     for request in [
         Request::Remove { id: 2 },
         Request::Promote { id: 3 },
@@ -573,7 +578,7 @@ fn admin_requests_need_the_admin_token() {
             other => panic!("{request:?}: {other:?}"),
         }
     }
-    let mut impostor = Client::new(cluster.client_addresses(), 0)
+    let mut impostor = Client::new(cluster.client_addresses())
         .with_tls(cluster.client_tls())
         .with_admin_token(Some("not-the-token-0123456789".into()));
     match impostor.execute(Request::Remove { id: 2 }, Duration::from_secs(2)) {
@@ -634,7 +639,7 @@ fn one_host_cannot_hold_the_client_port_and_idle_connections_close() {
     let _ = one_more.read_to_string(&mut refusal);
     assert!(refusal.contains("too many connections"), "{refusal:?}");
     // Another host is served meanwhile.
-    let mut client = cluster.client(1);
+    let mut client = cluster.client();
     let put = Request::Put {
         key: "k".into(),
         value: "v".into(),
@@ -672,4 +677,70 @@ fn one_host_cannot_hold_the_client_port_and_idle_connections_close() {
     let mut answer = String::new();
     let _ = flood.read_to_string(&mut answer);
     assert!(answer.contains("line too long"), "{answer:?}");
+}
+
+// Issue 13: sessions were caller-chosen ids. Two clients that picked the same id had
+// the second one's write answered from the first one's cache (never applied), and a
+// huge sequence number locked an id out. Sessions are assigned by the cluster now;
+// unregistered ids and numbers far ahead are refused clearly and change nothing.
+#[test]
+fn sessions_are_assigned_by_the_cluster() {
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 1, None).unwrap();
+    cluster.serve_args.push("--insecure".into());
+    cluster.start_all().unwrap();
+    let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
+    let mut stream = TcpStream::connect(cluster.members()[&1].client).unwrap();
+    let refused = raw(&mut stream, b"@5:1 put a 1\n");
+    assert!(
+        refused.starts_with("ERR invalid unknown session 5"),
+        "{refused}"
+    );
+    assert_eq!(raw(&mut stream, b"get a\n"), "NONE");
+    let first = raw(&mut stream, b"register\n");
+    let second = raw(&mut stream, b"register\n");
+    assert!(first.starts_with("SESSION "), "{first}");
+    assert_ne!(first, second);
+    let id = |line: &str| line.trim_start_matches("SESSION ").to_owned();
+    let (one, two) = (id(&first), id(&second));
+    assert_eq!(
+        raw(&mut stream, format!("@{one}:1 put a 1\n").as_bytes()),
+        "OK"
+    );
+    assert_eq!(
+        raw(&mut stream, format!("@{two}:1 put a 2\n").as_bytes()),
+        "OK"
+    );
+    assert_eq!(
+        raw(&mut stream, b"get a\n"),
+        "VALUE 2",
+        "both writes applied"
+    );
+    // The same write again (a retry) is not applied twice.
+    assert_eq!(
+        raw(&mut stream, format!("@{one}:1 put a 1\n").as_bytes()),
+        "OK"
+    );
+    assert_eq!(raw(&mut stream, b"get a\n"), "VALUE 2");
+    // A number far ahead is refused; the honest next one still works.
+    let far = raw(&mut stream, format!("@{one}:99999999 put a 3\n").as_bytes());
+    assert!(far.starts_with("ERR invalid"), "{far}");
+    assert_eq!(
+        raw(&mut stream, format!("@{one}:2 put a 4\n").as_bytes()),
+        "OK"
+    );
+    assert_eq!(raw(&mut stream, b"get a\n"), "VALUE 4");
+    // The client library registers by itself.
+    let mut client = cluster.client();
+    let put = Request::Put {
+        key: "b".into(),
+        value: "1".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(10)),
+        Ok(Response::Done)
+    );
+    assert!(client.session().is_some());
 }
