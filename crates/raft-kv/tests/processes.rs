@@ -744,3 +744,68 @@ fn sessions_are_assigned_by_the_cluster() {
     );
     assert!(client.session().is_some());
 }
+
+// Issue 13, operating a local cluster: a node killed and restarted by hand with the
+// command the cluster gives for it rejoins, and the data directory is kept when the
+// cluster is dropped (a node restarted by hand may still run on it).
+#[test]
+fn a_node_restarted_by_hand_rejoins_and_its_data_outlives_the_cluster() {
+    let _one = ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
+    cluster.keep_data();
+    cluster.start_all().unwrap();
+    let mut client = cluster.client();
+    let put = Request::Put {
+        key: "k".into(),
+        value: "v".into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done)
+    );
+    let dir = cluster.dir().to_path_buf();
+    let victim = cluster.ids().into_iter().find(|&id| {
+        cluster
+            .wait_for_leader(0, Duration::from_secs(20))
+            .is_some_and(|(leader, _)| leader != id)
+    });
+    let victim = victim.unwrap();
+    assert!(cluster.pid(victim).is_some());
+    cluster.kill(victim);
+    let command = cluster.serve_command(victim);
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let mut by_hand = std::process::Command::new(words[0])
+        .args(&words[1..])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // (The cluster does not count a node it did not start: ask that node itself.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut caught_up = false;
+    while std::time::Instant::now() < deadline && !caught_up {
+        caught_up = cluster
+            .status(victim)
+            .is_some_and(|status| status.keys == 1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(cluster);
+    let _ = by_hand.kill();
+    let _ = by_hand.wait();
+    assert!(caught_up, "the node restarted by hand never caught up");
+    assert!(dir.join(format!("node-{victim}")).is_dir(), "data removed");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// Issue 13: `--help` after a command printed "needs a value".
+#[test]
+fn help_after_any_command_prints_the_usage() {
+    let output = std::process::Command::new(exe())
+        .args(["client", "--cluster", "127.0.0.1:1", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let usage = String::from_utf8_lossy(&output.stdout);
+    assert!(usage.contains("raft-kv client --cluster"), "{usage}");
+}
