@@ -165,6 +165,7 @@ mod memory_log;
 mod message;
 mod node;
 mod progress;
+mod quorum;
 mod rng;
 mod transport;
 mod types;

@@ -15,7 +15,8 @@ use crate::message::{
     AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
     PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
-use crate::progress::{Progress, ReplicationState, quorum_index};
+use crate::progress::{Progress, ReplicationState};
+use crate::quorum::{Majority, VoteResult};
 use crate::rng::SplitMix64;
 use crate::types::{
     EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,
@@ -742,18 +743,12 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn quorum_recently_active(&self) -> bool {
-        let active = self
-            .membership
-            .voters()
-            .iter()
-            .filter(|&&voter| {
-                voter == self.id()
-                    || self
-                        .progress_position(voter)
-                        .is_some_and(|position| self.progress[position].recent_active)
-            })
-            .count();
-        active >= self.quorum()
+        self.majority().is_active(|voter| {
+            voter == self.id()
+                || self
+                    .progress_position(voter)
+                    .is_some_and(|position| self.progress[position].recent_active)
+        })
     }
 
     /// Leader: every heartbeat interval, probe followers whose match point is unknown
@@ -791,8 +786,9 @@ impl<L: RaftLog> RaftNode<L> {
 
     // ----- elections ----------------------------------------------------------------
 
-    fn quorum(&self) -> usize {
-        self.membership.voters().len() / 2 + 1
+    /// A majority of the voters in force: the one quorum every decision asks.
+    fn majority(&self) -> Majority<'_> {
+        Majority::new(self.membership.voters())
     }
 
     fn is_voter(&self, node: NodeId) -> bool {
@@ -882,16 +878,21 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn count_votes(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        let granted = self.votes.iter().filter(|&&(_, granted)| granted).count();
-        let refused = self.votes.len() - granted;
-        if granted >= self.quorum() {
-            match self.state {
+        let votes = &self.votes;
+        let result = self.majority().vote_result(|voter| {
+            votes
+                .iter()
+                .find(|&&(from, _)| from == voter)
+                .map(|&(_, granted)| granted)
+        });
+        match result {
+            VoteResult::Won => match self.state {
                 State::PreCandidate => return self.start_election(false, out),
                 State::Candidate => return self.become_leader(out),
                 State::Follower | State::Leader => {}
-            }
-        } else if refused >= self.quorum() {
-            self.become_follower(self.term, None);
+            },
+            VoteResult::Lost => self.become_follower(self.term, None),
+            VoteResult::Pending => {}
         }
         Ok(())
     }
@@ -1063,7 +1064,7 @@ impl<L: RaftLog> RaftNode<L> {
         let lease_valid = self.config.lease_reads().is_some()
             && self.transfer.is_none()
             && self.ticks < self.lease_until;
-        if self.quorum() == 1 || lease_valid {
+        if self.majority().is_single() || lease_valid {
             out.push(Action::ReadReady { index, context });
             return;
         }
@@ -1110,20 +1111,19 @@ impl<L: RaftLog> RaftNode<L> {
         progress.recent_active = true;
         progress.read_round_acked = progress.read_round_acked.max(reply.round);
         // The highest round a quorum (this leader included) has answered.
-        let mut rounds = core::mem::take(&mut self.scratch);
-        rounds.clear();
-        for &voter in self.membership.voters() {
-            if voter == self.id() {
-                rounds.push(self.read_round);
-            } else {
-                rounds.push(
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let confirmed = self.majority().committed_index(
+            |voter| {
+                if voter == self.id() {
+                    self.read_round
+                } else {
                     self.progress_position(voter)
-                        .map_or(0, |p| self.progress[p].read_round_acked),
-                );
-            }
-        }
-        let confirmed = quorum_index(&mut rounds);
-        self.scratch = rounds;
+                        .map_or(0, |p| self.progress[p].read_round_acked)
+                }
+            },
+            &mut scratch,
+        );
+        self.scratch = scratch;
         while self
             .read_rounds_sent
             .front()
@@ -1574,25 +1574,25 @@ impl<L: RaftLog> RaftNode<L> {
         if self.state != State::Leader {
             return false;
         }
-        let mut matches = core::mem::take(&mut self.scratch);
-        matches.clear();
         let own = if self.config.deferred_leader_sync() {
             self.durable_index.min(self.log.last_index())
         } else {
             // Synced before the step returns, and nothing commits before then.
             self.log.last_index()
         };
-        for &voter in self.membership.voters() {
-            if voter == self.id() {
-                matches.push(own);
-            } else if let Some(position) = self.progress_position(voter) {
-                matches.push(self.progress[position].match_index);
-            } else {
-                matches.push(0);
-            }
-        }
-        let candidate = quorum_index(&mut matches);
-        self.scratch = matches;
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let candidate = self.majority().committed_index(
+            |voter| {
+                if voter == self.id() {
+                    own
+                } else {
+                    self.progress_position(voter)
+                        .map_or(0, |position| self.progress[position].match_index)
+                }
+            },
+            &mut scratch,
+        );
+        self.scratch = scratch;
         if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
             self.commit_index = candidate;
             self.read_ready = true;

@@ -161,27 +161,9 @@ impl Progress {
     }
 }
 
-/// The highest index stored on a majority of `match_indexes` (one per voter): the
-/// quorum-th largest. O(v log v) in the number of voters, independent of the log.
-pub(crate) fn quorum_index(match_indexes: &mut [Index]) -> Index {
-    assert!(!match_indexes.is_empty());
-    match_indexes.sort_unstable_by(|a, b| b.cmp(a));
-    match_indexes[match_indexes.len() / 2]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // Proves the quorum index is the value a strict majority has reached.
-    #[test]
-    fn quorum_index_is_majority_value() {
-        assert_eq!(quorum_index(&mut [5]), 5);
-        assert_eq!(quorum_index(&mut [5, 1]), 1);
-        assert_eq!(quorum_index(&mut [5, 1, 3]), 3);
-        assert_eq!(quorum_index(&mut [5, 1, 3, 4]), 3);
-        assert_eq!(quorum_index(&mut [2, 9, 9, 1, 7]), 7);
-    }
 
     // Proves pipelining records flights, acks free them and probes reset them.
     #[test]
