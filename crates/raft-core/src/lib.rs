@@ -159,6 +159,7 @@ extern crate std;
 mod config;
 mod error;
 mod event;
+mod inflights;
 mod log;
 mod membership;
 mod memory_log;

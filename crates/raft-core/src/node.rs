@@ -1673,7 +1673,8 @@ impl<L: RaftLog> RaftNode<L> {
         }
         let sent_last = prev_log_index + entries.len() as u64;
         let to = progress.id;
-        self.progress[position].sent(sent_last, !entries.is_empty());
+        let inflight_max = self.config.inflight_appends_max();
+        self.progress[position].sent(sent_last, !entries.is_empty(), inflight_max);
         self.commit_sent[position] =
             self.commit_sent[position].max(self.commit_index.min(sent_last));
         out.push(Action::Send {

@@ -1,7 +1,6 @@
 //! The leader's view of one follower: how far its log matches, what is in flight.
 
-use alloc::collections::VecDeque;
-
+use crate::inflights::Inflights;
 use crate::types::{Index, NodeId};
 
 /// How the leader currently replicates to a follower.
@@ -32,7 +31,7 @@ pub(crate) struct Progress {
     /// In `Probe`: an AppendEntries is out and unanswered.
     pub(crate) probe_sent: bool,
     /// In `Replicate`: the last index of each unacknowledged AppendEntries, ascending.
-    inflight: VecDeque<Index>,
+    inflight: Inflights,
     /// Heard from this follower since the last check-quorum round.
     pub(crate) recent_active: bool,
     /// `match_index` advanced since the last heartbeat round.
@@ -55,7 +54,7 @@ impl Progress {
             sent_index_max: 0,
             state: ReplicationState::Probe,
             probe_sent: false,
-            inflight: VecDeque::new(),
+            inflight: Inflights::default(),
             recent_active: true,
             progressed: false,
             read_round_acked: 0,
@@ -69,13 +68,13 @@ impl Progress {
     pub(crate) fn can_send(&self, inflight_max: usize) -> bool {
         match self.state {
             ReplicationState::Probe => !self.probe_sent,
-            ReplicationState::Replicate => self.inflight.len() < inflight_max,
+            ReplicationState::Replicate => !self.inflight.is_full(inflight_max),
             ReplicationState::Snapshot => !self.chunk_sent,
         }
     }
 
     pub(crate) fn inflight_count(&self) -> usize {
-        self.inflight.len()
+        self.inflight.count()
     }
 
     /// The highest index sent to this follower in this term.
@@ -89,14 +88,13 @@ impl Progress {
     }
 
     /// Records an AppendEntries whose entries end at `last` (optimistically advancing
-    /// `next_index` when pipelining).
-    pub(crate) fn sent(&mut self, last: Index, carried_entries: bool) {
+    /// `next_index` when pipelining; at most `inflight_max` in flight).
+    pub(crate) fn sent(&mut self, last: Index, carried_entries: bool, inflight_max: usize) {
         self.record_sent(last);
         match self.state {
             ReplicationState::Probe => self.probe_sent = true,
             ReplicationState::Replicate if carried_entries => {
-                assert!(self.inflight.back().is_none_or(|&back| back < last));
-                self.inflight.push_back(last);
+                self.inflight.add(last, inflight_max);
                 self.next_index = last + 1;
             }
             ReplicationState::Replicate | ReplicationState::Snapshot => {}
@@ -119,13 +117,7 @@ impl Progress {
             self.progressed = true;
         }
         self.next_index = self.next_index.max(match_index + 1);
-        while self
-            .inflight
-            .front()
-            .is_some_and(|&front| front <= match_index)
-        {
-            let _ = self.inflight.pop_front();
-        }
+        self.inflight.free_to(match_index);
         let snapshot_covered =
             self.state == ReplicationState::Snapshot && self.match_index >= self.snapshot_index;
         if self.state == ReplicationState::Probe || snapshot_covered {
@@ -139,7 +131,7 @@ impl Progress {
         self.state = ReplicationState::Replicate;
         self.next_index = self.match_index + 1;
         self.probe_sent = false;
-        self.inflight.clear();
+        self.inflight.reset();
     }
 
     /// Starts sending snapshot `index` from its first chunk.
@@ -149,7 +141,7 @@ impl Progress {
         self.snapshot_offset = 0;
         self.chunk_sent = false;
         self.probe_sent = false;
-        self.inflight.clear();
+        self.inflight.reset();
     }
 
     /// Falls back to probing from `next_index` (clamped above the match point).
@@ -157,7 +149,7 @@ impl Progress {
         self.state = ReplicationState::Probe;
         self.next_index = next_index.max(self.match_index + 1);
         self.probe_sent = false;
-        self.inflight.clear();
+        self.inflight.reset();
     }
 }
 
@@ -171,12 +163,12 @@ mod tests {
         let mut progress = Progress::new(2, 1);
         assert_eq!(progress.sent_index_max(), 0);
         assert!(progress.can_send(2));
-        progress.sent(0, false);
+        progress.sent(0, false, 2);
         assert!(!progress.can_send(2), "one probe at a time");
         assert!(!progress.acknowledge(0));
         assert_eq!(progress.state, ReplicationState::Replicate);
-        progress.sent(10, true);
-        progress.sent(20, true);
+        progress.sent(10, true, 2);
+        progress.sent(20, true, 2);
         assert!(!progress.can_send(2));
         assert_eq!(progress.next_index, 21);
         assert_eq!(progress.sent_index_max(), 20);
