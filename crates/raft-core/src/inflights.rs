@@ -84,7 +84,7 @@ mod tests {
                     window.free_to(acked);
                     model.retain(|&last| last > acked);
                 }
-                3 if (state >> 30) % 8 == 0 => {
+                3 if (state >> 30).is_multiple_of(8) => {
                     window.reset();
                     model.clear();
                 }
