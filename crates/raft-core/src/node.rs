@@ -132,11 +132,8 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// A held membership change abandoned by a step-down, reported at the end of the
     /// step.
     dropped_change: Option<MembershipChange>,
-    /// Leader only: one entry per other voter, sorted by id.
+    /// Leader only: one entry per other member (voters and learners), sorted by id.
     progress: Vec<Progress>,
-    /// What each follower learns as committed from what was sent to it; parallel to
-    /// `progress`.
-    commit_sent: Vec<Index>,
     /// Written and not yet covered by `sync` (only a leader's deferred appends
     /// outlive the step that wrote them).
     needs_sync: bool,
@@ -301,7 +298,6 @@ impl<L: RaftLog> RaftNode<L> {
             dropped_reads: Vec::new(),
             dropped_change: None,
             progress: Vec::new(),
-            commit_sent: Vec::new(),
             needs_sync: false,
             sync_required: false,
             sync_requested: false,
@@ -676,7 +672,6 @@ impl<L: RaftLog> RaftNode<L> {
         assert!(self.log.last_term() <= self.term, "log term past node term");
         assert!(self.term <= TERM_MAX, "term past the ceiling");
         assert_eq!(self.state == State::Leader, self.leader == Some(self.id()));
-        assert_eq!(self.progress.len(), self.commit_sent.len());
         // Only a leader carries unsynced writes from one step to the next, and then
         // only with deferred sync on.
         assert!(
@@ -834,7 +829,6 @@ impl<L: RaftLog> RaftNode<L> {
         self.state = State::PreCandidate;
         self.leader = None;
         self.progress.clear();
-        self.commit_sent.clear();
         self.votes.clear();
         self.votes.push((self.id(), true));
         let request = PreVote {
@@ -857,7 +851,6 @@ impl<L: RaftLog> RaftNode<L> {
         self.leader = None;
         self.election_elapsed = 0;
         self.progress.clear();
-        self.commit_sent.clear();
         self.votes.clear();
         self.votes.push((self.id(), true));
         let request = RequestVote {
@@ -910,7 +903,6 @@ impl<L: RaftLog> RaftNode<L> {
         self.reset_election_timeout();
         self.votes.clear();
         self.progress.clear();
-        self.commit_sent.clear();
         self.transfer = None;
         if let Some(change) = self.queued_change.take() {
             self.dropped_change = Some(change);
@@ -944,7 +936,6 @@ impl<L: RaftLog> RaftNode<L> {
             .map(|member| Progress::new(member, next_index))
             .collect();
         self.progress.sort_by_key(|progress| progress.id);
-        self.commit_sent = alloc::vec![0; self.progress.len()];
         // Entries of earlier terms commit only under an entry of this term (Figure 8):
         // without one, a tail this leader cannot know is committed would wait for the
         // next client proposal. An empty or fully committed log needs none.
@@ -1464,24 +1455,15 @@ impl<L: RaftLog> RaftNode<L> {
                 .members()
                 .filter(|&member| member != id)
                 .collect();
-            let mut progress = Vec::with_capacity(members.len());
-            let mut commit_sent = Vec::with_capacity(members.len());
-            for member in members {
-                match self.progress_position(member) {
-                    Some(position) => {
-                        progress.push(self.progress[position].clone());
-                        commit_sent.push(self.commit_sent[position]);
-                    }
-                    None => {
-                        progress.push(Progress::new(member, next_index));
-                        commit_sent.push(0);
-                    }
-                }
-            }
-            let mut paired: Vec<(Progress, Index)> =
-                progress.into_iter().zip(commit_sent).collect();
-            paired.sort_by_key(|(progress, _)| progress.id);
-            (self.progress, self.commit_sent) = paired.into_iter().unzip();
+            let mut progress: Vec<Progress> = members
+                .into_iter()
+                .map(|member| match self.progress_position(member) {
+                    Some(position) => self.progress[position].clone(),
+                    None => Progress::new(member, next_index),
+                })
+                .collect();
+            progress.sort_by_key(|progress| progress.id);
+            self.progress = progress;
             if let Some(transfer) = self
                 .transfer
                 .filter(|transfer| !self.membership.is_voter(transfer.target))
@@ -1620,7 +1602,7 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if !sent {
             let progress = &self.progress[position];
-            if progress.match_index.min(self.commit_index) > self.commit_sent[position] {
+            if progress.needs_commit_notice(self.commit_index) {
                 self.send_empty_append(position, out);
             }
         }
@@ -1674,9 +1656,10 @@ impl<L: RaftLog> RaftNode<L> {
         let sent_last = prev_log_index + entries.len() as u64;
         let to = progress.id;
         let inflight_max = self.config.inflight_appends_max();
-        self.progress[position].sent(sent_last, !entries.is_empty(), inflight_max);
-        self.commit_sent[position] =
-            self.commit_sent[position].max(self.commit_index.min(sent_last));
+        let commit_index = self.commit_index;
+        let progress = &mut self.progress[position];
+        progress.sent(sent_last, !entries.is_empty(), inflight_max);
+        progress.record_commit_sent(commit_index, sent_last);
         out.push(Action::Send {
             to,
             message: Message::AppendEntries(AppendEntries {
@@ -1701,8 +1684,7 @@ impl<L: RaftLog> RaftNode<L> {
             return;
         };
         progress.record_sent(prev_log_index);
-        self.commit_sent[position] =
-            self.commit_sent[position].max(self.commit_index.min(prev_log_index));
+        progress.record_commit_sent(self.commit_index, prev_log_index);
         out.push(Action::Send {
             to: progress.id,
             message: Message::AppendEntries(AppendEntries {

@@ -27,6 +27,9 @@ pub(crate) struct Progress {
     /// reply acknowledges more.
     // Invariant: match_index <= sent_index_max.
     sent_index_max: Index,
+    /// The highest commit index the follower can have learned from what was sent to
+    /// it (a commit notice counts only up to the entries the message vouches for).
+    commit_sent: Index,
     pub(crate) state: ReplicationState,
     /// In `Probe`: an AppendEntries is out and unanswered.
     pub(crate) probe_sent: bool,
@@ -52,6 +55,7 @@ impl Progress {
             match_index: 0,
             next_index,
             sent_index_max: 0,
+            commit_sent: 0,
             state: ReplicationState::Probe,
             probe_sent: false,
             inflight: Inflights::default(),
@@ -80,6 +84,17 @@ impl Progress {
     /// The highest index sent to this follower in this term.
     pub(crate) fn sent_index_max(&self) -> Index {
         self.sent_index_max
+    }
+
+    /// Records that a message told the follower the commit index `commit`, which it
+    /// can use up to `through` (the last entry the message lets it check).
+    pub(crate) fn record_commit_sent(&mut self, commit: Index, through: Index) {
+        self.commit_sent = self.commit_sent.max(commit.min(through));
+    }
+
+    /// Whether the follower has not been told the part of `commit` it could use.
+    pub(crate) fn needs_commit_notice(&self, commit: Index) -> bool {
+        self.match_index.min(commit) > self.commit_sent
     }
 
     /// Records that a message naming entries up to `index` went to this follower.
@@ -177,5 +192,21 @@ mod tests {
         progress.become_probe(5);
         assert_eq!((progress.next_index, progress.inflight_count()), (11, 0));
         assert_eq!(progress.sent_index_max(), 20, "a probe never lowers it");
+    }
+
+    // Proves a commit notice is owed only for the commit the follower can use (up to
+    // its match point) and not yet told.
+    #[test]
+    fn commit_notice_is_owed_up_to_the_match_point() {
+        let mut progress = Progress::new(2, 1);
+        progress.sent(5, true, 4);
+        assert!(!progress.needs_commit_notice(5), "nothing matched yet");
+        progress.become_replicate();
+        assert!(progress.acknowledge(5));
+        assert!(progress.needs_commit_notice(5));
+        progress.record_commit_sent(9, 5);
+        assert!(!progress.needs_commit_notice(9));
+        progress.record_commit_sent(3, 4);
+        assert!(!progress.needs_commit_notice(5), "never lowered");
     }
 }
