@@ -168,6 +168,7 @@ mod node;
 mod progress;
 mod quorum;
 mod rng;
+mod snapshot_receiver;
 mod transport;
 mod types;
 

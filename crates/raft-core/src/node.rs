@@ -18,6 +18,7 @@ use crate::message::{
 use crate::progress::{Progress, ReplicationState};
 use crate::quorum::{Majority, VoteResult};
 use crate::rng::SplitMix64;
+use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
 use crate::types::{
     EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,
     TERM_MAX, Term,
@@ -38,15 +39,6 @@ struct Transfer {
     target: NodeId,
     /// Ticks since it began; abandoned at the minimum election timeout.
     elapsed: u32,
-}
-
-/// A snapshot arriving in chunks from the leader.
-#[derive(Clone, Debug)]
-struct IncomingSnapshot {
-    index: Index,
-    term: Term,
-    membership: Membership,
-    data: Vec<u8>,
 }
 
 /// A read waiting for its confirmation round.
@@ -107,7 +99,7 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// Leader only: a change held until an entry of this term commits.
     queued_change: Option<MembershipChange>,
     /// Follower: a snapshot being received.
-    incoming_snapshot: Option<IncomingSnapshot>,
+    snapshot_receiver: SnapshotReceiver,
     /// A snapshot found in the log at start-up that the application must restore,
     /// reported with the first step.
     pending_restore: Option<Snapshot>,
@@ -269,7 +261,7 @@ impl<L: RaftLog> RaftNode<L> {
             base_membership,
             config_log,
             queued_change: None,
-            incoming_snapshot: None,
+            snapshot_receiver: SnapshotReceiver::default(),
             pending_restore,
             rng: SplitMix64::new(config.seed()),
             config,
@@ -1277,61 +1269,30 @@ impl<L: RaftLog> RaftNode<L> {
             self.send(leader, message, out);
             return Ok(());
         }
-        if request.offset == 0 {
-            self.incoming_snapshot = Some(IncomingSnapshot {
-                index: request.last_included_index,
-                term: request.last_included_term,
-                membership: request.membership.clone(),
-                data: Vec::new(),
-            });
-        }
-        let matches = self.incoming_snapshot.as_ref().is_some_and(|incoming| {
-            incoming.index == request.last_included_index
-                && incoming.term == request.last_included_term
-                && incoming.data.len() as u64 == request.offset
-        });
-        if !matches {
-            // A lost, duplicated or out-of-order chunk: say where to resume.
-            let expected = self
-                .incoming_snapshot
-                .as_ref()
-                .filter(|incoming| {
-                    incoming.index == request.last_included_index
-                        && incoming.term == request.last_included_term
-                })
-                .map_or(0, |incoming| incoming.data.len() as u64);
-            let message = reply(self, expected, false);
-            self.send(leader, message, out);
-            return Ok(());
-        }
-        let snapshot_bytes_max = self.config.snapshot_bytes_max();
-        let incoming = self.incoming_snapshot.as_mut().expect("matched above");
-        let fits = (incoming.data.len() as u64)
-            .checked_add(request.data.len() as u64)
-            .is_some_and(|total| total <= snapshot_bytes_max);
-        if !fits {
-            // Abandoned: the buffer is freed and the next offset-0 chunk starts over.
-            self.incoming_snapshot = None;
-            return Err(Error::LimitExceeded {
-                what: "the incoming snapshot",
-                max: snapshot_bytes_max,
-            });
-        }
-        incoming.data.extend_from_slice(&request.data);
-        let received = incoming.data.len() as u64;
-        if !request.done {
-            let message = reply(self, received, false);
-            self.send(leader, message, out);
-            return Ok(());
-        }
-        let incoming = self.incoming_snapshot.take().expect("matched above");
-        let length = incoming.data.len() as u64;
-        let snapshot = Snapshot {
-            index: incoming.index,
-            term: incoming.term,
-            membership: incoming.membership,
-            data: Bytes::from(incoming.data),
+        let snapshot = match self
+            .snapshot_receiver
+            .receive(&request, self.config.snapshot_bytes_max())
+        {
+            Chunk::Complete(snapshot) => snapshot,
+            Chunk::Accepted { received } => {
+                let message = reply(self, received, false);
+                self.send(leader, message, out);
+                return Ok(());
+            }
+            Chunk::Resume { offset } => {
+                // A lost, duplicated or out-of-order chunk: say where to resume.
+                let message = reply(self, offset, false);
+                self.send(leader, message, out);
+                return Ok(());
+            }
+            Chunk::TooLarge => {
+                return Err(Error::LimitExceeded {
+                    what: "the incoming snapshot",
+                    max: self.config.snapshot_bytes_max(),
+                });
+            }
         };
+        let length = snapshot.data.len() as u64;
         let saved = snapshot.clone();
         self.write_log(|log| log.save_snapshot(saved))?;
         let last_index = self.log.last_index();
