@@ -157,6 +157,7 @@ extern crate alloc;
 extern crate std;
 
 mod config;
+mod config_log;
 mod error;
 mod event;
 mod inflights;

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::config::RaftConfig;
+use crate::config_log::ConfigLog;
 use crate::error::{Error, Result};
 use crate::event::{Action, Event};
 use crate::log::RaftLog;
@@ -89,13 +90,11 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     heartbeat_elapsed: u32,
     /// Answers received in the current (pre-)election, first answer per voter wins.
     votes: Vec<(NodeId, bool)>,
-    /// The configuration in force: the last configuration entry in the log, else
-    /// `base_membership`.
+    /// The configuration in force (`config_log.current()`, kept here as a copy so a
+    /// change can be noticed and reported).
     membership: Membership,
-    /// The configuration below the log (the initial one).
-    base_membership: Membership,
-    /// Configuration entries in the log, by index (ascending).
-    config_log: Vec<(Index, Membership)>,
+    /// Every configuration by index: the base below the log and each entry in it.
+    config_log: ConfigLog,
     /// Leader only: a change held until an entry of this term commits.
     queued_change: Option<MembershipChange>,
     /// Follower: a snapshot being received.
@@ -230,7 +229,7 @@ impl<L: RaftLog> RaftNode<L> {
             || config.membership(),
             |snapshot| snapshot.membership.clone(),
         );
-        let mut config_log = Vec::new();
+        let mut config_log = ConfigLog::new(base_membership);
         for index in snapshot_index + 1..=last_index {
             let Some(entry) = log.entry(index) else {
                 return Err(Error::storage(
@@ -245,12 +244,10 @@ impl<L: RaftLog> RaftNode<L> {
                         alloc::format!("configuration entry {index} does not decode"),
                     ));
                 };
-                config_log.push((index, membership));
+                config_log.push(index, membership);
             }
         }
-        let membership = config_log
-            .last()
-            .map_or_else(|| base_membership.clone(), |(_, m)| m.clone());
+        let membership = config_log.current().clone();
         // A state machine behind the snapshot restores from it first.
         let (last_applied, pending_restore) = match snapshot {
             Some(snapshot) if applied < snapshot.index => (snapshot.index, Some(snapshot)),
@@ -258,7 +255,6 @@ impl<L: RaftLog> RaftNode<L> {
         };
         let mut node = Self {
             membership,
-            base_membership,
             config_log,
             queued_change: None,
             snapshot_receiver: SnapshotReceiver::default(),
@@ -571,8 +567,8 @@ impl<L: RaftLog> RaftNode<L> {
         // A leader that removed itself steps down once the change commits.
         let removal_committed = self
             .config_log
-            .last()
-            .is_none_or(|&(index, _)| index <= self.commit_index);
+            .last_index()
+            .is_none_or(|index| index <= self.commit_index);
         if self.state == State::Leader
             && !self.membership.is_voter(self.config.id())
             && removal_committed
@@ -1150,24 +1146,14 @@ impl<L: RaftLog> RaftNode<L> {
                 alloc::format!("the log has no term for applied entry {index}"),
             ));
         };
-        let membership = self
-            .config_log
-            .iter()
-            .rev()
-            .find(|&&(entry, _)| entry <= index)
-            .map_or_else(
-                || self.base_membership.clone(),
-                |(_, membership)| membership.clone(),
-            );
         let snapshot = Snapshot {
             index,
             term,
-            membership: membership.clone(),
+            membership: self.config_log.at(index).clone(),
             data,
         };
         self.write_log(|log| log.save_snapshot(snapshot))?;
-        self.config_log.retain(|&(entry, _)| entry > index);
-        self.base_membership = membership;
+        let _ = self.config_log.compact_to(index);
         Ok(())
     }
 
@@ -1297,8 +1283,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.write_log(|log| log.save_snapshot(saved))?;
         let last_index = self.log.last_index();
         self.config_log
-            .retain(|&(entry, _)| entry > snapshot.index && entry <= last_index);
-        self.base_membership = snapshot.membership;
+            .install(snapshot.index, snapshot.membership, last_index);
         self.refresh_membership(out);
         self.commit_index = self.commit_index.max(snapshot.index);
         if self.last_applied < snapshot.index {
@@ -1329,8 +1314,8 @@ impl<L: RaftLog> RaftNode<L> {
         }
         let in_flight = self
             .config_log
-            .last()
-            .is_some_and(|&(index, _)| index > self.commit_index);
+            .last_index()
+            .is_some_and(|index| index > self.commit_index);
         if in_flight || self.queued_change.is_some() {
             return Err(Error::ConfigInProgress);
         }
@@ -1385,7 +1370,7 @@ impl<L: RaftLog> RaftNode<L> {
             command: next.encode().into(),
         };
         self.write_log(|log| log.append(core::slice::from_ref(&entry)))?;
-        self.config_log.push((index, next));
+        self.config_log.push(index, next);
         self.refresh_membership(out);
         let _ = self.maybe_commit();
         for position in 0..self.progress.len() {
@@ -1397,10 +1382,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// Puts the last configuration entry (or the base) in force, reporting a change and
     /// adjusting the leader's per-follower progress.
     fn refresh_membership(&mut self, out: &mut Vec<Action>) {
-        let current = self
-            .config_log
-            .last()
-            .map_or(&self.base_membership, |(_, membership)| membership);
+        let current = self.config_log.current();
         if *current == self.membership {
             return;
         }
@@ -2175,9 +2157,7 @@ impl<L: RaftLog> RaftNode<L> {
                         );
                         let cut = entry.index;
                         self.write_log(|log| log.truncate(cut))?;
-                        let configs = self.config_log.len();
-                        self.config_log.retain(|&(index, _)| index < cut);
-                        config_changed |= self.config_log.len() != configs;
+                        config_changed |= self.config_log.truncate_from(cut);
                         first_new = position;
                         break;
                     }
@@ -2196,7 +2176,7 @@ impl<L: RaftLog> RaftNode<L> {
             {
                 // validate_append decoded it already.
                 if let Some(membership) = Membership::decode(&entry.command) {
-                    self.config_log.push((entry.index, membership));
+                    self.config_log.push(entry.index, membership);
                     config_changed = true;
                 }
             }
