@@ -168,6 +168,7 @@ mod message;
 mod node;
 mod progress;
 mod quorum;
+mod read_only;
 mod rng;
 mod snapshot_receiver;
 mod transport;

@@ -1,6 +1,5 @@
 //! The consensus state machine.
 
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
@@ -18,6 +17,7 @@ use crate::message::{
 };
 use crate::progress::{Progress, ReplicationState};
 use crate::quorum::{Majority, VoteResult};
+use crate::read_only::ReadOnly;
 use crate::rng::SplitMix64;
 use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
 use crate::types::{
@@ -40,14 +40,6 @@ struct Transfer {
     target: NodeId,
     /// Ticks since it began; abandoned at the minimum election timeout.
     elapsed: u32,
-}
-
-/// A read waiting for its confirmation round.
-#[derive(Clone, Debug)]
-struct PendingRead {
-    context: Bytes,
-    index: Index,
-    round: u64,
 }
 
 /// A node in a Raft cluster: the deterministic consensus state machine.
@@ -106,20 +98,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     transfer: Option<Transfer>,
     /// Ticks this node has seen; the clock of lease reads.
     ticks: u64,
-    /// Leader only: whether the commit index is known current (an entry of this term
-    /// committed, or nothing uncommitted at election), so reads can be served.
-    read_ready: bool,
-    /// Leader only: the last confirmation round started, and when each unconfirmed
-    /// round was sent (ticks).
-    read_round: u64,
-    read_rounds_sent: VecDeque<(u64, u64)>,
-    /// Leader only: reads waiting for a round, and reads waiting for `read_ready`.
-    pending_reads: VecDeque<PendingRead>,
-    unready_reads: Vec<Bytes>,
-    /// Leader only: lease reads are answered at once until this tick (exclusive).
-    lease_until: u64,
-    /// Reads dropped by a step-down, reported at the end of the step.
-    dropped_reads: Vec<Bytes>,
+    /// Leader only: read rounds, the reads waiting on them, the lease; reads a
+    /// step-down dropped, reported at the end of the step.
+    reads: ReadOnly,
     /// A held membership change abandoned by a step-down, reported at the end of the
     /// step.
     dropped_change: Option<MembershipChange>,
@@ -253,6 +234,7 @@ impl<L: RaftLog> RaftNode<L> {
             Some(snapshot) if applied < snapshot.index => (snapshot.index, Some(snapshot)),
             _ => (applied, None),
         };
+        let pending_reads_max = config.pending_reads_max();
         let mut node = Self {
             membership,
             config_log,
@@ -277,13 +259,7 @@ impl<L: RaftLog> RaftNode<L> {
             votes: Vec::new(),
             transfer: None,
             ticks: 0,
-            read_ready: false,
-            read_round: 0,
-            read_rounds_sent: VecDeque::new(),
-            pending_reads: VecDeque::new(),
-            unready_reads: Vec::new(),
-            lease_until: 0,
-            dropped_reads: Vec::new(),
+            reads: ReadOnly::new(pending_reads_max),
             dropped_change: None,
             progress: Vec::new(),
             needs_sync: false,
@@ -546,7 +522,7 @@ impl<L: RaftLog> RaftNode<L> {
         if let Some(fault) = self.log_fault.take() {
             return Err(fault);
         }
-        for context in self.dropped_reads.drain(..) {
+        for context in self.reads.take_dropped() {
             out.push(Action::ReadDropped { context });
         }
         if let Some(change) = self.dropped_change.take() {
@@ -575,8 +551,8 @@ impl<L: RaftLog> RaftNode<L> {
         {
             self.become_follower(self.term, None);
         }
-        if self.state == State::Leader && self.read_ready && !self.unready_reads.is_empty() {
-            for context in core::mem::take(&mut self.unready_reads) {
+        if self.state == State::Leader {
+            for context in self.reads.take_unready() {
                 self.serve_read(context, out);
             }
         }
@@ -672,8 +648,9 @@ impl<L: RaftLog> RaftNode<L> {
             self.persisted.term == self.term && self.persisted.voted_for == self.voted_for,
             "term or vote not handed to the log"
         );
-        assert!(self.pending_reads.len() <= self.config.pending_reads_max());
-        assert!(self.unready_reads.len() <= self.config.pending_reads_max());
+        let (waiting_for_round, waiting_for_ready) = self.reads.held();
+        assert!(waiting_for_round <= self.config.pending_reads_max());
+        assert!(waiting_for_ready <= self.config.pending_reads_max());
         debug_assert!(self.progress.iter().all(|p| p.match_index < p.next_index
             && p.next_index <= self.log.last_index() + 1
             && p.match_index <= p.sent_index_max()));
@@ -762,7 +739,7 @@ impl<L: RaftLog> RaftNode<L> {
         // A lost TimeoutNow is sent again with the heartbeat.
         let _ = self.maybe_send_timeout_now(out);
         // Lease reads stay fresh with a confirmation round per heartbeat.
-        if self.config.lease_reads().is_some() && self.read_ready {
+        if self.config.lease_reads().is_some() && self.reads.is_ready() {
             let _ = self.start_read_round(out);
         }
     }
@@ -895,12 +872,7 @@ impl<L: RaftLog> RaftNode<L> {
         if let Some(change) = self.queued_change.take() {
             self.dropped_change = Some(change);
         }
-        self.read_ready = false;
-        self.read_rounds_sent.clear();
-        self.lease_until = 0;
-        let pending = self.pending_reads.drain(..).map(|read| read.context);
-        self.dropped_reads.extend(pending);
-        self.dropped_reads.append(&mut self.unready_reads);
+        self.reads.step_down();
     }
 
     fn become_leader(&mut self, out: &mut Vec<Action>) -> Result<()> {
@@ -914,9 +886,8 @@ impl<L: RaftLog> RaftNode<L> {
         let next_index = self.log.last_index() + 1;
         // With nothing uncommitted, the commit index is already current (Leader
         // Completeness); otherwise reads wait for an entry of this term to commit.
-        self.read_ready = self.log.last_index() == self.commit_index;
-        self.read_round = 0;
-        self.lease_until = 0;
+        self.reads
+            .begin_term(self.log.last_index() == self.commit_index);
         self.progress = self
             .membership
             .members()
@@ -1017,54 +988,32 @@ impl<L: RaftLog> RaftNode<L> {
                 leader: self.leader,
             });
         }
-        let pending_reads_max = self.config.pending_reads_max();
-        let full = if self.read_ready {
-            self.pending_reads.len() >= pending_reads_max
-        } else {
-            self.unready_reads.len() >= pending_reads_max
-        };
-        if full {
-            return Err(Error::LimitExceeded {
-                what: "reads pending on the leader",
-                max: pending_reads_max as u64,
-            });
-        }
-        if self.read_ready {
+        self.reads.admit()?;
+        if self.reads.is_ready() {
             self.serve_read(context, out);
         } else {
-            self.unready_reads.push(context);
+            self.reads.hold_until_ready(context);
         }
         Ok(())
     }
 
     fn serve_read(&mut self, context: Bytes, out: &mut Vec<Action>) {
-        assert!(self.state == State::Leader && self.read_ready);
+        assert!(self.state == State::Leader && self.reads.is_ready());
         let index = self.commit_index;
         let lease_valid = self.config.lease_reads().is_some()
             && self.transfer.is_none()
-            && self.ticks < self.lease_until;
+            && self.reads.lease_covers(self.ticks);
         if self.majority().is_single() || lease_valid {
             out.push(Action::ReadReady { index, context });
             return;
         }
         let round = self.start_read_round(out);
-        self.pending_reads.push_back(PendingRead {
-            context,
-            index,
-            round,
-        });
+        self.reads.wait_for_round(context, index, round);
     }
 
     /// Starts a confirmation round: every voter is asked to acknowledge this leader.
     fn start_read_round(&mut self, out: &mut Vec<Action>) -> u64 {
-        self.read_round += 1;
-        let round = self.read_round;
-        // Bounded: the oldest unconfirmed round only ever extends the lease, so
-        // forgetting it is safe (reads wait on the rounds followers acknowledge).
-        if self.read_rounds_sent.len() > self.config.pending_reads_max() {
-            let _ = self.read_rounds_sent.pop_front();
-        }
-        self.read_rounds_sent.push_back((round, self.ticks));
+        let round = self.reads.start_round(self.ticks);
         let message = ReadConfirm {
             term: self.term,
             leader: self.id(),
@@ -1080,7 +1029,7 @@ impl<L: RaftLog> RaftNode<L> {
         out: &mut Vec<Action>,
     ) -> Result<()> {
         let position = self.follower_position(reply.from)?;
-        if reply.round == 0 || reply.round > self.read_round {
+        if reply.round == 0 || reply.round > self.reads.round() {
             return Err(Error::InvalidMessage {
                 from: reply.from,
                 reason: "answers a read round this leader never started",
@@ -1094,7 +1043,7 @@ impl<L: RaftLog> RaftNode<L> {
         let confirmed = self.majority().committed_index(
             |voter| {
                 if voter == self.id() {
-                    self.read_round
+                    self.reads.round()
                 } else {
                     self.progress_position(voter)
                         .map_or(0, |p| self.progress[p].read_round_acked)
@@ -1103,33 +1052,13 @@ impl<L: RaftLog> RaftNode<L> {
             &mut scratch,
         );
         self.scratch = scratch;
-        while self
-            .read_rounds_sent
-            .front()
-            .is_some_and(|&(round, _)| round <= confirmed)
-        {
-            let (_, sent) = self
-                .read_rounds_sent
-                .pop_front()
-                .expect("checked non-empty");
-            if let Some(drift) = self.config.lease_reads() {
-                // Followers that answered heard from this leader no earlier than `sent`,
-                // and refuse to help elect another before a full election timeout.
-                let (election_min, _) = self.config.election_timeout();
-                self.lease_until = self.lease_until.max(sent + u64::from(election_min - drift));
-            }
-        }
-        while self
-            .pending_reads
-            .front()
-            .is_some_and(|read| read.round <= confirmed)
-        {
-            let read = self.pending_reads.pop_front().expect("checked non-empty");
-            out.push(Action::ReadReady {
-                index: read.index,
-                context: read.context,
-            });
-        }
+        // A confirmation holds for the minimum election timeout less the clock drift.
+        let (election_min, _) = self.config.election_timeout();
+        let lease_ticks = self
+            .config
+            .lease_reads()
+            .map(|drift| u64::from(election_min - drift));
+        self.reads.confirm(confirmed, lease_ticks, out);
         Ok(())
     }
 
@@ -1520,7 +1449,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.scratch = scratch;
         if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
             self.commit_index = candidate;
-            self.read_ready = true;
+            self.reads.set_ready();
             return true;
         }
         false
