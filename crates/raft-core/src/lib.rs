@@ -171,6 +171,7 @@ mod quorum;
 mod read_only;
 mod rng;
 mod snapshot_receiver;
+mod sync_state;
 mod transport;
 mod types;
 

@@ -20,6 +20,7 @@ use crate::quorum::{Majority, VoteResult};
 use crate::read_only::ReadOnly;
 use crate::rng::SplitMix64;
 use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
+use crate::sync_state::SyncState;
 use crate::types::{
     EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,
     TERM_MAX, Term,
@@ -72,8 +73,6 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     // Invariant: last_applied <= commit_index <= log.last_index(); both only grow.
     commit_index: Index,
     last_applied: Index,
-    /// The hard state last handed to the log.
-    persisted: HardState,
     /// Ticks since the last contact with a leader (followers), since the election
     /// started (candidates), since the last check-quorum round (leaders).
     election_elapsed: u32,
@@ -106,15 +105,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     dropped_change: Option<MembershipChange>,
     /// Leader only: one entry per other member (voters and learners), sorted by id.
     progress: Vec<Progress>,
-    /// Written and not yet covered by `sync` (only a leader's deferred appends
-    /// outlive the step that wrote them).
-    needs_sync: bool,
-    /// Something written this step must be synced before the step returns.
-    sync_required: bool,
-    /// An `Action::SyncLog` went out and its `Event::SyncLog` has not come back.
-    sync_requested: bool,
-    /// The last index known synced; what a leader counts as its own match.
-    durable_index: Index,
+    /// What was handed to the log and what of it is durable (only a leader's
+    /// deferred proposals outlive the step that wrote them).
+    sync: SyncState,
     /// The log broke its contract in a place that cannot return an error (it claimed
     /// entries it then did not return); the step fails with this storage error.
     log_fault: Option<Error>,
@@ -252,7 +245,6 @@ impl<L: RaftLog> RaftNode<L> {
             // snapshot.
             commit_index: hard_state.commit_index.max(last_applied),
             last_applied,
-            persisted: hard_state,
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
@@ -262,15 +254,11 @@ impl<L: RaftLog> RaftNode<L> {
             reads: ReadOnly::new(pending_reads_max),
             dropped_change: None,
             progress: Vec::new(),
-            needs_sync: false,
-            sync_required: false,
-            sync_requested: false,
-            durable_index: 0,
+            sync: SyncState::new(hard_state, last_index),
             log_fault: None,
             failed: false,
             scratch: Vec::new(),
         };
-        node.durable_index = node.log.last_index();
         node.reset_election_timeout();
         Ok(node)
     }
@@ -419,13 +407,15 @@ impl<L: RaftLog> RaftNode<L> {
     /// outlive the step, so the durability invariants hold whatever was refused.
     fn settle_after_error(&mut self) -> Result<()> {
         self.persist_term_and_vote()?;
-        let defer = self.config.deferred_leader_sync()
-            && self.state == State::Leader
-            && !self.sync_required;
-        if self.needs_sync && !defer {
+        if self.sync.must_sync_now(self.may_defer_sync()) {
             self.sync_log()?;
         }
         Ok(())
+    }
+
+    /// Whether unsynced proposals may outlive this step: a leader with deferred sync.
+    fn may_defer_sync(&self) -> bool {
+        self.config.deferred_leader_sync() && self.state == State::Leader
     }
 
     fn dispatch(&mut self, event: Event, out: &mut Vec<Action>) -> Result<()> {
@@ -457,8 +447,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.persist_term_and_vote()?;
         let written = write(&mut self.log)?;
         // (A refused write, such as an unsupported snapshot, left nothing to sync.)
-        self.needs_sync = true;
-        self.sync_required = true;
+        self.sync.wrote_required();
         Ok(written)
     }
 
@@ -471,25 +460,22 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.persist_term_and_vote()?;
         let written = write(&mut self.log)?;
-        self.needs_sync = true;
+        self.sync.wrote_deferrable();
         Ok(written)
     }
 
     /// Syncs the log; everything written so far is durable.
     fn sync_log(&mut self) -> Result<()> {
         self.log.sync()?;
-        self.needs_sync = false;
-        self.sync_required = false;
-        self.sync_requested = false;
-        self.durable_index = self.log.last_index();
+        self.sync.synced(self.log.last_index());
         Ok(())
     }
 
     /// `Event::SyncLog` (or a tick after an unanswered `Action::SyncLog`): sync, then
     /// let the leader count its own copy and tell followers what that committed.
     fn sync_log_requested(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        self.sync_requested = false;
-        if self.needs_sync {
+        self.sync.request_answered();
+        if self.sync.needs_sync() {
             self.sync_log()?;
         }
         if self.maybe_commit() {
@@ -502,16 +488,15 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Writes a changed term or vote (before any other write of the step).
     fn persist_term_and_vote(&mut self) -> Result<()> {
-        if self.term != self.persisted.term || self.voted_for != self.persisted.voted_for {
+        let persisted = self.sync.persisted();
+        if self.term != persisted.term || self.voted_for != persisted.voted_for {
             let state = HardState {
                 term: self.term,
                 voted_for: self.voted_for,
-                commit_index: self.persisted.commit_index,
+                commit_index: persisted.commit_index,
             };
             self.log.set_hard_state(state)?;
-            self.persisted = state;
-            self.needs_sync = true;
-            self.sync_required = true;
+            self.sync.hard_state_written(state);
         }
         Ok(())
     }
@@ -561,34 +546,22 @@ impl<L: RaftLog> RaftNode<L> {
             voted_for: self.voted_for,
             commit_index: self.commit_index,
         };
-        if hard_state != self.persisted {
-            // The commit index alone needs no barrier: losing it only delays applying.
-            if hard_state.term != self.persisted.term
-                || hard_state.voted_for != self.persisted.voted_for
-            {
-                self.needs_sync = true;
-                self.sync_required = true;
-            }
+        if hard_state != self.sync.persisted() {
+            // (The commit index alone needs no barrier: losing it only delays applying.)
             self.log.set_hard_state(hard_state)?;
-            self.persisted = hard_state;
+            self.sync.hard_state_written(hard_state);
         }
-        if self.needs_sync {
+        if self.sync.needs_sync() {
             // Only a leader's appended proposals may wait: anything else, and anything
             // unsynced on a node that stopped leading, is synced before it answers.
-            let defer = self.config.deferred_leader_sync()
-                && self.state == State::Leader
-                && !self.sync_required;
-            if defer {
-                if !self.sync_requested {
-                    out.push(Action::SyncLog);
-                    self.sync_requested = true;
-                }
-            } else {
+            if self.sync.must_sync_now(self.may_defer_sync()) {
                 self.sync_log()?;
                 if self.config.deferred_leader_sync() {
                     // Entries written through `write_log` this step count only now.
                     let _ = self.maybe_commit();
                 }
+            } else if self.sync.request() {
+                out.push(Action::SyncLog);
             }
         }
         if self.last_applied < self.commit_index {
@@ -639,13 +612,14 @@ impl<L: RaftLog> RaftNode<L> {
         // Only a leader carries unsynced writes from one step to the next, and then
         // only with deferred sync on.
         assert!(
-            !self.needs_sync || (self.state == State::Leader && self.config.deferred_leader_sync()),
+            !self.sync.needs_sync() || self.may_defer_sync(),
             "unsynced writes outlived the step"
         );
-        assert!(self.needs_sync || self.durable_index == self.log.last_index());
+        assert!(self.sync.needs_sync() || self.sync.durable_index() == self.log.last_index());
         // The votes a step depends on are durable when it returns.
+        let persisted = self.sync.persisted();
         assert!(
-            self.persisted.term == self.term && self.persisted.voted_for == self.voted_for,
+            persisted.term == self.term && persisted.voted_for == self.voted_for,
             "term or vote not handed to the log"
         );
         let (waiting_for_round, waiting_for_ready) = self.reads.held();
@@ -664,7 +638,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     fn tick(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        if self.sync_requested {
+        if self.sync.is_requested() {
             // The driver did not step `Event::SyncLog` within a tick: do it now.
             self.sync_log_requested(out)?;
         }
@@ -1429,7 +1403,7 @@ impl<L: RaftLog> RaftNode<L> {
             return false;
         }
         let own = if self.config.deferred_leader_sync() {
-            self.durable_index.min(self.log.last_index())
+            self.sync.durable_index().min(self.log.last_index())
         } else {
             // Synced before the step returns, and nothing commits before then.
             self.log.last_index()
