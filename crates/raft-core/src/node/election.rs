@@ -1,0 +1,176 @@
+//! Elections: pre-vote, votes, and becoming follower or leader (Raft §5.2, thesis §9.6).
+
+use super::*;
+
+impl<L: RaftLog> RaftNode<L> {
+    /// A majority of the voters in force: the one quorum every decision asks.
+    pub(super) fn majority(&self) -> Majority<'_> {
+        Majority::new(self.membership.voters())
+    }
+
+    pub(super) fn is_voter(&self, node: NodeId) -> bool {
+        self.membership.is_voter(node)
+    }
+
+    /// Leader stickiness (Raft thesis §4.2.3), decided here for both vote kinds:
+    /// whether a (pre-)vote request must be refused because this node heard from a
+    /// live leader recently. A forced request (after TimeoutNow) is never refused.
+    pub(super) fn stickiness_refuses(&self, forced: bool) -> bool {
+        !forced && self.in_lease()
+    }
+
+    /// Whether this node heard from a live leader recently enough to refuse to help
+    /// depose it.
+    fn in_lease(&self) -> bool {
+        let (election_min, _) = self.config.election_timeout();
+        // With lease reads, a node that just started may have promised a leader its
+        // vote before a crash it does not remember: it waits out one election timeout.
+        let just_started =
+            self.config.lease_reads().is_some() && self.ticks < u64::from(election_min);
+        self.state == State::Leader
+            || just_started
+            || (self.leader.is_some() && self.election_elapsed < election_min)
+    }
+
+    /// The term after `term`, unless it would pass [`TERM_MAX`] (which every node
+    /// refuses in messages).
+    pub(super) fn next_term(term: Term) -> Option<Term> {
+        term.checked_add(1).filter(|&next| next <= TERM_MAX)
+    }
+
+    pub(super) fn campaign(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        self.election_elapsed = 0;
+        self.reset_election_timeout();
+        if !self.is_voter(self.id()) {
+            return Ok(());
+        }
+        if self.config.pre_vote() {
+            self.start_pre_vote(out)
+        } else {
+            self.start_election(false, out)
+        }
+    }
+
+    pub(super) fn start_pre_vote(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        let Some(probe_term) = Self::next_term(self.term) else {
+            return Ok(());
+        };
+        self.state = State::PreCandidate;
+        self.leader = None;
+        self.progress.clear();
+        self.votes.clear();
+        self.votes.push((self.id(), true));
+        let request = PreVote {
+            term: probe_term,
+            candidate: self.id(),
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        self.send_to_other_voters(&Message::PreVote(request), out);
+        self.count_votes(out)
+    }
+
+    pub(super) fn start_election(&mut self, force: bool, out: &mut Vec<Action>) -> Result<()> {
+        let Some(term) = Self::next_term(self.term) else {
+            return Ok(());
+        };
+        self.state = State::Candidate;
+        self.term = term;
+        self.voted_for = Some(self.id());
+        self.leader = None;
+        self.election_elapsed = 0;
+        self.progress.clear();
+        self.votes.clear();
+        self.votes.push((self.id(), true));
+        let request = RequestVote {
+            term,
+            candidate: self.id(),
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+            force,
+        };
+        self.send_to_other_voters(&Message::RequestVote(request), out);
+        self.count_votes(out)
+    }
+
+    pub(super) fn record_vote(&mut self, from: NodeId, granted: bool) {
+        if self.is_voter(from) && !self.votes.iter().any(|&(voter, _)| voter == from) {
+            self.votes.push((from, granted));
+        }
+    }
+
+    pub(super) fn count_votes(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        let votes = &self.votes;
+        let result = self.majority().vote_result(|voter| {
+            votes
+                .iter()
+                .find(|&&(from, _)| from == voter)
+                .map(|&(_, granted)| granted)
+        });
+        match result {
+            VoteResult::Won => match self.state {
+                State::PreCandidate => return self.start_election(false, out),
+                State::Candidate => return self.become_leader(out),
+                State::Follower | State::Leader => {}
+            },
+            VoteResult::Lost => self.become_follower(self.term, None),
+            VoteResult::Pending => {}
+        }
+        Ok(())
+    }
+
+    pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        assert!(term >= self.term, "terms never go back");
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+        }
+        self.state = State::Follower;
+        self.leader = leader;
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.reset_election_timeout();
+        self.votes.clear();
+        self.progress.clear();
+        self.transfer = None;
+        if let Some(change) = self.queued_change.take() {
+            self.dropped_change = Some(change);
+        }
+        self.reads.step_down();
+    }
+
+    pub(super) fn become_leader(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        assert_eq!(self.state, State::Candidate);
+        self.state = State::Leader;
+        self.leader = Some(self.id());
+        self.transfer = None;
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.votes.clear();
+        let next_index = self.log.last_index() + 1;
+        // With nothing uncommitted, the commit index is already current (Leader
+        // Completeness); otherwise reads wait for an entry of this term to commit.
+        self.reads
+            .begin_term(self.log.last_index() == self.commit_index);
+        self.progress = self
+            .membership
+            .members()
+            .filter(|&member| member != self.config.id())
+            .map(|member| Progress::new(member, next_index))
+            .collect();
+        self.progress.sort_by_key(|progress| progress.id);
+        // Entries of earlier terms commit only under an entry of this term (Figure 8):
+        // without one, a tail this leader cannot know is committed would wait for the
+        // next client proposal. An empty or fully committed log needs none.
+        // (A log at the index ceiling takes no more entries, not even this one.)
+        if self.log.last_index() > self.commit_index && next_index <= INDEX_MAX {
+            let noop = LogEntry::noop(self.term, next_index);
+            self.write_log(|log| log.append_owned(alloc::vec![noop]))?;
+        }
+        let _ = self.maybe_commit();
+        for position in 0..self.progress.len() {
+            self.replicate_to(position, out);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,73 @@
+//! Client proposals on the leader: size and index checks, one append per batch.
+
+use super::*;
+
+impl<L: RaftLog> RaftNode<L> {
+    pub(super) fn propose(
+        &mut self,
+        commands: impl ExactSizeIterator<Item = Bytes>,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if let Some(transfer) = self.transfer {
+            return Err(Error::TransferInProgress {
+                target: transfer.target,
+            });
+        }
+        if commands.len() == 0 {
+            return Ok(());
+        }
+        // (Each command's size was checked by the caller, before anything changed.)
+        let count = commands.len();
+        let first = self.next_indexes(count)?;
+        let term = self.term;
+        let mut entries = commands.zip(first..).map(|(command, index)| LogEntry {
+            term,
+            index,
+            kind: EntryKind::Normal,
+            command,
+        });
+        if count == 1 {
+            // One entry: append from the stack rather than allocating a Vec for it.
+            let entry = entries.next().expect("length is one");
+            self.append_proposals(|log| log.append(core::slice::from_ref(&entry)))?;
+        } else {
+            let batch: Vec<LogEntry> = entries.collect();
+            self.append_proposals(|log| log.append_owned(batch))?;
+        }
+        if self.maybe_commit() || !self.progress.is_empty() {
+            for position in 0..self.progress.len() {
+                self.replicate_to(position, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry must fit one AppendEntries (`entry_bytes_max`): a proposal with a
+    /// larger command is refused before anything is appended.
+    pub(super) fn check_entry_bytes(&self, bytes: usize) -> Result<()> {
+        let max = self.config.entry_bytes_max();
+        if bytes > max {
+            return Err(Error::EntryTooLarge { bytes, max });
+        }
+        Ok(())
+    }
+
+    /// The index of the first of `count` new entries, or an error if the last of them
+    /// would pass [`INDEX_MAX`].
+    pub(super) fn next_indexes(&self, count: usize) -> Result<Index> {
+        let last_index = self.log.last_index();
+        let fits = u64::try_from(count)
+            .ok()
+            .and_then(|count| last_index.checked_add(count))
+            .is_some_and(|last| last <= INDEX_MAX);
+        if !fits {
+            return Err(Error::LogFull { last_index });
+        }
+        Ok(last_index + 1)
+    }
+}

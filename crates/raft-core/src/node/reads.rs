@@ -1,0 +1,85 @@
+//! Linearizable reads on the leader (thesis §6.4): ReadIndex rounds and leases.
+
+use super::*;
+
+impl<L: RaftLog> RaftNode<L> {
+    pub(super) fn read_index(&mut self, context: Bytes, out: &mut Vec<Action>) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        self.reads.admit()?;
+        if self.reads.is_ready() {
+            self.serve_read(context, out);
+        } else {
+            self.reads.hold_until_ready(context);
+        }
+        Ok(())
+    }
+
+    pub(super) fn serve_read(&mut self, context: Bytes, out: &mut Vec<Action>) {
+        assert!(self.state == State::Leader && self.reads.is_ready());
+        let index = self.commit_index;
+        let lease_valid = self.config.lease_reads().is_some()
+            && self.transfer.is_none()
+            && self.reads.lease_covers(self.ticks);
+        if self.majority().is_single() || lease_valid {
+            out.push(Action::ReadReady { index, context });
+            return;
+        }
+        let round = self.start_read_round(out);
+        self.reads.wait_for_round(context, index, round);
+    }
+
+    /// Starts a confirmation round: every voter is asked to acknowledge this leader.
+    pub(super) fn start_read_round(&mut self, out: &mut Vec<Action>) -> u64 {
+        let round = self.reads.start_round(self.ticks);
+        let message = ReadConfirm {
+            term: self.term,
+            leader: self.id(),
+            round,
+        };
+        self.send_to_other_voters(&Message::ReadConfirm(message), out);
+        round
+    }
+
+    pub(super) fn handle_read_confirm_reply(
+        &mut self,
+        reply: ReadConfirmReply,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let position = self.follower_position(reply.from)?;
+        if reply.round == 0 || reply.round > self.reads.round() {
+            return Err(Error::InvalidMessage {
+                from: reply.from,
+                reason: "answers a read round this leader never started",
+            });
+        }
+        let progress = &mut self.progress[position];
+        progress.recent_active = true;
+        progress.read_round_acked = progress.read_round_acked.max(reply.round);
+        // The highest round a quorum (this leader included) has answered.
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let confirmed = self.majority().committed_index(
+            |voter| {
+                if voter == self.id() {
+                    self.reads.round()
+                } else {
+                    self.progress_position(voter)
+                        .map_or(0, |p| self.progress[p].read_round_acked)
+                }
+            },
+            &mut scratch,
+        );
+        self.scratch = scratch;
+        // A confirmation holds for the minimum election timeout less the clock drift.
+        let (election_min, _) = self.config.election_timeout();
+        let lease_ticks = self
+            .config
+            .lease_reads()
+            .map(|drift| u64::from(election_min - drift));
+        self.reads.confirm(confirmed, lease_ticks, out);
+        Ok(())
+    }
+}

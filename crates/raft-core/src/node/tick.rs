@@ -1,0 +1,91 @@
+//! Timers: the election timeout, heartbeats and check-quorum, driven by ticks.
+
+use super::*;
+
+impl<L: RaftLog> RaftNode<L> {
+    pub(super) fn reset_election_timeout(&mut self) {
+        let (min, max) = self.config.election_timeout();
+        self.election_timeout = self.rng.in_range(min, max);
+    }
+
+    pub(super) fn tick(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        if self.sync.is_requested() {
+            // The driver did not step `Event::SyncLog` within a tick: do it now.
+            self.sync_log_requested(out)?;
+        }
+        self.election_elapsed = self.election_elapsed.saturating_add(1);
+        self.ticks += 1;
+        if self.state != State::Leader {
+            if self.election_elapsed >= self.election_timeout {
+                self.campaign(out)?;
+            }
+            return Ok(());
+        }
+        let (election_min, _) = self.config.election_timeout();
+        if let Some(transfer) = self.transfer.as_mut() {
+            transfer.elapsed = transfer.elapsed.saturating_add(1);
+            if transfer.elapsed >= election_min {
+                // The target did not take over in time: abandon, take proposals again.
+                self.transfer = None;
+            }
+        }
+        if self.config.check_quorum() && self.election_elapsed >= election_min {
+            self.election_elapsed = 0;
+            if !self.quorum_recently_active() {
+                self.become_follower(self.term, None);
+                return Ok(());
+            }
+            for progress in &mut self.progress {
+                progress.recent_active = false;
+            }
+        }
+        self.heartbeat_elapsed = self.heartbeat_elapsed.saturating_add(1);
+        if self.heartbeat_elapsed >= self.config.heartbeat_interval() {
+            self.heartbeat_elapsed = 0;
+            self.heartbeat(out);
+        }
+        Ok(())
+    }
+
+    pub(super) fn quorum_recently_active(&self) -> bool {
+        self.majority().is_active(|voter| {
+            voter == self.id()
+                || self
+                    .progress_position(voter)
+                    .is_some_and(|position| self.progress[position].recent_active)
+        })
+    }
+
+    /// Leader: every heartbeat interval, probe followers whose match point is unknown
+    /// or who made no progress (lost messages), and heartbeat the rest.
+    pub(super) fn heartbeat(&mut self, out: &mut Vec<Action>) {
+        let last_index = self.log.last_index();
+        for position in 0..self.progress.len() {
+            let progress = &mut self.progress[position];
+            let stalled = progress.state == ReplicationState::Replicate
+                && progress.match_index < last_index
+                && !progress.progressed;
+            progress.progressed = false;
+            if stalled {
+                let next = progress.match_index + 1;
+                progress.become_probe(next);
+            }
+            if progress.state == ReplicationState::Snapshot {
+                // Resend the chunk in flight (it may be lost).
+                progress.chunk_sent = false;
+                let _ = self.send_append(position, out);
+            } else if progress.state == ReplicationState::Probe {
+                progress.probe_sent = false;
+                let _ = self.send_append(position, out);
+            } else {
+                self.send_empty_append(position, out);
+            }
+        }
+        // A lost TimeoutNow is sent again with the heartbeat.
+        let _ = self.maybe_send_timeout_now(out);
+        // Lease reads stay fresh with a confirmation round per heartbeat.
+        if self.config.lease_reads().is_some() && self.reads.is_ready() {
+            let _ = self.start_read_round(out);
+        }
+    }
+}

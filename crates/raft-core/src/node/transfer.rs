@@ -1,0 +1,69 @@
+//! Leadership transfer (thesis §3.10): catch the target up, then TimeoutNow.
+
+use super::*;
+
+impl<L: RaftLog> RaftNode<L> {
+    pub(super) fn transfer_leadership(
+        &mut self,
+        target: NodeId,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if target == self.id() {
+            return Err(Error::InvalidTransfer {
+                target,
+                reason: "it is already the leader",
+            });
+        }
+        if !self.is_voter(target) {
+            return Err(Error::InvalidTransfer {
+                target,
+                reason: "it is not a voter",
+            });
+        }
+        match self.transfer {
+            Some(transfer) if transfer.target == target => return Ok(()),
+            Some(transfer) => {
+                return Err(Error::TransferInProgress {
+                    target: transfer.target,
+                });
+            }
+            None => {}
+        }
+        self.transfer = Some(Transfer { target, elapsed: 0 });
+        if !self.maybe_send_timeout_now(out)
+            && let Some(position) = self.progress_position(target)
+        {
+            self.replicate_to(position, out);
+        }
+        Ok(())
+    }
+
+    /// Sends `TimeoutNow` to the transfer target once it holds the whole log. Returns
+    /// whether it was sent.
+    pub(super) fn maybe_send_timeout_now(&mut self, out: &mut Vec<Action>) -> bool {
+        let Some(transfer) = self.transfer else {
+            return false;
+        };
+        let caught_up = self
+            .progress_position(transfer.target)
+            .is_some_and(|position| self.progress[position].match_index == self.log.last_index());
+        if caught_up {
+            let message = Message::TimeoutNow(TimeoutNow {
+                term: self.term,
+                leader: self.id(),
+            });
+            self.send(transfer.target, message, out);
+        }
+        caught_up
+    }
+
+    /// Leader only: the node leadership is being handed to, if a transfer is under way.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        self.transfer.map(|transfer| transfer.target)
+    }
+}
