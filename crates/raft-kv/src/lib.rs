@@ -5,6 +5,7 @@
 //! - [`certs`]: a throwaway CA and node certificates for peer TLS.
 //! - [`tls`]: TLS on the client port.
 //! - [`server`]: the node loop (batching writes, ReadIndex reads, redirects).
+//! - [`pending`]: client requests waiting for Raft (unit-tested).
 //! - [`store`]: the state machine (sessions make retried writes apply once).
 //! - [`client`]: a client that follows redirects and retries.
 //! - [`local`]: a cluster of server processes on 127.0.0.1 (demo, tests).
@@ -21,6 +22,7 @@ pub mod certs;
 pub mod client;
 pub mod local;
 pub mod partition;
+pub mod pending;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -23,6 +23,7 @@ use raft_io::{
     RaftNode, RaftTransport, Role, Term, WalLog, WalOptions,
 };
 
+use crate::pending::Pending;
 use crate::protocol::{Request, RequestLine, Response, Status};
 use crate::store::{Command, Store};
 
@@ -123,24 +124,13 @@ const ROUND_INPUTS_MAX: usize = 4096;
 /// The longest request line a client may send.
 const LINE_BYTES_MAX: usize = 64 << 10;
 
-struct PendingWrite {
-    term: Term,
-    reply: Sender<Response>,
-}
-
 struct Server {
     config: ServerConfig,
     node: RaftNode<WalLog>,
     transport: TcpTransport,
     store: Store,
-    /// Proposed writes by log index.
-    writes: BTreeMap<Index, PendingWrite>,
-    /// Reads waiting for their ReadIndex confirmation, by id.
-    /// (All gets of one round share one ReadIndex: they all arrived before it.)
-    reads: BTreeMap<u64, Vec<(String, Sender<Response>)>>,
-    /// Confirmed reads waiting for the state machine to reach their index.
-    ready_reads: Vec<(Index, String, Sender<Response>)>,
-    next_read: u64,
+    /// Client requests waiting for Raft.
+    pending: Pending,
     last_snapshot: Index,
     ticks: u64,
     /// Raft traffic is dropped both ways until then (fault injection).
@@ -357,31 +347,12 @@ impl Server {
                     }
                     None => Response::Invalid("undecodable log entry".into()),
                 };
-                if let Some(pending) = self.writes.remove(&index) {
-                    let reply = if pending.term == term {
-                        response
-                    } else {
-                        Response::Retry("entry superseded by a new leader".into())
-                    };
-                    let _ = pending.reply.send(reply);
-                }
+                self.pending.applied(index, term, response);
             }
-            Action::ReadReady { index, context } => {
-                if let Some(id) = read_id(&context)
-                    && let Some(reads) = self.reads.remove(&id)
-                {
-                    self.ready_reads
-                        .extend(reads.into_iter().map(|(key, reply)| (index, key, reply)));
-                }
-            }
+            Action::ReadReady { index, context } => self.pending.read_ready(&context, index),
             Action::ReadDropped { context } => {
-                if let Some(id) = read_id(&context)
-                    && let Some(reads) = self.reads.remove(&id)
-                {
-                    for (_, reply) in reads {
-                        let _ = reply.send(Response::Retry("leadership lost".into()));
-                    }
-                }
+                self.pending
+                    .refuse_reads(&context, &Response::Retry("leadership lost".into()));
             }
             Action::RestoreSnapshot { index, data, .. } => match Store::decode(&data) {
                 Some(store) => {
@@ -426,27 +397,8 @@ impl Server {
     }
 
     fn after_step(&mut self) {
-        let applied = self.node.last_applied();
-        // Writes whose index applied without an Apply (replaced by a no-op) failed.
-        while let Some(entry) = self.writes.first_entry() {
-            if *entry.key() > applied {
-                break;
-            }
-            let _ = entry
-                .remove()
-                .reply
-                .send(Response::Retry("entry superseded by a new leader".into()));
-        }
-        if !self.ready_reads.is_empty() {
-            let store = &self.store;
-            self.ready_reads.retain(|(index, key, reply)| {
-                if *index > applied {
-                    return true;
-                }
-                let _ = reply.send(Response::Value(store.get(key).map(str::to_owned)));
-                false
-            });
-        }
+        self.pending
+            .caught_up(self.node.last_applied(), &self.store);
         let now = (self.node.role(), self.node.term());
         if now != self.was {
             if now.0 == Role::Leader {
@@ -454,11 +406,7 @@ impl Server {
             } else if self.was.0 == Role::Leader {
                 self.say(&format!("stepped down in term {}", now.1));
                 // Outcomes unknown: they may still commit under the next leader.
-                for (_, pending) in core::mem::take(&mut self.writes) {
-                    let _ = pending
-                        .reply
-                        .send(Response::Retry("leadership lost".into()));
-                }
+                self.pending.leadership_lost();
             }
             self.was = now;
         }
@@ -515,14 +463,10 @@ impl Server {
             }
         }
         if !gets.is_empty() {
-            self.next_read += 1;
-            let id = self.next_read;
-            let _ = self.reads.insert(id, gets);
-            let context = Bytes::copy_from_slice(&id.to_le_bytes());
-            if let Err(error) = self.step(Event::ReadIndex(context)) {
-                for (_, reply) in self.reads.remove(&id).unwrap_or_default() {
-                    let _ = reply.send(self.refusal(&error));
-                }
+            let context = self.pending.add_reads(gets);
+            if let Err(error) = self.step(Event::ReadIndex(context.clone())) {
+                let refusal = self.refusal(&error);
+                self.pending.refuse_reads(&context, &refusal);
                 if error.is_fatal() {
                     return Err(error);
                 }
@@ -533,24 +477,18 @@ impl Server {
         }
         // Registered before the step: a single-node cluster commits and applies the
         // batch inside it. (If the step refuses, nothing was appended.)
-        let before = self.node.log().last_index();
-        let term = self.node.term();
-        let indices = before + 1..=before + batch.len() as u64;
-        for (index, reply) in indices.clone().zip(batch_replies) {
-            let _ = self.writes.insert(index, PendingWrite { term, reply });
-        }
+        let first = self.node.log().last_index() + 1;
+        let indexes = self
+            .pending
+            .add_writes(first, self.node.term(), batch_replies);
         match self.step(Event::ProposeBatch(batch)) {
             Ok(()) => {
-                debug_assert_eq!(self.node.log().last_index(), *indices.end());
+                debug_assert_eq!(self.node.log().last_index(), *indexes.end());
                 Ok(())
             }
             Err(error) => {
                 let response = self.refusal(&error);
-                for index in indices {
-                    if let Some(pending) = self.writes.remove(&index) {
-                        let _ = pending.reply.send(response.clone());
-                    }
-                }
+                self.pending.refuse_writes(indexes, &response);
                 if error.is_fatal() { Err(error) } else { Ok(()) }
             }
         }
@@ -594,10 +532,6 @@ impl Server {
             data,
         })
     }
-}
-
-fn read_id(context: &Bytes) -> Option<u64> {
-    Some(u64::from_le_bytes(context.as_ref().try_into().ok()?))
 }
 
 /// A running server; [`ServerHandle::stop`] (or a set `stop` flag) ends it.
@@ -731,10 +665,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         node,
         transport,
         store: Store::default(),
-        writes: BTreeMap::new(),
-        reads: BTreeMap::new(),
-        ready_reads: Vec::new(),
-        next_read: 0,
+        pending: Pending::default(),
         last_snapshot: 0,
         ticks: 0,
         fatal: None,
