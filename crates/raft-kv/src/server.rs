@@ -195,24 +195,27 @@ impl Server {
     /// Steps the node and carries out what it asks. A storage failure is fatal: the
     /// process exits and restarts from what reached the disk.
     fn step(&mut self, event: Event) -> Result<(), Error> {
-        let mut actions = core::mem::take(&mut self.actions);
-        actions.clear();
-        let result = self.node.step_into(event, &mut actions);
-        let mut sync = false;
-        for action in actions.drain(..) {
-            if action == Action::SyncLog {
-                sync = true;
-            } else {
-                self.act(action);
+        let mut next = Some(event);
+        while let Some(event) = next.take() {
+            let mut actions = core::mem::take(&mut self.actions);
+            actions.clear();
+            let result = self.node.step_into(event, &mut actions);
+            let mut sync = false;
+            for action in actions.drain(..) {
+                if action == Action::SyncLog {
+                    sync = true;
+                } else {
+                    self.act(action);
+                }
             }
-        }
-        self.actions = actions;
-        self.after_step();
-        result?;
-        if sync {
-            // The AppendEntries are on the peers' queues (their writer threads send
-            // while we fsync): now make the leader's own copy durable.
-            self.step(Event::SyncLog)?;
+            self.actions = actions;
+            self.after_step();
+            result?;
+            if sync {
+                // The AppendEntries are on the peers' queues (their writer threads
+                // send while we fsync): now make the leader's own copy durable.
+                next = Some(Event::SyncLog);
+            }
         }
         Ok(())
     }
