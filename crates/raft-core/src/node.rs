@@ -452,6 +452,24 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
+    /// A leader not handing over its leadership takes proposals and changes.
+    ///
+    /// # Errors
+    /// [`Error::NotLeader`] (with the leader hint) or [`Error::TransferInProgress`].
+    fn check_taking_requests(&self) -> Result<()> {
+        if self.state != State::Leader {
+            return Err(Error::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if let Some(transfer) = self.transfer {
+            return Err(Error::TransferInProgress {
+                target: transfer.target,
+            });
+        }
+        Ok(())
+    }
+
     /// Every write to the log goes through here: a changed term or vote is written
     /// first, so a crash in the middle of the step's batch can never keep entries of a
     /// term without the term itself; and the step will sync.

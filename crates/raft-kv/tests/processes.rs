@@ -40,6 +40,18 @@ fn sigkilled_nodes_lose_no_acknowledged_write_and_the_history_is_linearizable() 
     assert!(report.acknowledged > 100, "{report}");
 }
 
+/// A put that must be acknowledged within 20 s.
+fn put_ok(client: &mut Client, key: impl Into<String>, value: impl Into<String>) {
+    let put = Request::Put {
+        key: key.into(),
+        value: value.into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done)
+    );
+}
+
 /// One request line over a raw connection, one response line back.
 fn raw(stream: &mut TcpStream, line: &[u8]) -> String {
     stream.write_all(line).unwrap();
@@ -95,14 +107,7 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     let mut client = Client::new(vec![members[&follower].client])
         .with_sessions()
         .with_tls(cluster.client_tls());
-    let put = Request::Put {
-        key: "k".into(),
-        value: "v1".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "k", "v1");
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
 
     // Ctrl-C the leader: it tries to hand its leadership over, then exits cleanly.
@@ -167,14 +172,7 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     }
     let mut client = cluster.client();
     for i in 0..20 {
-        let put = Request::Put {
-            key: format!("k{i}"),
-            value: format!("v{i}"),
-        };
-        assert_eq!(
-            client.execute(put, Duration::from_secs(20)),
-            Ok(Response::Done)
-        );
+        put_ok(&mut client, format!("k{i}"), format!("v{i}"));
     }
 
     // Node 4 starts as a learner outside the configuration, then joins.
@@ -212,14 +210,7 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     assert_eq!(cluster.status(4).unwrap().keys, 20);
 
     // Nodes 2, 3 and 4 are the cluster now: it survives losing one more.
-    let put = Request::Put {
-        key: "after".into(),
-        value: "removal".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "after", "removal");
     let (leader, _) = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
     cluster.kill(leader);
     let get = Request::Get {
@@ -324,14 +315,7 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
     cluster.start_all().unwrap();
     let mut client = cluster.client();
     for i in 0..10 {
-        let put = Request::Put {
-            key: format!("k{i}"),
-            value: format!("v{i}"),
-        };
-        assert_eq!(
-            client.execute(put, Duration::from_secs(20)),
-            Ok(Response::Done)
-        );
+        put_ok(&mut client, format!("k{i}"), format!("v{i}"));
     }
     let before = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     for (&id, member) in cluster.members() {
@@ -353,14 +337,7 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
             assert_ne!(answer.first(), Some(&0), "node {id} accepted a stranger");
         }
     }
-    let put = Request::Put {
-        key: "after".into(),
-        value: "attack".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "after", "attack");
     let after = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     assert_eq!(after.keys, 11);
 
@@ -472,14 +449,7 @@ fn refused_membership_requests_change_nothing_and_answer_at_once() {
         cluster.start(id).unwrap();
     }
     let mut client = cluster.client();
-    let put = Request::Put {
-        key: "k".into(),
-        value: "v".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "k", "v");
     let before = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     let one = cluster.members()[&1];
     let typos = [
@@ -516,14 +486,7 @@ fn refused_membership_requests_change_nothing_and_answer_at_once() {
         "a refused request appended entries"
     );
     assert_eq!(after.voters, vec![1, 2, 3]);
-    let put = Request::Put {
-        key: "after".into(),
-        value: "typos".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "after", "typos");
     assert_eq!(
         cluster
             .wait_converged(Duration::from_secs(20))
@@ -588,14 +551,7 @@ fn admin_requests_need_the_admin_token() {
         other => panic!("{other:?}"),
     }
     // Reads and writes need no token.
-    let put = Request::Put {
-        key: "k".into(),
-        value: "v".into(),
-    };
-    assert_eq!(
-        anyone.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut anyone, "k", "v");
     let status = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     assert_eq!(status.voters, vec![1, 2, 3]);
 }
@@ -640,14 +596,7 @@ fn one_host_cannot_hold_the_client_port_and_idle_connections_close() {
     assert!(refusal.contains("too many connections"), "{refusal:?}");
     // Another host is served meanwhile.
     let mut client = cluster.client();
-    let put = Request::Put {
-        key: "k".into(),
-        value: "v".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(10)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "k", "v");
 
     // The hoard goes idle and is closed; so is a dribbled line.
     let mut dribbler = connect_from("127.0.0.98", address).unwrap();
@@ -734,14 +683,7 @@ fn sessions_are_assigned_by_the_cluster() {
     assert_eq!(raw(&mut stream, b"get a\n"), "VALUE 4");
     // The client library registers by itself.
     let mut client = cluster.client();
-    let put = Request::Put {
-        key: "b".into(),
-        value: "1".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(10)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "b", "1");
     assert!(client.session().is_some());
 }
 
@@ -757,14 +699,7 @@ fn a_node_restarted_by_hand_rejoins_and_its_data_outlives_the_cluster() {
     cluster.keep_data();
     cluster.start_all().unwrap();
     let mut client = cluster.client();
-    let put = Request::Put {
-        key: "k".into(),
-        value: "v".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put_ok(&mut client, "k", "v");
     let dir = cluster.dir().to_path_buf();
     let victim = cluster.ids().into_iter().find(|&id| {
         cluster

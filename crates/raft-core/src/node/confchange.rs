@@ -8,16 +8,7 @@ impl<L: RaftLog> RaftNode<L> {
         change: MembershipChange,
         out: &mut Vec<Action>,
     ) -> Result<()> {
-        if self.state != State::Leader {
-            return Err(Error::NotLeader {
-                leader: self.leader,
-            });
-        }
-        if let Some(transfer) = self.transfer {
-            return Err(Error::TransferInProgress {
-                target: transfer.target,
-            });
-        }
+        self.check_taking_requests()?;
         let in_flight = self
             .config_log
             .last_index()

@@ -8,16 +8,7 @@ impl<L: RaftLog> RaftNode<L> {
         commands: impl ExactSizeIterator<Item = Bytes>,
         out: &mut Vec<Action>,
     ) -> Result<()> {
-        if self.state != State::Leader {
-            return Err(Error::NotLeader {
-                leader: self.leader,
-            });
-        }
-        if let Some(transfer) = self.transfer {
-            return Err(Error::TransferInProgress {
-                target: transfer.target,
-            });
-        }
+        self.check_taking_requests()?;
         if commands.len() == 0 {
             return Ok(());
         }
