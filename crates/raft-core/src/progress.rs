@@ -141,6 +141,26 @@ impl Progress {
         advanced
     }
 
+    /// Whether a rejection of the append anchored at `prev_log_index` answers something
+    /// already superseded (a snapshot under way, an older pipelined append, a probe
+    /// other than the one out), and so changes nothing.
+    pub(crate) fn is_stale_rejection(&self, prev_log_index: Index) -> bool {
+        match self.state {
+            ReplicationState::Snapshot => true,
+            ReplicationState::Replicate => prev_log_index <= self.match_index,
+            ReplicationState::Probe => prev_log_index.checked_add(1) != Some(self.next_index),
+        }
+    }
+
+    /// The fast back-off after a rejection at `prev_log_index`: probe again after
+    /// `hint` (the leader's last index whose term is at most the follower's hint),
+    /// never at or above the rejected point, never at or below the match point.
+    pub(crate) fn back_off(&mut self, prev_log_index: Index, hint: Index) {
+        assert!(prev_log_index > 0, "index 0 always matches");
+        let next_index = hint.saturating_add(1).min(prev_log_index);
+        self.become_probe(next_index);
+    }
+
     /// Switches to pipelined replication right after the match point.
     pub(crate) fn become_replicate(&mut self) {
         self.state = ReplicationState::Replicate;
@@ -192,6 +212,24 @@ mod tests {
         progress.become_probe(5);
         assert_eq!((progress.next_index, progress.inflight_count()), (11, 0));
         assert_eq!(progress.sent_index_max(), 20, "a probe never lowers it");
+    }
+
+    // Proves the back-off never retries at or above the rejected point nor at or below
+    // the match point, and that superseded rejections are recognised.
+    #[test]
+    fn back_off_stays_between_the_match_point_and_the_rejection() {
+        let mut progress = Progress::new(2, 11);
+        progress.sent(10, false, 4);
+        assert!(progress.is_stale_rejection(7), "not the probe out");
+        assert!(!progress.is_stale_rejection(10));
+        progress.back_off(10, 50);
+        assert_eq!(progress.next_index, 10, "below the rejected point");
+        progress.back_off(10, 3);
+        assert_eq!(progress.next_index, 4);
+        progress.become_replicate();
+        assert!(progress.acknowledge(0) || progress.match_index == 0);
+        progress.back_off(4, 0);
+        assert_eq!(progress.next_index, 1, "never at or below the match point");
     }
 
     // Proves a commit notice is owed only for the commit the follower can use (up to

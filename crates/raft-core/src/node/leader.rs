@@ -209,22 +209,12 @@ impl<L: RaftLog> RaftNode<L> {
                 reason: "rejects an append this leader never sent it",
             });
         }
-        let progress = &mut self.progress[position];
-        progress.recent_active = true;
-        let stale = match progress.state {
-            ReplicationState::Snapshot => true,
-            ReplicationState::Replicate => reply.prev_log_index <= progress.match_index,
-            ReplicationState::Probe => {
-                reply.prev_log_index.checked_add(1) != Some(progress.next_index)
-            }
-        };
-        if stale {
+        self.progress[position].recent_active = true;
+        if self.progress[position].is_stale_rejection(reply.prev_log_index) {
             return Ok(());
         }
         let hint = self.last_index_with_term_at_most(reply.conflict_index, reply.conflict_term);
-        // Never retry at or above the rejected point, whatever the hint says.
-        let next_index = (hint + 1).min(reply.prev_log_index);
-        self.progress[position].become_probe(next_index);
+        self.progress[position].back_off(reply.prev_log_index, hint);
         self.replicate_to(position, out);
         Ok(())
     }
