@@ -326,6 +326,10 @@ impl TcpTransport {
             Some(config) => Some(config.build(&options.cluster_id, id)?),
             None => None,
         };
+        // Known before the acceptor runs: a peer's first hello must not be refused
+        // because its id was not registered yet.
+        let peers: Vec<(NodeId, SocketAddr)> =
+            peers.into_iter().filter(|&(peer, _)| peer != id).collect();
         let local_addr = listener.local_addr()?;
         // Accepts block (no polling delay on a reconnect); `stop` wakes the acceptor
         // with a connection of its own.
@@ -338,7 +342,7 @@ impl TcpTransport {
             handshaking: AtomicUsize::new(0),
             options,
             readers: Mutex::new(Vec::new()),
-            peers: Mutex::new(BTreeSet::new()),
+            peers: Mutex::new(peers.iter().map(|&(peer, _)| peer).collect()),
             current: Mutex::new(BTreeMap::new()),
             connection_numbers: AtomicU64::new(0),
             #[cfg(feature = "tls")]
