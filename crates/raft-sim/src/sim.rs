@@ -105,10 +105,8 @@ enum Ev {
 }
 
 struct Node {
-    raft: Option<RaftNode<SimStorage>>,
-    /// A crashed node's storage: the memory log already reduced to what survived, or
-    /// the directory of its WalLog, recovered on restart.
-    down_log: Option<Down>,
+    /// Up (running its RaftNode) or down (only its storage survives).
+    life: Life,
     kv: Kv,
     waiting: BTreeSet<(u64, u64)>,
     /// Confirmed reads waiting for the state machine to reach their index:
@@ -121,9 +119,37 @@ struct Node {
     leading: Option<(Term, Index, Term)>,
 }
 
+/// A crashed node's storage: the memory log already reduced to what survived, or the
+/// directory of its WalLog, recovered on restart.
 enum Down {
     Memory(Box<SimLog>),
     Wal(std::path::PathBuf),
+}
+
+/// A node is up or down: never both, never neither.
+enum Life {
+    Up(Box<RaftNode<SimStorage>>),
+    Down(Down),
+}
+
+impl Node {
+    fn raft(&self) -> Option<&RaftNode<SimStorage>> {
+        match &self.life {
+            Life::Up(raft) => Some(raft),
+            Life::Down(_) => None,
+        }
+    }
+
+    fn raft_mut(&mut self) -> Option<&mut RaftNode<SimStorage>> {
+        match &mut self.life {
+            Life::Up(raft) => Some(raft),
+            Life::Down(_) => None,
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        matches!(self.life, Life::Up(_))
+    }
 }
 
 struct Client {
@@ -208,11 +234,10 @@ impl Simulation {
                 SimStorage::Wal(_) => None,
             };
             let node = Node {
-                raft: Some(RaftNode::with_log(
+                life: Life::Up(Box::new(RaftNode::with_log(
                     Self::node_config(seed, &config, id, &ids),
                     storage,
-                )),
-                down_log: None,
+                ))),
                 kv: Kv::default(),
                 waiting: BTreeSet::new(),
                 reads: Vec::new(),
@@ -325,7 +350,7 @@ impl Simulation {
         }
         let prefix = match node
             .and_then(|id| self.nodes.get(&id))
-            .and_then(|n| n.raft.as_ref())
+            .and_then(|n| n.raft())
         {
             Some(raft) => format!(
                 "n{} {:<9}t{:<3}",
@@ -384,7 +409,7 @@ impl Simulation {
             let states: Vec<String> = self
                 .nodes
                 .iter()
-                .map(|(id, node)| match &node.raft {
+                .map(|(id, node)| match node.raft() {
                     Some(raft) => format!(
                         "n{id} {:?} t{} commit {} applied {}",
                         raft.role(),
@@ -419,7 +444,7 @@ impl Simulation {
         let Some(leader) = self
             .nodes
             .values()
-            .filter_map(|n| n.raft.as_ref())
+            .filter_map(|n| n.raft())
             .filter(|r| r.is_leader())
             .max_by_key(|r| r.term())
         else {
@@ -434,7 +459,7 @@ impl Simulation {
             .iter()
             .filter(|(id, _)| membership.is_member(**id))
             .all(|(_, node)| {
-                node.raft.as_ref().is_some_and(|raft| {
+                node.raft().is_some_and(|raft| {
                     raft.last_applied() == commit && raft.log().last_index() == commit
                 }) && node.kv == *reference
             })
@@ -452,11 +477,11 @@ impl Simulation {
             Ev::SyncLog(id) => {
                 // Now and then the process dies during that fsync: its followers may
                 // hold entries it never synced.
-                let up = self.nodes.values().filter(|n| n.raft.is_some()).count();
+                let up = self.nodes.values().filter(|n| n.is_up()).count();
                 if self.config.faults.crashes
                     && !self.healed
                     && up > 1
-                    && self.nodes[&id].raft.is_some()
+                    && self.nodes[&id].is_up()
                     && self.rng.chance(100)
                 {
                     self.note(Some(id), || "crashes before syncing its appends".into());

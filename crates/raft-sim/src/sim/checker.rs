@@ -7,7 +7,7 @@ impl Simulation {
     /// one durable vote per term, applied <= commit, and a Log Matching spot check
     /// against every other node, after every step of `id`.
     pub(super) fn check_node(&mut self, id: NodeId) -> Result<(), Violation> {
-        let Some(raft) = self.nodes[&id].raft.as_ref() else {
+        let Some(raft) = self.nodes[&id].raft() else {
             return Ok(());
         };
         let (term, role, last_index, last_term) = (
@@ -62,7 +62,7 @@ impl Simulation {
                     self.note(Some(id), || format!("becomes leader of term {term}"));
                     // Leader Completeness: every committed entry is in the new leader's log.
                     // (Entries below its snapshot are covered by the snapshot.)
-                    let raft = self.nodes[&id].raft.as_ref().expect("node is up");
+                    let raft = self.nodes[&id].raft().expect("node is up");
                     let floor = raft.log().snapshot_index();
                     if let Some((index, (entry_term, _))) =
                         self.committed
@@ -81,7 +81,7 @@ impl Simulation {
             if let Some((leading_term, index, index_term)) =
                 was_leading.filter(|(t, _, _)| *t == term)
             {
-                let raft = self.nodes[&id].raft.as_ref().expect("node is up");
+                let raft = self.nodes[&id].raft().expect("node is up");
                 let compacted = index < raft.log().snapshot_index();
                 if last_index < index
                     || (!compacted && raft.log().term_at(index) != Some(index_term))
@@ -105,11 +105,11 @@ impl Simulation {
     /// Log Matching spot check: where `id` and another node agree on the term at the
     /// last index they share, the entries there and at the halfway point agree.
     pub(super) fn check_log_matching(&self, id: NodeId) -> Result<(), Violation> {
-        let Some(mine) = self.nodes[&id].raft.as_ref().map(|r| r.log()) else {
+        let Some(mine) = self.nodes[&id].raft().map(|r| r.log()) else {
             return Ok(());
         };
         for (&other, node) in &self.nodes {
-            let Some(theirs) = node.raft.as_ref().map(|r| r.log()).filter(|_| other != id) else {
+            let Some(theirs) = node.raft().map(|r| r.log()).filter(|_| other != id) else {
                 continue;
             };
             let shared = mine.last_index().min(theirs.last_index());
@@ -137,7 +137,7 @@ impl Simulation {
         let logs: Vec<(NodeId, &SimStorage)> = self
             .nodes
             .iter()
-            .filter_map(|(&id, n)| n.raft.as_ref().map(|r| (id, r.log())))
+            .filter_map(|(&id, n)| n.raft().map(|r| (id, r.log())))
             .collect();
         for (position, &(a, log_a)) in logs.iter().enumerate() {
             for &(b, log_b) in &logs[position + 1..] {

@@ -67,7 +67,7 @@ impl Simulation {
         else {
             return Ok(());
         };
-        if self.nodes[&to].raft.is_none() {
+        if !self.nodes[&to].is_up() {
             return Ok(()); // a crashed node: the client times out
         }
         let command = Command { client, seq, op };
@@ -79,7 +79,7 @@ impl Simulation {
         let actions = self
             .nodes
             .get_mut(&to)
-            .and_then(|n| n.raft.as_mut())
+            .and_then(|n| n.raft_mut())
             .map(|raft| raft.step(event));
         match actions {
             Some(Ok(actions)) => {

@@ -14,14 +14,14 @@ impl Simulation {
         let down: Vec<NodeId> = ids
             .iter()
             .copied()
-            .filter(|id| self.nodes[id].raft.is_none())
+            .filter(|id| !self.nodes[id].is_up())
             .collect();
         match self.rng.below(10) {
             0 | 1 if faults.crashes && ids.len() - down.len() > 1 => {
                 let up: Vec<NodeId> = ids
                     .iter()
                     .copied()
-                    .filter(|id| self.nodes[id].raft.is_some())
+                    .filter(|id| self.nodes[id].is_up())
                     .collect();
                 // Prefer the leader half the time: it is where crashes hurt most.
                 let leader = self.live_leader(&up);
@@ -53,8 +53,7 @@ impl Simulation {
             return Ok(());
         };
         let membership = self.nodes[&leader]
-            .raft
-            .as_ref()
+            .raft()
             .expect("leader is up")
             .membership()
             .clone();
@@ -78,7 +77,7 @@ impl Simulation {
         let result = self
             .nodes
             .get_mut(&leader)
-            .and_then(|n| n.raft.as_mut())
+            .and_then(|n| n.raft_mut())
             .map(|raft| raft.step(Event::ChangeMembership(change)));
         match result {
             Some(Ok(actions)) => self.after_step(leader, actions),
@@ -100,7 +99,7 @@ impl Simulation {
     pub(super) fn live_leader(&self, ids: &[NodeId]) -> Option<NodeId> {
         ids.iter()
             .copied()
-            .find(|id| self.nodes[id].raft.as_ref().is_some_and(|r| r.is_leader()))
+            .find(|id| self.nodes[id].raft().is_some_and(|r| r.is_leader()))
     }
 
     /// Asks the current leader to hand over to a random other node.
@@ -109,8 +108,7 @@ impl Simulation {
             return Ok(());
         };
         let voters = self.nodes[&leader]
-            .raft
-            .as_ref()
+            .raft()
             .expect("leader is up")
             .membership()
             .voters()
@@ -126,7 +124,7 @@ impl Simulation {
         let result = self
             .nodes
             .get_mut(&leader)
-            .and_then(|n| n.raft.as_mut())
+            .and_then(|n| n.raft_mut())
             .map(|raft| raft.step(Event::TransferLeadership(target)));
         match result {
             Some(Ok(actions)) => self.after_step(leader, actions),
@@ -140,7 +138,14 @@ impl Simulation {
 
     pub(super) fn crash(&mut self, id: NodeId) {
         let node = self.nodes.get_mut(&id).expect("node exists");
-        let Some(raft) = node.raft.take() else { return };
+        if !node.is_up() {
+            return;
+        }
+        // (A placeholder for the moment the storage is taken from the RaftNode.)
+        let placeholder = Life::Down(Down::Wal(std::path::PathBuf::new()));
+        let Life::Up(raft) = std::mem::replace(&mut node.life, placeholder) else {
+            unreachable!("checked up above");
+        };
         let (down, unsynced, torn) = match raft.into_log() {
             SimStorage::Memory(log) => {
                 let unsynced = log.unsynced_writes();
@@ -159,7 +164,7 @@ impl Simulation {
             SimStorage::Wal(log) => (Down::Wal(log.dir().to_path_buf()), 0, 0),
         };
         let node = self.nodes.get_mut(&id).expect("node exists");
-        node.down_log = Some(down);
+        node.life = Life::Down(down);
         node.kv = Kv::default();
         node.waiting.clear();
         node.reads.clear();
@@ -174,8 +179,13 @@ impl Simulation {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         let config = Self::node_config(self.seed, &self.config, id, &ids);
         let node = self.nodes.get_mut(&id).expect("node exists");
-        let Some(down) = node.down_log.take() else {
+        if node.is_up() {
             return Ok(());
+        }
+        // (A placeholder until the storage is opened again.)
+        let placeholder = Down::Wal(std::path::PathBuf::new());
+        let Life::Down(down) = std::mem::replace(&mut node.life, Life::Down(placeholder)) else {
+            unreachable!("checked down above");
         };
         let storage = match down {
             Down::Memory(log) => SimStorage::Memory(*log),
@@ -186,7 +196,7 @@ impl Simulation {
         };
         let raft = RaftNode::try_with_log(config, storage)
             .map_err(|error| self.violation("Restart", format!("n{id}: {error}")))?;
-        self.nodes.get_mut(&id).expect("node exists").raft = Some(raft);
+        self.nodes.get_mut(&id).expect("node exists").life = Life::Up(Box::new(raft));
         self.note(Some(id), || "restarts from its durable log".into());
         Ok(())
     }
@@ -241,7 +251,7 @@ impl Simulation {
         let down: Vec<NodeId> = self
             .nodes
             .iter()
-            .filter(|(_, n)| n.raft.is_none())
+            .filter(|(_, n)| !n.is_up())
             .map(|(&id, _)| id)
             .collect();
         for id in down {

@@ -4,7 +4,7 @@ use super::*;
 
 impl Simulation {
     pub(super) fn step(&mut self, id: NodeId, event: Event) -> Result<(), Violation> {
-        if self.nodes[&id].raft.is_none() {
+        if !self.nodes[&id].is_up() {
             return Ok(());
         }
         // A disk error now and then: the step's sync fails and the node must stop.
@@ -22,7 +22,7 @@ impl Simulation {
         let raft = self
             .nodes
             .get_mut(&id)
-            .and_then(|n| n.raft.as_mut())
+            .and_then(|n| n.raft_mut())
             .expect("checked above");
         let result = raft.step(event);
         if let Some(fault) = &fault {
@@ -120,7 +120,7 @@ impl Simulation {
             return Ok(());
         }
         let node = self.nodes.get_mut(&id).expect("node exists");
-        let Some(raft) = node.raft.as_mut() else {
+        let Life::Up(raft) = &mut node.life else {
             return Ok(());
         };
         let applied = raft.last_applied();
@@ -144,7 +144,7 @@ impl Simulation {
     /// Answers confirmed reads whose index the node's state machine has reached.
     pub(super) fn serve_reads(&mut self, id: NodeId) {
         let node = self.nodes.get_mut(&id).expect("node exists");
-        let Some(applied) = node.raft.as_ref().map(|raft| raft.last_applied()) else {
+        let Some(applied) = node.raft().map(|raft| raft.last_applied()) else {
             return;
         };
         let (ready, waiting): (Vec<_>, Vec<_>) = node
