@@ -8,22 +8,12 @@ mod cluster;
 
 use std::collections::BTreeMap;
 
-use cluster::{Cluster, DurableLog, log_with_terms};
+use cluster::{Cluster, DurableLog, log_with_terms, sends};
 use raft_core::{
     Action, AppendEntries, AppendEntriesReply, Bytes, Error, Event, INDEX_MAX, Index,
     InstallSnapshot, InstallSnapshotReply, LogEntry, Membership, MembershipChange, MemoryLog,
     Message, PreVote, RaftConfig, RaftLog, RaftNode, ReadConfirmReply, RequestVote, Role, Term,
 };
-
-fn sends(actions: &[Action]) -> Vec<(u64, Message)> {
-    actions
-        .iter()
-        .filter_map(|action| match action {
-            Action::Send { to, message } => Some((*to, message.clone())),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Node 1 of {1, 2, 3} made leader by hand (no pre-vote), over a log of `terms`.
 fn leader_by_hand(terms: &[Term], config: RaftConfig) -> RaftNode<DurableLog> {

@@ -6,21 +6,11 @@ mod cluster;
 
 use std::collections::BTreeMap;
 
-use cluster::{Cluster, log_with_terms};
+use cluster::{Cluster, log_with_terms, sends};
 use raft_core::{
     Action, AppendEntries, Error, Event, Message, PreVote, PreVoteReply, RaftConfig, RaftLog,
     RaftNode, RequestVote, RequestVoteReply, Role, TERM_ADVANCE_MAX, TERM_MAX, Term,
 };
-
-fn sends(actions: &[Action]) -> Vec<(u64, Message)> {
-    actions
-        .iter()
-        .filter_map(|action| match action {
-            Action::Send { to, message } => Some((*to, message.clone())),
-            _ => None,
-        })
-        .collect()
-}
 
 fn vote_request(term: Term, candidate: u64, last_log_index: u64, last_log_term: Term) -> Event {
     Event::Message(Message::RequestVote(RequestVote {

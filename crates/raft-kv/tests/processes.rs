@@ -18,15 +18,20 @@ use raft_kv::torture::{self, TortureOptions};
 /// cluster starting meanwhile could take them.
 static ONE_CLUSTER: Mutex<()> = Mutex::new(());
 
+/// Holds the one-cluster-at-a-time lock (a failed test must not poison it for others).
+fn one_cluster() -> std::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_raft-kv"))
 }
 
 #[test]
 fn sigkilled_nodes_lose_no_acknowledged_write_and_the_history_is_linearizable() {
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let options = TortureOptions {
         duration: Duration::from_secs(8),
         clients: 4,
@@ -64,9 +69,7 @@ fn raw(stream: &mut TcpStream, line: &[u8]) -> String {
 
 #[test]
 fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_data() {
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     // Plain TCP (the raw protocol below talks to the client port by hand).
     cluster.serve_args.push("--insecure".into());
@@ -162,9 +165,7 @@ fn until_done(client: &mut Client, request: &Request) {
 
 #[test]
 fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 4, None).unwrap();
     cluster.voters = vec![1, 2, 3];
     for id in [1, 2, 3] {
@@ -226,9 +227,7 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
 // proposes it; the write must be answered with its result, not `ERR retry`.
 #[test]
 fn a_single_node_cluster_answers_writes_at_once() {
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 1, None).unwrap();
     cluster.serve_args.push("--insecure".into());
     cluster.start_all().unwrap();
@@ -308,9 +307,7 @@ fn forged_frames(victim: u64, commit: u64) -> Vec<Vec<u8>> {
 #[test]
 fn forged_frames_change_nothing_on_a_tls_cluster() {
     use std::io::Read;
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.start_all().unwrap();
     let mut client = cluster.client();
@@ -374,9 +371,7 @@ fn a_node_cut_off_at_the_kernel_rejoins_within_a_second_of_the_heal() {
         println!("NOTICE: kernel partition test skipped: {why}");
         return;
     }
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.use_node_addresses();
     cluster.start_all().unwrap();
@@ -440,9 +435,7 @@ fn a_node_cut_off_at_the_kernel_rejoins_within_a_second_of_the_heal() {
 #[test]
 fn refused_membership_requests_change_nothing_and_answer_at_once() {
     use raft_kv::client::ClientError;
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 4, None).unwrap();
     cluster.voters = vec![1, 2, 3];
     for id in [1, 2, 3] {
@@ -524,9 +517,7 @@ fn refused_membership_requests_change_nothing_and_answer_at_once() {
 #[test]
 fn admin_requests_need_the_admin_token() {
     use raft_kv::client::ClientError;
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.start_all().unwrap();
     let _ = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
@@ -572,9 +563,7 @@ fn connect_from(from: &str, to: std::net::SocketAddr) -> std::io::Result<TcpStre
 #[test]
 fn one_host_cannot_hold_the_client_port_and_idle_connections_close() {
     use std::io::Read;
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 1, None).unwrap();
     // Plain, so the refusals can be read; a short idle timeout.
     cluster.serve_args.extend([
@@ -634,9 +623,7 @@ fn one_host_cannot_hold_the_client_port_and_idle_connections_close() {
 // unregistered ids and numbers far ahead are refused clearly and change nothing.
 #[test]
 fn sessions_are_assigned_by_the_cluster() {
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 1, None).unwrap();
     cluster.serve_args.push("--insecure".into());
     cluster.start_all().unwrap();
@@ -692,9 +679,7 @@ fn sessions_are_assigned_by_the_cluster() {
 // cluster is dropped (a node restarted by hand may still run on it).
 #[test]
 fn a_node_restarted_by_hand_rejoins_and_its_data_outlives_the_cluster() {
-    let _one = ONE_CLUSTER
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = one_cluster();
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.keep_data();
     cluster.start_all().unwrap();

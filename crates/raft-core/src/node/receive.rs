@@ -265,10 +265,11 @@ impl<L: RaftLog> RaftNode<L> {
             Message::PreVote(request) => request.last_log_index,
             Message::RequestVote(request) => request.last_log_index,
             Message::AppendEntries(request) => {
+                // (Entries must be contiguous after prev_log_index, which
+                // validate_append checks next, so their last index is this.)
                 let count = u64::try_from(request.entries.len()).ok()?;
                 let last = request.prev_log_index.checked_add(count)?;
-                let named = request.entries.iter().map(|entry| entry.index).max();
-                last.max(request.leader_commit).max(named.unwrap_or(0))
+                last.max(request.leader_commit)
             }
             Message::AppendEntriesReply(reply) => reply
                 .prev_log_index

@@ -474,3 +474,14 @@ pub fn win_election<L: RaftLog>(node: &mut RaftNode<L>) {
         .expect("a granted vote is taken");
     assert!(node.is_leader());
 }
+
+/// The messages among `actions`, with their destinations.
+pub fn sends(actions: &[Action]) -> Vec<(NodeId, Message)> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Send { to, message } => Some((*to, message.clone())),
+            _ => None,
+        })
+        .collect()
+}

@@ -124,10 +124,11 @@ pub(super) fn write_loop(
         let mut connection = match dial(peer, address, shared) {
             Ok(connection) => connection,
             Err(error) => {
+                // (A TLS failure, rustls's alerts included, is InvalidData.)
                 let refused = matches!(
                     error.kind(),
                     ErrorKind::PermissionDenied | ErrorKind::InvalidData | ErrorKind::InvalidInput
-                ) || error.to_string().contains("certificate");
+                );
                 if refused {
                     bump(&shared.counters.handshake_failures, 1);
                     let line = format!("connection to node {peer} at {address} refused: {error}");

@@ -1,0 +1,132 @@
+//! Wiring: open the log, bind the ports, start the transport, the client acceptor and
+//! the node loop.
+
+use super::*;
+
+/// Starts a server: opens (or recovers) the log in `config.data_dir`, binds the raft
+/// and client addresses of `config.id`, and runs until `stop` is set.
+///
+/// # Errors
+/// The configuration is inconsistent, the log cannot be opened, or an address cannot
+/// be bound.
+pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle, String> {
+    let me = *config
+        .members
+        .get(&config.id)
+        .ok_or_else(|| format!("node {} is not among the members", config.id))?;
+    let options = WalOptions {
+        fsync: config.fsync,
+        ..WalOptions::default()
+    };
+    let log = WalLog::open_with(&config.data_dir, options)
+        .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
+    let voters: Vec<NodeId> = if config.voters.is_empty() {
+        config.members.keys().copied().collect()
+    } else {
+        config.voters.clone()
+    };
+    let raft_config = if voters.contains(&config.id) {
+        RaftConfig::new(config.id, voters)
+    } else {
+        RaftConfig::learner(config.id, voters)
+    }
+    .with_deferred_leader_sync(config.deferred_leader_sync);
+    let node = RaftNode::try_with_log(raft_config, log).map_err(|error| error.to_string())?;
+    let raft_listener =
+        TcpListener::bind(me.raft).map_err(|error| format!("binding {}: {error}", me.raft))?;
+    let client_listener =
+        TcpListener::bind(me.client).map_err(|error| format!("binding {}: {error}", me.client))?;
+    let (inputs, inbox) = mpsc::sync_channel::<Input>(16 * 1024);
+    let raft_inputs = inputs.clone();
+    let peers: Vec<(NodeId, SocketAddr)> = config
+        .members
+        .iter()
+        .map(|(&id, member)| (id, member.raft))
+        .collect();
+    let id = config.id;
+    if config.peer_tls.is_none() && config.verbose {
+        println!(
+            "[node {id}] peer traffic is plain TCP (--insecure): anyone who can reach the Raft \
+             port can forge messages"
+        );
+    }
+    let transport = TcpTransport::start(
+        config.id,
+        raft_listener,
+        peers,
+        TcpOptions {
+            // A restarted peer is back within a quarter second of listening again.
+            backoff_max: Duration::from_millis(250),
+            // A partitioned peer is redialled every ~0.75 s, so it rejoins within a
+            // second of the partition healing.
+            connect_timeout: Duration::from_millis(500),
+            stall_timeout: Duration::from_secs(1),
+            outbound_ip: config.bind_outbound.then(|| me.raft.ip()),
+            cluster_id: config.cluster_id.clone(),
+            tls: config.peer_tls.clone(),
+            log: Some(raft_io::tcp::TcpLog(Arc::new(move |line: &str| {
+                println!("[node {id}] transport: {line}");
+            }))),
+            ..TcpOptions::default()
+        },
+        move |message| {
+            // A full inbox drops the message: Raft resends what matters.
+            let _ = raft_inputs.try_send(Input::Raft(message));
+        },
+    )
+    .map_err(|error| format!("starting the transport: {error}"))?;
+    let connections = Arc::new(Mutex::new(Vec::new()));
+    let acceptor = {
+        let stop = Arc::clone(&stop);
+        let connections = Arc::clone(&connections);
+        let port = ClientPort {
+            tls: config.client_tls.clone(),
+            admin_token: config.admin_token.clone(),
+            idle_timeout: config.client_idle_timeout,
+            per_address: Arc::new(Mutex::new(BTreeMap::new())),
+        };
+        thread::Builder::new()
+            .name("kv-accept".into())
+            .spawn(move || {
+                accept_clients(&client_listener, &port, &inputs, &stop, &connections);
+            })
+            .map_err(|error| error.to_string())?
+    };
+    let log_state = (node.term(), node.commit_index(), node.log().last_index());
+    let mut server = Server {
+        was: (node.role(), node.term()),
+        node,
+        transport,
+        store: Store::default(),
+        pending: Pending::default(),
+        last_snapshot: 0,
+        ticks: 0,
+        fatal: None,
+        isolated_until: None,
+        actions: Vec::new(),
+        config,
+    };
+    server.last_snapshot = server.node.log().snapshot_index();
+    server.say(&format!(
+        "started: raft {} clients {} term {} commit {} last index {}",
+        me.raft, me.client, log_state.0, log_state.1, log_state.2
+    ));
+    let loop_stop = Arc::clone(&stop);
+    let main = thread::Builder::new()
+        .name("kv-loop".into())
+        .spawn(move || {
+            let result = run_loop(&mut server, &inbox, &loop_stop);
+            match &result {
+                Ok(()) => server.say("stopped"),
+                Err(why) => server.say(&format!("failed: {why}")),
+            }
+            loop_stop.store(true, Ordering::SeqCst);
+            result
+        })
+        .map_err(|error| error.to_string())?;
+    Ok(ServerHandle {
+        stop,
+        threads: vec![acceptor],
+        main: Some(main),
+    })
+}

@@ -1,0 +1,200 @@
+//! Benchmarks on a loopback cluster: write and read throughput with latency, and
+//! failover time after a leader's SIGKILL.
+
+use super::*;
+
+/// What the benchmark clients do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Put 64-byte values (through the log).
+    Writes,
+    /// Get keys (linearizable reads through ReadIndex).
+    Reads,
+}
+
+/// Latency and throughput of acknowledged operations.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    /// What the clients did.
+    pub workload: Workload,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Operations answered in the measured window.
+    pub operations: usize,
+    /// Per second.
+    pub per_sec: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+}
+
+impl core::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "{:>2} clients, {:<6} {:>7.0}/s, p50 {:>6.2} ms, p99 {:>6.2} ms ({} operations)",
+            self.clients,
+            match self.workload {
+                Workload::Writes => "writes",
+                Workload::Reads => "reads",
+            },
+            self.per_sec,
+            self.p50.as_secs_f64() * 1e3,
+            self.p99.as_secs_f64() * 1e3,
+            self.operations
+        )
+    }
+}
+
+/// `clients` clients each putting 64-byte values (or reading keys) as fast as answers
+/// come back, on a fresh 3-node cluster (fsync on unless `serve_args` turns it off).
+///
+/// # Errors
+/// The cluster did not start or a write failed.
+pub fn bench(
+    exe: &Path,
+    workload: Workload,
+    clients: usize,
+    duration: Duration,
+    serve_args: &[String],
+) -> Result<BenchReport, String> {
+    let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
+    cluster.serve_args = serve_args.to_vec();
+    cluster.start_all().map_err(|error| error.to_string())?;
+    cluster
+        .wait_for_leader(0, Duration::from_secs(20))
+        .ok_or("no leader")?;
+    let start = Instant::now() + Duration::from_millis(500);
+    let end = start + duration;
+    let threads: Vec<_> = (0..clients as u64)
+        .map(|index| {
+            let addresses = cluster.client_addresses();
+            let tls = cluster.client_tls();
+            thread::spawn(move || -> Result<Vec<Duration>, String> {
+                let mut client = Client::new(addresses).with_sessions().with_tls(tls);
+                let value = "v".repeat(64);
+                let mut latencies = Vec::new();
+                let mut counter = 0u64;
+                loop {
+                    let began = Instant::now();
+                    if began >= end {
+                        return Ok(latencies);
+                    }
+                    counter += 1;
+                    let key = format!("bench-{index}-{}", counter % 1000);
+                    let request = match workload {
+                        Workload::Writes => Request::Put {
+                            key,
+                            value: value.clone(),
+                        },
+                        Workload::Reads => Request::Get { key },
+                    };
+                    let _ = client
+                        .execute(request, OP_TIMEOUT)
+                        .map_err(|error| error.to_string())?;
+                    if began >= start {
+                        latencies.push(began.elapsed());
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for thread in threads {
+        latencies.extend(thread.join().map_err(|_| "a client panicked")??);
+    }
+    latencies.sort_unstable();
+    let at = |quantile: f64| {
+        latencies
+            .get(
+                ((latencies.len() as f64 * quantile) as usize)
+                    .min(latencies.len().saturating_sub(1)),
+            )
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(BenchReport {
+        workload,
+        clients,
+        operations: latencies.len(),
+        per_sec: latencies.len() as f64 / duration.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    })
+}
+
+/// One leader kill: milliseconds until a new leader answers as such, and until a
+/// client's write is acknowledged again.
+#[derive(Clone, Copy, Debug)]
+pub struct Failover {
+    /// Kill to new leader.
+    pub elected_ms: u64,
+    /// Ticks the new leader stepped between the kill and answering as leader.
+    pub elected_ticks: u64,
+    /// Kill to the first acknowledged write.
+    pub write_ms: u64,
+}
+
+/// Kills the leader of a 3-node cluster `trials` times (restarting it each time) and
+/// measures how long the cluster is without one.
+///
+/// # Errors
+/// The cluster did not recover.
+pub fn failovers(exe: &Path, trials: usize) -> Result<Vec<Failover>, String> {
+    let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
+    cluster.start_all().map_err(|error| error.to_string())?;
+    let mut client = cluster.client();
+    let mut results = Vec::new();
+    for trial in 0..trials {
+        let (leader, term) = cluster
+            .wait_for_leader(0, Duration::from_secs(20))
+            .ok_or("no leader")?;
+        // Let the cluster settle: every node up and caught up.
+        let _ = client
+            .execute(
+                Request::Put {
+                    key: "failover".into(),
+                    value: trial.to_string(),
+                },
+                OP_TIMEOUT,
+            )
+            .map_err(|error| error.to_string())?;
+        thread::sleep(Duration::from_millis(500));
+        let ticks_before: BTreeMap<u64, u64> = cluster
+            .ids()
+            .into_iter()
+            .filter(|&id| id != leader)
+            .filter_map(|id| Some((id, cluster.status(id)?.ticks)))
+            .collect();
+        let killed_at = Instant::now();
+        cluster.kill(leader);
+        let (elected, _) = cluster
+            .wait_for_leader(term, Duration::from_secs(10))
+            .ok_or("no new leader")?;
+        let elected_ms = killed_at.elapsed().as_millis() as u64;
+        let elected_ticks = cluster
+            .status(elected)
+            .map(|status| status.ticks)
+            .zip(ticks_before.get(&elected))
+            .map_or(0, |(after, before)| after.saturating_sub(*before));
+        let _ = client
+            .execute(
+                Request::Put {
+                    key: "failover".into(),
+                    value: format!("after-{trial}"),
+                },
+                OP_TIMEOUT,
+            )
+            .map_err(|error| error.to_string())?;
+        let write_ms = killed_at.elapsed().as_millis() as u64;
+        results.push(Failover {
+            elected_ms,
+            elected_ticks,
+            write_ms,
+        });
+        cluster.start(leader).map_err(|error| error.to_string())?;
+        let _ = cluster.wait_converged(Duration::from_secs(20))?;
+    }
+    Ok(results)
+}
