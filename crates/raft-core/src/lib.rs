@@ -172,6 +172,9 @@ mod read_only;
 mod rng;
 mod snapshot_receiver;
 mod sync_state;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod transport;
 mod types;
 

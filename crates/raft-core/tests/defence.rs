@@ -8,7 +8,7 @@ mod cluster;
 
 use std::collections::BTreeMap;
 
-use cluster::{Cluster, DurableLog, log_with_terms, sends};
+use cluster::{Cluster, CrashLog, log_with_terms, sends};
 use raft_core::{
     Action, AppendEntries, AppendEntriesReply, Bytes, Error, Event, INDEX_MAX, Index,
     InstallSnapshot, InstallSnapshotReply, LogEntry, Membership, MembershipChange, MemoryLog,
@@ -16,7 +16,7 @@ use raft_core::{
 };
 
 /// Node 1 of {1, 2, 3} made leader by hand (no pre-vote), over a log of `terms`.
-fn leader_by_hand(terms: &[Term], config: RaftConfig) -> RaftNode<DurableLog> {
+fn leader_by_hand(terms: &[Term], config: RaftConfig) -> RaftNode<CrashLog> {
     let term = terms.last().copied().unwrap_or(0);
     let mut node = RaftNode::with_log(config.with_pre_vote(false), log_with_terms(terms, term));
     cluster::win_election(&mut node);
@@ -99,18 +99,18 @@ fn check_quorum_connected_leader_stays_through_membership_changes() {
 // ----- indexes: the ceiling and hostile values in every role --------------------------
 
 /// A node of each role, and whether it is the only voter of its cluster.
-fn nodes_in_every_role() -> Vec<(&'static str, RaftNode<DurableLog>)> {
+fn nodes_in_every_role() -> Vec<(&'static str, RaftNode<CrashLog>)> {
     let mut roles = Vec::new();
     roles.push((
         "follower",
-        RaftNode::with_log(RaftConfig::new(1, [2, 3]), DurableLog::default()),
+        RaftNode::with_log(RaftConfig::new(1, [2, 3]), CrashLog::default()),
     ));
-    let mut pre_candidate = RaftNode::with_log(RaftConfig::new(1, [2, 3]), DurableLog::default());
+    let mut pre_candidate = RaftNode::with_log(RaftConfig::new(1, [2, 3]), CrashLog::default());
     while sends(&pre_candidate.step(Event::Tick).unwrap()).is_empty() {}
     roles.push(("pre-candidate", pre_candidate));
     let mut candidate = RaftNode::with_log(
         RaftConfig::new(1, [2, 3]).with_pre_vote(false),
-        DurableLog::default(),
+        CrashLog::default(),
     );
     while candidate.role() != Role::Candidate {
         let _ = candidate.step(Event::Tick).unwrap();
@@ -120,14 +120,14 @@ fn nodes_in_every_role() -> Vec<(&'static str, RaftNode<DurableLog>)> {
         "leader",
         leader_by_hand(&[1, 1], RaftConfig::new(1, [2, 3])),
     ));
-    let mut single = RaftNode::with_log(RaftConfig::single(1), DurableLog::default());
+    let mut single = RaftNode::with_log(RaftConfig::single(1), CrashLog::default());
     while !single.is_leader() {
         let _ = single.step(Event::Tick).unwrap();
     }
     roles.push(("single-node leader", single));
     roles.push((
         "learner",
-        RaftNode::with_log(RaftConfig::learner(1, [2, 3]), DurableLog::default()),
+        RaftNode::with_log(RaftConfig::learner(1, [2, 3]), CrashLog::default()),
     ));
     roles
 }
@@ -292,7 +292,7 @@ fn index_ceiling_log_full_refuses_proposals() {
 
 /// Node 1 leading {1, 2, 3}; its probes to 2 and 3 are out (and lost), so proposals made
 /// now are not sent to anyone. Returns the leader and the highest index sent.
-fn leader_with_unsent_entries() -> (RaftNode<DurableLog>, Index) {
+fn leader_with_unsent_entries() -> (RaftNode<CrashLog>, Index) {
     let mut node = leader_by_hand(&[1, 1], RaftConfig::new(1, [2, 3]));
     let sent = node.log().last_index();
     let actions = node

@@ -157,7 +157,7 @@ fn leader_removing_itself_steps_down_after_commit() {
 
 /// Node 1 leading a new term over entries of term 2 it cannot know are committed, with
 /// its no-op not yet acknowledged by anyone; returns it and its term.
-fn fresh_leader_with_an_uncommitted_tail() -> (RaftNode<cluster::DurableLog>, u64) {
+fn fresh_leader_with_an_uncommitted_tail() -> (RaftNode<cluster::CrashLog>, u64) {
     let log = log_with_terms(&[1, 2], 2);
     let mut node = RaftNode::with_log(RaftConfig::new(1, [2, 3]).with_pre_vote(false), log);
     cluster::win_election(&mut node);

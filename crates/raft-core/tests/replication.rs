@@ -6,7 +6,7 @@ mod cluster;
 
 use std::collections::BTreeMap;
 
-use cluster::{Cluster, DurableLog, log_with_terms};
+use cluster::{Cluster, CrashLog, log_with_terms};
 use raft_core::{
     Action, AppendEntries, AppendEntriesReply, Bytes, EntryKind, Error, Event, LogEntry, Message,
     RaftConfig, RaftLog, RaftNode, Term,
@@ -45,7 +45,7 @@ fn terms_of(log: &impl RaftLog) -> Vec<Term> {
         .collect()
 }
 
-fn follower(terms: &[Term], term: Term) -> RaftNode<DurableLog> {
+fn follower(terms: &[Term], term: Term) -> RaftNode<CrashLog> {
     RaftNode::with_log(RaftConfig::new(1, [2, 3]), log_with_terms(terms, term))
 }
 
@@ -440,13 +440,12 @@ fn fresh_leader_appends_no_noop() {
 #[test]
 fn applied_index_skips_already_applied_entries() {
     let mut log = log_with_terms(&[1, 1, 1], 1);
-    log.live
-        .set_hard_state(raft_core::HardState {
-            term: 1,
-            voted_for: None,
-            commit_index: 3,
-        })
-        .unwrap();
+    log.set_hard_state(raft_core::HardState {
+        term: 1,
+        voted_for: None,
+        commit_index: 3,
+    })
+    .unwrap();
     let config = RaftConfig::single(1).with_applied_index(2);
     let mut node = RaftNode::with_log(config, log);
     let actions = node.step(Event::Tick).unwrap();

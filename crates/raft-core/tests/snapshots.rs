@@ -7,7 +7,7 @@ mod cluster;
 
 use std::collections::BTreeMap;
 
-use cluster::{Cluster, DurableLog};
+use cluster::{Cluster, CrashLog};
 use raft_core::{Action, Bytes, Event, Message, RaftConfig, RaftLog, RaftNode, Snapshot};
 
 fn cluster(seed: u64) -> Cluster {
@@ -167,7 +167,7 @@ fn old_snapshot_is_acknowledged_not_restored() {
 // committed entries after it.
 #[test]
 fn restart_restores_the_snapshot_then_applies_the_rest() {
-    let mut node = RaftNode::with_log(RaftConfig::single(1), DurableLog::default());
+    let mut node = RaftNode::with_log(RaftConfig::single(1), CrashLog::default());
     while !node.is_leader() {
         let _ = node.step(Event::Tick).unwrap();
     }
@@ -210,7 +210,7 @@ fn restart_restores_the_snapshot_then_applies_the_rest() {
 // other way round (which would leave the state machine behind its applied index).
 #[test]
 fn startup_restore_comes_before_an_install_in_the_same_step() {
-    let mut node = RaftNode::with_log(RaftConfig::new(2, [1, 3]), DurableLog::default());
+    let mut node = RaftNode::with_log(RaftConfig::new(2, [1, 3]), CrashLog::default());
     let entries: Vec<_> = (1..=5)
         .map(|i| raft_core::LogEntry::new(1, i, vec![i as u8]))
         .collect();

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use raft_sim::{Op, Outcome, Recorded, check_linearizability};
+use raft_sim::{Op, Outcome, Recorded, SimRng, check_linearizability};
 
 use crate::client::{Client, ClientError};
 use crate::local::LocalCluster;
@@ -140,25 +140,10 @@ impl core::fmt::Display for TortureReport {
     }
 }
 
-/// A xorshift generator for the test's choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-
-    fn between(&mut self, (low, high): (Duration, Duration)) -> Duration {
-        let span = high.saturating_sub(low).as_millis() as u64;
-        low + Duration::from_millis(self.below(span + 1))
-    }
+/// A duration drawn from the inclusive range `low..=high`, in whole milliseconds.
+fn duration_between(rng: &mut SimRng, (low, high): (Duration, Duration)) -> Duration {
+    let span = u64::try_from(high.saturating_sub(low).as_millis()).unwrap_or(u64::MAX);
+    low + Duration::from_millis(rng.between(0, span))
 }
 
 const SHARED_KEYS: u8 = 4;
@@ -271,7 +256,7 @@ fn client_loop(
     stop: &AtomicBool,
     seed: u64,
 ) -> Result<BTreeMap<u64, PrivateWrites>, String> {
-    let mut rng = Rng(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = SimRng::new(seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut client = Client::new(addresses).with_sessions().with_tls(tls);
     let mut private: BTreeMap<u64, PrivateWrites> = BTreeMap::new();
     let mut counter = 0u64;
@@ -358,11 +343,11 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
         .collect();
 
     // The nemesis, on this thread.
-    let mut rng = Rng(options.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+    let mut rng = SimRng::new(options.seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let end = Instant::now() + options.duration;
     let mut round = 0u64;
     while Instant::now() < end {
-        thread::sleep(rng.between(options.kill_every));
+        thread::sleep(duration_between(&mut rng, options.kill_every));
         let ids = cluster.ids();
         let leader = cluster.leader();
         round += 1;
@@ -440,7 +425,10 @@ pub fn run(exe: &Path, options: &TortureOptions) -> Result<TortureReport, String
                     .push(killed_at.elapsed().as_millis() as u64);
             }
         }
-        thread::sleep(rng.between((Duration::from_millis(50), Duration::from_millis(600))));
+        thread::sleep(duration_between(
+            &mut rng,
+            (Duration::from_millis(50), Duration::from_millis(600)),
+        ));
         for &id in &victims {
             cluster.start(id).map_err(|error| error.to_string())?;
         }

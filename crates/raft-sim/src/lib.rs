@@ -30,12 +30,13 @@ mod config;
 mod kv;
 mod linearizability;
 mod log;
-mod rng;
 mod sim;
 
 pub use config::{Faults, Profile, SimConfig, TIME_PER_TICK};
 pub use kv::{Command, Key, Kv, Op, Outcome, Value};
 pub use linearizability::{Recorded, check as check_linearizability};
 pub use log::{SimLog, SimStorage};
-pub use rng::SimRng;
+/// The simulator's PRNG: raft-core's pinned SplitMix64, so a seed printed today replays
+/// identically later.
+pub type SimRng = raft_core::testing::SplitMix64;
 pub use sim::{RunStats, Simulation, Violation, run_seed, trace_seed};

@@ -17,11 +17,11 @@ use raft_core::{
     Term,
 };
 
+use crate::SimRng;
 use crate::config::{SimConfig, TIME_PER_TICK};
 use crate::kv::{Command, Kv, Op, Outcome};
 use crate::linearizability::{self, Recorded};
 use crate::log::{SimLog, SimStorage};
-use crate::rng::SimRng;
 
 /// A broken property: what, when, and how to replay it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,8 +5,9 @@
 #[path = "support/messages.rs"]
 mod messages;
 
-use messages::{message, samples};
+use messages::samples;
 use proptest::prelude::*;
+use raft_core::testing::arbitrary::message;
 use raft_core::{Message, TimeoutNow};
 use raft_wire::{
     FrameDecoder, FrameLimits, HEADER_BYTES, WireError, decode, decode_message, decode_with_limits,

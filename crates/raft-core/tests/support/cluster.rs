@@ -8,76 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_core::{
     Action, Bytes, Error, Event, HardState, Index, LogEntry, MemoryLog, Message, NodeId,
-    RaftConfig, RaftLog, RaftNode, Result, Snapshot, Term,
+    RaftConfig, RaftLog, RaftNode, Result, Term,
 };
 
-/// A MemoryLog that also keeps what the last `sync` made durable, so a crash can drop
-/// the rest and tests can check the durability contract.
-#[derive(Clone, Debug, Default)]
-pub struct DurableLog {
-    pub live: MemoryLog,
-    pub durable: MemoryLog,
-    pub syncs: u64,
-}
-
-impl RaftLog for DurableLog {
-    fn last_index(&self) -> Index {
-        self.live.last_index()
-    }
-    fn last_term(&self) -> Term {
-        self.live.last_term()
-    }
-    fn term_at(&self, index: Index) -> Option<Term> {
-        self.live.term_at(index)
-    }
-    fn entry(&self, index: Index) -> Option<LogEntry> {
-        self.live.entry(index)
-    }
-    fn entries(&self, from: Index, to: Index) -> Vec<LogEntry> {
-        self.live.entries(from, to)
-    }
-    fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
-        self.live.entries_limited(from, to, bytes_max)
-    }
-    fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
-        self.live.append(entries)
-    }
-    fn truncate(&mut self, from: Index) -> Result<()> {
-        self.live.truncate(from)
-    }
-    fn hard_state(&self) -> HardState {
-        self.live.hard_state()
-    }
-    fn set_hard_state(&mut self, state: HardState) -> Result<()> {
-        self.live.set_hard_state(state)
-    }
-    fn sync(&mut self) -> Result<()> {
-        self.durable = self.live.clone();
-        self.syncs += 1;
-        Ok(())
-    }
-    fn snapshot(&self) -> Option<Snapshot> {
-        self.live.snapshot()
-    }
-    fn snapshot_index(&self) -> Index {
-        self.live.snapshot_index()
-    }
-    fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
-        self.live.save_snapshot(snapshot)
-    }
-}
-
-impl DurableLog {
-    /// Whether everything the node can have sent messages about is durable: term,
-    /// vote and every entry.
-    pub fn is_synced(&self) -> bool {
-        let (live, durable) = (self.live.hard_state(), self.durable.hard_state());
-        live.term == durable.term
-            && live.voted_for == durable.voted_for
-            && self.live.last_index() == self.durable.last_index()
-            && self.live.last_term() == self.durable.last_term()
-    }
-}
+pub use raft_core::testing::{CrashLog, SplitMix64};
 
 /// Fault probabilities in percent.
 #[derive(Clone, Copy, Debug, Default)]
@@ -88,7 +22,7 @@ pub struct Faults {
 }
 
 pub struct Cluster {
-    pub nodes: BTreeMap<NodeId, RaftNode<DurableLog>>,
+    pub nodes: BTreeMap<NodeId, RaftNode<CrashLog>>,
     pub configs: BTreeMap<NodeId, RaftConfig>,
     pub queue: VecDeque<(NodeId, Message)>,
     pub applied: BTreeMap<NodeId, Vec<(Index, Bytes)>>,
@@ -102,7 +36,7 @@ pub struct Cluster {
     commit_seen: BTreeMap<NodeId, Index>,
     /// Durable votes seen per (node, term), across restarts.
     votes: BTreeMap<(NodeId, Term), NodeId>,
-    rng: u64,
+    rng: SplitMix64,
 }
 
 impl Cluster {
@@ -123,14 +57,14 @@ impl Cluster {
     pub fn with_configs(configs: BTreeMap<NodeId, RaftConfig>, seed: u64) -> Self {
         let logs = configs
             .keys()
-            .map(|&id| (id, DurableLog::default()))
+            .map(|&id| (id, CrashLog::default()))
             .collect();
         Self::with_logs(configs, logs, seed)
     }
 
     pub fn with_logs(
         configs: BTreeMap<NodeId, RaftConfig>,
-        mut logs: BTreeMap<NodeId, DurableLog>,
+        mut logs: BTreeMap<NodeId, CrashLog>,
         seed: u64,
     ) -> Self {
         let nodes = configs
@@ -153,19 +87,15 @@ impl Cluster {
             committed: BTreeMap::new(),
             commit_seen: BTreeMap::new(),
             votes: BTreeMap::new(),
-            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+            rng: SplitMix64::new(seed ^ 0x9e37_79b9_7f4a_7c15),
         }
     }
 
     fn random(&mut self, below: u64) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % below.max(1)
+        self.rng.below(below)
     }
 
-    pub fn node(&self, id: NodeId) -> &RaftNode<DurableLog> {
+    pub fn node(&self, id: NodeId) -> &RaftNode<CrashLog> {
         &self.nodes[&id]
     }
 
@@ -173,11 +103,11 @@ impl Cluster {
     pub fn step(&mut self, id: NodeId, event: Event) -> Result<Vec<Action>> {
         assert!(!self.down.contains(&id), "stepping crashed node {id}");
         let node = self.nodes.get_mut(&id).expect("node exists");
-        let syncs_before = node.log().syncs;
+        let syncs_before = node.log().syncs();
         let result = node.step(event);
         let node = &self.nodes[&id];
         assert!(
-            node.log().syncs <= syncs_before + 1,
+            node.log().syncs() <= syncs_before + 1,
             "more than one sync in one step"
         );
         assert!(
@@ -238,7 +168,7 @@ impl Cluster {
                 node.term()
             );
         }
-        let durable = node.log().durable.hard_state();
+        let durable = node.log().durable_hard_state();
         if let Some(vote) = durable.voted_for {
             let previous = self.votes.insert((id, durable.term), vote);
             assert!(
@@ -384,8 +314,7 @@ impl Cluster {
     /// Restarts `id` from its durable log.
     pub fn restart(&mut self, id: NodeId) {
         let node = self.nodes.remove(&id).expect("node exists");
-        let mut log = node.into_log();
-        log.live = log.durable.clone();
+        let log = node.into_log().after_crash(0);
         let node = RaftNode::with_log(self.configs[&id].clone(), log);
         let _ = self.nodes.insert(id, node);
         let _ = self.applied.remove(&id);
@@ -435,7 +364,7 @@ impl Cluster {
 
 /// A log holding entries with the given terms at indexes 1.., with `term` as its hard
 /// state's term.
-pub fn log_with_terms(terms: &[Term], term: Term) -> DurableLog {
+pub fn log_with_terms(terms: &[Term], term: Term) -> CrashLog {
     let mut log = MemoryLog::new();
     let entries: Vec<LogEntry> = terms
         .iter()
@@ -449,11 +378,7 @@ pub fn log_with_terms(terms: &[Term], term: Term) -> DurableLog {
         commit_index: 0,
     })
     .expect("memory");
-    DurableLog {
-        durable: log.clone(),
-        live: log,
-        syncs: 0,
-    }
+    CrashLog::from_durable(log)
 }
 
 /// Makes `node` (pre-vote off, peers 2 and 3) leader by hand: ticks it into candidacy

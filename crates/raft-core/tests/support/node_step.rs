@@ -21,83 +21,16 @@
 
 use std::collections::VecDeque;
 
+use raft_core::testing::CrashLog;
 use raft_core::{
-    Action, AppendEntries, AppendEntriesReply, Bytes, Error, Event, HardState, INDEX_MAX, Index,
-    InstallSnapshot, InstallSnapshotReply, LogEntry, Membership, MembershipChange, MemoryLog,
-    Message, PreVote, PreVoteReply, RaftConfig, RaftLog, RaftNode, ReadConfirm, ReadConfirmReply,
-    RequestVote, RequestVoteReply, Role, Snapshot, TERM_MAX, Term, TimeoutNow,
+    Action, AppendEntries, AppendEntriesReply, Bytes, Error, Event, INDEX_MAX, Index,
+    InstallSnapshot, InstallSnapshotReply, LogEntry, Membership, MembershipChange, Message,
+    PreVote, PreVoteReply, RaftConfig, RaftLog, RaftNode, ReadConfirm, ReadConfirmReply,
+    RequestVote, RequestVoteReply, Role, TERM_MAX, Term, TimeoutNow,
 };
 
 /// Events one input may drive; bounds the time one input takes.
 const STEPS_MAX: usize = 4_000;
-
-/// A MemoryLog that knows what the last `sync` made durable.
-#[derive(Debug, Default)]
-pub struct CheckedLog {
-    inner: MemoryLog,
-    durable_hard_state: HardState,
-    /// Written since the last sync.
-    unsynced: bool,
-}
-
-impl RaftLog for CheckedLog {
-    fn last_index(&self) -> Index {
-        self.inner.last_index()
-    }
-    fn last_term(&self) -> Term {
-        self.inner.last_term()
-    }
-    fn term_at(&self, index: Index) -> Option<Term> {
-        self.inner.term_at(index)
-    }
-    fn entry(&self, index: Index) -> Option<LogEntry> {
-        self.inner.entry(index)
-    }
-    fn entries(&self, from: Index, to: Index) -> Vec<LogEntry> {
-        self.inner.entries(from, to)
-    }
-    fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
-        self.inner.entries_limited(from, to, bytes_max)
-    }
-    fn append(&mut self, entries: &[LogEntry]) -> raft_core::Result<()> {
-        self.unsynced = true;
-        self.inner.append(entries)
-    }
-    fn append_owned(&mut self, entries: Vec<LogEntry>) -> raft_core::Result<()> {
-        self.unsynced = true;
-        self.inner.append_owned(entries)
-    }
-    fn truncate(&mut self, from: Index) -> raft_core::Result<()> {
-        self.unsynced = true;
-        self.inner.truncate(from)
-    }
-    fn hard_state(&self) -> HardState {
-        self.inner.hard_state()
-    }
-    fn set_hard_state(&mut self, state: HardState) -> raft_core::Result<()> {
-        let old = self.inner.hard_state();
-        // A commit index alone needs no barrier.
-        if old.term != state.term || old.voted_for != state.voted_for {
-            self.unsynced = true;
-        }
-        self.inner.set_hard_state(state)
-    }
-    fn snapshot(&self) -> Option<Snapshot> {
-        self.inner.snapshot()
-    }
-    fn snapshot_index(&self) -> Index {
-        self.inner.snapshot_index()
-    }
-    fn save_snapshot(&mut self, snapshot: Snapshot) -> raft_core::Result<()> {
-        self.unsynced = true;
-        self.inner.save_snapshot(snapshot)
-    }
-    fn sync(&mut self) -> raft_core::Result<()> {
-        self.unsynced = false;
-        self.durable_hard_state = self.inner.hard_state();
-        self.inner.sync()
-    }
-}
 
 /// Reads the input a byte or a number at a time; zeros once it runs out.
 struct Input<'a> {
@@ -203,7 +136,7 @@ enum ConfigRole {
 
 /// The node under test, what it sent recently, and what the checks remember.
 struct Harness {
-    node: RaftNode<CheckedLog>,
+    node: RaftNode<CrashLog>,
     /// Messages the node sent lately (bounded), for plausible answers.
     sent: VecDeque<(u64, Message)>,
     term: Term,
@@ -214,7 +147,7 @@ struct Harness {
 
 impl Harness {
     fn new(config: RaftConfig) -> Self {
-        let node = RaftNode::with_log(config, CheckedLog::default());
+        let node = RaftNode::with_log(config, CrashLog::default());
         Self {
             node,
             sent: VecDeque::new(),
@@ -233,7 +166,7 @@ impl Harness {
         if let Err(error) = &result {
             assert!(!error.is_fatal(), "the log never fails, yet: {error}");
         }
-        if is_sync && !node.log().unsynced {
+        if is_sync && node.log().is_synced() {
             self.sync_outstanding = false;
         }
         let actions = result.as_deref().unwrap_or(&[]);
@@ -246,7 +179,7 @@ impl Harness {
         assert!(node.commit_index() <= node.log().last_index());
         assert!(node.log().last_index() <= INDEX_MAX);
         // Durability: the term and vote messages depend on are synced.
-        let durable = node.log().durable_hard_state;
+        let durable = node.log().durable_hard_state();
         assert_eq!(
             (durable.term, durable.voted_for),
             (node.term(), node.voted_for()),
@@ -279,7 +212,7 @@ impl Harness {
         if sync_asked {
             self.sync_outstanding = true;
         }
-        if node.log().unsynced {
+        if !node.log().is_synced() {
             // Only a leader's deferred proposals may wait, and then the driver was asked.
             assert!(
                 node.is_leader() && node.config().deferred_leader_sync(),
@@ -316,7 +249,7 @@ impl Harness {
         }
     }
 
-    fn tick_until(&mut self, mut done: impl FnMut(&RaftNode<CheckedLog>) -> bool) {
+    fn tick_until(&mut self, mut done: impl FnMut(&RaftNode<CrashLog>) -> bool) {
         for _ in 0..100 {
             if done(&self.node) {
                 return;
@@ -441,7 +374,7 @@ fn build(input: &mut Input<'_>) -> Harness {
 }
 
 /// A message of any kind with fields drawn from the input, near the node's own values.
-fn any_message(input: &mut Input<'_>, node: &RaftNode<CheckedLog>) -> Message {
+fn any_message(input: &mut Input<'_>, node: &RaftNode<CrashLog>) -> Message {
     let term = input.near(node.term());
     let from = input.node();
     let last = node.log().last_index();

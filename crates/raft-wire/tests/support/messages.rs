@@ -1,12 +1,11 @@
-//! Messages for the codec tests: one fixed sample per kind (the golden vectors) and a
-//! proptest strategy over every kind with full-range fields.
+//! Messages for the codec tests: one fixed sample per kind (the golden vectors). The
+//! random ones come from `raft_core::testing::arbitrary`, the core's own generator.
 #![allow(dead_code)]
 
-use proptest::prelude::*;
 use raft_core::{
-    AppendEntries, AppendEntriesReply, Bytes, EntryKind, InstallSnapshot, InstallSnapshotReply,
-    LogEntry, Membership, Message, PreVote, PreVoteReply, ReadConfirm, ReadConfirmReply,
-    RequestVote, RequestVoteReply, TimeoutNow,
+    AppendEntries, AppendEntriesReply, Bytes, InstallSnapshot, InstallSnapshotReply, LogEntry,
+    Membership, Message, PreVote, PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote,
+    RequestVoteReply, TimeoutNow,
 };
 
 /// One sample per message kind, with field values that exercise one- and multi-byte
@@ -116,167 +115,6 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 next_offset: 133,
                 done: true,
             }),
-        ),
-    ]
-}
-
-fn word() -> impl Strategy<Value = u64> {
-    prop_oneof![3 => 0u64..200, 1 => any::<u64>()]
-}
-
-fn entry() -> impl Strategy<Value = LogEntry> {
-    (
-        word(),
-        word(),
-        any::<bool>(),
-        proptest::collection::vec(any::<u8>(), 0..40),
-    )
-        .prop_map(|(term, index, noop, command)| LogEntry {
-            term,
-            index,
-            kind: if noop {
-                EntryKind::Noop
-            } else {
-                EntryKind::Normal
-            },
-            command: Bytes::from(command),
-        })
-}
-
-/// Any message of any kind, fields over their whole range.
-pub fn message() -> impl Strategy<Value = Message> {
-    prop_oneof![
-        (word(), word(), word(), word()).prop_map(
-            |(term, candidate, last_log_index, last_log_term)| {
-                Message::PreVote(PreVote {
-                    term,
-                    candidate,
-                    last_log_index,
-                    last_log_term,
-                })
-            }
-        ),
-        (word(), any::<bool>(), word()).prop_map(|(term, vote_granted, from)| {
-            Message::PreVoteReply(PreVoteReply {
-                term,
-                vote_granted,
-                from,
-            })
-        }),
-        (word(), word(), word(), word(), any::<bool>()).prop_map(
-            |(term, candidate, last_log_index, last_log_term, force)| {
-                Message::RequestVote(RequestVote {
-                    term,
-                    candidate,
-                    last_log_index,
-                    last_log_term,
-                    force,
-                })
-            }
-        ),
-        (word(), any::<bool>(), word()).prop_map(|(term, vote_granted, from)| {
-            Message::RequestVoteReply(RequestVoteReply {
-                term,
-                vote_granted,
-                from,
-            })
-        }),
-        (
-            word(),
-            word(),
-            word(),
-            word(),
-            proptest::collection::vec(entry(), 0..6),
-            word()
-        )
-            .prop_map(
-                |(term, leader, prev_log_index, prev_log_term, entries, leader_commit)| {
-                    Message::AppendEntries(AppendEntries {
-                        term,
-                        leader,
-                        prev_log_index,
-                        prev_log_term,
-                        entries,
-                        leader_commit,
-                    })
-                }
-            ),
-        (
-            word(),
-            any::<bool>(),
-            word(),
-            word(),
-            word(),
-            word(),
-            word()
-        )
-            .prop_map(
-                |(
-                    term,
-                    success,
-                    from,
-                    prev_log_index,
-                    match_index,
-                    conflict_index,
-                    conflict_term,
-                )| {
-                    Message::AppendEntriesReply(AppendEntriesReply {
-                        term,
-                        success,
-                        from,
-                        prev_log_index,
-                        match_index,
-                        conflict_index,
-                        conflict_term,
-                    })
-                }
-            ),
-        (word(), word())
-            .prop_map(|(term, leader)| Message::TimeoutNow(TimeoutNow { term, leader })),
-        (word(), word(), word()).prop_map(|(term, leader, round)| {
-            Message::ReadConfirm(ReadConfirm {
-                term,
-                leader,
-                round,
-            })
-        }),
-        (word(), word(), word()).prop_map(|(term, from, round)| {
-            Message::ReadConfirmReply(ReadConfirmReply { term, from, round })
-        }),
-        (
-            (word(), word(), word(), word()),
-            proptest::collection::vec(word(), 0..4),
-            proptest::collection::vec(word(), 0..3),
-            (
-                word(),
-                proptest::collection::vec(any::<u8>(), 0..40),
-                any::<bool>()
-            ),
-        )
-            .prop_map(
-                |((term, leader, index, last_term), voters, learners, (offset, data, done))| {
-                    Message::InstallSnapshot(Box::new(InstallSnapshot {
-                        term,
-                        leader,
-                        last_included_index: index,
-                        last_included_term: last_term,
-                        membership: Membership::new(voters, learners),
-                        offset,
-                        data: Bytes::from(data),
-                        done,
-                    }))
-                }
-            ),
-        (word(), word(), word(), word(), any::<bool>()).prop_map(
-            |(term, from, index, next_offset, done)| {
-                Message::InstallSnapshotReply(InstallSnapshotReply {
-                    term,
-                    from,
-                    last_included_index: index,
-                    next_offset,
-                    done,
-                })
-            }
         ),
     ]
 }
