@@ -175,6 +175,7 @@ mod sync_state;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod timers;
 mod transport;
 mod types;
 

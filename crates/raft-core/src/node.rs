@@ -5,12 +5,15 @@ mod confchange;
 mod election;
 mod follower;
 mod leader;
+mod persist;
 mod propose;
 mod reads;
 mod receive;
+mod restore;
 mod snapshot;
 mod tick;
 mod transfer;
+mod validate;
 
 use alloc::vec::Vec;
 
@@ -30,9 +33,9 @@ use crate::message::{
 use crate::progress::{Progress, ReplicationState};
 use crate::quorum::{Majority, VoteResult};
 use crate::read_only::ReadOnly;
-use crate::rng::SplitMix64;
 use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
 use crate::sync_state::SyncState;
+use crate::timers::Timers;
 use crate::types::{
     EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,
     TERM_MAX, Term,
@@ -77,7 +80,8 @@ struct Transfer {
 pub struct RaftNode<L: RaftLog = MemoryLog> {
     config: RaftConfig,
     log: L,
-    rng: SplitMix64,
+    /// Ticks, the randomised election timeout, heartbeats, check-quorum rounds.
+    timers: Timers,
     state: State,
     term: Term,
     voted_for: Option<NodeId>,
@@ -85,12 +89,6 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     // Invariant: last_applied <= commit_index <= log.last_index(); both only grow.
     commit_index: Index,
     last_applied: Index,
-    /// Ticks since the last contact with a leader (followers), since the election
-    /// started (candidates), since the last check-quorum round (leaders).
-    election_elapsed: u32,
-    /// This round's randomised election timeout, in `[min, max]`.
-    election_timeout: u32,
-    heartbeat_elapsed: u32,
     /// Answers received in the current (pre-)election, first answer per voter wins.
     votes: Vec<(NodeId, bool)>,
     /// The configuration in force (`config_log.current()`, kept here as a copy so a
@@ -107,8 +105,6 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     pending_restore: Option<Snapshot>,
     /// Leader only: a leadership transfer under way.
     transfer: Option<Transfer>,
-    /// Ticks this node has seen; the clock of lease reads.
-    ticks: u64,
     /// Leader only: read rounds, the reads waiting on them, the lease; reads a
     /// step-down dropped, reported at the end of the step.
     reads: ReadOnly,
@@ -159,120 +155,6 @@ impl<L: RaftLog> RaftNode<L> {
             Ok(node) => node,
             Err(error) => panic!("cannot build a RaftNode: {error}"),
         }
-    }
-
-    /// A node restored from `log`, with errors returned rather than panicking.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] for a bad configuration or an applied index past the
-    /// log; [`Error::Storage`] when the log's hard state contradicts its entries.
-    pub fn try_with_log(config: RaftConfig, log: L) -> Result<Self> {
-        config.validate()?;
-        let hard_state = log.hard_state();
-        let last_index = log.last_index();
-        if hard_state.commit_index > last_index {
-            return Err(Error::storage(
-                "restoring the node",
-                alloc::format!(
-                    "hard state commit index {} is past the last entry {last_index}",
-                    hard_state.commit_index
-                ),
-            ));
-        }
-        if hard_state.term > TERM_MAX || last_index > INDEX_MAX {
-            return Err(Error::storage(
-                "restoring the node",
-                alloc::format!(
-                    "term {} or last index {last_index} is past the ceiling 2^63 (a forged \
-                     or corrupt message from a version without the ceiling); no election \
-                     is possible from there: wipe this node's data and add it back",
-                    hard_state.term
-                ),
-            ));
-        }
-        if log.last_term() > hard_state.term {
-            return Err(Error::storage(
-                "restoring the node",
-                alloc::format!(
-                    "last entry term {} is past the hard state term {}",
-                    log.last_term(),
-                    hard_state.term
-                ),
-            ));
-        }
-        let applied = config.applied_index();
-        if applied > last_index {
-            return Err(Error::InvalidConfig {
-                field: "applied index",
-                reason: alloc::format!("{applied} is past the log's last entry {last_index}"),
-            });
-        }
-        // The snapshot's configuration, then configuration entries in the log, override
-        // the initial configuration.
-        let snapshot = log.snapshot();
-        let snapshot_index = snapshot.as_ref().map_or(0, |snapshot| snapshot.index);
-        let base_membership = snapshot.as_ref().map_or_else(
-            || config.membership(),
-            |snapshot| snapshot.membership.clone(),
-        );
-        let mut config_log = ConfigLog::new(base_membership);
-        for index in snapshot_index + 1..=last_index {
-            let Some(entry) = log.entry(index) else {
-                return Err(Error::storage(
-                    "restoring the node",
-                    alloc::format!("entry {index} is missing below the last index {last_index}"),
-                ));
-            };
-            if entry.kind == EntryKind::Config {
-                let Some(membership) = Membership::decode(&entry.command) else {
-                    return Err(Error::storage(
-                        "restoring the node",
-                        alloc::format!("configuration entry {index} does not decode"),
-                    ));
-                };
-                config_log.push(index, membership);
-            }
-        }
-        let membership = config_log.current().clone();
-        // A state machine behind the snapshot restores from it first.
-        let (last_applied, pending_restore) = match snapshot {
-            Some(snapshot) if applied < snapshot.index => (snapshot.index, Some(snapshot)),
-            _ => (applied, None),
-        };
-        let pending_reads_max = config.pending_reads_max();
-        let mut node = Self {
-            membership,
-            config_log,
-            queued_change: None,
-            snapshot_receiver: SnapshotReceiver::default(),
-            pending_restore,
-            rng: SplitMix64::new(config.seed()),
-            config,
-            log,
-            state: State::Follower,
-            term: hard_state.term,
-            voted_for: hard_state.voted_for,
-            leader: None,
-            // An application that applied an entry proves it was committed; so does a
-            // snapshot.
-            commit_index: hard_state.commit_index.max(last_applied),
-            last_applied,
-            election_elapsed: 0,
-            election_timeout: 0,
-            heartbeat_elapsed: 0,
-            votes: Vec::new(),
-            transfer: None,
-            ticks: 0,
-            reads: ReadOnly::new(pending_reads_max),
-            dropped_change: None,
-            progress: Vec::new(),
-            sync: SyncState::new(hard_state, last_index),
-            log_fault: None,
-            failed: false,
-            scratch: Vec::new(),
-        };
-        node.reset_election_timeout();
-        Ok(node)
     }
 
     /// This node's id.
@@ -415,21 +297,6 @@ impl<L: RaftLog> RaftNode<L> {
         result
     }
 
-    /// After a refused event: persist a changed term or vote and sync what must not
-    /// outlive the step, so the durability invariants hold whatever was refused.
-    fn settle_after_error(&mut self) -> Result<()> {
-        self.persist_term_and_vote()?;
-        if self.sync.must_sync_now(self.may_defer_sync()) {
-            self.sync_log()?;
-        }
-        Ok(())
-    }
-
-    /// Whether unsynced proposals may outlive this step: a leader with deferred sync.
-    fn may_defer_sync(&self) -> bool {
-        self.config.deferred_leader_sync() && self.state == State::Leader
-    }
-
     fn dispatch(&mut self, event: Event, out: &mut Vec<Action>) -> Result<()> {
         match event {
             Event::Tick => self.tick(out),
@@ -466,154 +333,6 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::TransferInProgress {
                 target: transfer.target,
             });
-        }
-        Ok(())
-    }
-
-    /// Every write to the log goes through here: a changed term or vote is written
-    /// first, so a crash in the middle of the step's batch can never keep entries of a
-    /// term without the term itself; and the step will sync.
-    fn write_log<T>(&mut self, write: impl FnOnce(&mut L) -> Result<T>) -> Result<T> {
-        self.persist_term_and_vote()?;
-        let written = write(&mut self.log)?;
-        // (A refused write, such as an unsupported snapshot, left nothing to sync.)
-        self.sync.wrote_required();
-        Ok(written)
-    }
-
-    /// A leader's append of client proposals: like [`RaftNode::write_log`], but with
-    /// deferred leader sync on, the step may return before syncing it (the leader then
-    /// does not count its own copy until [`Event::SyncLog`]).
-    fn append_proposals<T>(&mut self, write: impl FnOnce(&mut L) -> Result<T>) -> Result<T> {
-        if !self.config.deferred_leader_sync() {
-            return self.write_log(write);
-        }
-        self.persist_term_and_vote()?;
-        let written = write(&mut self.log)?;
-        self.sync.wrote_deferrable();
-        Ok(written)
-    }
-
-    /// Syncs the log; everything written so far is durable.
-    fn sync_log(&mut self) -> Result<()> {
-        self.log.sync()?;
-        self.sync.synced(self.log.last_index());
-        Ok(())
-    }
-
-    /// `Event::SyncLog` (or a tick after an unanswered `Action::SyncLog`): sync, then
-    /// let the leader count its own copy and tell followers what that committed.
-    fn sync_log_requested(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        self.sync.request_answered();
-        if self.sync.needs_sync() {
-            self.sync_log()?;
-        }
-        if self.maybe_commit() {
-            for position in 0..self.progress.len() {
-                self.replicate_to(position, out);
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes a changed term or vote (before any other write of the step).
-    fn persist_term_and_vote(&mut self) -> Result<()> {
-        let persisted = self.sync.persisted();
-        if self.term != persisted.term || self.voted_for != persisted.voted_for {
-            let state = HardState {
-                term: self.term,
-                voted_for: self.voted_for,
-                commit_index: persisted.commit_index,
-            };
-            self.log.set_hard_state(state)?;
-            self.sync.hard_state_written(state);
-        }
-        Ok(())
-    }
-
-    /// Persists what changed, syncs once, then releases the applies the new commit
-    /// index allows.
-    fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        if let Some(fault) = self.log_fault.take() {
-            return Err(fault);
-        }
-        for context in self.reads.take_dropped() {
-            out.push(Action::ReadDropped { context });
-        }
-        if let Some(change) = self.dropped_change.take() {
-            out.push(Action::MembershipChangeDropped { change });
-        }
-        if self.state == State::Leader
-            && self.queued_change.is_some()
-            && self.log.term_at(self.commit_index) == Some(self.term)
-        {
-            let change = self.queued_change.take().expect("checked above");
-            // Checked when asked; only the learner catch-up can have changed since.
-            match self.append_change(change, out) {
-                Ok(()) => {}
-                Err(error) if error.is_fatal() => return Err(error),
-                Err(_) => out.push(Action::MembershipChangeDropped { change }),
-            }
-        }
-        // A leader that removed itself steps down once the change commits.
-        let removal_committed = self
-            .config_log
-            .last_index()
-            .is_none_or(|index| index <= self.commit_index);
-        if self.state == State::Leader
-            && !self.membership.is_voter(self.config.id())
-            && removal_committed
-        {
-            self.become_follower(self.term, None);
-        }
-        if self.state == State::Leader {
-            for context in self.reads.take_unready() {
-                self.serve_read(context, out);
-            }
-        }
-        let hard_state = HardState {
-            term: self.term,
-            voted_for: self.voted_for,
-            commit_index: self.commit_index,
-        };
-        if hard_state != self.sync.persisted() {
-            // (The commit index alone needs no barrier: losing it only delays applying.)
-            self.log.set_hard_state(hard_state)?;
-            self.sync.hard_state_written(hard_state);
-        }
-        if self.sync.needs_sync() {
-            // Only a leader's appended proposals may wait: anything else, and anything
-            // unsynced on a node that stopped leading, is synced before it answers.
-            if self.sync.must_sync_now(self.may_defer_sync()) {
-                self.sync_log()?;
-                if self.config.deferred_leader_sync() {
-                    // Entries written through `write_log` this step count only now.
-                    let _ = self.maybe_commit();
-                }
-            } else if self.sync.request() {
-                out.push(Action::SyncLog);
-            }
-        }
-        if self.last_applied < self.commit_index {
-            let (from, to) = (self.last_applied + 1, self.commit_index);
-            // A few entries are read one by one, saving the bulk read's buffer.
-            const ONE_BY_ONE_MAX: u64 = 4;
-            if to - from < ONE_BY_ONE_MAX {
-                for index in from..=to {
-                    let entry = self.log.entry(index).ok_or_else(|| missing(index))?;
-                    push_apply(out, entry);
-                }
-            } else {
-                let entries = self.log.entries(from, to);
-                if entries.len() as u64 != to - from + 1 {
-                    return Err(missing(from + entries.len() as u64));
-                }
-                out.reserve(entries.len());
-                for entry in entries {
-                    push_apply(out, entry);
-                }
-            }
-            self.last_applied = self.commit_index;
         }
         Ok(())
     }

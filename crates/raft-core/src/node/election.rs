@@ -22,14 +22,12 @@ impl<L: RaftLog> RaftNode<L> {
     /// Whether this node heard from a live leader recently enough to refuse to help
     /// depose it.
     fn in_lease(&self) -> bool {
-        let (election_min, _) = self.config.election_timeout();
         // With lease reads, a node that just started may have promised a leader its
         // vote before a crash it does not remember: it waits out one election timeout.
-        let just_started =
-            self.config.lease_reads().is_some() && self.ticks < u64::from(election_min);
+        let just_started = self.config.lease_reads().is_some() && self.timers.just_started();
         self.state == State::Leader
             || just_started
-            || (self.leader.is_some() && self.election_elapsed < election_min)
+            || (self.leader.is_some() && self.timers.heard_recently())
     }
 
     /// The term after `term`, unless it would pass [`TERM_MAX`] (which every node
@@ -39,8 +37,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     pub(super) fn campaign(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        self.election_elapsed = 0;
-        self.reset_election_timeout();
+        self.timers.restart_campaign();
         if !self.is_voter(self.id()) {
             return Ok(());
         }
@@ -78,7 +75,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.term = term;
         self.voted_for = Some(self.id());
         self.leader = None;
-        self.election_elapsed = 0;
+        self.timers.restart_election();
         self.progress.clear();
         self.votes.clear();
         self.votes.push((self.id(), true));
@@ -91,6 +88,94 @@ impl<L: RaftLog> RaftNode<L> {
         };
         self.send_to_other_voters(&Message::RequestVote(request), out);
         self.count_votes(out)
+    }
+
+    /// A pre-vote in this node's term or later (stickiness already decided by the
+    /// prologue): granted to a later term with a log at least as up to date. The
+    /// node's own term and vote do not move.
+    pub(super) fn handle_pre_vote(
+        &mut self,
+        request: PreVote,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let grant = request.term > self.term
+            && self.log_up_to_date(request.last_log_index, request.last_log_term);
+        let term = if grant { request.term } else { self.term };
+        self.reply_pre_vote(request.candidate, term, grant, out);
+        Ok(())
+    }
+
+    /// Counts a pre-vote answer to this node's current probe: a grant echoes the
+    /// probe's term, a refusal carries this node's term.
+    pub(super) fn handle_pre_vote_reply(
+        &mut self,
+        reply: PreVoteReply,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if self.state != State::PreCandidate {
+            return Ok(());
+        }
+        let current = reply.vote_granted && Some(reply.term) == Self::next_term(self.term)
+            || !reply.vote_granted && reply.term == self.term;
+        if !current {
+            return Ok(());
+        }
+        self.record_vote(reply.from, reply.vote_granted);
+        self.count_votes(out)
+    }
+
+    /// A vote request in this node's term (§5.2, §5.4.1): one vote per term, only for
+    /// a log at least as up to date, and not while following a known leader.
+    pub(super) fn handle_request_vote(
+        &mut self,
+        request: RequestVote,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let can_vote = self.voted_for == Some(request.candidate)
+            || (self.voted_for.is_none() && self.leader.is_none());
+        let grant = can_vote && self.log_up_to_date(request.last_log_index, request.last_log_term);
+        if grant {
+            self.voted_for = Some(request.candidate);
+            self.timers.restart_election();
+        }
+        self.reply_vote(request.candidate, self.term, grant, out);
+        Ok(())
+    }
+
+    pub(super) fn handle_request_vote_reply(
+        &mut self,
+        reply: RequestVoteReply,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if self.state != State::Candidate {
+            return Ok(());
+        }
+        self.record_vote(reply.from, reply.vote_granted);
+        self.count_votes(out)
+    }
+
+    pub(super) fn reply_vote(&self, to: NodeId, term: Term, grant: bool, out: &mut Vec<Action>) {
+        let reply = RequestVoteReply {
+            term,
+            vote_granted: grant,
+            from: self.id(),
+        };
+        self.send(to, Message::RequestVoteReply(reply), out);
+    }
+
+    pub(super) fn reply_pre_vote(
+        &self,
+        to: NodeId,
+        term: Term,
+        grant: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let reply = PreVoteReply {
+            term,
+            vote_granted: grant,
+            from: self.id(),
+        };
+        self.send(to, Message::PreVoteReply(reply), out);
     }
 
     pub(super) fn record_vote(&mut self, from: NodeId, granted: bool) {
@@ -127,9 +212,7 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.state = State::Follower;
         self.leader = leader;
-        self.election_elapsed = 0;
-        self.heartbeat_elapsed = 0;
-        self.reset_election_timeout();
+        self.timers.restart_all();
         self.votes.clear();
         self.progress.clear();
         self.transfer = None;
@@ -144,8 +227,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.state = State::Leader;
         self.leader = Some(self.id());
         self.transfer = None;
-        self.election_elapsed = 0;
-        self.heartbeat_elapsed = 0;
+        self.timers.restart_as_leader();
         self.votes.clear();
         let next_index = self.log.last_index() + 1;
         // With nothing uncommitted, the commit index is already current (Leader

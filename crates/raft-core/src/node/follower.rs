@@ -3,11 +3,14 @@
 use super::*;
 
 impl<L: RaftLog> RaftNode<L> {
+    /// AppendEntries in this node's term (Figure 2, receiver implementation): follow
+    /// its sender, check consistency, append, advance commit.
     pub(super) fn handle_append(
         &mut self,
         request: AppendEntries,
         out: &mut Vec<Action>,
     ) -> Result<()> {
+        self.follow(request.leader)?;
         let AppendEntries {
             leader,
             prev_log_index,

@@ -23,7 +23,7 @@ impl<L: RaftLog> RaftNode<L> {
         let index = self.commit_index;
         let lease_valid = self.config.lease_reads().is_some()
             && self.transfer.is_none()
-            && self.reads.lease_covers(self.ticks);
+            && self.reads.lease_covers(self.timers.ticks());
         if self.majority().is_single() || lease_valid {
             out.push(Action::ReadReady { index, context });
             return;
@@ -34,7 +34,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     /// Starts a confirmation round: every voter is asked to acknowledge this leader.
     pub(super) fn start_read_round(&mut self, out: &mut Vec<Action>) -> u64 {
-        let round = self.reads.start_round(self.ticks);
+        let round = self.reads.start_round(self.timers.ticks());
         let message = ReadConfirm {
             term: self.term,
             leader: self.id(),
@@ -42,6 +42,33 @@ impl<L: RaftLog> RaftNode<L> {
         };
         self.send_to_other_voters(&Message::ReadConfirm(message), out);
         round
+    }
+
+    /// A leader's read confirmation round: follow it and acknowledge the round.
+    pub(super) fn handle_read_confirm(
+        &mut self,
+        request: ReadConfirm,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        self.follow(request.leader)?;
+        self.reply_read_confirm(request.leader, request, out);
+        Ok(())
+    }
+
+    /// Acknowledges `request`'s round in this node's term (a stale leader learns the
+    /// newer term from it).
+    pub(super) fn reply_read_confirm(
+        &self,
+        to: NodeId,
+        request: ReadConfirm,
+        out: &mut Vec<Action>,
+    ) {
+        let reply = ReadConfirmReply {
+            term: self.term,
+            from: self.id(),
+            round: request.round,
+        };
+        self.send(to, Message::ReadConfirmReply(reply), out);
     }
 
     pub(super) fn handle_read_confirm_reply(

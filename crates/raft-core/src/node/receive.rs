@@ -1,187 +1,143 @@
-//! Inbound messages: validation, the term rule, and the dispatch by kind.
+//! Inbound messages: the term prologue (the term rule and leader stickiness, decided
+//! here once for every kind) and the dispatch table, one line per kind, to the area
+//! that handles it. Validation lives in `validate.rs`.
 
 use super::*;
 
+/// What the term prologue decided about a valid message.
+enum Admission {
+    /// From a past term: answered with this node's term (requests) or dropped
+    /// (replies).
+    Stale,
+    /// A (pre-)vote request for a later term while this node follows a live leader:
+    /// refused without adopting the term (leader stickiness, thesis §4.2.3).
+    Sticky,
+    /// In this node's term (adopted first if the message was ahead): dispatched.
+    Current,
+}
+
 impl<L: RaftLog> RaftNode<L> {
     pub(super) fn receive(&mut self, message: Message, out: &mut Vec<Action>) -> Result<()> {
-        let from = message.from();
-        let term = message.term();
         self.validate(&message)?;
-
-        if term > self.term {
-            match &message {
-                // A pre-vote never moves the receiver's term; a granted answer echoes
-                // the probe's hypothetical term.
-                Message::PreVote(_) => {}
-                Message::PreVoteReply(reply) if reply.vote_granted => {}
-                // Leader stickiness: neither grant nor adopt the term.
-                Message::RequestVote(request) if self.stickiness_refuses(request.force) => {
-                    return Ok(());
-                }
-                Message::AppendEntries(_)
-                | Message::TimeoutNow(_)
-                | Message::ReadConfirm(_)
-                | Message::InstallSnapshot(_) => {
-                    self.become_follower(term, Some(from));
-                }
-                _ => self.become_follower(term, None),
+        match self.admit(&message) {
+            Admission::Stale => {
+                self.answer_stale(message, out);
+                Ok(())
             }
-        } else if term < self.term {
-            // Answer stale requests with our term so their sender catches up; drop
-            // stale replies.
-            match message {
-                Message::AppendEntries(request) => self.reply_append(
-                    request.leader,
-                    false,
-                    request.prev_log_index,
-                    0,
-                    (0, 0),
-                    out,
-                ),
-                Message::RequestVote(request) => self.send(
-                    request.candidate,
-                    Message::RequestVoteReply(RequestVoteReply {
-                        term: self.term,
-                        vote_granted: false,
-                        from: self.id(),
-                    }),
-                    out,
-                ),
-                Message::PreVote(request) => self.send(
-                    request.candidate,
-                    Message::PreVoteReply(PreVoteReply {
-                        term: self.term,
-                        vote_granted: false,
-                        from: self.id(),
-                    }),
-                    out,
-                ),
-                Message::ReadConfirm(request) => self.send(
-                    request.leader,
-                    Message::ReadConfirmReply(ReadConfirmReply {
-                        term: self.term,
-                        from: self.id(),
-                        round: request.round,
-                    }),
-                    out,
-                ),
-                Message::InstallSnapshot(request) => self.send(
-                    request.leader,
-                    Message::InstallSnapshotReply(InstallSnapshotReply {
-                        term: self.term,
-                        from: self.id(),
-                        last_included_index: request.last_included_index,
-                        next_offset: 0,
-                        done: false,
-                    }),
-                    out,
-                ),
-                _ => {}
+            Admission::Sticky => {
+                self.refuse_while_sticky(message, out);
+                Ok(())
             }
-            return Ok(());
+            Admission::Current => self.dispatch_message(message, out),
         }
+    }
 
+    /// The term rule (Figure 2, "all servers"): a message from a later term makes
+    /// this node a follower in that term first, except a pre-vote (which never moves
+    /// terms) and a vote request leader stickiness refuses.
+    fn admit(&mut self, message: &Message) -> Admission {
+        let term = message.term();
+        if term < self.term {
+            return Admission::Stale;
+        }
+        if term == self.term {
+            return Admission::Current;
+        }
+        let sticky = match message {
+            Message::PreVote(_) => self.stickiness_refuses(false),
+            Message::RequestVote(request) => self.stickiness_refuses(request.force),
+            _ => false,
+        };
+        if sticky {
+            return Admission::Sticky;
+        }
+        let from = message.from();
         match message {
-            Message::PreVote(request) => {
-                let grant = request.term > self.term
-                    && !self.stickiness_refuses(false)
-                    && self.log_up_to_date(request.last_log_index, request.last_log_term);
-                let term = if grant { request.term } else { self.term };
-                self.send(
-                    request.candidate,
-                    Message::PreVoteReply(PreVoteReply {
-                        term,
-                        vote_granted: grant,
-                        from: self.id(),
-                    }),
-                    out,
-                );
-                Ok(())
+            // A pre-vote never moves the receiver's term; a granted answer echoes the
+            // probe's hypothetical term.
+            Message::PreVote(_) => {}
+            Message::PreVoteReply(reply) if reply.vote_granted => {}
+            // Only the term's leader sends these: follow it at once.
+            Message::AppendEntries(_)
+            | Message::TimeoutNow(_)
+            | Message::ReadConfirm(_)
+            | Message::InstallSnapshot(_) => self.become_follower(term, Some(from)),
+            _ => self.become_follower(term, None),
+        }
+        Admission::Current
+    }
+
+    /// The dispatch table: each kind to the one function that handles it. Replies
+    /// only a leader asked for are dropped by any other role.
+    fn dispatch_message(&mut self, message: Message, out: &mut Vec<Action>) -> Result<()> {
+        let leader = self.state == State::Leader;
+        match message {
+            Message::PreVote(request) => self.handle_pre_vote(request, out),
+            Message::PreVoteReply(reply) => self.handle_pre_vote_reply(reply, out),
+            Message::RequestVote(request) => self.handle_request_vote(request, out),
+            Message::RequestVoteReply(reply) => self.handle_request_vote_reply(reply, out),
+            Message::AppendEntries(request) => self.handle_append(request, out),
+            Message::AppendEntriesReply(reply) if leader => self.handle_append_reply(reply, out),
+            Message::TimeoutNow(request) => self.handle_timeout_now(request, out),
+            Message::ReadConfirm(request) => self.handle_read_confirm(request, out),
+            Message::ReadConfirmReply(reply) if leader => {
+                self.handle_read_confirm_reply(reply, out)
             }
-            Message::PreVoteReply(reply) => {
-                if self.state == State::PreCandidate {
-                    let current = reply.vote_granted
-                        && Some(reply.term) == Self::next_term(self.term)
-                        || !reply.vote_granted && reply.term == self.term;
-                    if current {
-                        self.record_vote(reply.from, reply.vote_granted);
-                        return self.count_votes(out);
-                    }
-                }
-                Ok(())
+            Message::InstallSnapshot(request) => self.handle_install_snapshot(*request, out),
+            Message::InstallSnapshotReply(reply) if leader => {
+                self.handle_install_snapshot_reply(reply, out)
             }
+            Message::AppendEntriesReply(_)
+            | Message::ReadConfirmReply(_)
+            | Message::InstallSnapshotReply(_) => Ok(()),
+        }
+    }
+
+    /// Answers a request from a past term with this node's term, so its sender
+    /// catches up; drops a stale reply.
+    fn answer_stale(&self, message: Message, out: &mut Vec<Action>) {
+        match message {
+            Message::AppendEntries(request) => self.reply_append(
+                request.leader,
+                false,
+                request.prev_log_index,
+                0,
+                (0, 0),
+                out,
+            ),
             Message::RequestVote(request) => {
-                let can_vote = self.voted_for == Some(request.candidate)
-                    || (self.voted_for.is_none() && self.leader.is_none());
-                let grant =
-                    can_vote && self.log_up_to_date(request.last_log_index, request.last_log_term);
-                if grant {
-                    self.voted_for = Some(request.candidate);
-                    self.election_elapsed = 0;
-                }
-                self.send(
-                    request.candidate,
-                    Message::RequestVoteReply(RequestVoteReply {
-                        term: self.term,
-                        vote_granted: grant,
-                        from: self.id(),
-                    }),
-                    out,
-                );
-                Ok(())
+                self.reply_vote(request.candidate, self.term, false, out);
             }
-            Message::RequestVoteReply(reply) => {
-                if self.state == State::Candidate {
-                    self.record_vote(reply.from, reply.vote_granted);
-                    return self.count_votes(out);
-                }
-                Ok(())
+            Message::PreVote(request) => {
+                self.reply_pre_vote(request.candidate, self.term, false, out);
             }
-            Message::AppendEntries(request) => {
-                self.follow(from)?;
-                self.handle_append(request, out)
-            }
-            Message::AppendEntriesReply(reply) => {
-                if self.state == State::Leader {
-                    return self.handle_append_reply(reply, out);
-                }
-                Ok(())
-            }
-            Message::TimeoutNow(_) => {
-                if self.state != State::Leader
-                    && self.leader == Some(from)
-                    && self.is_voter(self.id())
-                {
-                    return self.start_election(true, out);
-                }
-                Ok(())
-            }
-            Message::ReadConfirm(request) => {
-                self.follow(from)?;
-                let reply = ReadConfirmReply {
+            Message::ReadConfirm(request) => self.reply_read_confirm(request.leader, request, out),
+            Message::InstallSnapshot(request) => self.send(
+                request.leader,
+                Message::InstallSnapshotReply(InstallSnapshotReply {
                     term: self.term,
                     from: self.id(),
-                    round: request.round,
-                };
-                self.send(from, Message::ReadConfirmReply(reply), out);
-                Ok(())
-            }
-            Message::ReadConfirmReply(reply) => {
-                if self.state == State::Leader {
-                    return self.handle_read_confirm_reply(reply, out);
-                }
-                Ok(())
-            }
-            Message::InstallSnapshot(request) => {
-                self.follow(from)?;
-                self.handle_install_snapshot(*request, out)
-            }
-            Message::InstallSnapshotReply(reply) => {
-                if self.state == State::Leader {
-                    return self.handle_install_snapshot_reply(reply, out);
-                }
-                Ok(())
-            }
+                    last_included_index: request.last_included_index,
+                    next_offset: 0,
+                    done: false,
+                }),
+                out,
+            ),
+            Message::PreVoteReply(_)
+            | Message::RequestVoteReply(_)
+            | Message::AppendEntriesReply(_)
+            | Message::TimeoutNow(_)
+            | Message::ReadConfirmReply(_)
+            | Message::InstallSnapshotReply(_) => {}
+        }
+    }
+
+    /// Refuses a vote request leader stickiness turned down: a pre-vote is answered
+    /// "no" in this node's term; a vote request is dropped (answering it would leak
+    /// nothing useful and adopting its term would depose the live leader).
+    fn refuse_while_sticky(&self, message: Message, out: &mut Vec<Action>) {
+        if let Message::PreVote(request) = message {
+            self.reply_pre_vote(request.candidate, self.term, false, out);
         }
     }
 
@@ -198,124 +154,7 @@ impl<L: RaftLog> RaftNode<L> {
         if self.state != State::Follower || self.leader != Some(from) {
             self.become_follower(self.term, Some(from));
         }
-        self.election_elapsed = 0;
-        Ok(())
-    }
-
-    /// Checks a message against the protocol's rules before it can touch any state.
-    pub(super) fn validate(&self, message: &Message) -> Result<()> {
-        let from = message.from();
-        let invalid = |reason| Err(Error::InvalidMessage { from, reason });
-        if from == self.id() {
-            return invalid("claims to come from the receiving node");
-        }
-        let term = message.term();
-        if term > TERM_MAX {
-            return invalid("term is past the ceiling TERM_MAX");
-        }
-        if term > self.term.saturating_add(TERM_ADVANCE_MAX) {
-            return invalid("term is further ahead than any run of elections could take it");
-        }
-        if Self::index_max(message).is_none_or(|index| index > INDEX_MAX) {
-            return invalid("an index is past the ceiling INDEX_MAX");
-        }
-        match message {
-            // Only voters of this node's configuration are counted. Requests are
-            // answered whoever asks (Raft thesis §4.2.3): a candidate may hold a newer
-            // configuration than this node, and refusing to answer it can deadlock
-            // elections after a membership change; a leader is known by its term, so
-            // appends are taken from any sender too.
-            Message::PreVoteReply(_) | Message::RequestVoteReply(_) if !self.is_voter(from) => {
-                Err(Error::UnknownNode { node: from })
-            }
-            // Learners answer replication too.
-            Message::AppendEntriesReply(_)
-            | Message::ReadConfirmReply(_)
-            | Message::InstallSnapshotReply(_)
-                if !self.membership.is_member(from) =>
-            {
-                Err(Error::UnknownNode { node: from })
-            }
-            Message::PreVote(PreVote {
-                term,
-                last_log_term,
-                ..
-            })
-            | Message::RequestVote(RequestVote {
-                term,
-                last_log_term,
-                ..
-            }) if last_log_term > term => invalid("candidate's last log term is past its term"),
-            Message::AppendEntries(request) => Self::validate_append(request),
-            Message::InstallSnapshot(request)
-                if request.last_included_index == 0
-                    || request.last_included_term > request.term
-                    || request.membership.voters().is_empty() =>
-            {
-                invalid("a snapshot must cover an entry of a past term and name voters")
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The largest index a message names (`None` if computing it overflows), checked
-    /// against [`INDEX_MAX`] before any index arithmetic.
-    pub(super) fn index_max(message: &Message) -> Option<Index> {
-        Some(match message {
-            Message::PreVote(request) => request.last_log_index,
-            Message::RequestVote(request) => request.last_log_index,
-            Message::AppendEntries(request) => {
-                // (Entries must be contiguous after prev_log_index, which
-                // validate_append checks next, so their last index is this.)
-                let count = u64::try_from(request.entries.len()).ok()?;
-                let last = request.prev_log_index.checked_add(count)?;
-                last.max(request.leader_commit)
-            }
-            Message::AppendEntriesReply(reply) => reply
-                .prev_log_index
-                .max(reply.match_index)
-                .max(reply.conflict_index),
-            Message::InstallSnapshot(request) => request.last_included_index,
-            Message::InstallSnapshotReply(reply) => reply.last_included_index,
-            Message::PreVoteReply(_)
-            | Message::RequestVoteReply(_)
-            | Message::TimeoutNow(_)
-            | Message::ReadConfirm(_)
-            | Message::ReadConfirmReply(_) => 0,
-        })
-    }
-
-    pub(super) fn validate_append(request: &AppendEntries) -> Result<()> {
-        let invalid = |reason| {
-            Err(Error::InvalidMessage {
-                from: request.leader,
-                reason,
-            })
-        };
-        if request.prev_log_index == 0 && request.prev_log_term != 0 {
-            return invalid("names a term for index 0");
-        }
-        if request.prev_log_term > request.term {
-            return invalid("previous entry's term is past the leader's term");
-        }
-        let mut expected_term = request.prev_log_term;
-        let mut expected_index = request.prev_log_index;
-        for entry in &request.entries {
-            let Some(index) = expected_index.checked_add(1) else {
-                return invalid("entry index overflows");
-            };
-            if entry.index != index {
-                return invalid("entries are not contiguous after the previous entry");
-            }
-            if entry.term < expected_term || entry.term > request.term {
-                return invalid("entry terms decrease or pass the leader's term");
-            }
-            if entry.kind == EntryKind::Config && Membership::decode(&entry.command).is_none() {
-                return invalid("a configuration entry does not decode");
-            }
-            expected_index = index;
-            expected_term = entry.term;
-        }
+        self.timers.restart_election();
         Ok(())
     }
 

@@ -107,6 +107,7 @@ impl<L: RaftLog> RaftNode<L> {
         request: InstallSnapshot,
         out: &mut Vec<Action>,
     ) -> Result<()> {
+        self.follow(request.leader)?;
         let leader = request.leader;
         let reply = |node: &Self, next_offset: u64, done: bool| {
             Message::InstallSnapshotReply(InstallSnapshotReply {

@@ -3,20 +3,14 @@
 use super::*;
 
 impl<L: RaftLog> RaftNode<L> {
-    pub(super) fn reset_election_timeout(&mut self) {
-        let (min, max) = self.config.election_timeout();
-        self.election_timeout = self.rng.in_range(min, max);
-    }
-
     pub(super) fn tick(&mut self, out: &mut Vec<Action>) -> Result<()> {
         if self.sync.is_requested() {
             // The driver did not step `Event::SyncLog` within a tick: do it now.
             self.sync_log_requested(out)?;
         }
-        self.election_elapsed = self.election_elapsed.saturating_add(1);
-        self.ticks += 1;
+        self.timers.tick();
         if self.state != State::Leader {
-            if self.election_elapsed >= self.election_timeout {
+            if self.timers.election_due() {
                 self.campaign(out)?;
             }
             return Ok(());
@@ -29,8 +23,7 @@ impl<L: RaftLog> RaftNode<L> {
                 self.transfer = None;
             }
         }
-        if self.config.check_quorum() && self.election_elapsed >= election_min {
-            self.election_elapsed = 0;
+        if self.config.check_quorum() && self.timers.check_quorum_due() {
             if !self.quorum_recently_active() {
                 self.become_follower(self.term, None);
                 return Ok(());
@@ -39,9 +32,7 @@ impl<L: RaftLog> RaftNode<L> {
                 progress.recent_active = false;
             }
         }
-        self.heartbeat_elapsed = self.heartbeat_elapsed.saturating_add(1);
-        if self.heartbeat_elapsed >= self.config.heartbeat_interval() {
-            self.heartbeat_elapsed = 0;
+        if self.timers.heartbeat_due() {
             self.heartbeat(out);
         }
         Ok(())

@@ -62,6 +62,22 @@ impl<L: RaftLog> RaftNode<L> {
         caught_up
     }
 
+    /// TimeoutNow from this term's leader (thesis §3.10): a voter campaigns at once,
+    /// with a forced vote request stickiness does not refuse.
+    pub(super) fn handle_timeout_now(
+        &mut self,
+        request: TimeoutNow,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if self.state != State::Leader
+            && self.leader == Some(request.leader)
+            && self.is_voter(self.id())
+        {
+            return self.start_election(true, out);
+        }
+        Ok(())
+    }
+
     /// Leader only: the node leadership is being handed to, if a transfer is under way.
     pub fn transfer_target(&self) -> Option<NodeId> {
         self.transfer.map(|transfer| transfer.target)

@@ -1,0 +1,173 @@
+//! Durability inside the step: every write goes through `write_log`, a changed term or
+//! vote is written first, and `finish_step` syncs once before anything that depends on
+//! the writes leaves the node (the step contract in ARCHITECTURE.md).
+
+use super::*;
+
+impl<L: RaftLog> RaftNode<L> {
+    /// After a refused event: persist a changed term or vote and sync what must not
+    /// outlive the step, so the durability invariants hold whatever was refused.
+    pub(super) fn settle_after_error(&mut self) -> Result<()> {
+        self.persist_term_and_vote()?;
+        if self.sync.must_sync_now(self.may_defer_sync()) {
+            self.sync_log()?;
+        }
+        Ok(())
+    }
+
+    /// Whether unsynced proposals may outlive this step: a leader with deferred sync.
+    pub(super) fn may_defer_sync(&self) -> bool {
+        self.config.deferred_leader_sync() && self.state == State::Leader
+    }
+
+    /// Every write to the log goes through here: a changed term or vote is written
+    /// first, so a crash in the middle of the step's batch can never keep entries of a
+    /// term without the term itself; and the step will sync.
+    pub(super) fn write_log<T>(&mut self, write: impl FnOnce(&mut L) -> Result<T>) -> Result<T> {
+        self.persist_term_and_vote()?;
+        let written = write(&mut self.log)?;
+        // (A refused write, such as an unsupported snapshot, left nothing to sync.)
+        self.sync.wrote_required();
+        Ok(written)
+    }
+
+    /// A leader's append of client proposals: like [`RaftNode::write_log`], but with
+    /// deferred leader sync on, the step may return before syncing it (the leader then
+    /// does not count its own copy until [`Event::SyncLog`]).
+    pub(super) fn append_proposals<T>(
+        &mut self,
+        write: impl FnOnce(&mut L) -> Result<T>,
+    ) -> Result<T> {
+        if !self.config.deferred_leader_sync() {
+            return self.write_log(write);
+        }
+        self.persist_term_and_vote()?;
+        let written = write(&mut self.log)?;
+        self.sync.wrote_deferrable();
+        Ok(written)
+    }
+
+    /// Syncs the log; everything written so far is durable.
+    pub(super) fn sync_log(&mut self) -> Result<()> {
+        self.log.sync()?;
+        self.sync.synced(self.log.last_index());
+        Ok(())
+    }
+
+    /// `Event::SyncLog` (or a tick after an unanswered `Action::SyncLog`): sync, then
+    /// let the leader count its own copy and tell followers what that committed.
+    pub(super) fn sync_log_requested(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        self.sync.request_answered();
+        if self.sync.needs_sync() {
+            self.sync_log()?;
+        }
+        if self.maybe_commit() {
+            for position in 0..self.progress.len() {
+                self.replicate_to(position, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a changed term or vote (before any other write of the step).
+    pub(super) fn persist_term_and_vote(&mut self) -> Result<()> {
+        let persisted = self.sync.persisted();
+        if self.term != persisted.term || self.voted_for != persisted.voted_for {
+            let state = HardState {
+                term: self.term,
+                voted_for: self.voted_for,
+                commit_index: persisted.commit_index,
+            };
+            self.log.set_hard_state(state)?;
+            self.sync.hard_state_written(state);
+        }
+        Ok(())
+    }
+
+    /// Persists what changed, syncs once, then releases the applies the new commit
+    /// index allows.
+    pub(super) fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        if let Some(fault) = self.log_fault.take() {
+            return Err(fault);
+        }
+        for context in self.reads.take_dropped() {
+            out.push(Action::ReadDropped { context });
+        }
+        if let Some(change) = self.dropped_change.take() {
+            out.push(Action::MembershipChangeDropped { change });
+        }
+        if self.state == State::Leader
+            && self.queued_change.is_some()
+            && self.log.term_at(self.commit_index) == Some(self.term)
+        {
+            let change = self.queued_change.take().expect("checked above");
+            // Checked when asked; only the learner catch-up can have changed since.
+            match self.append_change(change, out) {
+                Ok(()) => {}
+                Err(error) if error.is_fatal() => return Err(error),
+                Err(_) => out.push(Action::MembershipChangeDropped { change }),
+            }
+        }
+        // A leader that removed itself steps down once the change commits.
+        let removal_committed = self
+            .config_log
+            .last_index()
+            .is_none_or(|index| index <= self.commit_index);
+        if self.state == State::Leader
+            && !self.membership.is_voter(self.config.id())
+            && removal_committed
+        {
+            self.become_follower(self.term, None);
+        }
+        if self.state == State::Leader {
+            for context in self.reads.take_unready() {
+                self.serve_read(context, out);
+            }
+        }
+        let hard_state = HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+            commit_index: self.commit_index,
+        };
+        if hard_state != self.sync.persisted() {
+            // (The commit index alone needs no barrier: losing it only delays applying.)
+            self.log.set_hard_state(hard_state)?;
+            self.sync.hard_state_written(hard_state);
+        }
+        if self.sync.needs_sync() {
+            // Only a leader's appended proposals may wait: anything else, and anything
+            // unsynced on a node that stopped leading, is synced before it answers.
+            if self.sync.must_sync_now(self.may_defer_sync()) {
+                self.sync_log()?;
+                if self.config.deferred_leader_sync() {
+                    // Entries written through `write_log` this step count only now.
+                    let _ = self.maybe_commit();
+                }
+            } else if self.sync.request() {
+                out.push(Action::SyncLog);
+            }
+        }
+        if self.last_applied < self.commit_index {
+            let (from, to) = (self.last_applied + 1, self.commit_index);
+            // A few entries are read one by one, saving the bulk read's buffer.
+            const ONE_BY_ONE_MAX: u64 = 4;
+            if to - from < ONE_BY_ONE_MAX {
+                for index in from..=to {
+                    let entry = self.log.entry(index).ok_or_else(|| missing(index))?;
+                    push_apply(out, entry);
+                }
+            } else {
+                let entries = self.log.entries(from, to);
+                if entries.len() as u64 != to - from + 1 {
+                    return Err(missing(from + entries.len() as u64));
+                }
+                out.reserve(entries.len());
+                for entry in entries {
+                    push_apply(out, entry);
+                }
+            }
+            self.last_applied = self.commit_index;
+        }
+        Ok(())
+    }
+}
