@@ -1,6 +1,7 @@
 //! The one error type of the crate.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 
 use crate::types::NodeId;
 
@@ -25,13 +26,20 @@ pub enum Error {
         /// The leader this node knows of, where to retry.
         leader: Option<NodeId>,
     },
-    /// The [`RaftLog`](crate::RaftLog) failed.
+    /// The [`RaftLog`](crate::RaftLog) failed, or what it holds contradicts itself.
+    /// `kind` tells a failing disk from a corrupt one from a log that broke its
+    /// contract; `source` is the storage's own error where it gave one (see
+    /// [`Error::storage_source`]).
     #[error("log storage error while {context}: {detail}")]
     Storage {
         /// What the node was doing.
         context: &'static str,
+        /// What kind of failure.
+        kind: StorageErrorKind,
         /// What the storage reported.
         detail: String,
+        /// The storage's own error, if it gave one.
+        source: Option<StorageSource>,
     },
     /// A message or frame could not be encoded or decoded.
     #[error("message framing error while {context}: {detail}")]
@@ -131,12 +139,139 @@ pub enum Error {
     Failed,
 }
 
+/// What kind of storage failure an [`Error::Storage`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StorageErrorKind {
+    /// Reading or writing failed (an I/O error, a full disk): the data may be fine;
+    /// retrying after the cause is fixed may work.
+    Io,
+    /// What storage holds is damaged or contradicts itself (a checksum, a hard state
+    /// past the log, a missing entry): repair or rebuild the node's data.
+    Corrupt,
+    /// A read or write broke the [`RaftLog`](crate::RaftLog) contract (a gap or an
+    /// overlap refused, entries claimed but not returned): a bug in the log or in
+    /// whoever drives it.
+    Contract,
+    /// Anything else, or a storage that did not say.
+    Other,
+}
+
+/// The error a [`RaftLog`](crate::RaftLog) reported, kept inside [`Error::Storage`]
+/// so a caller can inspect it (`downcast_ref`) instead of parsing text.
+///
+/// Two sources compare equal when they display the same text.
+#[derive(Clone)]
+pub struct StorageSource(Arc<dyn core::error::Error + Send + Sync + 'static>);
+
+impl StorageSource {
+    /// Wraps a storage error.
+    pub fn new(error: impl core::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// The storage's error, to `downcast_ref` to its own type.
+    pub fn get(&self) -> &(dyn core::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl core::fmt::Debug for StorageSource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl core::fmt::Display for StorageSource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl core::error::Error for StorageSource {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for StorageSource {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || alloc::format!("{}", self.0) == alloc::format!("{}", other.0)
+    }
+}
+
+impl Eq for StorageSource {}
+
 impl Error {
-    /// A [`Error::Storage`] from any displayable cause.
-    pub fn storage(context: &'static str, source: impl core::fmt::Display) -> Self {
+    /// A [`Error::Storage`] of kind [`StorageErrorKind::Other`] from any displayable
+    /// cause, with no source kept.
+    pub fn storage(context: &'static str, cause: impl core::fmt::Display) -> Self {
+        Self::storage_of_kind(context, StorageErrorKind::Other, cause)
+    }
+
+    /// A [`Error::Storage`] of the given kind from any displayable cause, with no
+    /// source kept.
+    pub fn storage_of_kind(
+        context: &'static str,
+        kind: StorageErrorKind,
+        cause: impl core::fmt::Display,
+    ) -> Self {
         Error::Storage {
             context,
+            kind,
+            detail: alloc::format!("{cause}"),
+            source: None,
+        }
+    }
+
+    /// A [`Error::Storage`] that keeps the storage's own error as its source.
+    ///
+    /// ```
+    /// use raft_core::{Error, StorageErrorKind};
+    ///
+    /// #[derive(Debug)]
+    /// struct DiskError;
+    /// impl core::fmt::Display for DiskError {
+    ///     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    ///         f.write_str("sector 7 unreadable")
+    ///     }
+    /// }
+    /// impl std::error::Error for DiskError {}
+    ///
+    /// let error = Error::from_storage("syncing", StorageErrorKind::Io, DiskError);
+    /// assert_eq!(error.storage_kind(), Some(StorageErrorKind::Io));
+    /// assert!(error.storage_source().unwrap().downcast_ref::<DiskError>().is_some());
+    /// ```
+    pub fn from_storage(
+        context: &'static str,
+        kind: StorageErrorKind,
+        source: impl core::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Storage {
+            context,
+            kind,
             detail: alloc::format!("{source}"),
+            source: Some(StorageSource::new(source)),
+        }
+    }
+
+    /// The kind of a [`Error::Storage`]; `None` for every other variant.
+    pub fn storage_kind(&self) -> Option<StorageErrorKind> {
+        match self {
+            Error::Storage { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// The storage's own error inside a [`Error::Storage`], if it gave one.
+    pub fn storage_source(&self) -> Option<&(dyn core::error::Error + Send + Sync + 'static)> {
+        match self {
+            Error::Storage {
+                source: Some(source),
+                ..
+            } => Some(source.get()),
+            _ => None,
         }
     }
 

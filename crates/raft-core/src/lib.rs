@@ -181,7 +181,7 @@ mod types;
 
 pub use bytes::Bytes;
 pub use config::RaftConfig;
-pub use error::{Error, Result};
+pub use error::{Error, Result, StorageErrorKind, StorageSource};
 pub use event::{Action, Event};
 pub use log::RaftLog;
 pub use membership::{Membership, MembershipChange};

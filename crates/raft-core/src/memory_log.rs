@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageErrorKind};
 use crate::log::RaftLog;
 use crate::types::{HardState, Index, LogEntry, Snapshot, Term};
 
@@ -57,16 +57,18 @@ impl MemoryLog {
         };
         let first_expected = self.last_index() + 1;
         if first.index != first_expected {
-            return Err(Error::storage(
+            return Err(Error::storage_of_kind(
                 "appending to the memory log",
+                StorageErrorKind::Contract,
                 alloc::format!("first index {} is not {first_expected}", first.index),
             ));
         }
         let mut last_term = self.last_term();
         for (expected, entry) in (first_expected..).zip(entries) {
             if entry.index != expected || entry.term < last_term {
-                return Err(Error::storage(
+                return Err(Error::storage_of_kind(
                     "appending to the memory log",
+                    StorageErrorKind::Contract,
                     alloc::format!(
                         "entry {} (term {}) does not follow index {} (term {last_term})",
                         entry.index,
@@ -156,8 +158,9 @@ impl RaftLog for MemoryLog {
 
     fn truncate(&mut self, from: Index) -> Result<()> {
         if from <= self.base_index {
-            return Err(Error::storage(
+            return Err(Error::storage_of_kind(
                 "truncating the memory log",
+                StorageErrorKind::Contract,
                 alloc::format!(
                     "index {from} is not above the snapshot at {}",
                     self.base_index

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use crate::config::RaftConfig;
 use crate::config_log::ConfigLog;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageErrorKind};
 use crate::event::{Action, Event};
 use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
@@ -381,8 +381,9 @@ impl<L: RaftLog> RaftNode<L> {
 }
 
 fn missing(index: Index) -> Error {
-    Error::storage(
+    Error::storage_of_kind(
         "reading committed entries to apply",
+        StorageErrorKind::Contract,
         alloc::format!("entry {index} is missing"),
     )
 }

@@ -74,8 +74,26 @@ impl WalError {
     }
 }
 
+impl WalError {
+    /// How raft-core classifies this error: a failing disk, a damaged one, a refused
+    /// operation, or something else (a lock, an option).
+    pub fn storage_kind(&self) -> raft_core::StorageErrorKind {
+        use raft_core::StorageErrorKind;
+        match self {
+            WalError::Io { .. } | WalError::Failed => StorageErrorKind::Io,
+            WalError::Corrupt { .. }
+            | WalError::NotAWalDirectory { .. }
+            | WalError::UnsupportedVersion { .. } => StorageErrorKind::Corrupt,
+            WalError::InvalidOperation(_) => StorageErrorKind::Contract,
+            WalError::Locked { .. } | WalError::InvalidOption(_) => StorageErrorKind::Other,
+        }
+    }
+}
+
+/// Keeps the `WalError` as the source: `error.storage_source()` downcasts back to it.
 impl From<WalError> for raft_core::Error {
     fn from(error: WalError) -> Self {
-        raft_core::Error::storage("using the write-ahead log", error)
+        let kind = error.storage_kind();
+        raft_core::Error::from_storage("using the write-ahead log", kind, error)
     }
 }

@@ -6,7 +6,7 @@ mod temp;
 
 use std::fs::OpenOptions;
 
-use raft_core::{HardState, RaftLog};
+use raft_core::{HardState, RaftLog, StorageErrorKind};
 use raft_wal::{WalError, WalLog, WalOptions};
 use temp::{TempDir, all_entries, copy_dir, entry, segments};
 
@@ -328,9 +328,16 @@ fn missing_middle_segment_is_corruption() {
     }
     let files = segments(&dir);
     std::fs::remove_file(&files[files.len() / 2]).unwrap();
+    let error = WalLog::open_with(&dir, small_segments()).unwrap_err();
+    assert!(matches!(error, WalError::Corrupt { .. }));
+    // Through raft-core the corruption stays typed: its kind says so and the source
+    // downcasts back to the WAL's own error.
+    let error = raft_core::Error::from(error);
+    assert_eq!(error.storage_kind(), Some(StorageErrorKind::Corrupt));
+    let source = error.storage_source().expect("the WAL error is kept");
     assert!(matches!(
-        WalLog::open_with(&dir, small_segments()),
-        Err(WalError::Corrupt { .. })
+        source.downcast_ref::<WalError>(),
+        Some(WalError::Corrupt { .. })
     ));
 }
 
@@ -345,6 +352,8 @@ fn bad_appends_are_refused() {
     assert!(log.append(&[entry(1, 2)]).is_err(), "term goes down");
     assert!(log.truncate(0).is_err());
     assert_eq!(log.last_index(), 1);
+    let refused = log.append(&[entry(2, 3)]).unwrap_err();
+    assert_eq!(refused.storage_kind(), Some(StorageErrorKind::Contract));
 }
 
 fn snapshot(index: u64, term: u64, data: &'static [u8]) -> raft_core::Snapshot {

@@ -31,8 +31,9 @@ impl<L: RaftLog> RaftNode<L> {
                 return Ok(());
             }
             let floor_term = self.log.term_at(floor).ok_or_else(|| {
-                Error::storage(
+                Error::storage_of_kind(
                     "checking an append against the snapshot",
+                    StorageErrorKind::Contract,
                     alloc::format!("the log has no term for its snapshot index {floor}"),
                 )
             })?;

@@ -14,8 +14,9 @@ impl<L: RaftLog> RaftNode<L> {
         let hard_state = log.hard_state();
         let last_index = log.last_index();
         if hard_state.commit_index > last_index {
-            return Err(Error::storage(
+            return Err(Error::storage_of_kind(
                 "restoring the node",
+                StorageErrorKind::Corrupt,
                 alloc::format!(
                     "hard state commit index {} is past the last entry {last_index}",
                     hard_state.commit_index
@@ -23,8 +24,9 @@ impl<L: RaftLog> RaftNode<L> {
             ));
         }
         if hard_state.term > TERM_MAX || last_index > INDEX_MAX {
-            return Err(Error::storage(
+            return Err(Error::storage_of_kind(
                 "restoring the node",
+                StorageErrorKind::Corrupt,
                 alloc::format!(
                     "term {} or last index {last_index} is past the ceiling 2^63 (a forged \
                      or corrupt message from a version without the ceiling); no election \
@@ -34,8 +36,9 @@ impl<L: RaftLog> RaftNode<L> {
             ));
         }
         if log.last_term() > hard_state.term {
-            return Err(Error::storage(
+            return Err(Error::storage_of_kind(
                 "restoring the node",
+                StorageErrorKind::Corrupt,
                 alloc::format!(
                     "last entry term {} is past the hard state term {}",
                     log.last_term(),
@@ -61,15 +64,17 @@ impl<L: RaftLog> RaftNode<L> {
         let mut config_log = ConfigLog::new(base_membership);
         for index in snapshot_index + 1..=last_index {
             let Some(entry) = log.entry(index) else {
-                return Err(Error::storage(
+                return Err(Error::storage_of_kind(
                     "restoring the node",
+                    StorageErrorKind::Corrupt,
                     alloc::format!("entry {index} is missing below the last index {last_index}"),
                 ));
             };
             if entry.kind == EntryKind::Config {
                 let Some(membership) = Membership::decode(&entry.command) else {
-                    return Err(Error::storage(
+                    return Err(Error::storage_of_kind(
                         "restoring the node",
+                        StorageErrorKind::Corrupt,
                         alloc::format!("configuration entry {index} does not decode"),
                     ));
                 };

@@ -9,8 +9,9 @@ impl<L: RaftLog> RaftNode<L> {
             return Ok(());
         }
         let Some(term) = self.log.term_at(index) else {
-            return Err(Error::storage(
+            return Err(Error::storage_of_kind(
                 "taking a snapshot",
+                StorageErrorKind::Contract,
                 alloc::format!("the log has no term for applied entry {index}"),
             ));
         };

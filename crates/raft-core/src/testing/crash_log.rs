@@ -4,7 +4,7 @@ use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::Cell;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageErrorKind};
 use crate::log::RaftLog;
 use crate::memory_log::MemoryLog;
 use crate::types::{HardState, Index, LogEntry, Snapshot, Term};
@@ -181,8 +181,9 @@ impl RaftLog for CrashLog {
     }
     fn sync(&mut self) -> Result<()> {
         if self.fault.replace(false) {
-            return Err(Error::storage(
+            return Err(Error::storage_of_kind(
                 "syncing the simulated log",
+                StorageErrorKind::Io,
                 "injected disk error",
             ));
         }
