@@ -300,16 +300,34 @@ impl RaftConfig {
     }
 
     /// The election timeout range `(min, max)` in ticks, inclusive.
-    pub fn election_timeout(&self) -> (u32, u32) {
+    pub fn election_timeout_ticks(&self) -> (u32, u32) {
         (
             self.election_timeout_ticks_min,
             self.election_timeout_ticks_max,
         )
     }
 
+    /// The election timeout range `(min, max)` in ticks, inclusive.
+    #[deprecated(
+        since = "0.9.0",
+        note = "named with its unit: `election_timeout_ticks`"
+    )]
+    pub fn election_timeout(&self) -> (u32, u32) {
+        self.election_timeout_ticks()
+    }
+
     /// Ticks between leader heartbeats.
-    pub fn heartbeat_interval(&self) -> u32 {
+    pub fn heartbeat_interval_ticks(&self) -> u32 {
         self.heartbeat_interval_ticks
+    }
+
+    /// Ticks between leader heartbeats.
+    #[deprecated(
+        since = "0.9.0",
+        note = "named with its unit: `heartbeat_interval_ticks`"
+    )]
+    pub fn heartbeat_interval(&self) -> u32 {
+        self.heartbeat_interval_ticks()
     }
 
     /// Whether pre-vote is on.
@@ -364,8 +382,17 @@ impl RaftConfig {
     }
 
     /// The lease-read clock-drift margin in ticks, when lease reads are on.
-    pub fn lease_reads(&self) -> Option<u32> {
+    pub fn lease_read_drift_ticks(&self) -> Option<u32> {
         self.lease_read_drift_ticks
+    }
+
+    /// The lease-read clock-drift margin in ticks, when lease reads are on.
+    #[deprecated(
+        since = "0.9.0",
+        note = "named with its unit: `lease_read_drift_ticks`"
+    )]
+    pub fn lease_reads(&self) -> Option<u32> {
+        self.lease_read_drift_ticks()
     }
 
     /// Whether a leader may replicate proposals before syncing them
@@ -387,7 +414,7 @@ impl RaftConfig {
         fn invalid(field: &'static str, reason: String) -> Result<()> {
             Err(Error::InvalidConfig { field, reason })
         }
-        let (min, max) = self.election_timeout();
+        let (min, max) = self.election_timeout_ticks();
         if min == 0 {
             return invalid("election timeout", "minimum must be at least 1 tick".into());
         }

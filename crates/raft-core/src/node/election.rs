@@ -24,7 +24,8 @@ impl<L: RaftLog> RaftNode<L> {
     fn in_lease(&self) -> bool {
         // With lease reads, a node that just started may have promised a leader its
         // vote before a crash it does not remember: it waits out one election timeout.
-        let just_started = self.config.lease_reads().is_some() && self.timers.just_started();
+        let just_started =
+            self.config.lease_read_drift_ticks().is_some() && self.timers.just_started();
         self.state == State::Leader
             || just_started
             || (self.leader.is_some() && self.timers.heard_recently())

@@ -21,7 +21,7 @@ impl<L: RaftLog> RaftNode<L> {
     pub(super) fn serve_read(&mut self, context: Bytes, out: &mut Vec<Action>) {
         assert!(self.state == State::Leader && self.reads.is_ready());
         let index = self.commit_index;
-        let lease_valid = self.config.lease_reads().is_some()
+        let lease_valid = self.config.lease_read_drift_ticks().is_some()
             && self.transfer.is_none()
             && self.reads.lease_covers(self.timers.ticks());
         if self.majority().is_single() || lease_valid {
@@ -101,10 +101,10 @@ impl<L: RaftLog> RaftNode<L> {
         );
         self.scratch = scratch;
         // A confirmation holds for the minimum election timeout less the clock drift.
-        let (election_min, _) = self.config.election_timeout();
+        let (election_min, _) = self.config.election_timeout_ticks();
         let lease_ticks = self
             .config
-            .lease_reads()
+            .lease_read_drift_ticks()
             .map(|drift| u64::from(election_min - drift));
         self.reads.confirm(confirmed, lease_ticks, out);
         Ok(())

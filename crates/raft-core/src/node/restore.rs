@@ -96,8 +96,8 @@ impl<L: RaftLog> RaftNode<L> {
             pending_restore,
             timers: Timers::new(
                 config.seed(),
-                config.election_timeout(),
-                config.heartbeat_interval(),
+                config.election_timeout_ticks(),
+                config.heartbeat_interval_ticks(),
             ),
             config,
             log,

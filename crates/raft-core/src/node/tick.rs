@@ -15,7 +15,7 @@ impl<L: RaftLog> RaftNode<L> {
             }
             return Ok(());
         }
-        let (election_min, _) = self.config.election_timeout();
+        let (election_min, _) = self.config.election_timeout_ticks();
         if let Some(transfer) = self.transfer.as_mut() {
             transfer.elapsed = transfer.elapsed.saturating_add(1);
             if transfer.elapsed >= election_min {
@@ -75,7 +75,7 @@ impl<L: RaftLog> RaftNode<L> {
         // A lost TimeoutNow is sent again with the heartbeat.
         let _ = self.maybe_send_timeout_now(out);
         // Lease reads stay fresh with a confirmation round per heartbeat.
-        if self.config.lease_reads().is_some() && self.reads.is_ready() {
+        if self.config.lease_read_drift_ticks().is_some() && self.reads.is_ready() {
             let _ = self.start_read_round(out);
         }
     }
