@@ -1,0 +1,361 @@
+//! Opening a log: the directory checks, replaying every segment, telling a torn
+//! tail (cut off, harmless) from corruption inside acknowledged data (refused).
+
+use super::*;
+
+/// What a segment's replay found.
+struct Replayed {
+    length: u64,
+    max_entry_index: Index,
+    /// The segment's header was torn (a crash while creating it): it holds nothing.
+    torn_header: bool,
+}
+
+fn describe(invalid: &Invalid) -> String {
+    match invalid {
+        Invalid::Incomplete => "record extends past the end of the segment".to_owned(),
+        Invalid::BadLength(length) => format!("record length {length} is out of range"),
+        Invalid::Checksum => "record checksum mismatch".to_owned(),
+        Invalid::BadBody(what) => format!("malformed record: {what}"),
+    }
+}
+
+/// Whether any valid record starts anywhere in `buffer[from..]`. Offsets are
+/// checksummed only where the length field fits in what is left, so the scan stays
+/// linear in practice.
+fn valid_record_after(buffer: &Bytes, from: usize, record_bytes_max: usize) -> bool {
+    let end = buffer.len().saturating_sub(RECORD_HEADER_BYTES);
+    (from..end).any(|offset| {
+        let length = u32::from_le_bytes([
+            buffer[offset],
+            buffer[offset + 1],
+            buffer[offset + 2],
+            buffer[offset + 3],
+        ]) as usize;
+        length > 0
+            && length <= buffer.len() - offset - RECORD_HEADER_BYTES
+            && decode_record(buffer, offset, record_bytes_max).is_ok()
+    })
+}
+
+/// Decides whether the invalid bytes at `offset` of the newest segment are a torn
+/// write (cut them) or damage to acknowledged data (refuse to open).
+///
+/// A crash tears only the end of the last write: the file ends inside a record, or (on
+/// file systems that extend before writing) the tail reads as zeros. Anything else —
+/// a valid record further on, a complete record with a bad checksum, a length field
+/// one bit away from a valid record — is corruption. Returns the reason if corrupt.
+fn classify_damage(buffer: &Bytes, offset: usize, record_bytes_max: usize) -> Option<&'static str> {
+    let tail = &buffer[offset..];
+    if valid_record_after(buffer, offset + 1, record_bytes_max) {
+        return Some("valid records follow the damaged one");
+    }
+    if tail.iter().all(|&byte| byte == 0) || tail.len() < RECORD_HEADER_BYTES {
+        return None;
+    }
+    let length = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as usize;
+    if RECORD_HEADER_BYTES + length <= tail.len() {
+        return Some("a complete record fails its checks");
+    }
+    // The record runs past the end: torn, unless its length field is one flipped bit
+    // away from a record that is complete and valid.
+    let stored_crc = u32::from_le_bytes([tail[4], tail[5], tail[6], tail[7]]);
+    for bit in 0..32 {
+        let candidate = length ^ (1 << bit);
+        if candidate == 0 || RECORD_HEADER_BYTES + candidate > tail.len() {
+            continue;
+        }
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&(candidate as u32).to_le_bytes());
+        hasher.update(&tail[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + candidate]);
+        if hasher.finalize() == stored_crc {
+            return Some("a record's length field is damaged");
+        }
+    }
+    None
+}
+
+impl WalLog {
+    /// Like [`WalLog::open`] with explicit options.
+    ///
+    /// # Errors
+    /// As [`WalLog::open`], plus [`WalError::InvalidOption`].
+    pub fn open_with(dir: impl AsRef<Path>, options: WalOptions) -> Result<Self, WalError> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            // Create every missing ancestor, outermost first, each made durable in its
+            // parent; an error names the directory that could not be made.
+            let mut missing = Vec::new();
+            let mut cursor = dir.as_path();
+            while !cursor.as_os_str().is_empty() && !cursor.exists() {
+                missing.push(cursor.to_path_buf());
+                match cursor.parent() {
+                    Some(parent) => cursor = parent,
+                    None => break,
+                }
+            }
+            for path in missing.iter().rev() {
+                match fs::create_dir(path) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(error) => return Err(WalError::io(path, error)),
+                }
+                if let Some(parent) = path
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                {
+                    sync_dir(parent)?;
+                }
+            }
+        }
+        let lock = lock(&dir)?;
+        check_or_init_format(&dir, |name| SegmentName::parse(name).is_some())?;
+
+        let mut names = Vec::new();
+        let mut snapshot_files = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|error| WalError::io(&dir, error))? {
+            let entry = entry.map_err(|error| WalError::io(&dir, error))?;
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str() else {
+                continue;
+            };
+            if name.ends_with(".tmp") {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;
+            } else if let Some(segment) = SegmentName::parse(name) {
+                names.push(segment);
+            } else if let Some(index) = snapshot_file::parse_name(name) {
+                snapshot_files.push((index, entry.path()));
+            }
+        }
+        names.sort_by_key(|name| name.seq);
+
+        let mut wal = Self {
+            dir,
+            options,
+            _lock: lock,
+            segments: Vec::new(),
+            active: None,
+            state: LogState::default(),
+            synced_boundary: (0, 0),
+            synced_hard_state: HardState::default(),
+            buffer: Vec::new(),
+            buffer_max_entry_index: 0,
+            buffer_first_entry_index: None,
+            batch_seq: 0,
+            failed: false,
+            snapshot: None,
+            stale_snapshot_files: Vec::new(),
+        };
+        wal.recover(names)?;
+        wal.recover_snapshot(snapshot_files)?;
+        Ok(wal)
+    }
+
+    /// Loads the newest snapshot file; older ones are removed. A snapshot newer than the
+    /// durable compaction point (a crash between writing it and syncing the
+    /// compaction) is applied to the log now.
+    fn recover_snapshot(
+        &mut self,
+        mut files: Vec<(Index, PathBuf)>,
+    ) -> Result<(), WalError> {
+        files.sort();
+        let Some((_, newest)) = files.pop() else {
+            return Ok(());
+        };
+        let snapshot = snapshot_file::read(&newest)?;
+        for (_, old) in files {
+            fs::remove_file(&old).map_err(|error| WalError::io(&old, error))?;
+        }
+        if snapshot.index > self.state.boundary.0 {
+            self.compact_to_snapshot(&snapshot)?;
+            self.sync_batch()?;
+        }
+        self.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    fn corrupt(segment: &Path, offset: u64, reason: impl Into<String>) -> WalError {
+        WalError::Corrupt {
+            segment: segment.to_path_buf(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    fn recover(&mut self, names: Vec<SegmentName>) -> Result<(), WalError> {
+        for (position, window) in names.windows(2).enumerate() {
+            if window[1].seq != window[0].seq + 1 {
+                return Err(Self::corrupt(
+                    &window[1].path(&self.dir),
+                    0,
+                    format!(
+                        "segment {} follows segment {} (position {position}): segments are missing",
+                        window[1].seq, window[0].seq
+                    ),
+                ));
+            }
+        }
+        let count = names.len();
+        for (position, name) in names.into_iter().enumerate() {
+            let last = position + 1 == count;
+            let path = name.path(&self.dir);
+            let buffer = if last {
+                Bytes::from(fs::read(&path).map_err(|error| WalError::io(&path, error))?)
+            } else {
+                map_sealed(&path)?
+            };
+            let previous_length = self.segments.last().map(|segment| segment.length);
+            let replayed = self.replay_segment(&name, &path, &buffer, last, previous_length)?;
+            if replayed.torn_header {
+                // A crash while creating the newest segment: it holds nothing yet.
+                fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;
+                sync_dir(&self.dir)?;
+                break;
+            }
+            if replayed.length < buffer.len() as u64 {
+                // Torn tail: cut it so new records follow the last valid one.
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|error| WalError::io(&path, error))?;
+                file.set_len(replayed.length)
+                    .and_then(|()| file.sync_all())
+                    .map_err(|error| WalError::io(&path, error))?;
+            }
+            self.segments.push(Segment {
+                name,
+                path,
+                length: replayed.length,
+                max_entry_index: replayed.max_entry_index,
+            });
+            if last {
+                let segment = self.segments.last().expect("just pushed");
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(&segment.path)
+                    .map_err(|error| WalError::io(&segment.path, error))?;
+                self.active = Some(file);
+            }
+        }
+        if let Some(gap) = self.state.gap_below {
+            return Err(Self::corrupt(
+                &self.dir,
+                0,
+                format!(
+                    "entries {}..={gap} are missing: their segments were removed but no compaction covers them",
+                    self.state.boundary.0 + 1
+                ),
+            ));
+        }
+        self.synced_boundary = self.state.boundary;
+        self.synced_hard_state = self.state.hard_state;
+        if self.segments.is_empty() {
+            // A new log: write its first segment now so the directory is complete.
+            self.sync_batch()?;
+        }
+        Ok(())
+    }
+
+    fn replay_segment(
+        &mut self,
+        name: &SegmentName,
+        path: &Path,
+        buffer: &Bytes,
+        last: bool,
+        previous_length: Option<u64>,
+    ) -> Result<Replayed, WalError> {
+        match decode_header(buffer) {
+            Ok((seq, recorded_previous)) => {
+                if seq != name.seq {
+                    return Err(Self::corrupt(
+                        path,
+                        0,
+                        format!("header names segment {seq}"),
+                    ));
+                }
+                if let Some(previous) =
+                    previous_length.filter(|&previous| previous != recorded_previous)
+                {
+                    let previous_path = self
+                        .segments
+                        .last()
+                        .map_or_else(|| path.to_path_buf(), |s| s.path.clone());
+                    return Err(Self::corrupt(
+                        &previous_path,
+                        previous.min(recorded_previous),
+                        format!(
+                            "segment holds {previous} bytes but its successor recorded {recorded_previous}"
+                        ),
+                    ));
+                }
+            }
+            // A crash while creating the newest segment leaves a short or torn header
+            // and nothing after it; a damaged header in front of valid records is
+            // corruption.
+            Err(_) if last && !valid_record_after(buffer, 1, self.options.record_bytes_max) => {
+                return Ok(Replayed {
+                    length: 0,
+                    max_entry_index: 0,
+                    torn_header: true,
+                });
+            }
+            Err(reason) => return Err(Self::corrupt(path, 0, reason)),
+        }
+        let mut offset = SEGMENT_HEADER_BYTES;
+        let mut max_entry_index = 0;
+        while offset < buffer.len() {
+            match decode_record(buffer, offset, self.options.record_bytes_max) {
+                Ok((record, size)) => {
+                    let at = offset as u64;
+                    let replay_error = |reason: String| Self::corrupt(path, at, reason);
+                    match record {
+                        Record::BatchStart { seq } => {
+                            if seq <= self.batch_seq {
+                                return Err(replay_error(format!(
+                                    "batch {seq} does not follow batch {}",
+                                    self.batch_seq
+                                )));
+                            }
+                            self.batch_seq = seq;
+                        }
+                        Record::Entry(entry) => {
+                            max_entry_index = max_entry_index.max(entry.index);
+                            self.state.replay_entry(entry).map_err(replay_error)?;
+                        }
+                        Record::HardState(state) => self.state.hard_state = state,
+                        Record::Truncate { from } => {
+                            self.state.truncate(from).map_err(replay_error)?
+                        }
+                        Record::Compact { index, term } => {
+                            self.state.compact(index, term).map_err(replay_error)?
+                        }
+                    }
+                    offset += size;
+                }
+                Err(invalid) => {
+                    let reason = describe(&invalid);
+                    if !last {
+                        return Err(Self::corrupt(path, offset as u64, reason));
+                    }
+                    if let Some(why) =
+                        classify_damage(buffer, offset, self.options.record_bytes_max)
+                    {
+                        return Err(Self::corrupt(
+                            path,
+                            offset as u64,
+                            format!("{reason}: {why}"),
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(Replayed {
+            length: offset as u64,
+            max_entry_index,
+            torn_header: false,
+        })
+    }
+}
