@@ -5,11 +5,12 @@
 
 mod checker;
 mod clients;
+mod driver;
 mod nemesis;
 mod network;
+mod queue;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use raft_core::{
@@ -22,6 +23,8 @@ use crate::config::{SimConfig, TIME_PER_TICK};
 use crate::kv::{Command, Kv, Op, Outcome};
 use crate::linearizability::{self, Recorded};
 use crate::log::{SimLog, SimStorage};
+use driver::{ConfirmedRead, Down, Leading, Life, Node};
+use queue::EventQueue;
 
 /// A broken property: what, when, and how to replay it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,54 +107,6 @@ enum Ev {
     Heal,
 }
 
-struct Node {
-    /// Up (running its RaftNode) or down (only its storage survives).
-    life: Life,
-    kv: Kv,
-    waiting: BTreeSet<(u64, u64)>,
-    /// Confirmed reads waiting for the state machine to reach their index:
-    /// (index, client, seq, key).
-    reads: Vec<(Index, u64, u64, crate::kv::Key)>,
-    /// Memory storage: set to make the node's next sync fail.
-    disk_fault: Option<std::rc::Rc<std::cell::Cell<bool>>>,
-    period: u64,
-    /// (term, last index, term at last index) while leading, for Leader Append-Only.
-    leading: Option<(Term, Index, Term)>,
-}
-
-/// A crashed node's storage: the memory log already reduced to what survived, or the
-/// directory of its WalLog, recovered on restart.
-enum Down {
-    Memory(Box<SimLog>),
-    Wal(std::path::PathBuf),
-}
-
-/// A node is up or down: never both, never neither.
-enum Life {
-    Up(Box<RaftNode<SimStorage>>),
-    Down(Down),
-}
-
-impl Node {
-    fn raft(&self) -> Option<&RaftNode<SimStorage>> {
-        match &self.life {
-            Life::Up(raft) => Some(raft),
-            Life::Down(_) => None,
-        }
-    }
-
-    fn raft_mut(&mut self) -> Option<&mut RaftNode<SimStorage>> {
-        match &mut self.life {
-            Life::Up(raft) => Some(raft),
-            Life::Down(_) => None,
-        }
-    }
-
-    fn is_up(&self) -> bool {
-        matches!(self.life, Life::Up(_))
-    }
-}
-
 struct Client {
     seq: u64,
     op: Option<Op>,
@@ -166,10 +121,7 @@ pub struct Simulation {
     seed: u64,
     config: SimConfig,
     rng: SimRng,
-    now: u64,
-    sequence: u64,
-    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
-    events: Vec<Option<Ev>>,
+    queue: EventQueue<Ev>,
     nodes: BTreeMap<NodeId, Node>,
     clients: BTreeMap<u64, Client>,
     blocked: BTreeSet<(NodeId, NodeId)>,
@@ -265,10 +217,7 @@ impl Simulation {
             seed,
             config,
             rng,
-            now: 0,
-            sequence: 0,
-            queue: BinaryHeap::new(),
-            events: Vec::new(),
+            queue: EventQueue::new(),
             nodes,
             clients,
             blocked: BTreeSet::new(),
@@ -337,11 +286,7 @@ impl Simulation {
     }
 
     fn schedule(&mut self, delay: u64, event: Ev) {
-        self.sequence += 1;
-        let slot = self.events.len();
-        self.events.push(Some(event));
-        self.queue
-            .push(Reverse((self.now + delay, self.sequence, slot)));
+        self.queue.schedule(delay, event);
     }
 
     fn note(&mut self, node: Option<NodeId>, what: impl FnOnce() -> String) {
@@ -366,8 +311,8 @@ impl Simulation {
         // Tick (with hundredths), node, role, term, what happened.
         let line = format!(
             "{:>6}.{:02} {prefix} {}\n",
-            self.now / TIME_PER_TICK,
-            self.now % TIME_PER_TICK,
+            self.queue.now() / TIME_PER_TICK,
+            self.queue.now() % TIME_PER_TICK,
             what()
         );
         if let Some(trace) = self.trace.as_mut() {
@@ -378,7 +323,7 @@ impl Simulation {
     fn violation(&self, property: &'static str, detail: String) -> Violation {
         Violation {
             seed: self.seed,
-            time: self.now,
+            time: self.queue.now(),
             property,
             detail,
         }
@@ -391,14 +336,7 @@ impl Simulation {
     /// The first violated property.
     pub fn run(&mut self) -> Result<RunStats, Violation> {
         let end = (self.config.fault_ticks + self.config.settle_ticks) * TIME_PER_TICK;
-        while let Some(Reverse((time, _, slot))) = self.queue.pop() {
-            if time > end {
-                break;
-            }
-            self.now = time;
-            let Some(event) = self.events[slot].take() else {
-                continue;
-            };
+        while let Some(event) = self.queue.pop_until(end) {
             self.stats.events += 1;
             self.handle(event)?;
             if self.healed && self.converged() {
@@ -512,7 +450,7 @@ impl Simulation {
                 if state.seq == seq && state.op.is_some() {
                     state.op = None;
                     let record = state.record;
-                    self.history[record].returned = Some((self.sequence, outcome));
+                    self.history[record].returned = Some((self.queue.sequence(), outcome));
                     self.stats.operations += 1;
                     let pause = self.rng.between(1, 3 * TIME_PER_TICK);
                     self.schedule(pause, Ev::ClientNext { client });

@@ -78,8 +78,11 @@ impl Simulation {
                     }
                 }
             }
-            if let Some((leading_term, index, index_term)) =
-                was_leading.filter(|(t, _, _)| *t == term)
+            if let Some(Leading {
+                term: leading_term,
+                index,
+                index_term,
+            }) = was_leading.filter(|leading| leading.term == term)
             {
                 let raft = self.nodes[&id].raft().expect("node is up");
                 let compacted = index < raft.log().snapshot_index();
@@ -94,8 +97,11 @@ impl Simulation {
                     ));
                 }
             }
-            self.nodes.get_mut(&id).expect("node exists").leading =
-                Some((term, last_index, last_term));
+            self.nodes.get_mut(&id).expect("node exists").leading = Some(Leading {
+                term,
+                index: last_index,
+                index_term: last_term,
+            });
         } else {
             self.nodes.get_mut(&id).expect("node exists").leading = None;
         }

@@ -4,7 +4,9 @@ use super::*;
 
 impl Simulation {
     pub(super) fn client_next(&mut self, client: u64) {
-        if self.healed && self.now > self.config.fault_ticks * TIME_PER_TICK + 100 * TIME_PER_TICK {
+        if self.healed
+            && self.queue.now() > self.config.fault_ticks * TIME_PER_TICK + 100 * TIME_PER_TICK
+        {
             return; // stop new work late in the settle phase so the run can converge
         }
         let key = self.rng.below(u64::from(self.config.keys)) as u8;
@@ -29,7 +31,7 @@ impl Simulation {
         state.record = self.history.len();
         self.history.push(Recorded {
             client,
-            invoked: self.sequence,
+            invoked: self.queue.sequence(),
             returned: None,
             op,
         });

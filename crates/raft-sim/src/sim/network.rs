@@ -76,8 +76,12 @@ impl Simulation {
                         ));
                     };
                     let node = self.nodes.get_mut(&id).expect("node exists");
-                    node.reads
-                        .push((index, command.client, command.seq, command.op.key()));
+                    node.reads.push(ConfirmedRead {
+                        index,
+                        client: command.client,
+                        seq: command.seq,
+                        key: command.op.key(),
+                    });
                     self.note(Some(id), || {
                         format!(
                             "read for client {} #{} ready at {index}",
@@ -147,12 +151,13 @@ impl Simulation {
         let Some(applied) = node.raft().map(|raft| raft.last_applied()) else {
             return;
         };
-        let (ready, waiting): (Vec<_>, Vec<_>) = node
-            .reads
-            .drain(..)
-            .partition(|&(index, ..)| index <= applied);
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            node.reads.drain(..).partition(|read| read.index <= applied);
         node.reads = waiting;
-        for (_, client, seq, key) in ready {
+        for ConfirmedRead {
+            client, seq, key, ..
+        } in ready
+        {
             let value = self.nodes[&id].kv.data().get(&key).copied();
             let delay = self.rng.between(1, TIME_PER_TICK);
             self.schedule(

@@ -156,10 +156,7 @@ impl WalLog {
     /// Loads the newest snapshot file; older ones are removed. A snapshot newer than the
     /// durable compaction point (a crash between writing it and syncing the
     /// compaction) is applied to the log now.
-    fn recover_snapshot(
-        &mut self,
-        mut files: Vec<(Index, PathBuf)>,
-    ) -> Result<(), WalError> {
+    fn recover_snapshot(&mut self, mut files: Vec<(Index, PathBuf)>) -> Result<(), WalError> {
         files.sort();
         let Some((_, newest)) = files.pop() else {
             return Ok(());

@@ -1,0 +1,74 @@
+//! A simulated node: up (its `RaftNode` over its storage) or down (only what its
+//! storage kept), never both and never neither; plus its state machine and the
+//! clients it owes answers.
+
+use std::collections::BTreeSet;
+
+use raft_core::{Index, RaftNode, Term};
+
+use crate::kv::{Key, Kv};
+use crate::log::{SimLog, SimStorage};
+
+pub(super) struct Node {
+    /// Up (running its RaftNode) or down (only its storage survives).
+    pub(super) life: Life,
+    pub(super) kv: Kv,
+    pub(super) waiting: BTreeSet<(u64, u64)>,
+    /// Confirmed reads waiting for the state machine to reach their index.
+    pub(super) reads: Vec<ConfirmedRead>,
+    /// Memory storage: set to make the node's next sync fail.
+    pub(super) disk_fault: Option<std::rc::Rc<std::cell::Cell<bool>>>,
+    pub(super) period: u64,
+    /// While leading: the end of its log, for Leader Append-Only.
+    pub(super) leading: Option<Leading>,
+}
+
+/// A read the leader confirmed at `index`, answered once the state machine has
+/// applied that far.
+pub(super) struct ConfirmedRead {
+    pub(super) index: Index,
+    pub(super) client: u64,
+    pub(super) seq: u64,
+    pub(super) key: Key,
+}
+
+/// A leader's log end as last seen: in `term`, the entry at `index` had `index_term`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Leading {
+    pub(super) term: Term,
+    pub(super) index: Index,
+    pub(super) index_term: Term,
+}
+
+/// A crashed node's storage: the memory log already reduced to what survived, or the
+/// directory of its WalLog, recovered on restart.
+pub(super) enum Down {
+    Memory(Box<SimLog>),
+    Wal(std::path::PathBuf),
+}
+
+/// A node is up or down: never both, never neither.
+pub(super) enum Life {
+    Up(Box<RaftNode<SimStorage>>),
+    Down(Down),
+}
+
+impl Node {
+    pub(super) fn raft(&self) -> Option<&RaftNode<SimStorage>> {
+        match &self.life {
+            Life::Up(raft) => Some(raft),
+            Life::Down(_) => None,
+        }
+    }
+
+    pub(super) fn raft_mut(&mut self) -> Option<&mut RaftNode<SimStorage>> {
+        match &mut self.life {
+            Life::Up(raft) => Some(raft),
+            Life::Down(_) => None,
+        }
+    }
+
+    pub(super) fn is_up(&self) -> bool {
+        matches!(self.life, Life::Up(_))
+    }
+}
