@@ -43,6 +43,7 @@ pub struct RaftConfig {
     lease_read_drift_ticks: Option<u32>,
     snapshot_chunk_bytes_max: usize,
     deferred_leader_sync: bool,
+    append_coalescing: bool,
     entry_bytes_max: Option<usize>,
     pending_reads_max: usize,
     snapshot_bytes_max: u64,
@@ -103,6 +104,7 @@ impl RaftConfig {
             lease_read_drift_ticks: None,
             snapshot_chunk_bytes_max: Self::SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT,
             deferred_leader_sync: false,
+            append_coalescing: true,
             entry_bytes_max: None,
             pending_reads_max: Self::PENDING_READS_MAX_DEFAULT,
             snapshot_bytes_max: Self::SNAPSHOT_BYTES_MAX_DEFAULT,
@@ -240,6 +242,21 @@ impl RaftConfig {
     /// large snapshot travels as many chunks, one at a time.
     pub fn with_snapshot_chunk_bytes_max(mut self, bytes: usize) -> Self {
         self.snapshot_chunk_bytes_max = bytes;
+        self
+    }
+
+    /// Coalesces proposals per follower (on by default): a proposal reaching a
+    /// follower that already has an AppendEntries with entries in flight waits for
+    /// that follower's answer (or the next heartbeat) and then travels with every
+    /// entry proposed meanwhile, in one AppendEntries. Under load this turns one
+    /// message per proposal per follower (and one follower sync each) into one per
+    /// round trip; the price is that such a proposal leaves up to one round trip
+    /// later. Off: every proposal step sends its own AppendEntries, pipelined up to
+    /// [`RaftConfig::with_inflight_appends_max`]. Catch-up after a lag pipelines
+    /// either way, and a step proposing several commands (`ProposeBatch`) always
+    /// shares one append.
+    pub fn with_append_coalescing(mut self, enabled: bool) -> Self {
+        self.append_coalescing = enabled;
         self
     }
 
@@ -399,6 +416,12 @@ impl RaftConfig {
     /// ([`RaftConfig::with_deferred_leader_sync`]).
     pub fn deferred_leader_sync(&self) -> bool {
         self.deferred_leader_sync
+    }
+
+    /// Whether a leader coalesces proposals per follower
+    /// ([`RaftConfig::with_append_coalescing`]).
+    pub fn append_coalescing(&self) -> bool {
+        self.append_coalescing
     }
 
     /// The election-timeout PRNG seed.

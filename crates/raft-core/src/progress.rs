@@ -77,6 +77,11 @@ impl Progress {
         }
     }
 
+    /// Whether an AppendEntries carrying entries is out and unanswered (pipelining).
+    pub(crate) fn has_appends_in_flight(&self) -> bool {
+        self.state == ReplicationState::Replicate && self.inflight.count() > 0
+    }
+
     pub(crate) fn inflight_count(&self) -> usize {
         self.inflight.count()
     }

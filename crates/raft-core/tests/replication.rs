@@ -520,3 +520,86 @@ fn every_append_entries_is_answered() {
             .all(|node| node.commit_index() == cluster.node(1).commit_index())
     );
 }
+
+/// The AppendEntries carrying entries that `actions` send to `to`, as (first, last).
+fn appends_to(actions: &[Action], to: u64) -> Vec<(u64, u64)> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Send {
+                to: peer,
+                message: Message::AppendEntries(request),
+            } if *peer == to && !request.entries.is_empty() => Some((
+                request.entries[0].index,
+                request.entries[request.entries.len() - 1].index,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+// With coalescing (the default), proposals reaching a follower that has an append in
+// flight wait for its answer and then travel together in one AppendEntries; every
+// entry still commits and applies everywhere.
+#[test]
+fn proposals_coalesce_while_an_append_is_in_flight() {
+    let mut cluster = Cluster::new(3, 7);
+    cluster.elect(1);
+    cluster.deliver_all();
+    let base = cluster.node(1).log().last_index();
+    let first = cluster.propose(1, "a").unwrap();
+    assert_eq!(appends_to(&first, 2), vec![(base + 1, base + 1)]);
+    for command in ["b", "c", "d"] {
+        let actions = cluster.propose(1, command).unwrap();
+        assert!(
+            appends_to(&actions, 2).is_empty(),
+            "held while one is in flight"
+        );
+    }
+    // Follower 2's answer releases the three held entries in one message.
+    let take = |cluster: &mut Cluster, wanted: &dyn Fn(u64, &Message) -> bool| {
+        let position = cluster
+            .queue
+            .iter()
+            .position(|(to, message)| wanted(*to, message))
+            .expect("the message is queued");
+        cluster.queue.remove(position).expect("queued")
+    };
+    let (to, append) = take(&mut cluster, &|to, message| {
+        to == 2 && matches!(message, Message::AppendEntries(_))
+    });
+    let _ = cluster.step(to, Event::Message(append)).unwrap();
+    let (to, reply) = take(&mut cluster, &|to, message| {
+        to == 1 && matches!(message, Message::AppendEntriesReply(reply) if reply.from == 2)
+    });
+    let actions = cluster.step(to, Event::Message(reply)).unwrap();
+    assert_eq!(appends_to(&actions, 2), vec![(base + 2, base + 4)]);
+    cluster.deliver_all();
+    for id in 1..=3 {
+        assert_eq!(cluster.applied_commands(id)[..], ["a", "b", "c", "d"]);
+    }
+}
+
+// Without coalescing every proposal step sends its own AppendEntries (pipelined).
+#[test]
+fn proposals_pipeline_without_coalescing() {
+    let ids = [1, 2, 3];
+    let configs = ids
+        .iter()
+        .map(|&id| {
+            let config = RaftConfig::new(id, ids).with_append_coalescing(false);
+            (id, config)
+        })
+        .collect();
+    let mut cluster = Cluster::with_configs(configs, 7);
+    cluster.elect(1);
+    cluster.deliver_all();
+    let base = cluster.node(1).log().last_index();
+    for (offset, command) in ["a", "b", "c"].into_iter().enumerate() {
+        let actions = cluster.propose(1, command).unwrap();
+        let index = base + 1 + offset as u64;
+        assert_eq!(appends_to(&actions, 2), vec![(index, index)]);
+    }
+    cluster.deliver_all();
+    assert_eq!(cluster.applied_commands(3)[..], ["a", "b", "c"]);
+}

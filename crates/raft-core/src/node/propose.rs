@@ -30,8 +30,13 @@ impl<L: RaftLog> RaftNode<L> {
             let batch: Vec<LogEntry> = entries.collect();
             self.append_proposals(|log| log.append_owned(batch))?;
         }
-        if self.maybe_commit() || !self.progress.is_empty() {
-            for position in 0..self.progress.len() {
+        // A new commit (a leader that is its own quorum) is news for every follower;
+        // otherwise, with coalescing, a follower with an append in flight gets these
+        // entries with its next answer (see `with_append_coalescing`).
+        let committed = self.maybe_commit();
+        let coalescing = self.config.append_coalescing();
+        for position in 0..self.progress.len() {
+            if committed || !coalescing || !self.progress[position].has_appends_in_flight() {
                 self.replicate_to(position, out);
             }
         }
