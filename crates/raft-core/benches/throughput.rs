@@ -1,6 +1,9 @@
 //! Commit throughput of an in-memory cluster: N 128-byte proposals in rounds of B,
 //! messages delivered FIFO in node-id order until every node has applied the round.
-//! Reported as entries per second. Run with `cargo xtask bench` or
+//! Reported as entries per second; `B=..` rows propose the round as one `ProposeBatch`,
+//! `each/B=..` rows as B separate `Propose` events. The `election` group times building
+//! three nodes and electing one. The rows of issue 20's table (peer harness in
+//! `../shared/bench`). Run with `cargo xtask bench` or
 //! `cargo bench -p raft-core --bench throughput`.
 
 use std::hint::black_box;
@@ -78,8 +81,12 @@ impl Cluster {
         }
     }
 
-    fn round(&mut self, batch: usize) {
-        if batch == 1 {
+    fn round(&mut self, batch: usize, each: bool) {
+        if each {
+            for _ in 0..batch {
+                self.step(0, Event::Propose(vec![7u8; PAYLOAD_BYTES]));
+            }
+        } else if batch == 1 {
             self.step(0, Event::Propose(vec![7u8; PAYLOAD_BYTES]));
         } else {
             let commands = (0..batch)
@@ -94,7 +101,7 @@ impl Cluster {
     }
 }
 
-fn run_rounds(size: u64, batch: usize, rounds: u64) -> Duration {
+fn run_rounds(size: u64, batch: usize, each: bool, rounds: u64) -> Duration {
     let mut cluster = Cluster::new(size);
     let mut elapsed = Duration::ZERO;
     for _ in 0..rounds {
@@ -102,7 +109,7 @@ fn run_rounds(size: u64, batch: usize, rounds: u64) -> Duration {
             cluster = Cluster::new(size);
         }
         let start = Instant::now();
-        cluster.round(batch);
+        cluster.round(batch, each);
         elapsed += start.elapsed();
         assert!(
             cluster
@@ -119,16 +126,62 @@ fn throughput(c: &mut Criterion) {
     group
         .measurement_time(Duration::from_secs(4))
         .sample_size(20);
-    for (size, batch) in [(3u64, 1usize), (3, 64), (3, 1024), (1, 64)] {
+    let rows = [
+        (3u64, 1usize, false),
+        (3, 64, false),
+        (3, 1024, false),
+        (1, 64, false),
+        (3, 64, true),
+        (1, 64, true),
+    ];
+    for (size, batch, each) in rows {
         group.throughput(Throughput::Elements(batch as u64));
+        let name = if each {
+            format!("each/B={batch}")
+        } else {
+            format!("B={batch}")
+        };
         group.bench_with_input(
-            BenchmarkId::new(format!("{size}-nodes"), format!("B={batch}")),
+            BenchmarkId::new(format!("{size}-nodes"), name),
             &batch,
-            |b, &batch| b.iter_custom(|rounds| run_rounds(size, batch, rounds)),
+            |b, &batch| b.iter_custom(|rounds| run_rounds(size, batch, each, rounds)),
         );
     }
     group.finish();
 }
 
-criterion_group!(benches, throughput);
+/// Three fresh nodes, not yet stepped.
+fn three_nodes() -> Vec<RaftNode> {
+    let ids = [1, 2, 3];
+    ids.iter()
+        .map(|&id| RaftNode::new(RaftConfig::new(id, ids)))
+        .collect()
+}
+
+fn election(c: &mut Criterion) {
+    let mut group = c.benchmark_group("election");
+    group.bench_function("3-nodes/build", |b| b.iter(|| black_box(three_nodes())));
+    // Node 1 ticks until it leads (pre-vote, vote, the no-op's replication).
+    group.bench_function("3-nodes/elect", |b| {
+        b.iter_batched(
+            || Cluster {
+                nodes: three_nodes(),
+                outboxes: vec![Vec::new(); 3],
+                actions: Vec::new(),
+                applied: vec![0; 3],
+            },
+            |mut cluster| {
+                while !cluster.nodes[0].is_leader() {
+                    cluster.step(0, Event::Tick);
+                    cluster.deliver();
+                }
+                cluster
+            },
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput, election);
 criterion_main!(benches);

@@ -38,6 +38,26 @@ pub trait RaftLog {
             .collect()
     }
 
+    /// Calls `visit` with each entry in the inclusive range `from..=to` (clamped to
+    /// the log), in order, stopping at the first missing one; returns how many it
+    /// visited. The node applies committed entries through this, so a log that holds
+    /// its entries in memory can lend them instead of copying a batch into a vector.
+    /// The default reads them one by one with [`RaftLog::entry`].
+    fn for_each_entry(&self, from: Index, to: Index, visit: &mut dyn FnMut(&LogEntry)) -> u64 {
+        if from == 0 || to < from {
+            return 0;
+        }
+        let mut visited = 0;
+        for index in from..=to.min(self.last_index()) {
+            let Some(entry) = self.entry(index) else {
+                break;
+            };
+            visit(&entry);
+            visited += 1;
+        }
+        visited
+    }
+
     /// Like [`RaftLog::entries`], but stops before the entry that would take the
     /// commands' total size past `bytes_max`. The first entry is always included so
     /// that replication never stalls on one large entry.

@@ -122,6 +122,24 @@ impl RaftLog for MemoryLog {
         self.entries.clone_range(start, end)
     }
 
+    fn for_each_entry(&self, from: Index, to: Index, visit: &mut dyn FnMut(&LogEntry)) -> u64 {
+        let Some(start) = self.position(from) else {
+            return 0;
+        };
+        if to < from {
+            return 0;
+        }
+        let end = self
+            .position(to)
+            .map_or(self.entries.len(), |position| position + 1);
+        let mut visited = 0;
+        for entry in self.entries.range(start, end) {
+            visit(entry);
+            visited += 1;
+        }
+        visited
+    }
+
     fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
         let Some(start) = self.position(from) else {
             return Vec::new();
@@ -303,6 +321,29 @@ mod tests {
 
     fn entry(term: Term, index: Index) -> LogEntry {
         LogEntry::new(term, index, alloc::vec![index as u8; index as usize])
+    }
+
+    // The lending visit sees exactly what the bulk read returns, across chunk
+    // boundaries and past either end, and counts what it visited.
+    #[test]
+    fn for_each_entry_matches_entries() {
+        let mut log = MemoryLog::new();
+        let entries: Vec<LogEntry> = (1..=2_500).map(|index| entry(1, index)).collect();
+        log.append(&entries).unwrap();
+        for (from, to) in [
+            (1, 1),
+            (1, 2_500),
+            (1_020, 1_030),
+            (2_040, 3_000),
+            (0, 5),
+            (9, 3),
+            (3_000, 3_001),
+        ] {
+            let mut seen = Vec::new();
+            let visited = log.for_each_entry(from, to, &mut |entry| seen.push(entry.clone()));
+            assert_eq!(seen, log.entries(from, to), "{from}..={to}");
+            assert_eq!(visited, seen.len() as u64);
+        }
     }
 
     // Proves truncate removes the suffix and appends continue from the cut.

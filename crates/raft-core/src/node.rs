@@ -389,12 +389,12 @@ fn missing(index: Index) -> Error {
 }
 
 /// Hands a committed entry to the application; no-ops stay inside the protocol.
-fn push_apply(out: &mut Vec<Action>, entry: LogEntry) {
+fn push_apply(out: &mut Vec<Action>, entry: &LogEntry) {
     if entry.kind == EntryKind::Normal {
         out.push(Action::Apply {
             index: entry.index,
             term: entry.term,
-            command: entry.command,
+            command: entry.command.clone(),
         });
     }
 }

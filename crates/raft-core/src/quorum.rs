@@ -51,8 +51,10 @@ impl<'a> Majority<'a> {
         value_of: impl Fn(NodeId) -> Index,
         scratch: &mut Vec<Index>,
     ) -> Index {
-        if self.voters.is_empty() {
-            return Index::MAX;
+        match self.voters {
+            [] => return Index::MAX,
+            [only] => return value_of(*only),
+            _ => {}
         }
         scratch.clear();
         scratch.extend(self.voters.iter().map(|&voter| value_of(voter)));

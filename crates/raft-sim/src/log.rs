@@ -58,6 +58,9 @@ impl RaftLog for SimStorage {
     fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
         delegate!(self, log => log.entries_limited(from, to, bytes_max))
     }
+    fn for_each_entry(&self, from: Index, to: Index, visit: &mut dyn FnMut(&LogEntry)) -> u64 {
+        delegate!(self, log => log.for_each_entry(from, to, visit))
+    }
     fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
         delegate!(self, log => log.append(entries))
     }

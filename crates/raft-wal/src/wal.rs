@@ -175,6 +175,18 @@ impl RaftLog for WalLog {
         }
     }
 
+    fn for_each_entry(&self, from: Index, to: Index, visit: &mut dyn FnMut(&LogEntry)) -> u64 {
+        let Some((start, end)) = self.state.range(from, to) else {
+            return 0;
+        };
+        let mut visited = 0;
+        for entry in self.state.entries.range(start..end) {
+            visit(entry);
+            visited += 1;
+        }
+        visited
+    }
+
     fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
         let Some((start, end)) = self.state.range(from, to) else {
             return Vec::new();

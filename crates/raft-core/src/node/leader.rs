@@ -182,7 +182,8 @@ impl<L: RaftLog> RaftNode<L> {
             }
             self.progress[position].recent_active = true;
             let advanced = self.progress[position].acknowledge(reply.match_index);
-            if advanced && self.maybe_commit() {
+            // (An acknowledgement at or below the commit index cannot move it.)
+            if advanced && reply.match_index > self.commit_index && self.maybe_commit() {
                 for position in 0..self.progress.len() {
                     self.replicate_to(position, out);
                 }

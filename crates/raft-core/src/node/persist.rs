@@ -149,22 +149,16 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if self.last_applied < self.commit_index {
             let (from, to) = (self.last_applied + 1, self.commit_index);
-            // A few entries are read one by one, saving the bulk read's buffer.
-            const ONE_BY_ONE_MAX: u64 = 4;
-            if to - from < ONE_BY_ONE_MAX {
-                for index in from..=to {
-                    let entry = self.log.entry(index).ok_or_else(|| missing(index))?;
-                    push_apply(out, entry);
-                }
-            } else {
-                let entries = self.log.entries(from, to);
-                if entries.len() as u64 != to - from + 1 {
-                    return Err(missing(from + entries.len() as u64));
-                }
-                out.reserve(entries.len());
-                for entry in entries {
-                    push_apply(out, entry);
-                }
+            // The log lends the entries; only the commands are cloned (a reference
+            // count), with no batch copied into a vector first.
+            let mark = out.len();
+            out.reserve(usize::try_from(to - from + 1).unwrap_or(0).min(4096));
+            let visited = self
+                .log
+                .for_each_entry(from, to, &mut |entry| push_apply(out, entry));
+            if visited != to - from + 1 {
+                out.truncate(mark);
+                return Err(missing(from + visited));
             }
             self.last_applied = self.commit_index;
         }

@@ -145,6 +145,9 @@ impl RaftLog for CrashLog {
     fn entries_limited(&self, from: Index, to: Index, bytes_max: usize) -> Vec<LogEntry> {
         self.live.entries_limited(from, to, bytes_max)
     }
+    fn for_each_entry(&self, from: Index, to: Index, visit: &mut dyn FnMut(&LogEntry)) -> u64 {
+        self.live.for_each_entry(from, to, visit)
+    }
     fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
         self.live.append(entries)?;
         self.unsynced.push(Write::Append(entries.to_vec()));
