@@ -246,12 +246,13 @@ impl RaftConfig {
     }
 
     /// Coalesces proposals per follower (on by default): a proposal reaching a
-    /// follower that already has an AppendEntries with entries in flight waits for
+    /// follower that already has four AppendEntries with entries in flight waits for
     /// that follower's answer (or the next heartbeat) and then travels with every
     /// entry proposed meanwhile, in one AppendEntries. Under load this turns one
-    /// message per proposal per follower (and one follower sync each) into one per
-    /// round trip; the price is that such a proposal leaves up to one round trip
-    /// later. Off: every proposal step sends its own AppendEntries, pipelined up to
+    /// message per proposal per follower (and one follower sync each) into about one
+    /// per round trip; a follower a few messages behind still gets each new entry at
+    /// once, so a commit still waits only for the faster followers. The price is
+    /// that a proposal in a burst may leave up to one round trip later. Off: every proposal step sends its own AppendEntries, pipelined up to
     /// [`RaftConfig::with_inflight_appends_max`]. Catch-up after a lag pipelines
     /// either way, and a step proposing several commands (`ProposeBatch`) always
     /// shares one append.

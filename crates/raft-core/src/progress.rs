@@ -77,9 +77,12 @@ impl Progress {
         }
     }
 
-    /// Whether an AppendEntries carrying entries is out and unanswered (pipelining).
-    pub(crate) fn has_appends_in_flight(&self) -> bool {
-        self.state == ReplicationState::Replicate && self.inflight.count() > 0
+    /// How many AppendEntries carrying entries are out and unanswered (pipelining).
+    pub(crate) fn appends_in_flight(&self) -> usize {
+        match self.state {
+            ReplicationState::Replicate => self.inflight.count(),
+            ReplicationState::Probe | ReplicationState::Snapshot => 0,
+        }
     }
 
     pub(crate) fn inflight_count(&self) -> usize {

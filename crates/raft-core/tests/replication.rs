@@ -538,7 +538,7 @@ fn appends_to(actions: &[Action], to: u64) -> Vec<(u64, u64)> {
         .collect()
 }
 
-// With coalescing (the default), proposals reaching a follower that has an append in
+// With coalescing (the default), proposals reaching a follower that has four appends in
 // flight wait for its answer and then travel together in one AppendEntries; every
 // entry still commits and applies everywhere.
 #[test]
@@ -547,16 +547,20 @@ fn proposals_coalesce_while_an_append_is_in_flight() {
     cluster.elect(1);
     cluster.deliver_all();
     let base = cluster.node(1).log().last_index();
-    let first = cluster.propose(1, "a").unwrap();
-    assert_eq!(appends_to(&first, 2), vec![(base + 1, base + 1)]);
-    for command in ["b", "c", "d"] {
+    // The first four go at once: a follower a few messages behind keeps up.
+    for (offset, command) in ["a", "b", "c", "d"].into_iter().enumerate() {
+        let actions = cluster.propose(1, command).unwrap();
+        let index = base + 1 + offset as u64;
+        assert_eq!(appends_to(&actions, 2), vec![(index, index)]);
+    }
+    for command in ["e", "f", "g"] {
         let actions = cluster.propose(1, command).unwrap();
         assert!(
             appends_to(&actions, 2).is_empty(),
-            "held while one is in flight"
+            "held while four are in flight"
         );
     }
-    // Follower 2's answer releases the three held entries in one message.
+    // Follower 2's first answer releases the three held entries in one message.
     let take = |cluster: &mut Cluster, wanted: &dyn Fn(u64, &Message) -> bool| {
         let position = cluster
             .queue
@@ -573,10 +577,13 @@ fn proposals_coalesce_while_an_append_is_in_flight() {
         to == 1 && matches!(message, Message::AppendEntriesReply(reply) if reply.from == 2)
     });
     let actions = cluster.step(to, Event::Message(reply)).unwrap();
-    assert_eq!(appends_to(&actions, 2), vec![(base + 2, base + 4)]);
+    assert_eq!(appends_to(&actions, 2), vec![(base + 5, base + 7)]);
     cluster.deliver_all();
     for id in 1..=3 {
-        assert_eq!(cluster.applied_commands(id)[..], ["a", "b", "c", "d"]);
+        assert_eq!(
+            cluster.applied_commands(id)[..],
+            ["a", "b", "c", "d", "e", "f", "g"]
+        );
     }
 }
 
