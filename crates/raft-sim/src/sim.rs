@@ -265,7 +265,9 @@ impl Simulation {
             .with_seed(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ id)
             .with_append_entries_max(16)
             .with_inflight_appends_max(8)
-            .with_deferred_leader_sync(sim.deferred_sync);
+            .with_deferred_leader_sync(sim.deferred_sync)
+            // A quarter of the seeds pipeline every proposal instead of coalescing.
+            .with_append_coalescing(seed % 4 != 1);
         // A third of the seeds read through leases (a 3-tick margin covers the ±10%
         // clock skew), the rest through ReadIndex rounds.
         if seed.is_multiple_of(3) {
