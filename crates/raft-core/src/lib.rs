@@ -171,6 +171,7 @@ mod quorum;
 mod read_only;
 mod rng;
 mod snapshot_receiver;
+mod status;
 mod sync_state;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -191,6 +192,7 @@ pub use message::{
     PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
 pub use node::RaftNode;
+pub use status::{PeerReplication, PeerStatus, Status};
 pub use transport::{MemoryTransport, RaftTransport};
 pub use types::{
     EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,

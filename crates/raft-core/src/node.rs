@@ -34,6 +34,7 @@ use crate::progress::{Progress, ReplicationState};
 use crate::quorum::{Majority, VoteResult};
 use crate::read_only::ReadOnly;
 use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
+use crate::status::{PeerReplication, PeerStatus, Status};
 use crate::sync_state::SyncState;
 use crate::timers::Timers;
 use crate::types::{
@@ -230,6 +231,46 @@ impl<L: RaftLog> RaftNode<L> {
     pub fn match_index(&self, peer: NodeId) -> Option<Index> {
         self.progress_position(peer)
             .map(|position| self.progress[position].match_index)
+    }
+
+    /// A snapshot of the node: role, term, indexes, membership and (on a leader) every
+    /// peer's replication. See [`Status`].
+    pub fn status(&self) -> Status {
+        let now = self.timers.ticks();
+        let peers = self
+            .progress
+            .iter()
+            .map(|progress| PeerStatus {
+                id: progress.id,
+                voter: self.membership.is_voter(progress.id),
+                match_index: progress.match_index,
+                next_index: progress.next_index,
+                replication: match progress.state {
+                    ReplicationState::Probe => PeerReplication::Probe,
+                    ReplicationState::Replicate => PeerReplication::Replicate,
+                    ReplicationState::Snapshot => PeerReplication::Snapshot,
+                },
+                appends_in_flight: progress.appends_in_flight(),
+                heard_ticks_ago: progress
+                    .last_heard_tick()
+                    .map(|tick| now.saturating_sub(tick)),
+            })
+            .collect();
+        let (waiting_for_round, waiting_for_ready) = self.reads.held();
+        Status {
+            id: self.id(),
+            role: self.role(),
+            term: self.term,
+            leader: self.leader,
+            commit_index: self.commit_index,
+            last_applied: self.last_applied,
+            last_index: self.log.last_index(),
+            membership: self.membership.clone(),
+            peers,
+            pending_reads: waiting_for_round + waiting_for_ready,
+            transfer_target: self.transfer.map(|transfer| transfer.target),
+            ticks: now,
+        }
     }
 
     /// Leader only: AppendEntries sent to `peer` and not yet acknowledged.

@@ -37,6 +37,8 @@ pub(crate) struct Progress {
     inflight: Inflights,
     /// Heard from this follower since the last check-quorum round.
     pub(crate) recent_active: bool,
+    /// The node's tick count when this follower last answered in this term.
+    last_heard_tick: Option<u64>,
     /// `match_index` advanced since the last heartbeat round.
     pub(crate) progressed: bool,
     /// The highest read-confirmation round this follower answered.
@@ -60,6 +62,7 @@ impl Progress {
             probe_sent: false,
             inflight: Inflights::default(),
             recent_active: true,
+            last_heard_tick: None,
             progressed: false,
             read_round_acked: 0,
             snapshot_index: 0,
@@ -75,6 +78,17 @@ impl Progress {
             ReplicationState::Replicate => !self.inflight.is_full(inflight_max),
             ReplicationState::Snapshot => !self.chunk_sent,
         }
+    }
+
+    /// The follower answered at tick `now`: it counts as active for check-quorum.
+    pub(crate) fn heard(&mut self, now: u64) {
+        self.recent_active = true;
+        self.last_heard_tick = Some(now);
+    }
+
+    /// The tick of the follower's last answer in this term, if any.
+    pub(crate) fn last_heard_tick(&self) -> Option<u64> {
+        self.last_heard_tick
     }
 
     /// How many AppendEntries carrying entries are out and unanswered (pipelining).

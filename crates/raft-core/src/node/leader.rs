@@ -180,7 +180,7 @@ impl<L: RaftLog> RaftNode<L> {
                     reason: "acknowledges entries this leader never sent it",
                 });
             }
-            self.progress[position].recent_active = true;
+            self.progress[position].heard(self.timers.ticks());
             let advanced = self.progress[position].acknowledge(reply.match_index);
             // (An acknowledgement at or below the commit index cannot move it.)
             if advanced && reply.match_index > self.commit_index && self.maybe_commit() {
@@ -211,7 +211,7 @@ impl<L: RaftLog> RaftNode<L> {
                 reason: "rejects an append this leader never sent it",
             });
         }
-        self.progress[position].recent_active = true;
+        self.progress[position].heard(self.timers.ticks());
         if self.progress[position].is_stale_rejection(reply.prev_log_index) {
             return Ok(());
         }

@@ -83,8 +83,9 @@ impl<L: RaftLog> RaftNode<L> {
                 reason: "answers a read round this leader never started",
             });
         }
+        let now = self.timers.ticks();
         let progress = &mut self.progress[position];
-        progress.recent_active = true;
+        progress.heard(now);
         progress.read_round_acked = progress.read_round_acked.max(reply.round);
         // The highest round a quorum (this leader included) has answered.
         let mut scratch = core::mem::take(&mut self.scratch);

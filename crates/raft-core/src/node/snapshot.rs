@@ -75,8 +75,9 @@ impl<L: RaftLog> RaftNode<L> {
                 reason: "answers a snapshot this leader never sent it",
             });
         }
+        let now = self.timers.ticks();
         let progress = &mut self.progress[position];
-        progress.recent_active = true;
+        progress.heard(now);
         if progress.state != ReplicationState::Snapshot
             || progress.snapshot_index != reply.last_included_index
         {
