@@ -67,16 +67,29 @@ pub fn plausible_append() -> impl Strategy<Value = Message> {
             let entries = (1..=count)
                 .map(|offset| LogEntry::new(term, prev_log_index + offset, vec![1u8; 3]))
                 .collect();
-            Message::AppendEntries(AppendEntries {
-                term,
-                leader,
-                prev_log_index,
-                prev_log_term,
+            append_entries(
+                (term, leader, prev_log_index, prev_log_term),
                 entries,
                 leader_commit,
-            })
+            )
         },
     )
+}
+
+/// An AppendEntries from (term, leader, previous index, previous term).
+fn append_entries(
+    (term, leader, prev_log_index, prev_log_term): (u64, u64, u64, u64),
+    entries: Vec<LogEntry>,
+    leader_commit: u64,
+) -> Message {
+    Message::AppendEntries(AppendEntries {
+        term,
+        leader,
+        prev_log_index,
+        prev_log_term,
+        entries,
+        leader_commit,
+    })
 }
 
 fn install_snapshot() -> impl Strategy<Value = Message> {
@@ -175,18 +188,11 @@ pub fn message() -> impl Strategy<Value = Message> {
             proptest::collection::vec(entry(), 0..6),
             number(),
         )
-            .prop_map(
-                |((term, leader, prev_log_index, prev_log_term), entries, leader_commit)| {
-                    Message::AppendEntries(AppendEntries {
-                        term,
-                        leader,
-                        prev_log_index,
-                        prev_log_term,
-                        entries,
-                        leader_commit,
-                    })
-                }
-            ),
+            .prop_map(|(previous, entries, leader_commit)| append_entries(
+                previous,
+                entries,
+                leader_commit
+            )),
         plausible_append(),
         append_entries_reply(),
         (number(), node_id())
