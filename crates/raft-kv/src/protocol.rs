@@ -30,6 +30,10 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+mod status;
+
+pub use status::{PeerMatch, Status};
+
 /// At-most-once identity of a write: a client id (not 0) and its sequence number,
 /// which grows by one per new operation and stays the same across retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,48 +367,6 @@ impl fmt::Display for Response {
     }
 }
 
-/// A node's status, parsed from [`Response::Status`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Status {
-    /// The node.
-    pub id: u64,
-    /// `leader`, `follower` or `candidate`.
-    pub role: String,
-    /// Its term.
-    pub term: u64,
-    /// The leader it knows of (0: none).
-    pub leader: u64,
-    /// Its commit index.
-    pub commit: u64,
-    /// Its last applied index.
-    pub applied: u64,
-    /// A checksum of its store (equal stores, equal digests).
-    pub digest: u32,
-    /// Keys in its store.
-    pub keys: u64,
-    /// Ticks this process has stepped since it started.
-    pub ticks: u64,
-    /// The voters in the configuration it follows.
-    pub voters: Vec<u64>,
-    /// The learners in the configuration it follows.
-    pub learners: Vec<u64>,
-}
-
-fn list(ids: &[u64]) -> String {
-    ids.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn parse_list(value: &str) -> Result<Vec<u64>, String> {
-    value
-        .split(',')
-        .filter(|id| !id.is_empty())
-        .map(|id| id.parse().map_err(|_| format!("bad node id `{id}`")))
-        .collect()
-}
-
 impl Request {
     /// Whether only an authenticated connection may send it.
     pub fn is_admin(&self) -> bool {
@@ -415,59 +377,6 @@ impl Request {
                 | Request::Remove { .. }
                 | Request::Isolate { .. }
         )
-    }
-}
-
-impl Status {
-    /// Formats the status as a response payload.
-    pub fn to_words(&self) -> String {
-        format!(
-            "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={} \
-             voters={} learners={}",
-            self.id,
-            self.role,
-            self.term,
-            self.leader,
-            self.commit,
-            self.applied,
-            self.digest,
-            self.keys,
-            self.ticks,
-            list(&self.voters),
-            list(&self.learners),
-        )
-    }
-
-    /// Parses what [`Status::to_words`] wrote.
-    ///
-    /// # Errors
-    /// A missing or malformed field.
-    pub fn parse(words: &str) -> Result<Self, String> {
-        let mut status = Status::default();
-        for pair in words.split_whitespace() {
-            let (name, value) = pair.split_once('=').ok_or("status word without =")?;
-            let number = || value.parse::<u64>().map_err(|_| format!("bad {name}"));
-            match name {
-                "id" => status.id = number()?,
-                "role" => value.clone_into(&mut status.role),
-                "term" => status.term = number()?,
-                "leader" => status.leader = number()?,
-                "commit" => status.commit = number()?,
-                "applied" => status.applied = number()?,
-                "digest" => {
-                    status.digest = u32::from_str_radix(value, 16).map_err(|_| "bad digest")?;
-                }
-                "keys" => status.keys = number()?,
-                "ticks" => status.ticks = number()?,
-                "voters" => status.voters = parse_list(value)?,
-                "learners" => status.learners = parse_list(value)?,
-                _ => {}
-            }
-        }
-        if status.id == 0 {
-            return Err("status without id".into());
-        }
-        Ok(status)
     }
 }
 
@@ -605,23 +514,5 @@ mod tests {
                 prop_assert_eq!(RequestLine::parse(&line.to_string()), Ok(line));
             }
         }
-    }
-
-    #[test]
-    fn status_round_trips() {
-        let status = Status {
-            id: 2,
-            role: "leader".into(),
-            term: 5,
-            leader: 2,
-            commit: 10,
-            applied: 9,
-            digest: 0xdead_beef,
-            keys: 3,
-            ticks: 1234,
-            voters: vec![1, 2, 5],
-            learners: vec![7],
-        };
-        assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
     }
 }

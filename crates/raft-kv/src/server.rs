@@ -27,7 +27,7 @@ use raft_io::{
 };
 
 use crate::pending::Pending;
-use crate::protocol::{Request, RequestLine, Response, Status};
+use crate::protocol::{PeerMatch, Request, RequestLine, Response, Status};
 use crate::store::{Command, Store};
 use clients::{ClientPort, accept_clients};
 pub use wiring::start;
@@ -185,6 +185,18 @@ impl Server {
                 ticks: self.ticks,
                 voters: self.node.membership().voters().to_vec(),
                 learners: self.node.membership().learners().to_vec(),
+                last_index: self.node.log().last_index(),
+                peers: self
+                    .node
+                    .status()
+                    .peers
+                    .iter()
+                    .map(|peer| PeerMatch {
+                        id: peer.id,
+                        match_index: peer.match_index,
+                        heard_ticks_ago: peer.heard_ticks_ago,
+                    })
+                    .collect(),
             }
             .to_words(),
         )
