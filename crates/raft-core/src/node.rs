@@ -250,7 +250,7 @@ impl<L: RaftLog> RaftNode<L> {
                     ReplicationState::Replicate => PeerReplication::Replicate,
                     ReplicationState::Snapshot => PeerReplication::Snapshot,
                 },
-                appends_in_flight: progress.appends_in_flight(),
+                appends_in_flight: progress.inflight_count(),
                 heard_ticks_ago: progress
                     .last_heard_tick()
                     .map(|tick| now.saturating_sub(tick)),

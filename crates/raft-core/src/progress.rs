@@ -91,14 +91,8 @@ impl Progress {
         self.last_heard_tick
     }
 
-    /// How many AppendEntries carrying entries are out and unanswered (pipelining).
-    pub(crate) fn appends_in_flight(&self) -> usize {
-        match self.state {
-            ReplicationState::Replicate => self.inflight.count(),
-            ReplicationState::Probe | ReplicationState::Snapshot => 0,
-        }
-    }
-
+    /// How many AppendEntries carrying entries are out and unanswered (only in
+    /// `Replicate`: every change of state empties the window).
     pub(crate) fn inflight_count(&self) -> usize {
         self.inflight.count()
     }

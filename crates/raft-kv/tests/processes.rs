@@ -163,14 +163,20 @@ fn until_done(client: &mut Client, request: &Request) {
     }
 }
 
-#[test]
-fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
-    let _one = one_cluster();
+/// Four nodes configured, voters 1-3 running, node 4 not started.
+fn three_voters_and_a_spare() -> LocalCluster {
     let mut cluster = LocalCluster::new(exe(), 4, None).unwrap();
     cluster.voters = vec![1, 2, 3];
     for id in [1, 2, 3] {
         cluster.start(id).unwrap();
     }
+    cluster
+}
+
+#[test]
+fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
+    let _one = one_cluster();
+    let mut cluster = three_voters_and_a_spare();
     let mut client = cluster.client();
     for i in 0..20 {
         put_ok(&mut client, format!("k{i}"), format!("v{i}"));
@@ -436,11 +442,7 @@ fn a_node_cut_off_at_the_kernel_rejoins_within_a_second_of_the_heal() {
 fn refused_membership_requests_change_nothing_and_answer_at_once() {
     use raft_kv::client::ClientError;
     let _one = one_cluster();
-    let mut cluster = LocalCluster::new(exe(), 4, None).unwrap();
-    cluster.voters = vec![1, 2, 3];
-    for id in [1, 2, 3] {
-        cluster.start(id).unwrap();
-    }
+    let mut cluster = three_voters_and_a_spare();
     let mut client = cluster.client();
     put_ok(&mut client, "k", "v");
     let before = cluster.wait_converged(Duration::from_secs(20)).unwrap();

@@ -43,7 +43,7 @@ impl<L: RaftLog> RaftNode<L> {
         let committed = self.maybe_commit();
         let coalescing = self.config.append_coalescing();
         for position in 0..self.progress.len() {
-            let held = coalescing && self.progress[position].appends_in_flight() >= COALESCE_AFTER;
+            let held = coalescing && self.progress[position].inflight_count() >= COALESCE_AFTER;
             if committed || !held {
                 self.replicate_to(position, out);
             }
