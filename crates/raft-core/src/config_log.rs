@@ -12,17 +12,26 @@ use crate::types::Index;
 pub(crate) struct ConfigLog {
     /// In force below the first entry: the initial configuration or the snapshot's.
     base: Membership,
+    /// The index `base` is known by: 0 for the initial configuration, its entry's
+    /// index once compacted here, the snapshot's index when installed from a leader.
+    base_index: Index,
     // Invariant: indexes strictly ascending.
     entries: Vec<(Index, Membership)>,
 }
 
 impl ConfigLog {
-    /// Only `base`, no configuration entry.
-    pub(crate) fn new(base: Membership) -> Self {
+    /// Only `base` (known by `base_index`), no configuration entry.
+    pub(crate) fn new(base: Membership, base_index: Index) -> Self {
         Self {
             base,
+            base_index,
             entries: Vec::new(),
         }
+    }
+
+    /// The index of the configuration in force: the last entry's, else the base's.
+    pub(crate) fn index_in_force(&self) -> Index {
+        self.last_index().unwrap_or(self.base_index)
     }
 
     /// The configuration in force: the last entry's, else the base.
@@ -73,6 +82,9 @@ impl ConfigLog {
     pub(crate) fn compact_to(&mut self, index: Index) -> Membership {
         let base = self.at(index).clone();
         let keep_from = self.entries.partition_point(|&(entry, _)| entry <= index);
+        if let Some(&(entry, _)) = keep_from.checked_sub(1).map(|last| &self.entries[last]) {
+            self.base_index = entry;
+        }
         let _ = self.entries.drain(..keep_from);
         self.base = base.clone();
         base
@@ -81,9 +93,25 @@ impl ConfigLog {
     /// A snapshot through `index` with `membership` was installed and the log now ends
     /// at `last_index`: entries outside `(index, last_index]` are gone.
     pub(crate) fn install(&mut self, index: Index, membership: Membership, last_index: Index) {
+        // Known by its entry's index when this node holds that entry (or already has
+        // it as the base), else by the snapshot's.
+        let known = self.entry_at_or_below(index);
+        self.base_index = match known {
+            Some((entry, in_force)) if *in_force == membership => entry,
+            _ => index,
+        };
         self.entries
             .retain(|&(entry, _)| entry > index && entry <= last_index);
         self.base = membership;
+    }
+
+    /// The configuration in force at `index` with the index it is known by.
+    fn entry_at_or_below(&self, index: Index) -> Option<(Index, &Membership)> {
+        let after = self.entries.partition_point(|&(entry, _)| entry <= index);
+        match after.checked_sub(1) {
+            Some(position) => Some((self.entries[position].0, &self.entries[position].1)),
+            None => Some((self.base_index, &self.base)),
+        }
     }
 }
 
@@ -98,7 +126,7 @@ mod tests {
     // Proves the configuration in force at any index is the last entry at or below it.
     #[test]
     fn configuration_at_an_index() {
-        let mut log = ConfigLog::new(voters(&[1]));
+        let mut log = ConfigLog::new(voters(&[1]), 0);
         log.push(5, voters(&[1, 2]));
         log.push(9, voters(&[1, 2, 3]));
         assert_eq!(log.at(0), &voters(&[1]));
@@ -113,7 +141,7 @@ mod tests {
     // Proves truncation undoes configuration entries and reports it.
     #[test]
     fn truncation_reverts() {
-        let mut log = ConfigLog::new(voters(&[1]));
+        let mut log = ConfigLog::new(voters(&[1]), 0);
         log.push(5, voters(&[1, 2]));
         assert!(!log.truncate_from(6));
         assert!(log.truncate_from(5));
@@ -124,22 +152,31 @@ mod tests {
     // Proves compaction moves the configuration in force at the snapshot into the base.
     #[test]
     fn compaction_and_install() {
-        let mut log = ConfigLog::new(voters(&[1]));
+        let mut log = ConfigLog::new(voters(&[1]), 0);
         log.push(5, voters(&[1, 2]));
         log.push(9, voters(&[1, 2, 3]));
         assert_eq!(log.compact_to(7), voters(&[1, 2]));
         assert_eq!(log.at(7), &voters(&[1, 2]));
         assert_eq!(log.last_index(), Some(9));
+        assert_eq!(log.compact_to(9), voters(&[1, 2, 3]));
+        assert_eq!((log.last_index(), log.index_in_force()), (None, 9));
         log.install(20, voters(&[4, 5, 6]), 20);
         assert_eq!(log.current(), &voters(&[4, 5, 6]));
-        assert_eq!(log.last_index(), None);
+        assert_eq!((log.last_index(), log.index_in_force()), (None, 20));
+        log.push(25, voters(&[4, 5]));
+        log.install(30, voters(&[4, 5]), 30);
+        assert_eq!(
+            log.index_in_force(),
+            25,
+            "the entry this node holds names it"
+        );
     }
 
     // Proves entries are kept in order.
     #[test]
     #[should_panic(expected = "out of order")]
     fn pushing_out_of_order_panics() {
-        let mut log = ConfigLog::new(voters(&[1]));
+        let mut log = ConfigLog::new(voters(&[1]), 0);
         log.push(5, voters(&[1, 2]));
         log.push(5, voters(&[1]));
     }

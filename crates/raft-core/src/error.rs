@@ -3,7 +3,7 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 
-use crate::types::NodeId;
+use crate::types::{Index, NodeId};
 
 /// The crate's result type.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -98,6 +98,24 @@ pub enum Error {
         node: NodeId,
         /// Why not.
         reason: &'static str,
+    },
+    /// A [`ConfigChange`](crate::ConfigChange) that cannot apply as a whole (for a
+    /// single step, see [`Error::InvalidMembershipChange`]).
+    #[error("invalid configuration change: {reason}")]
+    InvalidConfigChange {
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A guarded [`ConfigChange`](crate::ConfigChange) named a configuration that is no
+    /// longer in force: read the membership again and decide anew.
+    #[error(
+        "the configuration changed: the change expected the one at index {expected}, the one in force is at index {actual}"
+    )]
+    ConfigChanged {
+        /// The configuration index the change was built against.
+        expected: Index,
+        /// The index of the configuration in force.
+        actual: Index,
     },
     /// The log cannot do what was asked (a custom [`RaftLog`](crate::RaftLog) that
     /// keeps the default `save_snapshot`, asked to snapshot). Nothing changed.

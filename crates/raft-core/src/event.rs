@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
+use crate::config_change::ConfigChange;
 use crate::membership::{Membership, MembershipChange};
 use crate::message::Message;
 use crate::types::{Index, NodeId, Term};
@@ -38,6 +39,15 @@ pub enum Event {
     /// and a leader first commits an entry of its own term (it appends a no-op if
     /// needed and holds the change until then).
     ChangeMembership(MembershipChange),
+    /// Leader only: a membership change of any size (Raft thesis §4.3; see
+    /// [`ConfigChange`]). A change of voters appends the joint configuration
+    /// `C_old,new`, which needs a majority of both the old and the new voters for every
+    /// decision, and then (once it commits) `C_new`. Refused while another change is
+    /// uncommitted or a joint configuration is in force (except
+    /// [`ConfigChange::leave_joint`]), or when its guard names a configuration no longer
+    /// in force. Like [`Event::ChangeMembership`], a leader first commits an entry of
+    /// its own term and holds the change until then.
+    ChangeConfig(ConfigChange),
     /// The driver has handed to the network the messages that came before
     /// [`Action::SyncLog`]: the node now syncs its log and counts the leader's own
     /// copy of the new entries (see
@@ -115,6 +125,13 @@ pub enum Action {
     MembershipChangeDropped {
         /// The change.
         change: MembershipChange,
+    },
+    /// A change accepted by [`Event::ChangeConfig`] and held until the leader had
+    /// committed an entry of its own term was abandoned, as with
+    /// [`Action::MembershipChangeDropped`]. Nothing was appended.
+    ConfigChangeDropped {
+        /// The change.
+        change: ConfigChange,
     },
     /// Only with
     /// [`RaftConfig::with_deferred_leader_sync`](crate::RaftConfig::with_deferred_leader_sync):

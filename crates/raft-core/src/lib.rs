@@ -157,6 +157,7 @@ extern crate alloc;
 extern crate std;
 
 mod config;
+mod config_change;
 mod config_log;
 mod error;
 mod event;
@@ -182,6 +183,7 @@ mod types;
 
 pub use bytes::Bytes;
 pub use config::RaftConfig;
+pub use config_change::ConfigChange;
 pub use error::{Error, Result, StorageErrorKind, StorageSource};
 pub use event::{Action, Event};
 pub use log::RaftLog;

@@ -15,11 +15,14 @@ mod tick;
 mod transfer;
 mod validate;
 
+use confchange::ChangeRequest;
+
 use alloc::vec::Vec;
 
 use bytes::Bytes;
 
 use crate::config::RaftConfig;
+use crate::config_change::ConfigChange;
 use crate::config_log::ConfigLog;
 use crate::error::{Error, Result, StorageErrorKind};
 use crate::event::{Action, Event};
@@ -31,7 +34,7 @@ use crate::message::{
     PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
 use crate::progress::{Progress, ReplicationState};
-use crate::quorum::{Majority, VoteResult};
+use crate::quorum::{Quorum, VoteResult};
 use crate::read_only::ReadOnly;
 use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
 use crate::status::{PeerReplication, PeerStatus, Status};
@@ -57,6 +60,9 @@ struct Transfer {
     target: NodeId,
     /// Ticks since it began; abandoned at the minimum election timeout.
     elapsed: u32,
+    /// A leader removed from the configuration handing over: it steps down when the
+    /// transfer is abandoned.
+    leaving: bool,
 }
 
 /// A node in a Raft cluster: the deterministic consensus state machine.
@@ -98,7 +104,7 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// Every configuration by index: the base below the log and each entry in it.
     config_log: ConfigLog,
     /// Leader only: a change held until an entry of this term commits.
-    queued_change: Option<MembershipChange>,
+    queued_change: Option<ChangeRequest>,
     /// Follower: a snapshot being received.
     snapshot_receiver: SnapshotReceiver,
     /// A snapshot found in the log at start-up that the application must restore,
@@ -111,7 +117,7 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     reads: ReadOnly,
     /// A held membership change abandoned by a step-down, reported at the end of the
     /// step.
-    dropped_change: Option<MembershipChange>,
+    dropped_change: Option<ChangeRequest>,
     /// Leader only: one entry per other member (voters and learners), sorted by id.
     progress: Vec<Progress>,
     /// What was handed to the log and what of it is durable (only a leader's
@@ -354,7 +360,10 @@ impl<L: RaftLog> RaftNode<L> {
             }
             Event::TransferLeadership(target) => self.transfer_leadership(target, out),
             Event::ReadIndex(context) => self.read_index(context, out),
-            Event::ChangeMembership(change) => self.change_membership(change, out),
+            Event::ChangeMembership(change) => {
+                self.request_change(ChangeRequest::Single(change), out)
+            }
+            Event::ChangeConfig(change) => self.request_change(ChangeRequest::Config(change), out),
             Event::Snapshot { index, data } => self.take_snapshot(index, data),
             Event::SyncLog => self.sync_log_requested(out),
         }

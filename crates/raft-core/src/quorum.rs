@@ -1,6 +1,7 @@
 //! Majority quorums: the one place quorum arithmetic lives. Commitment, elections, read
-//! confirmations and check-quorum all ask a [`Majority`] of the voters in force; joint
-//! consensus will ask two of them and need both.
+//! confirmations and check-quorum all ask a [`Quorum`] of the configuration in force: a
+//! [`Majority`] of its voters, and during a joint change (Raft thesis §4.3) also a
+//! majority of the outgoing voters: both must agree.
 
 use alloc::vec::Vec;
 
@@ -85,6 +86,59 @@ impl<'a> Majority<'a> {
     pub(crate) fn is_active(&self, active: impl Fn(NodeId) -> bool) -> bool {
         self.voters.is_empty()
             || self.voters.iter().filter(|&&voter| active(voter)).count() >= self.size()
+    }
+}
+
+/// The quorum of a configuration: a majority of its voters and, when joint, a majority
+/// of its outgoing voters as well (an empty outgoing set agrees to everything, so a
+/// plain configuration is just its majority).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Quorum<'a> {
+    incoming: Majority<'a>,
+    outgoing: Majority<'a>,
+}
+
+impl<'a> Quorum<'a> {
+    pub(crate) fn new(membership: &'a crate::membership::Membership) -> Self {
+        Self {
+            incoming: Majority::new(membership.voters()),
+            outgoing: Majority::new(membership.outgoing_voters()),
+        }
+    }
+
+    /// Whether this node alone is the quorum (a plain cluster of one voter).
+    pub(crate) fn is_single(&self) -> bool {
+        self.incoming.is_single() && self.outgoing.voters.is_empty()
+    }
+
+    /// The highest value both majorities have reached.
+    pub(crate) fn committed_index(
+        &self,
+        value_of: impl Fn(NodeId) -> Index,
+        scratch: &mut Vec<Index>,
+    ) -> Index {
+        let incoming = self.incoming.committed_index(&value_of, scratch);
+        if self.outgoing.voters.is_empty() {
+            return incoming;
+        }
+        incoming.min(self.outgoing.committed_index(&value_of, scratch))
+    }
+
+    /// Won when both majorities granted, lost when either refused.
+    pub(crate) fn vote_result(&self, vote_of: impl Fn(NodeId) -> Option<bool>) -> VoteResult {
+        match (
+            self.incoming.vote_result(&vote_of),
+            self.outgoing.vote_result(&vote_of),
+        ) {
+            (VoteResult::Won, VoteResult::Won) => VoteResult::Won,
+            (VoteResult::Lost, _) | (_, VoteResult::Lost) => VoteResult::Lost,
+            _ => VoteResult::Pending,
+        }
+    }
+
+    /// Whether a majority of both is active.
+    pub(crate) fn is_active(&self, active: impl Fn(NodeId) -> bool) -> bool {
+        self.incoming.is_active(&active) && self.outgoing.is_active(&active)
     }
 }
 
@@ -182,5 +236,49 @@ mod tests {
         assert!(!majority.is_active(|id| id <= 2));
         assert!(Majority::new(&[]).is_active(|_| false));
         assert!(Majority::new(&[9]).is_single());
+    }
+
+    // Proves a joint quorum needs both majorities for commitment, votes and activity,
+    // and that a plain configuration's quorum is its majority.
+    #[test]
+    fn joint_quorum_needs_both_majorities() {
+        use crate::membership::Membership;
+        let old = Membership::new([1, 2, 3], []);
+        let joint = old
+            .enter_joint(&Membership::new([1, 4, 5], []), true)
+            .unwrap();
+        let quorum = Quorum::new(&joint);
+        let mut scratch = Vec::new();
+        // 1, 4, 5 at 10 (a new majority), 2 and 3 at 0: the old majority is at 0.
+        let matches = |id: NodeId| if [1, 4, 5].contains(&id) { 10 } else { 0 };
+        assert_eq!(quorum.committed_index(matches, &mut scratch), 0);
+        let matches = |id: NodeId| if [1, 2, 4].contains(&id) { 10 } else { 0 };
+        assert_eq!(quorum.committed_index(matches, &mut scratch), 10);
+        let votes = |yes: &'static [NodeId], no: &'static [NodeId]| {
+            move |id: NodeId| {
+                if yes.contains(&id) {
+                    Some(true)
+                } else if no.contains(&id) {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
+        };
+        assert_eq!(
+            quorum.vote_result(votes(&[1, 4, 5], &[])),
+            VoteResult::Pending
+        );
+        assert_eq!(
+            quorum.vote_result(votes(&[1, 4, 5], &[2, 3])),
+            VoteResult::Lost
+        );
+        assert_eq!(quorum.vote_result(votes(&[1, 2, 4], &[])), VoteResult::Won);
+        assert!(!quorum.is_active(|id| [1, 4, 5].contains(&id)));
+        assert!(quorum.is_active(|id| [1, 3, 5].contains(&id)));
+        assert!(!quorum.is_single());
+        let plain = Membership::new([7], []);
+        assert!(Quorum::new(&plain).is_single());
+        assert_eq!(Quorum::new(&plain).committed_index(|_| 4, &mut scratch), 4);
     }
 }

@@ -1,13 +1,78 @@
 //! The payload: one [`Message`] in postcard's encoding, strictly decoded.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use raft_core::Message;
+use raft_core::{Bytes, Index, InstallSnapshot, Membership, Message, NodeId, Term};
 
 use crate::error::WireError;
 
 /// Number of message kinds this codec knows: kind tags `0..MESSAGE_KINDS`.
-pub const MESSAGE_KINDS: u64 = 11;
+pub const MESSAGE_KINDS: u64 = 12;
+
+/// The kind tag of an [`InstallSnapshot`] chunk whose configuration is joint. Kind 9
+/// carries a plain configuration exactly as before joint configurations existed; a
+/// joint one needs two more fields, which kind 9's frozen layout has no room for.
+const JOINT_SNAPSHOT_KIND: u8 = 11;
+
+/// Kind 11's payload after the tag: kind 9's fields in the same order, the
+/// configuration spelled out (incoming voters, learners, outgoing voters, auto-leave).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JointSnapshotChunk {
+    term: Term,
+    leader: NodeId,
+    last_included_index: Index,
+    last_included_term: Term,
+    voters: Vec<NodeId>,
+    learners: Vec<NodeId>,
+    outgoing: Vec<NodeId>,
+    auto_leave: bool,
+    offset: u64,
+    data: Bytes,
+    done: bool,
+}
+
+impl JointSnapshotChunk {
+    fn from_request(request: &InstallSnapshot) -> Self {
+        let membership = &request.membership;
+        Self {
+            term: request.term,
+            leader: request.leader,
+            last_included_index: request.last_included_index,
+            last_included_term: request.last_included_term,
+            voters: membership.voters().to_vec(),
+            learners: membership.learners().to_vec(),
+            outgoing: membership.outgoing_voters().to_vec(),
+            auto_leave: membership.auto_leave(),
+            offset: request.offset,
+            data: request.data.clone(),
+            done: request.done,
+        }
+    }
+
+    /// The message, if the configuration is a canonical joint one.
+    fn into_message(self) -> Option<Message> {
+        let outgoing = Membership::new(self.outgoing.iter().copied(), []);
+        let incoming = Membership::new(self.voters.iter().copied(), self.learners.iter().copied());
+        let membership = outgoing.enter_joint(&incoming, self.auto_leave).ok()?;
+        let canonical = membership.is_joint()
+            && membership.voters() == self.voters
+            && membership.learners() == self.learners
+            && membership.outgoing_voters() == self.outgoing;
+        canonical.then(|| {
+            Message::InstallSnapshot(Box::new(InstallSnapshot {
+                term: self.term,
+                leader: self.leader,
+                last_included_index: self.last_included_index,
+                last_included_term: self.last_included_term,
+                membership,
+                offset: self.offset,
+                data: self.data,
+                done: self.done,
+            }))
+        })
+    }
+}
 
 /// The kind tag of a message: its position in [`Message`], frozen on the wire.
 ///
@@ -24,6 +89,9 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
         Message::TimeoutNow(_) => 6,
         Message::ReadConfirm(_) => 7,
         Message::ReadConfirmReply(_) => 8,
+        Message::InstallSnapshot(request) if request.membership.is_joint() => {
+            u64::from(JOINT_SNAPSHOT_KIND)
+        }
         Message::InstallSnapshot(_) => 9,
         Message::InstallSnapshotReply(_) => 10,
         _ => return Err(WireError::UnsupportedMessage),
@@ -35,9 +103,17 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
 /// # Errors
 /// [`WireError::UnsupportedMessage`] for a message kind this codec does not know.
 pub fn encode_message_into(message: &Message, out: &mut Vec<u8>) -> Result<(), WireError> {
-    let _ = message_kind(message)?;
+    let kind = message_kind(message)?;
     let buffer = core::mem::take(out);
-    match postcard::to_extend(message, buffer) {
+    let encoded = match message {
+        Message::InstallSnapshot(request) if kind == u64::from(JOINT_SNAPSHOT_KIND) => {
+            let mut buffer = buffer;
+            buffer.push(JOINT_SNAPSHOT_KIND);
+            postcard::to_extend(&JointSnapshotChunk::from_request(request), buffer)
+        }
+        _ => postcard::to_extend(message, buffer),
+    };
+    match encoded {
         Ok(buffer) => {
             *out = buffer;
             Ok(())
@@ -81,6 +157,9 @@ fn peek_varint(bytes: &[u8]) -> Option<u64> {
 pub fn decode_message(payload: &[u8]) -> Result<Message, WireError> {
     match peek_varint(payload) {
         Some(kind) if kind >= MESSAGE_KINDS => return Err(WireError::UnknownMessageKind { kind }),
+        Some(kind) if kind == u64::from(JOINT_SNAPSHOT_KIND) => {
+            return decode_joint_snapshot(payload);
+        }
         _ => {}
     }
     let (message, rest): (Message, &[u8]) =
@@ -101,4 +180,26 @@ pub fn decode_message(payload: &[u8]) -> Result<Message, WireError> {
         return Err(WireError::NonCanonical);
     }
     Ok(message)
+}
+
+/// Decodes kind 11 (the tag is one byte): strictly, as every other kind.
+fn decode_joint_snapshot(payload: &[u8]) -> Result<Message, WireError> {
+    let malformed = |error: postcard::Error| WireError::Malformed {
+        detail: alloc::format!("{error}"),
+    };
+    let body = payload.get(1..).unwrap_or_default();
+    let (chunk, rest): (JointSnapshotChunk, &[u8]) =
+        postcard::take_from_bytes(body).map_err(malformed)?;
+    if !rest.is_empty() {
+        return Err(WireError::TrailingBytes { count: rest.len() });
+    }
+    let canonical = postcard::experimental::serialized_size(&chunk).map_err(malformed)?;
+    if canonical != body.len() {
+        return Err(WireError::NonCanonical);
+    }
+    chunk.into_message().ok_or(WireError::Malformed {
+        detail: alloc::string::String::from(
+            "joint snapshot configuration not canonical (unsorted, overlapping or not joint)",
+        ),
+    })
 }

@@ -1,11 +1,41 @@
-//! Single-server membership changes (thesis §4.1, the 2015 correction).
+//! Membership changes: single-server changes (thesis §4.1, with the 2015 correction)
+//! and changes of any size through a joint configuration (thesis §4.3), guarded changes,
+//! leaving the joint configuration, and a removed leader handing over.
 
 use super::*;
 
+/// A membership change asked of the leader, held while it first commits an entry of its
+/// own term.
+#[derive(Clone, Debug)]
+pub(super) enum ChangeRequest {
+    /// [`Event::ChangeMembership`].
+    Single(MembershipChange),
+    /// [`Event::ChangeConfig`].
+    Config(ConfigChange),
+}
+
+impl ChangeRequest {
+    /// What the driver is told when the held request is abandoned.
+    pub(super) fn dropped(self) -> Action {
+        match self {
+            ChangeRequest::Single(change) => Action::MembershipChangeDropped { change },
+            ChangeRequest::Config(change) => Action::ConfigChangeDropped { change },
+        }
+    }
+}
+
 impl<L: RaftLog> RaftNode<L> {
-    pub(super) fn change_membership(
+    /// The index of the configuration in force: its entry's index, or for the
+    /// configuration below the log, 0 for the initial one and otherwise the index it is
+    /// known by (its entry's, or the snapshot's when it came with an installed snapshot).
+    /// A guarded [`ConfigChange`] names it.
+    pub fn config_index(&self) -> Index {
+        self.config_log.index_in_force()
+    }
+
+    pub(super) fn request_change(
         &mut self,
-        change: MembershipChange,
+        request: ChangeRequest,
         out: &mut Vec<Action>,
     ) -> Result<()> {
         self.check_taking_requests()?;
@@ -16,13 +46,13 @@ impl<L: RaftLog> RaftNode<L> {
         if in_flight || self.queued_change.is_some() {
             return Err(Error::ConfigInProgress);
         }
-        let _ = self.check_change(change)?;
+        let _ = self.next_configuration(&request)?;
         if self.log.term_at(self.commit_index) == Some(self.term) {
-            return self.append_change(change, out);
+            return self.append_change(&request, out);
         }
         // The 2015 correction: commit an entry of this term first. Hold the change,
         // and append a no-op if this term has no entry yet.
-        self.queued_change = Some(change);
+        self.queued_change = Some(request);
         if self.log.last_term() < self.term {
             let noop = LogEntry::noop(self.term, self.next_indexes(1)?);
             self.write_log(|log| log.append(core::slice::from_ref(&noop)))?;
@@ -34,16 +64,54 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
-    /// Whether `change` applies to the configuration in force, learner catch-up
-    /// included.
-    pub(super) fn check_change(&self, change: MembershipChange) -> Result<Membership> {
-        let node = change.node();
-        let next = self
-            .membership
-            .apply(change)
-            .map_err(|reason| Error::InvalidMembershipChange { node, reason })?;
-        let promotes = next.is_voter(node) && self.membership.is_learner(node);
-        if promotes {
+    /// The configuration `request` leads to from the one in force, or why it cannot
+    /// apply (the guard, the joint phase, each step's rules, learner catch-up).
+    pub(super) fn next_configuration(&self, request: &ChangeRequest) -> Result<Membership> {
+        let change = match request {
+            ChangeRequest::Single(change) => {
+                if self.membership.is_joint() {
+                    return Err(Error::ConfigInProgress);
+                }
+                let node = change.node();
+                let next = self
+                    .membership
+                    .apply(*change)
+                    .map_err(|reason| Error::InvalidMembershipChange { node, reason })?;
+                self.check_promotions(&next)?;
+                return Ok(next);
+            }
+            ChangeRequest::Config(change) => change,
+        };
+        if let Some(expected) = change.expected_config_index() {
+            let actual = self.config_index();
+            if expected != actual {
+                return Err(Error::ConfigChanged { expected, actual });
+            }
+        }
+        if change.is_leave() {
+            return if self.membership.is_joint() {
+                Ok(self.membership.leave_joint())
+            } else {
+                Err(Error::InvalidConfigChange {
+                    reason: "no joint configuration to leave",
+                })
+            };
+        }
+        if self.membership.is_joint() {
+            return Err(Error::ConfigInProgress);
+        }
+        let next = change.next_configuration(&self.membership)?;
+        self.check_promotions(&next)?;
+        Ok(next)
+    }
+
+    /// Every learner `next` makes a voter must have caught up (its match index at least
+    /// the commit index), so the new majority can commit at once.
+    fn check_promotions(&self, next: &Membership) -> Result<()> {
+        for &node in next.voters() {
+            if !self.membership.is_learner(node) {
+                continue;
+            }
             let caught_up = self
                 .progress_position(node)
                 .is_some_and(|position| self.progress[position].match_index >= self.commit_index);
@@ -54,15 +122,20 @@ impl<L: RaftLog> RaftNode<L> {
                 });
             }
         }
-        Ok(next)
+        Ok(())
     }
 
+    /// Appends the configuration entry `request` leads to; it takes effect at once.
     pub(super) fn append_change(
         &mut self,
-        change: MembershipChange,
+        request: &ChangeRequest,
         out: &mut Vec<Action>,
     ) -> Result<()> {
-        let next = self.check_change(change)?;
+        let next = self.next_configuration(request)?;
+        self.append_configuration(next, out)
+    }
+
+    fn append_configuration(&mut self, next: Membership, out: &mut Vec<Action>) -> Result<()> {
         let index = self.next_indexes(1)?;
         let entry = LogEntry {
             term: self.term,
@@ -78,6 +151,68 @@ impl<L: RaftLog> RaftNode<L> {
             self.replicate_to(position, out);
         }
         Ok(())
+    }
+
+    /// Leader, at the end of a step: goes on with membership work that waited for a
+    /// commit. A held change goes in once an entry of this term commits; a joint
+    /// configuration that committed is left (`C_new` appended) when it leaves on its
+    /// own; a leader outside the committed configuration hands over and steps down.
+    pub(super) fn advance_membership(&mut self, out: &mut Vec<Action>) -> Result<()> {
+        if self.state != State::Leader {
+            return Ok(());
+        }
+        let own_term_committed = self.log.term_at(self.commit_index) == Some(self.term);
+        let config_committed = self
+            .config_log
+            .last_index()
+            .is_none_or(|index| index <= self.commit_index);
+        if own_term_committed && let Some(request) = self.queued_change.take() {
+            // Checked when asked; the guard holds (no other change could go in), and
+            // only the learner catch-up can have changed since.
+            match self.append_change(&request, out) {
+                Ok(()) => {}
+                Err(error) if error.is_fatal() => return Err(error),
+                Err(_) => out.push(request.dropped()),
+            }
+        } else if own_term_committed
+            && config_committed
+            && self.membership.is_joint()
+            && self.membership.auto_leave()
+        {
+            let next = self.membership.leave_joint();
+            self.append_configuration(next, out)?;
+        } else if config_committed && !self.membership.is_voter(self.id()) {
+            self.hand_over(out);
+        }
+        Ok(())
+    }
+
+    /// A leader removed by a committed configuration hands leadership to the most
+    /// caught-up voter (lowest id on ties) before stepping down: `TimeoutNow` as soon as
+    /// that voter holds the whole log. If the hand-over is abandoned (the target did not
+    /// catch up within the minimum election timeout), or there is nobody to hand to, it
+    /// steps down and the cluster elects as usual.
+    fn hand_over(&mut self, out: &mut Vec<Action>) {
+        if self.transfer.is_none() {
+            let target = self
+                .progress
+                .iter()
+                .filter(|progress| self.membership.is_voter(progress.id))
+                .max_by(|a, b| a.match_index.cmp(&b.match_index).then(b.id.cmp(&a.id)))
+                .map(|progress| progress.id);
+            let Some(target) = target else {
+                self.become_follower(self.term, None);
+                return;
+            };
+            self.transfer = Some(Transfer {
+                target,
+                elapsed: 0,
+                leaving: true,
+            });
+        }
+        if self.maybe_send_timeout_now(out) {
+            self.become_follower(self.term, None);
+        }
     }
 
     /// Puts the last configuration entry (or the base) in force, reporting a change and
@@ -108,11 +243,10 @@ impl<L: RaftLog> RaftNode<L> {
                 .collect();
             progress.sort_by_key(|progress| progress.id);
             self.progress = progress;
-            if let Some(transfer) = self
+            if self
                 .transfer
-                .filter(|transfer| !self.membership.is_voter(transfer.target))
+                .is_some_and(|transfer| !self.membership.is_voter(transfer.target))
             {
-                let _ = transfer;
                 self.transfer = None;
             }
         }

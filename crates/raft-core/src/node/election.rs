@@ -3,9 +3,10 @@
 use super::*;
 
 impl<L: RaftLog> RaftNode<L> {
-    /// A majority of the voters in force: the one quorum every decision asks.
-    pub(super) fn majority(&self) -> Majority<'_> {
-        Majority::new(self.membership.voters())
+    /// The quorum of the configuration in force (both majorities when joint): the one
+    /// quorum every decision asks.
+    pub(super) fn quorum(&self) -> Quorum<'_> {
+        Quorum::new(&self.membership)
     }
 
     pub(super) fn is_voter(&self, node: NodeId) -> bool {
@@ -187,7 +188,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn count_votes(&mut self, out: &mut Vec<Action>) -> Result<()> {
         let votes = &self.votes;
-        let result = self.majority().vote_result(|voter| {
+        let result = self.quorum().vote_result(|voter| {
             votes
                 .iter()
                 .find(|&&(from, _)| from == voter)

@@ -28,7 +28,7 @@ impl<L: RaftLog> RaftNode<L> {
             self.log.last_index()
         };
         let mut scratch = core::mem::take(&mut self.scratch);
-        let candidate = self.majority().committed_index(
+        let candidate = self.quorum().committed_index(
             |voter| {
                 if voter == self.id() {
                     own

@@ -93,32 +93,10 @@ impl<L: RaftLog> RaftNode<L> {
         for context in self.reads.take_dropped() {
             out.push(Action::ReadDropped { context });
         }
-        if let Some(change) = self.dropped_change.take() {
-            out.push(Action::MembershipChangeDropped { change });
+        if let Some(request) = self.dropped_change.take() {
+            out.push(request.dropped());
         }
-        if self.state == State::Leader
-            && self.queued_change.is_some()
-            && self.log.term_at(self.commit_index) == Some(self.term)
-        {
-            let change = self.queued_change.take().expect("checked above");
-            // Checked when asked; only the learner catch-up can have changed since.
-            match self.append_change(change, out) {
-                Ok(()) => {}
-                Err(error) if error.is_fatal() => return Err(error),
-                Err(_) => out.push(Action::MembershipChangeDropped { change }),
-            }
-        }
-        // A leader that removed itself steps down once the change commits.
-        let removal_committed = self
-            .config_log
-            .last_index()
-            .is_none_or(|index| index <= self.commit_index);
-        if self.state == State::Leader
-            && !self.membership.is_voter(self.config.id())
-            && removal_committed
-        {
-            self.become_follower(self.term, None);
-        }
+        self.advance_membership(out)?;
         if self.state == State::Leader {
             for context in self.reads.take_unready() {
                 self.serve_read(context, out);

@@ -24,7 +24,7 @@ impl<L: RaftLog> RaftNode<L> {
         let lease_valid = self.config.lease_read_drift_ticks().is_some()
             && self.transfer.is_none()
             && self.reads.lease_covers(self.timers.ticks());
-        if self.majority().is_single() || lease_valid {
+        if self.quorum().is_single() || lease_valid {
             out.push(Action::ReadReady { index, context });
             return;
         }
@@ -89,7 +89,7 @@ impl<L: RaftLog> RaftNode<L> {
         progress.read_round_acked = progress.read_round_acked.max(reply.round);
         // The highest round a quorum (this leader included) has answered.
         let mut scratch = core::mem::take(&mut self.scratch);
-        let confirmed = self.majority().committed_index(
+        let confirmed = self.quorum().committed_index(
             |voter| {
                 if voter == self.id() {
                     self.reads.round()

@@ -61,7 +61,7 @@ impl<L: RaftLog> RaftNode<L> {
             || config.membership(),
             |snapshot| snapshot.membership.clone(),
         );
-        let mut config_log = ConfigLog::new(base_membership);
+        let mut config_log = ConfigLog::new(base_membership, snapshot_index);
         for index in snapshot_index + 1..=last_index {
             let Some(entry) = log.entry(index) else {
                 return Err(Error::storage_of_kind(

@@ -19,8 +19,14 @@ impl<L: RaftLog> RaftNode<L> {
         if let Some(transfer) = self.transfer.as_mut() {
             transfer.elapsed = transfer.elapsed.saturating_add(1);
             if transfer.elapsed >= election_min {
-                // The target did not take over in time: abandon, take proposals again.
+                // The target did not take over in time: abandon, take proposals again
+                // (or, handing over after a removal, step down).
+                let leaving = transfer.leaving;
                 self.transfer = None;
+                if leaving {
+                    self.become_follower(self.term, None);
+                    return Ok(());
+                }
             }
         }
         if self.config.check_quorum() && self.timers.check_quorum_due() {
@@ -39,7 +45,7 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     pub(super) fn quorum_recently_active(&self) -> bool {
-        self.majority().is_active(|voter| {
+        self.quorum().is_active(|voter| {
             voter == self.id()
                 || self
                     .progress_position(voter)

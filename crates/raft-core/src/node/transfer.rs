@@ -34,7 +34,11 @@ impl<L: RaftLog> RaftNode<L> {
             }
             None => {}
         }
-        self.transfer = Some(Transfer { target, elapsed: 0 });
+        self.transfer = Some(Transfer {
+            target,
+            elapsed: 0,
+            leaving: false,
+        });
         if !self.maybe_send_timeout_now(out)
             && let Some(position) = self.progress_position(target)
         {

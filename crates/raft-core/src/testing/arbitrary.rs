@@ -97,6 +97,8 @@ fn install_snapshot() -> impl Strategy<Value = Message> {
         (number(), node_id(), number(), number()),
         proptest::collection::vec(node_id(), 0..4),
         proptest::collection::vec(node_id(), 0..3),
+        // Outgoing voters: a joint configuration when not empty.
+        (proptest::collection::vec(node_id(), 0..3), any::<bool>()),
         (
             number(),
             proptest::collection::vec(any::<u8>(), 0..40),
@@ -104,13 +106,23 @@ fn install_snapshot() -> impl Strategy<Value = Message> {
         ),
     )
         .prop_map(
-            |((term, leader, index, last_term), voters, learners, (offset, data, done))| {
+            |(
+                (term, leader, index, last_term),
+                voters,
+                learners,
+                (outgoing, auto_leave),
+                (offset, data, done),
+            )| {
+                let incoming = Membership::new(voters, learners);
+                let membership = Membership::new(outgoing, [])
+                    .enter_joint(&incoming, auto_leave)
+                    .unwrap_or(incoming);
                 Message::InstallSnapshot(Box::new(InstallSnapshot {
                     term,
                     leader,
                     last_included_index: index,
                     last_included_term: last_term,
-                    membership: Membership::new(voters, learners),
+                    membership,
                     offset,
                     data: data.into(),
                     done,

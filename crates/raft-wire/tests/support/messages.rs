@@ -107,6 +107,21 @@ pub fn samples() -> Vec<(&'static str, Message)> {
             })),
         ),
         (
+            "install_snapshot_joint",
+            Message::InstallSnapshot(Box::new(InstallSnapshot {
+                term: 8,
+                leader: 2,
+                last_included_index: 300,
+                last_included_term: 6,
+                membership: Membership::new([1, 2, 3], [])
+                    .enter_joint(&Membership::new([1, 4, 5], [3]), true)
+                    .unwrap(),
+                offset: 128,
+                data: Bytes::from_static(b"chunk"),
+                done: true,
+            })),
+        ),
+        (
             "install_snapshot_reply",
             Message::InstallSnapshotReply(InstallSnapshotReply {
                 term: 8,
