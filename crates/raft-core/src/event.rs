@@ -126,6 +126,15 @@ pub enum Action {
         /// The change.
         change: MembershipChange,
     },
+    /// A configuration that leaves this node out has committed (through `index`): it
+    /// was removed from the cluster. It no longer campaigns or counts toward any
+    /// quorum; the driver may shut it down. Reported once, when this node learns the
+    /// commit; a node that is down or cut off when its removal commits may not learn
+    /// it (it stays quiet anyway).
+    Removed {
+        /// The commit index at which this node learned of its removal.
+        index: Index,
+    },
     /// A change accepted by [`Event::ChangeConfig`] and held until the leader had
     /// committed an entry of its own term was abandoned, as with
     /// [`Action::MembershipChangeDropped`]. Nothing was appended.

@@ -521,7 +521,7 @@ mod tests {
         let mut bad_flag = good;
         bad_flag.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2]);
         assert!(Membership::decode(&bad_flag).is_none());
-        bad_flag.pop();
+        let _ = bad_flag.pop();
         bad_flag.push(1);
         assert!(Membership::decode(&bad_flag).is_some());
         let unsorted = Membership {

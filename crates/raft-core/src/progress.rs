@@ -108,6 +108,11 @@ impl Progress {
         self.commit_sent = self.commit_sent.max(commit.min(through));
     }
 
+    /// The highest commit index the follower can have learned from what was sent.
+    pub(crate) fn commit_sent(&self) -> Index {
+        self.commit_sent
+    }
+
     /// Whether the follower has not been told the part of `commit` it could use.
     pub(crate) fn needs_commit_notice(&self, commit: Index) -> bool {
         self.match_index.min(commit) > self.commit_sent

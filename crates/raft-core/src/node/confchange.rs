@@ -161,6 +161,7 @@ impl<L: RaftLog> RaftNode<L> {
         if self.state != State::Leader {
             return Ok(());
         }
+        self.release_departed();
         let own_term_committed = self.log.term_at(self.commit_index) == Some(self.term);
         let config_committed = self
             .config_log
@@ -215,6 +216,39 @@ impl<L: RaftLog> RaftNode<L> {
         }
     }
 
+    /// Leader: a node removed from the configuration stays in replication until it has
+    /// been sent the commit of its removal and acknowledged the entry (so it learns of
+    /// it: [`Action::Removed`]), or has been silent for the maximum election timeout.
+    /// Best effort: a removed node that is down then is not told, and stays quiet
+    /// anyway (its pre-votes find no up-to-date voter willing).
+    fn release_departed(&mut self) {
+        let members =
+            self.membership.members().count() - usize::from(self.membership.is_member(self.id()));
+        if self.progress.len() == members {
+            return;
+        }
+        let removal = self.config_index();
+        if self.commit_index < removal {
+            return;
+        }
+        let now = self.timers.ticks();
+        let silence_max = u64::from(self.config.election_timeout_ticks().1);
+        let membership = &self.membership;
+        self.progress.retain(|progress| {
+            let told = progress.match_index >= removal && progress.commit_sent() >= removal;
+            let silent = progress
+                .last_heard_tick()
+                .is_none_or(|heard| now.saturating_sub(heard) > silence_max);
+            membership.is_member(progress.id) || !(told || silent)
+        });
+    }
+
+    /// Whether this leader replicates to `node`: a member, or a removed node not yet
+    /// told of its removal.
+    pub(super) fn replicates_to(&self, node: NodeId) -> bool {
+        self.membership.is_member(node) || self.progress_position(node).is_some()
+    }
+
     /// Puts the last configuration entry (or the base) in force, reporting a change and
     /// adjusting the leader's per-follower progress.
     pub(super) fn refresh_membership(&mut self, out: &mut Vec<Action>) {
@@ -229,9 +263,11 @@ impl<L: RaftLog> RaftNode<L> {
         if self.state == State::Leader {
             let next_index = self.log.last_index() + 1;
             let id = self.config.id();
+            // Members, and nodes just removed until they are told (`release_departed`).
             let members: Vec<NodeId> = self
                 .membership
                 .members()
+                .chain(self.progress.iter().map(|progress| progress.id))
                 .filter(|&member| member != id)
                 .collect();
             let mut progress: Vec<Progress> = members
@@ -242,6 +278,7 @@ impl<L: RaftLog> RaftNode<L> {
                 })
                 .collect();
             progress.sort_by_key(|progress| progress.id);
+            progress.dedup_by_key(|progress| progress.id);
             self.progress = progress;
             if self
                 .transfer

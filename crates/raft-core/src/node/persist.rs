@@ -84,6 +84,24 @@ impl<L: RaftLog> RaftNode<L> {
         Ok(())
     }
 
+    /// Tells the driver once when a configuration that leaves this node out commits.
+    fn report_removal(&self, out: &mut Vec<Action>) {
+        let before = self.sync.persisted().commit_index;
+        let config_committed_now = self
+            .config_log
+            .last_index()
+            .is_some_and(|index| index > before && index <= self.commit_index);
+        let id = self.config.id();
+        if config_committed_now
+            && self.config_log.at(before).is_member(id)
+            && !self.config_log.at(self.commit_index).is_member(id)
+        {
+            out.push(Action::Removed {
+                index: self.commit_index,
+            });
+        }
+    }
+
     /// Persists what changed, syncs once, then releases the applies the new commit
     /// index allows.
     pub(super) fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
@@ -102,6 +120,7 @@ impl<L: RaftLog> RaftNode<L> {
                 self.serve_read(context, out);
             }
         }
+        self.report_removal(out);
         let hard_state = HardState {
             term: self.term,
             voted_for: self.voted_for,

@@ -34,7 +34,7 @@ impl<L: RaftLog> RaftNode<L> {
             Message::AppendEntriesReply(_)
             | Message::ReadConfirmReply(_)
             | Message::InstallSnapshotReply(_)
-                if !self.membership.is_member(from) =>
+                if !self.replicates_to(from) =>
             {
                 Err(Error::UnknownNode { node: from })
             }

@@ -31,6 +31,8 @@ pub struct Cluster {
     pub down: BTreeSet<NodeId>,
     pub faults: Faults,
     pub trace: Vec<String>,
+    /// Nodes told they were removed (`Action::Removed`), with the index.
+    pub removed: BTreeMap<NodeId, Index>,
     leaders: BTreeMap<Term, NodeId>,
     committed: BTreeMap<Index, (Term, Bytes)>,
     commit_seen: BTreeMap<NodeId, Index>,
@@ -83,6 +85,7 @@ impl Cluster {
             down: BTreeSet::new(),
             faults: Faults::default(),
             trace: Vec::new(),
+            removed: BTreeMap::new(),
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
             commit_seen: BTreeMap::new(),
@@ -143,6 +146,11 @@ impl Cluster {
                             let _ = self.committed.insert(*index, (*term, command.clone()));
                         }
                     }
+                }
+                Action::Removed { index } => {
+                    self.trace.push(format!("{id} removed at {index}"));
+                    let previous = self.removed.insert(id, *index);
+                    assert!(previous.is_none(), "node {id} told of its removal twice");
                 }
                 Action::RestoreSnapshot { index, data, .. } => {
                     self.trace.push(format!("{id} restore {index}"));
