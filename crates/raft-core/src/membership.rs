@@ -138,6 +138,16 @@ impl Membership {
         self.is_voter(node) || self.learners.binary_search(&node).is_ok()
     }
 
+    /// Every node that votes, once: the voters, then (when joint) the outgoing voters
+    /// that are not voters.
+    pub fn all_voters(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let outgoing_only = self
+            .outgoing
+            .iter()
+            .filter(|node| self.voters.binary_search(node).is_err());
+        self.voters.iter().chain(outgoing_only).copied()
+    }
+
     /// Every member once: voters, then outgoing voters that are not voters, then
     /// learners that are not outgoing voters.
     pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {

@@ -82,11 +82,11 @@ fn joint_decisions_need_both_majorities() {
     );
     assert!(cluster.node(4).membership().is_joint());
     // No read is confirmed by the new majority alone.
-    let read = cluster
+    let _ = cluster
         .step(1, Event::ReadIndex(Bytes::from_static(b"r")))
         .unwrap();
-    assert!(!read.iter().any(|a| matches!(a, Action::ReadReady { .. })));
     cluster.deliver_all();
+    assert!(cluster.reads_ready.is_empty());
     // The leader dies: {4, 5} are a new majority but no old one, so nobody is elected.
     cluster.crash(1);
     for _ in 0..300 {
@@ -236,9 +236,26 @@ fn explicit_leave_waits_to_be_asked() {
     assert_eq!(busy.unwrap_err(), Error::ConfigInProgress);
     let busy = cluster.step(1, Event::ChangeConfig(ConfigChange::set_voters([1, 2])));
     assert_eq!(busy.unwrap_err(), Error::ConfigInProgress);
-    let _ = change_config(&mut cluster, 1, ConfigChange::leave_joint());
+    // In the joint configuration reads are confirmed by both halves and a new leader
+    // is elected by both (every voter of either half is asked).
+    let _ = cluster
+        .step(1, Event::ReadIndex(Bytes::from_static(b"joint read")))
+        .unwrap();
+    cluster.run_until(5, |c| {
+        c.reads_ready
+            .contains(&(1, Bytes::from_static(b"joint read")))
+    });
+    cluster.crash(1);
+    cluster.run_until(500, |c| c.leader().is_some());
+    let leader = cluster.leader().unwrap();
+    assert!(cluster.node(leader).membership().is_joint());
+    cluster.run_until(100, |c| {
+        let node = c.node(leader);
+        node.commit_index() >= node.config_index()
+    });
+    let _ = change_config(&mut cluster, leader, ConfigChange::leave_joint());
     cluster.run_until(20, |c| {
-        let node = c.node(1);
+        let node = c.node(leader);
         node.membership() == &Membership::new([1, 2, 4], [5])
             && node.commit_index() >= node.config_index()
     });
@@ -343,4 +360,42 @@ fn leader_crash_in_every_phase_settles() {
             cluster.check_log_matching();
         }
     }
+}
+
+// Thesis §4.2.2: a node left out of its latest configuration still campaigns while
+// that configuration is uncommitted. Here C_new = {3} reached node 2 but not node 3, and
+// the leader died: node 3 (behind) cannot win, node 2 (up to date, not in C_new) must
+// lead long enough to commit C_new, then hand over to 3.
+#[test]
+fn node_left_out_of_an_uncommitted_configuration_still_campaigns() {
+    let mut cluster = Cluster::new(3, 7);
+    cluster.elect(1);
+    let _ = cluster.propose(1, "first").unwrap();
+    cluster.deliver_all();
+    let _ = change_config(&mut cluster, 1, ConfigChange::set_voters([3]));
+    let is_new_config_for_3 = |to: u64, message: &raft_core::Message| {
+        to == 3
+            && matches!(message, raft_core::Message::AppendEntries(append)
+            if append.entries.iter().any(|entry| {
+                Membership::decode(&entry.command).is_some_and(|m| m == Membership::new([3], []))
+            }))
+    };
+    while let Some((to, message)) = cluster.queue.front() {
+        if is_new_config_for_3(*to, message) {
+            let _ = cluster.queue.pop_front();
+            let _ = cluster.blocked.insert((1, 3));
+        } else {
+            let _ = cluster.deliver_one();
+        }
+    }
+    assert_eq!(cluster.node(2).membership(), &Membership::new([3], []));
+    assert!(cluster.node(3).membership().is_joint());
+    cluster.crash(1);
+    cluster.heal();
+    cluster.run_until(1000, |c| {
+        c.leader() == Some(3) && c.node(3).commit_index() >= c.node(3).config_index()
+    });
+    assert_eq!(cluster.node(3).membership(), &Membership::new([3], []));
+    let _ = cluster.propose(3, "alone").unwrap();
+    cluster.run_until(10, |c| c.applied_commands(3).contains(&"alone".to_string()));
 }

@@ -103,8 +103,13 @@ impl Profile {
                 crashes: true,
                 ..network
             },
+            // Changes of every size alongside crashes, partitions and snapshots: a joint
+            // configuration only matters when the halves can disagree.
             Profile::Membership => Faults {
                 membership: true,
+                crashes: true,
+                partitions: true,
+                snapshots: true,
                 ..network
             },
             Profile::Transfers => Faults {

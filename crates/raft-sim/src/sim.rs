@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use raft_core::{
-    Action, Error, Event, Index, MembershipChange, NodeId, RaftConfig, RaftLog, RaftNode, Role,
-    Term,
+    Action, ConfigChange, Error, Event, Index, Membership, MembershipChange, NodeId, RaftConfig,
+    RaftLog, RaftNode, Role, Term,
 };
 
 use crate::SimRng;

@@ -38,9 +38,25 @@ impl<L: RaftLog> RaftNode<L> {
         term.checked_add(1).filter(|&next| next <= TERM_MAX)
     }
 
+    /// Whether this node may start an election: it votes in the configuration in
+    /// force, or that configuration is not committed yet and it votes in the committed
+    /// one. A node being removed may still be needed until the removal commits (thesis
+    /// §4.2.2): when the only nodes holding the latest configuration are the ones it
+    /// leaves out, one of them must lead to commit it. Its own vote counts only where
+    /// it is a voter.
+    pub(super) fn may_campaign(&self) -> bool {
+        let id = self.id();
+        self.is_voter(id)
+            || (self
+                .config_log
+                .last_index()
+                .is_some_and(|index| index > self.commit_index)
+                && self.config_log.at(self.commit_index).is_voter(id))
+    }
+
     pub(super) fn campaign(&mut self, out: &mut Vec<Action>) -> Result<()> {
         self.timers.restart_campaign();
-        if !self.is_voter(self.id()) {
+        if !self.may_campaign() {
             return Ok(());
         }
         if self.config.pre_vote() {

@@ -164,15 +164,11 @@ impl<L: RaftLog> RaftNode<L> {
             || (last_log_term == our_term && last_log_index >= self.log.last_index())
     }
 
-    /// Sends `message` to every voter but this node.
+    /// Sends `message` to every voter but this node (both halves of a joint
+    /// configuration).
     pub(super) fn send_to_other_voters(&self, message: &Message, out: &mut Vec<Action>) {
         let id = self.config.id();
-        for &peer in self
-            .membership
-            .voters()
-            .iter()
-            .filter(|&&voter| voter != id)
-        {
+        for peer in self.membership.all_voters().filter(|&voter| voter != id) {
             out.push(Action::Send {
                 to: peer,
                 message: message.clone(),

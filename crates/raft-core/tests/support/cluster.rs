@@ -33,6 +33,8 @@ pub struct Cluster {
     pub trace: Vec<String>,
     /// Nodes told they were removed (`Action::Removed`), with the index.
     pub removed: BTreeMap<NodeId, Index>,
+    /// Reads released (`Action::ReadReady`): the node and the context.
+    pub reads_ready: Vec<(NodeId, Bytes)>,
     leaders: BTreeMap<Term, NodeId>,
     committed: BTreeMap<Index, (Term, Bytes)>,
     commit_seen: BTreeMap<NodeId, Index>,
@@ -86,6 +88,7 @@ impl Cluster {
             faults: Faults::default(),
             trace: Vec::new(),
             removed: BTreeMap::new(),
+            reads_ready: Vec::new(),
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
             commit_seen: BTreeMap::new(),
@@ -146,6 +149,9 @@ impl Cluster {
                             let _ = self.committed.insert(*index, (*term, command.clone()));
                         }
                     }
+                }
+                Action::ReadReady { context, .. } => {
+                    self.reads_ready.push((id, context.clone()));
                 }
                 Action::Removed { index } => {
                     self.trace.push(format!("{id} removed at {index}"));

@@ -37,7 +37,7 @@ impl Simulation {
             }
             4 | 5 if faults.partitions => self.partition(&ids),
             6 if faults.transfers => self.transfer(&ids)?,
-            7 if faults.membership => self.churn(&ids)?,
+            7 | 8 if faults.membership => self.churn(&ids)?,
             _ => {
                 self.blocked.clear();
                 self.note(None, || "partitions heal".into());
@@ -46,45 +46,77 @@ impl Simulation {
         Ok(())
     }
 
-    /// Asks the current leader for one membership change: add a non-member as a
-    /// learner, promote a learner, or remove a voter (possibly itself).
+    /// Asks the current leader for one membership change: half the time a
+    /// single-server one (add a non-member as a learner, promote a learner, remove a
+    /// voter, possibly itself), else a joint one ([`Simulation::joint_change`]); a joint
+    /// configuration waiting for an explicit leave is asked to leave.
     pub(super) fn churn(&mut self, ids: &[NodeId]) -> Result<(), Violation> {
         let Some(leader) = self.live_leader(ids) else {
             return Ok(());
         };
-        let membership = self.nodes[&leader]
-            .raft()
-            .expect("leader is up")
-            .membership()
-            .clone();
-        let outsiders: Vec<NodeId> = ids
-            .iter()
-            .copied()
-            .filter(|&id| !membership.is_member(id))
-            .collect();
-        let change = if let Some(&learner) = membership.learners().first() {
-            MembershipChange::PromoteLearner(learner)
-        } else if !outsiders.is_empty() && (membership.voters().len() <= 2 || self.rng.chance(500))
-        {
-            MembershipChange::AddLearner(outsiders[self.rng.below(outsiders.len() as u64) as usize])
-        } else if membership.voters().len() > 2 {
-            let voters = membership.voters();
-            MembershipChange::RemoveMember(voters[self.rng.below(voters.len() as u64) as usize])
+        let raft = self.nodes[&leader].raft().expect("leader is up");
+        let membership = raft.membership().clone();
+        let config_index = raft.config_index();
+        let mut stale_guard = false;
+        let event = if membership.is_joint() {
+            if membership.auto_leave() {
+                return Ok(());
+            }
+            Event::ChangeConfig(ConfigChange::leave_joint())
+        } else if self.rng.chance(500) {
+            let Some(mut change) = self.joint_change(ids, &membership) else {
+                return Ok(());
+            };
+            if self.rng.chance(600) {
+                change = change.explicit_leave();
+            }
+            match self.rng.below(10) {
+                0..=4 => change = change.guarded(config_index),
+                5 if config_index > 0 => {
+                    stale_guard = true;
+                    change = change.guarded(config_index - 1);
+                }
+                _ => {}
+            }
+            Event::ChangeConfig(change)
         } else {
-            return Ok(());
+            let Some(change) = self.single_change(ids, &membership) else {
+                return Ok(());
+            };
+            Event::ChangeMembership(change)
         };
-        self.note(Some(leader), || format!("asked for {change:?}"));
+        self.note(Some(leader), || format!("asked for {event:?}"));
         let result = self
             .nodes
             .get_mut(&leader)
             .and_then(|n| n.raft_mut())
-            .map(|raft| raft.step(Event::ChangeMembership(change)));
+            .map(|raft| raft.step(event));
         match result {
-            Some(Ok(actions)) => self.after_step(leader, actions),
-            // Refusals are part of the protocol: one change at a time, catch-up first.
+            Some(Ok(_)) if stale_guard => Err(self.violation(
+                "Guarded change",
+                format!("n{leader} accepted a change guarded by a configuration not in force"),
+            )),
+            Some(Ok(actions)) => {
+                self.after_step(leader, actions)?;
+                // Now and then the voters being left are cut off as the change starts:
+                // the new majority alone must not be able to commit it.
+                let now = self.nodes[&leader]
+                    .raft()
+                    .map(|raft| raft.membership().clone());
+                if let Some(joint) = now.filter(Membership::is_joint)
+                    && self.rng.chance(300)
+                {
+                    self.split_joint(ids, &joint, true);
+                }
+                Ok(())
+            }
+            // Refusals are part of the protocol: one change at a time, catch-up first,
+            // guards that no longer hold.
             Some(Err(
                 Error::ConfigInProgress
                 | Error::InvalidMembershipChange { .. }
+                | Error::InvalidConfigChange { .. }
+                | Error::ConfigChanged { .. }
                 | Error::TransferInProgress { .. },
             ))
             | None => Ok(()),
@@ -92,6 +124,78 @@ impl Simulation {
                 "Node error",
                 format!("membership change on n{leader}: {error}"),
             )),
+        }
+    }
+
+    /// One single-server change, drawn from the seed.
+    fn single_change(
+        &mut self,
+        ids: &[NodeId],
+        membership: &Membership,
+    ) -> Option<MembershipChange> {
+        let outsiders: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !membership.is_member(id))
+            .collect();
+        if let Some(&learner) = membership.learners().first() {
+            Some(MembershipChange::PromoteLearner(learner))
+        } else if !outsiders.is_empty() && (membership.voters().len() <= 2 || self.rng.chance(500))
+        {
+            Some(MembershipChange::AddLearner(
+                outsiders[self.rng.below(outsiders.len() as u64) as usize],
+            ))
+        } else if membership.voters().len() > 2 {
+            let voters = membership.voters();
+            Some(MembershipChange::RemoveMember(
+                voters[self.rng.below(voters.len() as u64) as usize],
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// One change of several voters at once, drawn from the seed: swap one or two
+    /// voters for other nodes (learners or non-members, who join as voters directly),
+    /// promote a learner while removing a voter, or any voter set of one to five nodes.
+    fn joint_change(&mut self, ids: &[NodeId], membership: &Membership) -> Option<ConfigChange> {
+        let voters = membership.voters();
+        let others: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| !membership.is_voter(id))
+            .collect();
+        let pick = |rng: &mut SimRng, list: &[NodeId]| list[rng.below(list.len() as u64) as usize];
+        match self.rng.below(3) {
+            0 if !others.is_empty() => {
+                let mut next: Vec<NodeId> = voters.to_vec();
+                for _ in 0..=self.rng.below(2) {
+                    if next.len() > 1 {
+                        let out = pick(&mut self.rng, &next);
+                        next.retain(|&voter| voter != out);
+                    }
+                    next.push(pick(&mut self.rng, &others));
+                }
+                Some(ConfigChange::set_voters(next))
+            }
+            1 if !membership.learners().is_empty() => {
+                let learner = pick(&mut self.rng, membership.learners());
+                let voter = pick(&mut self.rng, voters);
+                Some(ConfigChange::new([
+                    MembershipChange::PromoteLearner(learner),
+                    MembershipChange::RemoveMember(voter),
+                ]))
+            }
+            _ => {
+                let size = 1 + self.rng.below(ids.len().min(5) as u64);
+                let mut pool = ids.to_vec();
+                let mut next = Vec::new();
+                for _ in 0..size {
+                    let at = self.rng.below(pool.len() as u64) as usize;
+                    next.push(pool.swap_remove(at));
+                }
+                Some(ConfigChange::set_voters(next))
+            }
         }
     }
 
@@ -204,6 +308,21 @@ impl Simulation {
     pub(super) fn partition(&mut self, ids: &[NodeId]) {
         self.blocked.clear();
         let leader = self.live_leader(ids);
+        if let Some(leader) = leader
+            && self.config.faults.membership
+            && self.rng.chance(500)
+        {
+            let membership = self.nodes[&leader]
+                .raft()
+                .expect("leader is up")
+                .membership()
+                .clone();
+            if membership.is_joint() {
+                let outgoing_side = self.rng.chance(500);
+                self.split_joint(ids, &membership, outgoing_side);
+                return;
+            }
+        }
         let kind = self.rng.below(4);
         let victim = match (kind, leader) {
             (0, Some(leader)) => leader,
@@ -242,6 +361,35 @@ impl Simulation {
         let blocked = self.blocked.len();
         self.note(None, || {
             format!("partition kind {kind} around n{victim}: {blocked} links cut")
+        });
+    }
+
+    /// While a joint configuration is in force, cuts the two halves apart: the voters
+    /// only in one half (the outgoing one or the incoming one) on one side, everybody
+    /// else on the other, so one majority can be reached without the other.
+    fn split_joint(&mut self, ids: &[NodeId], membership: &Membership, outgoing_side: bool) {
+        self.blocked.clear();
+        let side: Vec<NodeId> = ids
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let incoming = membership.voters().contains(&id);
+                let outgoing = membership.outgoing_voters().contains(&id);
+                if outgoing_side {
+                    outgoing && !incoming
+                } else {
+                    incoming && !outgoing
+                }
+            })
+            .collect();
+        for &a in &side {
+            for &b in ids.iter().filter(|b| !side.contains(b)) {
+                let _ = self.blocked.insert((a, b));
+                let _ = self.blocked.insert((b, a));
+            }
+        }
+        self.note(None, || {
+            format!("joint split: {side:?} cut off from the rest")
         });
     }
 
