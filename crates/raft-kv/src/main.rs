@@ -29,7 +29,7 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
     fsyncs before replicating instead of overlapping the two. --allow-fault-injection:
     accept `isolate MS` (tests only). --bind-outbound: connections to peers leave from
     this node's Raft IP. --admin-token-file: admin requests (add-learner, promote,
-    remove, isolate) are taken from connections that sent `auth TOKEN` with the token in
+    remove, set-voters, isolate) are taken from connections that sent `auth TOKEN` with the token in
     FILE (its first line, one word of 16 or more characters); without it they are off. Peer traffic is mutual TLS with the given
     certificates (each names node-ID.CLUSTER.raft; `raft-kv certs` makes a set), or
     plain TCP with --insecure, over which anyone who reaches the port can forge messages.
@@ -41,7 +41,9 @@ raft-kv client --cluster ADDR[,ADDR...] [--tls-ca CA.pem [--cluster-id raft-kv]]
               get KEY | put KEY VALUE | del KEY
               | cas KEY OLD|- NEW | status
               | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID
-    One request; follows redirects to the leader. With --tls-ca, over TLS, accepting
+              | set-voters ID,ID,... [if CONFIG_INDEX]
+    One request; set-voters makes exactly those members the voters in one joint change
+    (`if`: only if the configuration in force is still status's config=INDEX). follows redirects to the leader. With --tls-ca, over TLS, accepting
     only nodes whose certificate (from that CA) names kv.CLUSTER.raft.
 raft-kv cluster [--nodes 3] [--dir DIR] [--insecure]
     A local cluster on 127.0.0.1 until Ctrl-C.
@@ -366,7 +368,7 @@ fn cluster(args: &Args) -> Result<(), String> {
         );
     }
     println!(
-        "admin requests (add-learner, promote, remove) need the admin token:\n  {client} \
+        "admin requests (add-learner, promote, remove, set-voters) need the admin token:\n  {client} \
          --admin-token-file {} promote ID",
         cluster.dir().join("certs").join("admin-token").display()
     );

@@ -10,6 +10,9 @@
 //! add-learner 4 127.0.0.1:7004 127.0.0.1:8004 -> OK   (membership, leader only)
 //! promote 4               -> OK                (once node 4 has caught up)
 //! remove 1                -> OK
+//! set-voters 1,4,5 if 12  -> OK                (any voter set in one joint change;
+//!                                               `if` refuses it unless the configuration
+//!                                               in force is status's `config=12`)
 //! isolate 500             -> OK                (tests, with --allow-fault-injection:
 //!                                               drop Raft traffic for 500 ms)
 //! auth TOKEN              -> OK                (this connection may now send admin
@@ -95,6 +98,14 @@ pub enum Request {
         /// The node.
         id: u64,
     },
+    /// Leader only: make exactly these nodes the voters, in one joint change (learners
+    /// listed are promoted once caught up, voters not listed leave the cluster).
+    SetVoters {
+        /// The new voters (members already: learners or voters).
+        ids: Vec<u64>,
+        /// Refuse unless the configuration in force is still the one at this index.
+        expected_config: Option<u64>,
+    },
     /// Fault injection for tests: the node drops every Raft message in and out for
     /// this many milliseconds, as if cut off by a network partition, while it keeps
     /// serving clients.
@@ -167,6 +178,24 @@ fn node_id(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A comma-separated list of node ids: at least one, at most 64, no repeats.
+fn node_ids(text: &str) -> Result<Vec<u64>, String> {
+    let ids = text
+        .split(',')
+        .map(node_id)
+        .collect::<Result<Vec<u64>, String>>()?;
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != ids.len() {
+        return Err(format!("`{text}` names a node twice"));
+    }
+    if ids.len() > 64 {
+        return Err("at most 64 voters".into());
+    }
+    Ok(sorted)
+}
+
 fn address(text: &str) -> Result<String, String> {
     text.parse::<std::net::SocketAddr>()
         .map(|address| address.to_string())
@@ -236,6 +265,18 @@ impl RequestLine {
             },
             ["promote", id] => Request::Promote { id: node_id(id)? },
             ["remove", id] => Request::Remove { id: node_id(id)? },
+            ["set-voters", ids] => Request::SetVoters {
+                ids: node_ids(ids)?,
+                expected_config: None,
+            },
+            ["set-voters", ids, "if", index] => Request::SetVoters {
+                ids: node_ids(ids)?,
+                expected_config: Some(
+                    index
+                        .parse()
+                        .map_err(|_| "set-voters ... if takes a configuration index")?,
+                ),
+            },
             ["isolate", millis] => Request::Isolate {
                 millis: millis.parse().map_err(|_| "isolate takes milliseconds")?,
             },
@@ -247,7 +288,8 @@ impl RequestLine {
             _ => {
                 return Err(
                     "expected: get KEY | put KEY VALUE | del KEY | cas KEY OLD|- NEW | status \
-                     | auth TOKEN | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID"
+                     | auth TOKEN | add-learner ID RAFT_ADDR CLIENT_ADDR | promote ID | remove ID \
+                     | set-voters ID,ID,... [if CONFIG_INDEX]"
                         .into(),
                 );
             }
@@ -275,6 +317,17 @@ impl fmt::Display for RequestLine {
             }
             Request::Promote { id } => write!(f, "promote {id}"),
             Request::Remove { id } => write!(f, "remove {id}"),
+            Request::SetVoters {
+                ids,
+                expected_config,
+            } => {
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                write!(f, "set-voters {}", ids.join(","))?;
+                match expected_config {
+                    Some(index) => write!(f, " if {index}"),
+                    None => Ok(()),
+                }
+            }
             Request::Auth { token } => write!(f, "auth {token}"),
             Request::Register => write!(f, "register"),
         }
@@ -375,6 +428,7 @@ impl Request {
             Request::AddLearner { .. }
                 | Request::Promote { .. }
                 | Request::Remove { .. }
+                | Request::SetVoters { .. }
                 | Request::Isolate { .. }
         )
     }
@@ -419,6 +473,8 @@ mod tests {
             "add-learner 4 127.0.0.1:7004 127.0.0.1:8004",
             "promote 4",
             "remove 1",
+            "set-voters 1,4,5",
+            "set-voters 2,3 if 17",
             "auth s3cret",
             "@4:2 put a 1",
         ] {
@@ -438,6 +494,13 @@ mod tests {
             "@0:1 get a",
             "@1 get a",
             "@x:1 get a",
+            "set-voters",
+            "set-voters 1,1",
+            "set-voters 0,2",
+            "set-voters 1, 2",
+            "set-voters 1,2 if",
+            "set-voters 1,2 if x",
+            "set-voters 1,2 unless 3",
         ] {
             assert!(RequestLine::parse(text).is_err(), "{text}");
         }

@@ -8,6 +8,7 @@
 //! answered once the state machine has applied the confirmed index.
 
 mod clients;
+mod membership;
 mod wiring;
 
 use std::collections::BTreeMap;
@@ -22,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use raft_io::tcp::{TcpOptions, TcpTransport};
 use raft_io::{
-    Action, Bytes, Error, Event, Index, MembershipChange, Message, NodeId, RaftConfig, RaftLog,
-    RaftNode, RaftTransport, Role, Term, WalLog, WalOptions,
+    Action, Bytes, ConfigChange, Error, Event, Index, MembershipChange, Message, NodeId,
+    RaftConfig, RaftLog, RaftNode, RaftTransport, Role, Term, WalLog, WalOptions,
 };
 
 use crate::pending::Pending;
@@ -186,6 +187,8 @@ impl Server {
                 voters: self.node.membership().voters().to_vec(),
                 learners: self.node.membership().learners().to_vec(),
                 last_index: self.node.log().last_index(),
+                config_index: self.node.config_index(),
+                outgoing: self.node.membership().outgoing_voters().to_vec(),
                 peers: self
                     .node
                     .status()
@@ -228,102 +231,6 @@ impl Server {
             }
         }
         Ok(())
-    }
-
-    /// Records where node `id` listens (from the log or a snapshot) and starts
-    /// talking to it.
-    fn learn_member(&mut self, id: NodeId, raft: &str, client: &str) {
-        let (Ok(raft), Ok(client)) = (raft.parse(), client.parse()) else {
-            self.say(&format!("ignored bad addresses for node {id}"));
-            return;
-        };
-        if self.config.members.get(&id) == Some(&Member { raft, client }) {
-            return;
-        }
-        let _ = self.config.members.insert(id, Member { raft, client });
-        if let Err(error) = self.transport.add_peer(id, raft) {
-            self.fatal = Some(format!("adding peer {id}: {error}"));
-        }
-    }
-
-    /// A membership request on the leader. Everything that can be checked is checked
-    /// before anything is proposed: a request that can never succeed (a typo: a node
-    /// that is already a member, is not one, is not a learner, or would move to other
-    /// addresses) is answered `ERR invalid` at once and changes nothing.
-    fn change_membership(&mut self, request: Request) -> Response {
-        let change = match &request {
-            Request::AddLearner { id, .. } => MembershipChange::AddLearner(*id),
-            Request::Promote { id } => MembershipChange::PromoteLearner(*id),
-            Request::Remove { id } => MembershipChange::RemoveMember(*id),
-            _ => return Response::Invalid("not a membership request".into()),
-        };
-        if !self.node.is_leader() {
-            return self.redirect(self.node.leader());
-        }
-        let membership = self.node.membership().clone();
-        if let Request::AddLearner { id, raft, client } = &request {
-            let (Ok(raft), Ok(client)) = (raft.parse(), client.parse()) else {
-                return Response::Invalid("addresses must be IP:PORT".into());
-            };
-            let addresses = Member { raft, client };
-            let known = self.config.members.get(id).copied();
-            if *id == 0 {
-                return Response::Invalid("node ids start at 1".into());
-            }
-            if membership.is_member(*id) {
-                // The same request again (a retry whose answer was lost) is done;
-                // anything else would rewire a member.
-                return if membership.is_learner(*id) && known == Some(addresses) {
-                    self.propose_addresses(&request)
-                } else if membership.is_voter(*id) {
-                    Response::Invalid(format!("node {id} is already a voter"))
-                } else {
-                    Response::Invalid(format!(
-                        "node {id} is already a learner at other addresses; changing a \
-                         member's addresses is not supported: remove it first"
-                    ))
-                };
-            }
-            let clash = self.config.members.iter().find(|(other, member)| {
-                **other != *id && (member.raft == raft || member.client == client)
-            });
-            if let Some((other, _)) = clash {
-                return Response::Invalid(format!("node {other} already listens there"));
-            }
-        }
-        if let Err(reason) = membership.apply(change) {
-            return Response::Invalid(reason.to_string());
-        }
-        match self.step(Event::ChangeMembership(change)) {
-            Ok(()) => {}
-            Err(error) => {
-                // What is left is transient: another change in progress, a transfer,
-                // a learner still catching up.
-                return match error {
-                    Error::NotLeader { leader } => self.redirect(leader),
-                    other => Response::Retry(other.to_string().replace('\n', " ")),
-                };
-            }
-        }
-        if let Request::AddLearner { id, raft, client } = &request {
-            // The change is in: reach the node now, and let every node learn its
-            // addresses through the log, right behind the change.
-            self.learn_member(*id, raft, client);
-            return self.propose_addresses(&request);
-        }
-        Response::Done
-    }
-
-    /// Proposes the record of a learner's addresses (applied by every node).
-    fn propose_addresses(&mut self, request: &Request) -> Response {
-        let record = Command {
-            session: None,
-            request: request.clone(),
-        };
-        match self.step(Event::Propose(record.encode())) {
-            Ok(()) => Response::Done,
-            Err(error) => self.refusal(&error),
-        }
     }
 
     fn isolated(&mut self) -> bool {
@@ -388,19 +295,31 @@ impl Server {
                 }
             },
             Action::MembershipChanged { membership } => {
-                self.say(&format!(
-                    "configuration: voters {:?}, learners {:?}",
-                    membership.voters(),
-                    membership.learners()
-                ));
-                if !membership.is_member(self.config.id) {
-                    // Said even when quiet: the operator should stop this node.
-                    println!(
-                        "[node {}] removed from the cluster's configuration: this node no \
-                         longer takes part; stop it",
-                        self.config.id
-                    );
+                if membership.is_joint() {
+                    self.say(&format!(
+                        "configuration: joint, voters {:?} and {:?}, learners {:?}",
+                        membership.outgoing_voters(),
+                        membership.voters(),
+                        membership.learners()
+                    ));
+                } else {
+                    self.say(&format!(
+                        "configuration: voters {:?}, learners {:?}",
+                        membership.voters(),
+                        membership.learners()
+                    ));
                 }
+            }
+            Action::Removed { index } => {
+                // Said even when quiet: the operator should stop this node.
+                println!(
+                    "[node {}] removed from the cluster's configuration (committed at index \
+                     {index}): this node no longer takes part; stop it",
+                    self.config.id
+                );
+            }
+            Action::ConfigChangeDropped { change } => {
+                self.say(&format!("configuration change {change:?} abandoned"));
             }
             Action::MembershipChangeDropped { change } => {
                 self.say(&format!("membership change {change:?} abandoned"));
@@ -447,6 +366,13 @@ impl Server {
                     | Request::Promote { .. }
                     | Request::Remove { .. }) => {
                         let response = self.change_membership(request);
+                        let _ = reply.send(response);
+                    }
+                    Request::SetVoters {
+                        ids,
+                        expected_config,
+                    } => {
+                        let response = self.set_voters(ids, expected_config);
                         let _ = reply.send(response);
                     }
                     Request::Isolate { .. } if !self.config.fault_injection => {

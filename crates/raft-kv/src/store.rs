@@ -180,7 +180,10 @@ impl Store {
             | Request::Isolate { .. }
             | Request::Auth { .. }
             | Request::Promote { .. }
-            | Request::Remove { .. } => Response::Invalid("only writes go through the log".into()),
+            | Request::Remove { .. }
+            | Request::SetVoters { .. } => {
+                Response::Invalid("only writes go through the log".into())
+            }
         };
         if let Some(session) = command.session {
             let state = SessionState {

@@ -29,6 +29,10 @@ pub struct Status {
     pub last_index: u64,
     /// On a leader: how far each peer's log matches, and when it last answered.
     pub peers: Vec<PeerMatch>,
+    /// The index of the configuration in force (what `set-voters ... if INDEX` names).
+    pub config_index: u64,
+    /// During a joint change: the voters being left (empty otherwise).
+    pub outgoing: Vec<u64>,
 }
 
 /// A leader's view of one peer in [`Status`]: `id:match:ticks-ago` on the wire (`-`
@@ -98,7 +102,7 @@ impl Status {
     pub fn to_words(&self) -> String {
         format!(
             "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={} \
-             voters={} learners={} last={} peers={}",
+             voters={} learners={} last={} peers={} config={} outgoing={}",
             self.id,
             self.role,
             self.term,
@@ -112,6 +116,8 @@ impl Status {
             list(&self.learners),
             self.last_index,
             peer_list(&self.peers),
+            self.config_index,
+            list(&self.outgoing),
         )
     }
 
@@ -140,6 +146,8 @@ impl Status {
                 "learners" => status.learners = parse_list(value)?,
                 "last" => status.last_index = number()?,
                 "peers" => status.peers = parse_peers(value)?,
+                "config" => status.config_index = number()?,
+                "outgoing" => status.outgoing = parse_list(value)?,
                 _ => {}
             }
         }
@@ -181,6 +189,8 @@ mod tests {
                     heard_ticks_ago: None,
                 },
             ],
+            config_index: 8,
+            outgoing: vec![1, 2, 3],
         };
         assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
         // An older server's line (no last, no peers) still parses.
