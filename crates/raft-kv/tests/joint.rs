@@ -142,7 +142,7 @@ fn two_of_three_voters_replaced_in_one_command_under_load_lose_no_write() {
 
     // Every acknowledged write is there, read through the new cluster.
     let mut reader = cluster.client();
-    for i in acknowledged.iter().copied() {
+    for i in acknowledged {
         let get = Request::Get {
             key: format!("k{i}"),
         };
