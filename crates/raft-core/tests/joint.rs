@@ -399,3 +399,51 @@ fn node_left_out_of_an_uncommitted_configuration_still_campaigns() {
     let _ = cluster.propose(3, "alone").unwrap();
     cluster.run_until(10, |c| c.applied_commands(3).contains(&"alone".to_string()));
 }
+
+// One change promotes a learner and removes a voter; another demotes a voter to a
+// learner (it votes until the joint configuration is left).
+#[test]
+fn promotion_with_removal_and_demotion_in_one_change() {
+    let mut cluster = three_voters_two_learners(8);
+    let _ = change_config(
+        &mut cluster,
+        1,
+        ConfigChange::new([
+            MembershipChange::PromoteLearner(4),
+            MembershipChange::RemoveMember(2),
+        ]),
+    );
+    cluster.run_until(50, |c| {
+        let node = c.node(1);
+        node.membership() == &Membership::new([1, 3, 4], [5])
+            && node.commit_index() >= node.config_index()
+    });
+    let _ = change_config(
+        &mut cluster,
+        1,
+        ConfigChange::new([
+            MembershipChange::RemoveMember(3),
+            MembershipChange::AddLearner(3),
+        ])
+        .explicit_leave(),
+    );
+    let joint = cluster.node(1).membership().clone();
+    assert!(joint.is_joint() && joint.is_voter(3) && !joint.is_learner(3));
+    cluster.run_until(50, |c| c.node(1).commit_index() >= c.node(1).config_index());
+    let _ = change_config(&mut cluster, 1, ConfigChange::leave_joint());
+    cluster.run_until(50, |c| {
+        let node = c.node(1);
+        node.membership() == &Membership::new([1, 4], [3, 5])
+            && node.commit_index() >= node.config_index()
+    });
+    assert!(cluster.node(3).membership().is_learner(3));
+    // A learner that has not caught up is not promoted by a joint change either.
+    cluster.isolate(5);
+    let _ = cluster.propose(1, "5 misses this").unwrap();
+    cluster.deliver_all();
+    let refused = cluster.step(1, Event::ChangeConfig(ConfigChange::set_voters([1, 4, 5])));
+    assert!(matches!(
+        refused,
+        Err(Error::InvalidMembershipChange { node: 5, .. })
+    ));
+}

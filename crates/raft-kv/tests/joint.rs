@@ -133,7 +133,10 @@ fn two_of_three_voters_replaced_in_one_command_under_load_lose_no_write() {
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let acknowledged = writer.join().unwrap();
-    println!("{} writes acknowledged across the change", acknowledged.len());
+    println!(
+        "{} writes acknowledged across the change",
+        acknowledged.len()
+    );
     assert!(
         acknowledged.len() > 20,
         "too few writes: {}",

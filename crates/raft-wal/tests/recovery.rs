@@ -457,3 +457,54 @@ fn open_creates_missing_parent_directories() {
     let error = WalLog::open(file.join("wal")).unwrap_err().to_string();
     assert!(error.contains("plain-file"), "{error}");
 }
+
+// A joint configuration survives reopening, in a snapshot file and as a configuration
+// entry, and a node restored over the log has it in force.
+#[test]
+fn joint_configurations_survive_reopen() {
+    use raft_core::{EntryKind, LogEntry, Membership, RaftConfig, RaftNode};
+    let old = Membership::new([1, 2, 3], []);
+    let in_snapshot = old
+        .enter_joint(&Membership::new([1, 2, 4], [3]), true)
+        .unwrap();
+    let in_entry = Membership::new([1, 2, 4], [3])
+        .enter_joint(&Membership::new([4, 5, 6], []), false)
+        .unwrap();
+    let temp = TempDir::new("joint");
+    let dir = temp.child("wal");
+    {
+        let mut log = WalLog::open_with(&dir, small_segments()).unwrap();
+        for index in 1..=6 {
+            log.append(&[entry(1, index)]).unwrap();
+        }
+        log.append(&[LogEntry {
+            term: 1,
+            index: 7,
+            kind: EntryKind::Config,
+            command: in_entry.encode().into(),
+        }])
+        .unwrap();
+        log.sync().unwrap();
+        log.save_snapshot(raft_core::Snapshot {
+            index: 4,
+            term: 1,
+            membership: in_snapshot.clone(),
+            data: raft_core::Bytes::from_static(b"state at 4"),
+        })
+        .unwrap();
+        log.set_hard_state(HardState {
+            term: 1,
+            voted_for: Some(1),
+            commit_index: 4,
+        })
+        .unwrap();
+        log.sync().unwrap();
+    }
+    let log = WalLog::open_with(&dir, small_segments()).unwrap();
+    assert_eq!(log.snapshot().unwrap().membership, in_snapshot);
+    let stored = log.entry(7).unwrap();
+    assert_eq!(Membership::decode(&stored.command), Some(in_entry.clone()));
+    let node = RaftNode::with_log(RaftConfig::new(1, [1, 2, 3]), log);
+    assert_eq!(node.membership(), &in_entry);
+    assert_eq!(node.config_index(), 7);
+}
