@@ -272,6 +272,7 @@ impl<L: RaftLog> RaftNode<L> {
             last_applied: self.last_applied,
             last_index: self.log.last_index(),
             membership: self.membership.clone(),
+            config_index: self.config_index(),
             peers,
             pending_reads: waiting_for_round + waiting_for_ready,
             transfer_target: self.transfer.map(|transfer| transfer.target),

@@ -40,6 +40,8 @@ pub struct Status {
     pub last_index: Index,
     /// The configuration in force.
     pub membership: Membership,
+    /// The index of the configuration in force ([`RaftNode::config_index`](crate::RaftNode::config_index)).
+    pub config_index: Index,
     /// Leader only: every other member's replication, sorted by id; empty otherwise.
     pub peers: Vec<PeerStatus>,
     /// Leader only: reads waiting for a confirmation round or for a commit index of

@@ -26,6 +26,7 @@ fn status_reports_roles_indexes_and_peers() {
         (last_index, last_index, last_index)
     );
     assert_eq!(leader.membership.voters(), [1, 2, 3]);
+    assert_eq!(leader.config_index, 0, "the initial configuration");
     let ids: Vec<u64> = leader.peers.iter().map(|peer| peer.id).collect();
     assert_eq!(ids, [2, 3]);
     for peer in &leader.peers {
