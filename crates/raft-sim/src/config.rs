@@ -23,7 +23,8 @@ pub struct Faults {
     pub clock_skew: bool,
     /// Leadership transfers asked of the leader at random.
     pub transfers: bool,
-    /// Membership churn: learners added and promoted, voters removed.
+    /// Membership churn: learners added and promoted, voters removed, joint changes of
+    /// several voters at once (guarded or not, left automatically or explicitly).
     pub membership: bool,
     /// Nodes snapshot their state machine and compact their logs as they go.
     pub snapshots: bool,
@@ -74,7 +75,8 @@ pub enum Profile {
     Crashes,
     /// Leadership transfers with network faults.
     Transfers,
-    /// Membership churn with network faults.
+    /// Membership churn (single-server and joint changes) with network faults,
+    /// crashes, partitions and snapshots.
     Membership,
     /// Snapshots and compaction with crashes and network faults.
     Snapshots,
