@@ -14,6 +14,10 @@
 //! - `sim [--seeds N] [--start S] [--faults PROFILE]`: the raft-sim kitchen-sink suite
 //!   in release mode (default 5000 seeds, all faults), with a progress bar and summary.
 //! - `repro --seed S [--faults PROFILE]`: replays one simulated run and prints its trace.
+//!   `sim` and `repro` take `--mutant NAME` to run with one classic protocol bug switched
+//!   on (raft-sim built with feature `mutants`).
+//! - `mutants [--seeds-max N] [--faults PROFILE]`: for every protocol mutant, the first
+//!   seed the checker catches it on; fails if one survives N seeds (default 2000).
 //! - `bench`: the criterion benches (commit, codec and WAL throughput).
 //! - `cluster [--nodes N] [--demo]`: a local raft-kv cluster of N server processes on
 //!   127.0.0.1 (data in a temporary directory) until Ctrl-C; `--demo` runs the scripted
@@ -126,10 +130,16 @@ fn flag_value(args: &[String], flag: &str, default: &str) -> Option<String> {
     Some(value)
 }
 
-/// Runs the raft-sim binary in release mode with `args`.
+/// Runs the raft-sim binary in release mode with `args` (built with feature `mutants`
+/// when a mutant is asked for: never in any other build).
 fn raft_sim(args: &[String]) -> bool {
-    let mut command = cargo(&["run", "--release", "--quiet", "-p", "raft-sim", "--"]);
-    let _ = command.args(args);
+    let mutants = args.first().is_some_and(|command| command == "mutants")
+        || args.iter().any(|arg| arg == "--mutant");
+    let mut command = cargo(&["run", "--release", "--quiet", "-p", "raft-sim"]);
+    if mutants {
+        let _ = command.args(["--features", "mutants"]);
+    }
+    let _ = command.arg("--").args(args);
     run(command)
 }
 
@@ -190,7 +200,7 @@ fn main() -> ExitCode {
             }
             raft_sim(&rest)
         }
-        Some("repro") => raft_sim(&args),
+        Some("repro" | "mutants") => raft_sim(&args),
         Some("cluster") => cluster(&args[1..]),
         Some("cluster-test") => {
             let mut rest = vec!["torture".to_owned()];
@@ -222,7 +232,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] | repro --seed S | fuzz TARGET [--seconds N] | bench | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
+                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] [--mutant NAME] | repro --seed S [--mutant NAME] | mutants [--seeds-max N] | fuzz TARGET [--seconds N] | bench | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
             );
             return ExitCode::from(2);
         }

@@ -48,6 +48,8 @@ pub struct RaftConfig {
     pending_reads_max: usize,
     snapshot_bytes_max: u64,
     seed: u64,
+    #[cfg(feature = "mutants")]
+    mutant: Option<crate::mutants::Mutant>,
 }
 
 /// SplitMix64's finaliser: spreads a node id over the whole seed space so that
@@ -109,6 +111,8 @@ impl RaftConfig {
             pending_reads_max: Self::PENDING_READS_MAX_DEFAULT,
             snapshot_bytes_max: Self::SNAPSHOT_BYTES_MAX_DEFAULT,
             seed: mix64(id ^ 0x5241_4654_494f_0001),
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 
@@ -259,6 +263,26 @@ impl RaftConfig {
     pub fn with_append_coalescing(mut self, enabled: bool) -> Self {
         self.append_coalescing = enabled;
         self
+    }
+
+    /// Feature `mutants`: switches on one classic protocol bug, so a simulation can show
+    /// its checker catches it. Never in a real node.
+    #[cfg(feature = "mutants")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mutants")))]
+    #[must_use]
+    pub fn with_mutant(mut self, mutant: Option<crate::mutants::Mutant>) -> Self {
+        self.mutant = mutant;
+        self
+    }
+
+    /// The mutant switched on (always `None` without feature `mutants`).
+    #[inline(always)]
+    pub(crate) fn mutant(&self) -> Option<crate::mutants::Mutant> {
+        #[cfg(feature = "mutants")]
+        let mutant = self.mutant;
+        #[cfg(not(feature = "mutants"))]
+        let mutant = None;
+        mutant
     }
 
     /// Lets a leader replicate new proposals before its own log is synced (Raft thesis

@@ -143,6 +143,8 @@
 //! - `std` (default): `std::error::Error` and [`RaftConfig::with_random_seed`]. Without
 //!   it the crate is `#![no_std]` and needs only `alloc`.
 //! - `serde`: `Serialize`/`Deserialize` for messages, entries and states.
+//! - `mutants`: [`RaftConfig::with_mutant`] switches on one classic protocol bug, for
+//!   proving a simulation's checker (raft-sim's `--mutant`). Never for real nodes.
 //!
 //! [raft-io]: https://docs.rs/raft-io
 
@@ -166,6 +168,7 @@ mod log;
 mod membership;
 mod memory_log;
 mod message;
+mod mutants;
 mod node;
 mod progress;
 mod quorum;
@@ -193,6 +196,9 @@ pub use message::{
     AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
     PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
+#[cfg(feature = "mutants")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mutants")))]
+pub use mutants::Mutant;
 pub use node::RaftNode;
 pub use status::{PeerReplication, PeerStatus, Status};
 pub use transport::{MemoryTransport, RaftTransport};

@@ -33,6 +33,7 @@ use crate::message::{
     AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
     PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
 };
+use crate::mutants::Mutant;
 use crate::progress::{Progress, ReplicationState};
 use crate::quorum::{Quorum, VoteResult};
 use crate::read_only::ReadOnly;
@@ -196,6 +197,13 @@ impl<L: RaftLog> RaftNode<L> {
     /// The leader of the current term, if known (this node when it leads).
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
+    }
+
+    /// Whether a simulation switched on `mutant` (feature `mutants`); a constant
+    /// `false` otherwise.
+    #[inline(always)]
+    fn mutated(&self, mutant: Mutant) -> bool {
+        self.config.mutant() == Some(mutant)
     }
 
     /// The highest index known to be committed. Never decreases.

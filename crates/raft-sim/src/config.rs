@@ -190,6 +190,9 @@ pub struct SimConfig {
     /// (`RaftConfig::with_deferred_leader_sync`); the sim steps `Event::SyncLog` a
     /// random moment later, so crashes land in between.
     pub deferred_sync: bool,
+    /// Feature `mutants`: the protocol bug every node runs with, if any.
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<raft_core::Mutant>,
 }
 
 impl SimConfig {
@@ -205,6 +208,8 @@ impl SimConfig {
             faults: profile.faults(),
             durable: seed % 5 == 4,
             deferred_sync: seed % 2 == 1,
+            #[cfg(feature = "mutants")]
+            mutant: None,
         }
     }
 }

@@ -20,7 +20,9 @@
 //! ```
 //!
 //! `cargo xtask sim --seeds N` runs many seeds; `cargo xtask repro --seed S` prints one
-//! run's trace.
+//! run's trace. With feature `mutants`, `--mutant NAME` runs with one classic protocol
+//! bug switched on and `raft-sim mutants` shows the checker catches every one
+//! ([`mutants::find_failing_seed`]).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -30,6 +32,8 @@ mod config;
 mod kv;
 mod linearizability;
 mod log;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 mod sim;
 
 pub use config::{Faults, Profile, SimConfig, TIME_PER_TICK};

@@ -1,12 +1,22 @@
-//! `raft-sim sim --seeds N [--start S] [--faults PROFILE]` runs seeds and prints a
-//! summary; `raft-sim repro --seed S [--faults PROFILE]` prints one run's trace.
-//! Usually reached through `cargo xtask sim` / `cargo xtask repro`.
+//! `raft-sim sim --seeds N [--start S] [--faults PROFILE] [--mutant NAME]` runs seeds
+//! and prints a summary; `raft-sim repro --seed S [--faults PROFILE] [--mutant NAME]`
+//! prints one run's trace; `raft-sim mutants [--seeds-max N] [--faults PROFILE]` shows
+//! that every protocol mutant is caught (feature `mutants`). Usually reached through
+//! `cargo xtask sim` / `repro` / `mutants`.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use raft_sim::{Profile, SimConfig, run_seed, trace_seed};
+
+const USAGE: &str = "usage: raft-sim sim --seeds N [--start S] [--faults PROFILE] [--mutant NAME]
+       raft-sim repro --seed S [--faults PROFILE] [--mutant NAME]
+       raft-sim mutants [--seeds-max N] [--faults PROFILE]
+PROFILE: none|network|partitions|crashes|transfers|membership|snapshots|all
+NAME (feature mutants): commit-old-term-by-count, vote-without-log-check,
+  reply-before-sync, truncate-without-conflict, count-vote-twice, apply-before-commit,
+  forget-membership-rule, read-without-quorum";
 
 fn value<T: std::str::FromStr>(args: &[String], flag: &str, default: T) -> Result<T, String> {
     match args.iter().position(|arg| arg == flag) {
@@ -18,6 +28,37 @@ fn value<T: std::str::FromStr>(args: &[String], flag: &str, default: T) -> Resul
     }
 }
 
+/// The run configuration for `seed`, with the `--mutant` switched on if one was named.
+fn config_for(args: &[String], seed: u64, profile: Profile) -> Result<SimConfig, String> {
+    let named: Option<String> = match args.iter().position(|arg| arg == "--mutant") {
+        Some(position) => Some(
+            args.get(position + 1)
+                .cloned()
+                .ok_or("--mutant needs a name")?,
+        ),
+        None => None,
+    };
+    match named {
+        None => Ok(SimConfig::for_seed(seed, profile)),
+        Some(name) => mutant_config(&name, seed, profile),
+    }
+}
+
+#[cfg(feature = "mutants")]
+fn mutant_config(name: &str, seed: u64, profile: Profile) -> Result<SimConfig, String> {
+    let mutant = raft_core::Mutant::from_name(name)
+        .ok_or_else(|| format!("unknown mutant {name:?}\n{USAGE}"))?;
+    Ok(raft_sim::mutants::mutant_config(seed, profile, mutant))
+}
+
+#[cfg(not(feature = "mutants"))]
+fn mutant_config(_: &str, _: u64, _: Profile) -> Result<SimConfig, String> {
+    Err(
+        "this raft-sim was built without feature `mutants`: use `cargo xtask sim --mutant NAME`"
+            .into(),
+    )
+}
+
 fn sim(args: &[String]) -> Result<bool, String> {
     let seeds: u64 = value(args, "--seeds", 1000)?;
     let start: u64 = value(args, "--start", 0)?;
@@ -26,7 +67,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
     let (mut events, mut operations, mut failures) = (0u64, 0u64, 0u64);
     let mut stderr = std::io::stderr();
     for (done, seed) in (start..start + seeds).enumerate() {
-        match run_seed(seed, SimConfig::for_seed(seed, profile)) {
+        match run_seed(seed, config_for(args, seed, profile)?) {
             Ok(stats) => {
                 events += stats.events;
                 operations += stats.operations;
@@ -66,9 +107,39 @@ fn repro(args: &[String]) -> Result<bool, String> {
         return Err("repro needs --seed S".into());
     }
     let profile: Profile = value(args, "--faults", Profile::All)?;
-    let (trace, result) = trace_seed(seed, SimConfig::for_seed(seed, profile));
+    let (trace, result) = trace_seed(seed, config_for(args, seed, profile)?);
     print!("{trace}");
     Ok(result.is_ok())
+}
+
+#[cfg(feature = "mutants")]
+fn mutants(args: &[String]) -> Result<bool, String> {
+    let seeds_max: u64 = value(args, "--seeds-max", 2000)?;
+    let profile: Profile = value(args, "--faults", Profile::All)?;
+    let mut all_caught = true;
+    for mutant in raft_core::Mutant::ALL {
+        let started = Instant::now();
+        match raft_sim::mutants::find_failing_seed(mutant, profile, 0, seeds_max) {
+            Some(caught) => println!(
+                "{mutant}: caught by seed {} after {} seeds ({:.1} s): {}\n  replay: cargo xtask repro --mutant {mutant} --seed {}",
+                caught.seed,
+                caught.seeds_run,
+                started.elapsed().as_secs_f64(),
+                caught.what,
+                caught.seed
+            ),
+            None => {
+                all_caught = false;
+                println!("{mutant}: NOT caught in {seeds_max} seeds: a gap in the checker");
+            }
+        }
+    }
+    Ok(all_caught)
+}
+
+#[cfg(not(feature = "mutants"))]
+fn mutants(_: &[String]) -> Result<bool, String> {
+    mutant_config("", 0, Profile::All).map(|_| false)
 }
 
 fn main() -> ExitCode {
@@ -76,7 +147,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("sim") => sim(&args),
         Some("repro") => repro(&args),
-        _ => Err("usage: raft-sim sim --seeds N [--start S] [--faults none|network|partitions|crashes|transfers|membership|snapshots|all]\n       raft-sim repro --seed S [--faults PROFILE]".into()),
+        Some("mutants") => mutants(&args),
+        _ => Err(USAGE.into()),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

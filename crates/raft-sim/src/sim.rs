@@ -23,7 +23,7 @@ use crate::config::{SimConfig, TIME_PER_TICK};
 use crate::kv::{Command, Kv, Op, Outcome};
 use crate::linearizability::{self, Recorded};
 use crate::log::{SimLog, SimStorage};
-use driver::{ConfirmedRead, Down, Leading, Life, Node};
+use driver::{ConfirmedRead, Down, Leading, Led, Life, Node};
 use queue::EventQueue;
 
 /// A broken property: what, when, and how to replay it.
@@ -128,6 +128,10 @@ pub struct Simulation {
     healed: bool,
     history: Vec<Recorded>,
     leaders: BTreeMap<Term, NodeId>,
+    /// When each term's leader was first seen leading.
+    elected_at: BTreeMap<Term, u64>,
+    /// When each read reached the node that took it: (node, client, seq) -> time.
+    read_arrivals: BTreeMap<(NodeId, u64, u64), u64>,
     committed: BTreeMap<Index, (Term, Vec<u8>)>,
     terms_seen: BTreeMap<NodeId, Term>,
     votes: BTreeMap<(NodeId, Term), NodeId>,
@@ -196,6 +200,7 @@ impl Simulation {
                 disk_fault,
                 period,
                 leading: None,
+                led: None,
             };
             let _ = nodes.insert(id, node);
         }
@@ -224,6 +229,8 @@ impl Simulation {
             healed: false,
             history: Vec::new(),
             leaders: BTreeMap::new(),
+            elected_at: BTreeMap::new(),
+            read_arrivals: BTreeMap::new(),
             committed: BTreeMap::new(),
             terms_seen: BTreeMap::new(),
             votes: BTreeMap::new(),
@@ -268,6 +275,8 @@ impl Simulation {
             .with_deferred_leader_sync(sim.deferred_sync)
             // A quarter of the seeds pipeline every proposal instead of coalescing.
             .with_append_coalescing(seed % 4 != 1);
+        #[cfg(feature = "mutants")]
+        let config = config.with_mutant(sim.mutant);
         // A third of the seeds read through leases (a 3-tick margin covers the ±10%
         // clock skew), the rest through ReadIndex rounds.
         if seed.is_multiple_of(3) {

@@ -117,7 +117,8 @@ impl<L: RaftLog> RaftNode<L> {
         out: &mut Vec<Action>,
     ) -> Result<()> {
         let grant = request.term > self.term
-            && self.log_up_to_date(request.last_log_index, request.last_log_term);
+            && (self.log_up_to_date(request.last_log_index, request.last_log_term)
+                || self.mutated(Mutant::VoteWithoutLogCheck));
         let term = if grant { request.term } else { self.term };
         self.reply_pre_vote(request.candidate, term, grant, out);
         Ok(())
@@ -151,7 +152,9 @@ impl<L: RaftLog> RaftNode<L> {
     ) -> Result<()> {
         let can_vote = self.voted_for == Some(request.candidate)
             || (self.voted_for.is_none() && self.leader.is_none());
-        let grant = can_vote && self.log_up_to_date(request.last_log_index, request.last_log_term);
+        let grant = can_vote
+            && (self.log_up_to_date(request.last_log_index, request.last_log_term)
+                || self.mutated(Mutant::VoteWithoutLogCheck));
         if grant {
             self.voted_for = Some(request.candidate);
             self.timers.restart_election();
@@ -197,19 +200,27 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     pub(super) fn record_vote(&mut self, from: NodeId, granted: bool) {
-        if self.is_voter(from) && !self.votes.iter().any(|&(voter, _)| voter == from) {
+        let counted = self.votes.iter().any(|&(voter, _)| voter == from);
+        if self.is_voter(from) && (!counted || self.mutated(Mutant::CountVoteTwice)) {
             self.votes.push((from, granted));
         }
     }
 
     pub(super) fn count_votes(&mut self, out: &mut Vec<Action>) -> Result<()> {
         let votes = &self.votes;
-        let result = self.quorum().vote_result(|voter| {
+        let mut result = self.quorum().vote_result(|voter| {
             votes
                 .iter()
                 .find(|&&(from, _)| from == voter)
                 .map(|&(_, granted)| granted)
         });
+        if self.mutated(Mutant::CountVoteTwice) {
+            // Counts replies, not voters: a duplicated grant counts twice.
+            let granted = votes.iter().filter(|&&(_, granted)| granted).count();
+            if granted > self.membership.voters().len() / 2 {
+                result = VoteResult::Won;
+            }
+        }
         match result {
             VoteResult::Won => match self.state {
                 State::PreCandidate => return self.start_election(false, out),

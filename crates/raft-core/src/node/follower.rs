@@ -120,6 +120,15 @@ impl<L: RaftLog> RaftNode<L> {
             }
             self.write_log(|log| log.append_owned(entries))?;
         }
+        if self.mutated(Mutant::TruncateWithoutConflict) && self.log.last_index() > last_new {
+            // Drops whatever follows the message's entries, conflict or not (never
+            // below the commit index, which the node's own checks would refuse).
+            let cut = last_new.max(self.commit_index) + 1;
+            if cut <= self.log.last_index() {
+                self.write_log(|log| log.truncate(cut))?;
+                config_changed |= self.config_log.truncate_from(cut);
+            }
+        }
         if config_changed {
             self.refresh_membership(out);
         }

@@ -40,7 +40,10 @@ impl<L: RaftLog> RaftNode<L> {
             &mut scratch,
         );
         self.scratch = scratch;
-        if candidate > self.commit_index && self.log.term_at(candidate) == Some(self.term) {
+        let this_term = self.log.term_at(candidate) == Some(self.term);
+        if candidate > self.commit_index
+            && (this_term || self.mutated(Mutant::CommitOldTermByCount))
+        {
             self.commit_index = candidate;
             self.reads.set_ready();
             return true;

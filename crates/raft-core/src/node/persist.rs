@@ -134,7 +134,10 @@ impl<L: RaftLog> RaftNode<L> {
         if self.sync.needs_sync() {
             // Only a leader's appended proposals may wait: anything else, and anything
             // unsynced on a node that stopped leading, is synced before it answers.
-            if self.sync.must_sync_now(self.may_defer_sync()) {
+            if self.mutated(Mutant::ReplyBeforeSync) {
+                // Claims the writes durable without syncing them.
+                self.sync.synced(self.log.last_index());
+            } else if self.sync.must_sync_now(self.may_defer_sync()) {
                 self.sync_log()?;
                 if self.config.deferred_leader_sync() {
                     // Entries written through `write_log` this step count only now.
@@ -144,8 +147,13 @@ impl<L: RaftLog> RaftNode<L> {
                 out.push(Action::SyncLog);
             }
         }
-        if self.last_applied < self.commit_index {
-            let (from, to) = (self.last_applied + 1, self.commit_index);
+        let apply_to = if self.mutated(Mutant::ApplyBeforeCommit) {
+            self.log.last_index()
+        } else {
+            self.commit_index
+        };
+        if self.last_applied < apply_to {
+            let (from, to) = (self.last_applied + 1, apply_to);
             // The log lends the entries; only the commands are cloned (a reference
             // count), with no batch copied into a vector first.
             let mark = out.len();
@@ -157,7 +165,7 @@ impl<L: RaftLog> RaftNode<L> {
                 out.truncate(mark);
                 return Err(missing(from + visited));
             }
-            self.last_applied = self.commit_index;
+            self.last_applied = apply_to;
         }
         Ok(())
     }

@@ -59,6 +59,7 @@ impl Simulation {
                 Some(_) => {}
                 None => {
                     let _ = self.leaders.insert(term, id);
+                    let _ = self.elected_at.insert(term, self.queue.now());
                     self.note(Some(id), || format!("becomes leader of term {term}"));
                     // Leader Completeness: every committed entry is in the new leader's log.
                     // (Entries below its snapshot are covered by the snapshot.)
@@ -102,10 +103,80 @@ impl Simulation {
                 index: last_index,
                 index_term: last_term,
             });
+            self.check_leader_rules(id, term)?;
         } else {
-            self.nodes.get_mut(&id).expect("node exists").leading = None;
+            let node = self.nodes.get_mut(&id).expect("node exists");
+            node.leading = None;
+            node.led = None;
         }
         self.check_log_matching(id)
+    }
+
+    /// Two rules a leader follows as it goes, checked when it acts rather than through
+    /// their rare consequences: it commits by counting replicas only an entry of its own
+    /// term (Figure 8, §5.4.2), and it appends a configuration entry only once an entry
+    /// of its own term has committed (the 2015 single-server correction).
+    fn check_leader_rules(&mut self, id: NodeId, term: Term) -> Result<(), Violation> {
+        let raft = self.nodes[&id].raft().expect("node is up");
+        let (commit, config_index) = (raft.commit_index(), raft.config_index());
+        let commit_term = raft.log().term_at(commit);
+        let config_term = raft.log().term_at(config_index);
+        let before = self.nodes[&id].led.filter(|led| led.term == term);
+        if let Some(before) = before {
+            if commit > before.commit && commit_term.is_some_and(|t| t != term) {
+                return Err(self.violation(
+                    "Commit rule (Figure 8)",
+                    format!(
+                        "n{id} leader of term {term} committed {commit} of term {commit_term:?} by counting"
+                    ),
+                ));
+            }
+            if config_index > before.config_index
+                && config_term == Some(term)
+                && commit_term != Some(term)
+            {
+                return Err(self.violation(
+                    "Configuration rule (2015)",
+                    format!(
+                        "n{id} leader of term {term} appended configuration {config_index} before committing an entry of its term"
+                    ),
+                ));
+            }
+        }
+        self.nodes.get_mut(&id).expect("node exists").led = Some(Led {
+            term,
+            commit,
+            config_index,
+        });
+        Ok(())
+    }
+
+    /// A read is served only if no leader of a later term had been elected when it
+    /// reached its leader (ReadIndex and leases, §6.4): otherwise the answer may miss a
+    /// write that new leader already committed.
+    pub(super) fn check_read(
+        &self,
+        id: NodeId,
+        client: u64,
+        seq: u64,
+        term: Term,
+    ) -> Result<(), Violation> {
+        let Some(&arrived) = self.read_arrivals.get(&(id, client, seq)) else {
+            return Ok(());
+        };
+        if let Some((later, _)) = self
+            .elected_at
+            .range(term + 1..)
+            .find(|&(_, &elected)| elected < arrived)
+        {
+            return Err(self.violation(
+                "Reads by a deposed leader",
+                format!(
+                    "n{id} (term {term}) served client {client} #{seq}'s read, which reached it after a leader of term {later} was elected"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Log Matching spot check: where `id` and another node agree on the term at the

@@ -85,6 +85,10 @@ impl Simulation {
             .map(|raft| raft.step(event));
         match actions {
             Some(Ok(actions)) => {
+                if matches!(op, Op::Get(_)) {
+                    let now = self.queue.now();
+                    let _ = self.read_arrivals.insert((to, client, seq), now);
+                }
                 if !matches!(op, Op::Get(_)) {
                     let _ = self
                         .nodes

@@ -21,10 +21,21 @@ pub(super) struct Node {
     pub(super) period: u64,
     /// While leading: the end of its log, for Leader Append-Only.
     pub(super) leading: Option<Leading>,
+    /// While leading: the commit index and configuration index after its last step.
+    pub(super) led: Option<Led>,
 }
 
 /// A read the leader confirmed at `index`, answered once the state machine has
 /// applied that far.
+/// What a leader had committed and which configuration it had after its last step, to
+/// check the commit rule (Figure 8) and the configuration rule (2015) as they happen.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Led {
+    pub(super) term: Term,
+    pub(super) commit: Index,
+    pub(super) config_index: Index,
+}
+
 pub(super) struct ConfirmedRead {
     pub(super) index: Index,
     pub(super) client: u64,

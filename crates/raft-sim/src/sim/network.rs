@@ -75,6 +75,8 @@ impl Simulation {
                             format!("n{id} returned a foreign read context"),
                         ));
                     };
+                    let term = self.nodes[&id].raft().map_or(0, RaftNode::term);
+                    self.check_read(id, command.client, command.seq, term)?;
                     let node = self.nodes.get_mut(&id).expect("node exists");
                     node.reads.push(ConfirmedRead {
                         index,
