@@ -16,6 +16,9 @@
 //! - `repro --seed S [--faults PROFILE]`: replays one simulated run and prints its trace.
 //!   `sim` and `repro` take `--mutant NAME` to run with one classic protocol bug switched
 //!   on (raft-sim built with feature `mutants`).
+//! - `repro --schedule FILE`: replays a schedule file (written by `shrink`) exactly.
+//! - `shrink --seed S [--faults PROFILE] [--mutant NAME] [--out FILE]`: cuts a failing
+//!   run down to a small one that breaks the same property and writes its schedule.
 //! - `mutants [--seeds-max N] [--faults PROFILE]`: for every protocol mutant, the first
 //!   seed the checker catches it on; fails if one survives N seeds (default 2000).
 //! - `bench`: the criterion benches (commit, codec and WAL throughput).
@@ -130,16 +133,21 @@ fn flag_value(args: &[String], flag: &str, default: &str) -> Option<String> {
     Some(value)
 }
 
-/// Runs the raft-sim binary in release mode with `args` (built with feature `mutants`
-/// when a mutant is asked for: never in any other build).
+/// Runs the raft-sim binary in release mode with `args`. It is built with feature
+/// `mutants` (as in CI), so `--mutant` and schedules naming one work; every mutant is off
+/// unless named, and no other build of raft-core has the feature.
 fn raft_sim(args: &[String]) -> bool {
-    let mutants = args.first().is_some_and(|command| command == "mutants")
-        || args.iter().any(|arg| arg == "--mutant");
-    let mut command = cargo(&["run", "--release", "--quiet", "-p", "raft-sim"]);
-    if mutants {
-        let _ = command.args(["--features", "mutants"]);
-    }
-    let _ = command.arg("--").args(args);
+    let mut command = cargo(&[
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "raft-sim",
+        "--features",
+        "mutants",
+        "--",
+    ]);
+    let _ = command.args(args);
     run(command)
 }
 
@@ -200,7 +208,7 @@ fn main() -> ExitCode {
             }
             raft_sim(&rest)
         }
-        Some("repro" | "mutants") => raft_sim(&args),
+        Some("repro" | "mutants" | "shrink") => raft_sim(&args),
         Some("cluster") => cluster(&args[1..]),
         Some("cluster-test") => {
             let mut rest = vec!["torture".to_owned()];
@@ -232,7 +240,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] [--mutant NAME] | repro --seed S [--mutant NAME] | mutants [--seeds-max N] | fuzz TARGET [--seconds N] | bench | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
+                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] [--mutant NAME] | repro --seed S [--mutant NAME] | repro --schedule FILE | shrink --seed S [--mutant NAME] [--out FILE] | mutants [--seeds-max N] | fuzz TARGET [--seconds N] | bench | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
             );
             return ExitCode::from(2);
         }

@@ -190,6 +190,21 @@ pub struct SimConfig {
     /// (`RaftConfig::with_deferred_leader_sync`); the sim steps `Event::SyncLog` a
     /// random moment later, so crashes land in between.
     pub deferred_sync: bool,
+    /// A third of the seeds read through leases, the rest through ReadIndex rounds.
+    pub lease_reads: bool,
+    /// Leaders coalesce proposals per follower (three seeds in four).
+    pub coalescing: bool,
+    /// The first fault, in ticks.
+    pub first_fault_tick: u64,
+    /// Ticks between faults: drawn between these bounds, inclusive.
+    pub fault_gap_ticks: (u64, u64),
+    /// No fault after this many (the shrinker's knob; `u64::MAX`: no limit).
+    pub faults_max: u64,
+    /// Faults skipped by their number (bit `k`: the `k`-th fault, from 0), drawn but not
+    /// carried out (the shrinker's knob).
+    pub skip_faults: u64,
+    /// Operations each client invokes at most (`u64::MAX`: no limit).
+    pub operations_max: u64,
     /// Feature `mutants`: the protocol bug every node runs with, if any.
     #[cfg(feature = "mutants")]
     pub mutant: Option<raft_core::Mutant>,
@@ -208,6 +223,13 @@ impl SimConfig {
             faults: profile.faults(),
             durable: seed % 5 == 4,
             deferred_sync: seed % 2 == 1,
+            lease_reads: seed.is_multiple_of(3),
+            coalescing: seed % 4 != 1,
+            first_fault_tick: 20,
+            fault_gap_ticks: (10, 60),
+            faults_max: u64::MAX,
+            skip_faults: 0,
+            operations_max: u64::MAX,
             #[cfg(feature = "mutants")]
             mutant: None,
         }

@@ -34,6 +34,8 @@ mod linearizability;
 mod log;
 #[cfg(feature = "mutants")]
 pub mod mutants;
+mod schedule;
+mod shrink;
 mod sim;
 
 pub use config::{Faults, Profile, SimConfig, TIME_PER_TICK};
@@ -43,4 +45,6 @@ pub use log::{SimLog, SimStorage};
 /// The simulator's PRNG: raft-core's pinned SplitMix64, so a seed printed today replays
 /// identically later.
 pub type SimRng = raft_core::testing::SplitMix64;
+pub use schedule::Schedule;
+pub use shrink::{Shrunk, shrink};
 pub use sim::{RunStats, Simulation, Violation, run_seed, trace_seed};

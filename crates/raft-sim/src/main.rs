@@ -1,6 +1,7 @@
 //! `raft-sim sim --seeds N [--start S] [--faults PROFILE] [--mutant NAME]` runs seeds
 //! and prints a summary; `raft-sim repro --seed S [--faults PROFILE] [--mutant NAME]`
-//! prints one run's trace; `raft-sim mutants [--seeds-max N] [--faults PROFILE]` shows
+//! (or `--schedule FILE`) prints one run's trace; `raft-sim shrink --seed S ...` cuts a
+//! failing run down and writes its schedule file; `raft-sim mutants [--seeds-max N] [--faults PROFILE]` shows
 //! that every protocol mutant is caught (feature `mutants`). Usually reached through
 //! `cargo xtask sim` / `repro` / `mutants`.
 
@@ -8,10 +9,12 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use raft_sim::{Profile, SimConfig, run_seed, trace_seed};
+use raft_sim::{Profile, Schedule, SimConfig, run_seed, trace_seed};
 
 const USAGE: &str = "usage: raft-sim sim --seeds N [--start S] [--faults PROFILE] [--mutant NAME]
        raft-sim repro --seed S [--faults PROFILE] [--mutant NAME]
+       raft-sim repro --schedule FILE
+       raft-sim shrink --seed S [--faults PROFILE] [--mutant NAME] [--out FILE]
        raft-sim mutants [--seeds-max N] [--faults PROFILE]
 PROFILE: none|network|partitions|crashes|transfers|membership|snapshots|all
 NAME (feature mutants): commit-old-term-by-count, vote-without-log-check,
@@ -101,15 +104,75 @@ fn sim(args: &[String]) -> Result<bool, String> {
     Ok(failures == 0)
 }
 
-fn repro(args: &[String]) -> Result<bool, String> {
+/// The value after `flag`, if given.
+fn text(args: &[String], flag: &str) -> Result<Option<String>, String> {
+    match args.iter().position(|arg| arg == flag) {
+        Some(position) => args
+            .get(position + 1)
+            .cloned()
+            .map(Some)
+            .ok_or_else(|| format!("{flag} needs a value")),
+        None => Ok(None),
+    }
+}
+
+/// The run `repro` and `shrink` are about: `--schedule FILE`, or `--seed S` with
+/// `--faults` and `--mutant`.
+fn chosen_run(args: &[String]) -> Result<Schedule, String> {
+    if let Some(path) = text(args, "--schedule")? {
+        let content = std::fs::read_to_string(&path).map_err(|error| format!("{path}: {error}"))?;
+        return Schedule::parse(&content).map_err(|error| format!("{path}: {error}"));
+    }
     let seed: u64 = value(args, "--seed", u64::MAX)?;
     if seed == u64::MAX {
-        return Err("repro needs --seed S".into());
+        return Err("needs --seed S or --schedule FILE".into());
     }
     let profile: Profile = value(args, "--faults", Profile::All)?;
-    let (trace, result) = trace_seed(seed, config_for(args, seed, profile)?);
+    Ok(Schedule::new(seed, config_for(args, seed, profile)?))
+}
+
+fn repro(args: &[String]) -> Result<bool, String> {
+    let run = chosen_run(args)?;
+    let (trace, result) = trace_seed(run.seed, run.config);
     print!("{trace}");
+    if let (Some(expected), Err(violation)) = (&run.expect, &result)
+        && violation.property != expected
+    {
+        println!(
+            "(the schedule expected {expected}, the run broke {})",
+            violation.property
+        );
+    }
     Ok(result.is_ok())
+}
+
+fn shrink(args: &[String]) -> Result<bool, String> {
+    let run = chosen_run(args)?;
+    let started = Instant::now();
+    let Some(shrunk) = raft_sim::shrink(run.seed, run.config) else {
+        println!("seed {} passes: nothing to shrink", run.seed);
+        return Ok(true);
+    };
+    let text = shrunk.schedule.to_text();
+    let out = text_or(args, "--out", format!("shrunk-{}.schedule", run.seed))?;
+    std::fs::write(&out, &text).map_err(|error| format!("{out}: {error}"))?;
+    println!(
+        "seed {} breaks {}: {} events shrunk to {} ({:.1}%) in {} runs, {:.1} s",
+        run.seed,
+        shrunk.property,
+        shrunk.events_before,
+        shrunk.events_after,
+        100.0 * shrunk.events_after as f64 / shrunk.events_before.max(1) as f64,
+        shrunk.attempts,
+        started.elapsed().as_secs_f64()
+    );
+    print!("{text}");
+    println!("written to {out}; replay: cargo xtask repro --schedule {out}");
+    Ok(false)
+}
+
+fn text_or(args: &[String], flag: &str, default: String) -> Result<String, String> {
+    Ok(text(args, flag)?.unwrap_or(default))
 }
 
 #[cfg(feature = "mutants")]
@@ -147,6 +210,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("sim") => sim(&args),
         Some("repro") => repro(&args),
+        Some("shrink") => shrink(&args),
         Some("mutants") => mutants(&args),
         _ => Err(USAGE.into()),
     };

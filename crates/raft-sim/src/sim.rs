@@ -37,6 +37,8 @@ pub struct Violation {
     pub property: &'static str,
     /// What was seen.
     pub detail: String,
+    /// Events processed up to and including the one that broke it.
+    pub events: u64,
 }
 
 impl std::fmt::Display for Violation {
@@ -128,6 +130,8 @@ pub struct Simulation {
     healed: bool,
     history: Vec<Recorded>,
     leaders: BTreeMap<Term, NodeId>,
+    /// Fault events drawn so far (the numbers `skip_faults` names).
+    faults_drawn: u64,
     /// When each term's leader was first seen leading.
     elected_at: BTreeMap<Term, u64>,
     /// When each read reached the node that took it: (node, client, seq) -> time.
@@ -229,6 +233,7 @@ impl Simulation {
             healed: false,
             history: Vec::new(),
             leaders: BTreeMap::new(),
+            faults_drawn: 0,
             elected_at: BTreeMap::new(),
             read_arrivals: BTreeMap::new(),
             committed: BTreeMap::new(),
@@ -246,12 +251,13 @@ impl Simulation {
             let start = simulation.rng.between(TIME_PER_TICK, 30 * TIME_PER_TICK);
             simulation.schedule(start, Ev::ClientNext { client });
         }
-        if config.faults.partitions
+        if (config.faults.partitions
             || config.faults.crashes
             || config.faults.transfers
-            || config.faults.membership
+            || config.faults.membership)
+            && config.faults_max > 0
         {
-            simulation.schedule(20 * TIME_PER_TICK, Ev::Fault);
+            simulation.schedule(config.first_fault_tick * TIME_PER_TICK, Ev::Fault);
         }
         simulation.schedule(config.fault_ticks * TIME_PER_TICK, Ev::Heal);
         simulation
@@ -274,16 +280,21 @@ impl Simulation {
             .with_inflight_appends_max(8)
             .with_deferred_leader_sync(sim.deferred_sync)
             // A quarter of the seeds pipeline every proposal instead of coalescing.
-            .with_append_coalescing(seed % 4 != 1);
+            .with_append_coalescing(sim.coalescing);
         #[cfg(feature = "mutants")]
         let config = config.with_mutant(sim.mutant);
         // A third of the seeds read through leases (a 3-tick margin covers the ±10%
         // clock skew), the rest through ReadIndex rounds.
-        if seed.is_multiple_of(3) {
+        if sim.lease_reads {
             config.with_lease_reads(3)
         } else {
             config
         }
+    }
+
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.stats.events
     }
 
     /// The trace recorded so far (empty unless built with tracing).
@@ -337,6 +348,7 @@ impl Simulation {
             time: self.queue.now(),
             property,
             detail,
+            events: self.stats.events,
         }
     }
 

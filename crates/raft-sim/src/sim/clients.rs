@@ -9,6 +9,9 @@ impl Simulation {
         {
             return; // stop new work late in the settle phase so the run can converge
         }
+        if self.clients[&client].seq >= self.config.operations_max {
+            return; // this client is done
+        }
         let key = self.rng.below(u64::from(self.config.keys)) as u8;
         let state = self.clients.get_mut(&client).expect("client exists");
         state.seq += 1;

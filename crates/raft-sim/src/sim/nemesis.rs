@@ -7,8 +7,19 @@ impl Simulation {
         if self.healed {
             return Ok(());
         }
-        let next = self.rng.between(10 * TIME_PER_TICK, 60 * TIME_PER_TICK);
-        self.schedule(next, Ev::Fault);
+        let (gap_min, gap_max) = self.config.fault_gap_ticks;
+        let next = self
+            .rng
+            .between(gap_min * TIME_PER_TICK, gap_max * TIME_PER_TICK);
+        let number = self.faults_drawn;
+        self.faults_drawn += 1;
+        if self.faults_drawn < self.config.faults_max {
+            self.schedule(next, Ev::Fault);
+        }
+        if number < 64 && self.config.skip_faults & (1 << number) != 0 {
+            self.note(None, || format!("fault {number} skipped"));
+            return Ok(());
+        }
         let faults = self.config.faults;
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         let down: Vec<NodeId> = ids
