@@ -304,3 +304,42 @@ fn held_change_abandoned_by_a_step_down_is_reported() {
     }));
     assert_eq!(node.members(), &[1, 2, 3]);
 }
+
+// A node that may not campaign (a learner here) stops counting as having heard from
+// the leader once the election timeout passes without a word: it does not refuse a
+// candidate's pre-vote for the rest of the outage. (It used to restart its timer each
+// timeout and refuse for ten ticks out of every ten to twenty: a removed voter added
+// back by a configuration it had not seen yet could stall an election that needed it.)
+#[test]
+fn a_node_that_cannot_campaign_does_not_stay_sticky_to_a_silent_leader() {
+    use raft_core::{AppendEntries, PreVote};
+    let mut learner = RaftNode::new(RaftConfig::learner(2, [1, 3]).with_seed(9));
+    let heartbeat = Message::AppendEntries(AppendEntries {
+        term: 1,
+        leader: 1,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: Vec::new(),
+        leader_commit: 0,
+    });
+    let _ = learner.step(Event::Message(heartbeat)).unwrap();
+    assert_eq!(learner.leader(), Some(1));
+    let (_, timeout_max) = learner.config().election_timeout_ticks();
+    for _ in 0..=timeout_max {
+        let _ = learner.step(Event::Tick).unwrap();
+    }
+    for tick in 0..3 * timeout_max {
+        let probe = Message::PreVote(PreVote {
+            term: 2,
+            candidate: 3,
+            last_log_index: 0,
+            last_log_term: 0,
+        });
+        let actions = learner.step(Event::Message(probe)).unwrap();
+        let granted = actions.iter().any(|action| {
+            matches!(action, Action::Send { message: Message::PreVoteReply(reply), .. } if reply.vote_granted)
+        });
+        assert!(granted, "pre-vote refused {tick} ticks past the timeout");
+        let _ = learner.step(Event::Tick).unwrap();
+    }
+}

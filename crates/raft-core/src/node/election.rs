@@ -55,10 +55,14 @@ impl<L: RaftLog> RaftNode<L> {
     }
 
     pub(super) fn campaign(&mut self, out: &mut Vec<Action>) -> Result<()> {
-        self.timers.restart_campaign();
         if !self.may_campaign() {
+            // The timer is not restarted: past the timeout, this node no longer counts
+            // as having heard from a leader, so it does not refuse candidates the
+            // (pre-)votes they may need from it (a learner, or a node removed and added
+            // back by a configuration it has not seen yet).
             return Ok(());
         }
+        self.timers.restart_campaign();
         if self.config.pre_vote() {
             self.start_pre_vote(out)
         } else {
