@@ -19,6 +19,10 @@
 //! - `repro --schedule FILE`: replays a schedule file (written by `shrink`) exactly.
 //! - `shrink --seed S [--faults PROFILE] [--mutant NAME] [--out FILE]`: cuts a failing
 //!   run down to a small one that breaks the same property and writes its schedule.
+//! - `timeline (--seed S [--mutant NAME] | --schedule FILE) --out run.html`: the run as
+//!   one self-contained HTML page (inline SVG): lanes, roles and terms, messages,
+//!   faults, client operations, the first violation. `repro ... --trace-json FILE`
+//!   writes the same run as JSON lines (docs/TRACE.md).
 //! - `mutants [--seeds-max N] [--faults PROFILE]`: for every protocol mutant, the first
 //!   seed the checker catches it on; fails if one survives N seeds (default 2000).
 //! - `bench`: the criterion benches (commit, codec and WAL throughput).
@@ -208,7 +212,7 @@ fn main() -> ExitCode {
             }
             raft_sim(&rest)
         }
-        Some("repro" | "mutants" | "shrink") => raft_sim(&args),
+        Some("repro" | "mutants" | "shrink" | "timeline") => raft_sim(&args),
         Some("cluster") => cluster(&args[1..]),
         Some("cluster-test") => {
             let mut rest = vec!["torture".to_owned()];
@@ -240,7 +244,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] [--mutant NAME] | repro --seed S [--mutant NAME] | repro --schedule FILE | shrink --seed S [--mutant NAME] [--out FILE] | mutants [--seeds-max N] | fuzz TARGET [--seconds N] | bench | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
+                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] [--mutant NAME] | repro --seed S [--mutant NAME] | repro --schedule FILE | shrink --seed S [--mutant NAME] [--out FILE] | timeline --seed S --out run.html | mutants [--seeds-max N] | fuzz TARGET [--seconds N] | bench | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
             );
             return ExitCode::from(2);
         }

@@ -37,6 +37,8 @@ pub mod mutants;
 mod schedule;
 mod shrink;
 mod sim;
+mod timeline;
+mod trace;
 
 pub use config::{Faults, Profile, SimConfig, TIME_PER_TICK};
 pub use kv::{Command, Key, Kv, Op, Outcome, Value};
@@ -47,4 +49,6 @@ pub use log::{SimLog, SimStorage};
 pub type SimRng = raft_core::testing::SplitMix64;
 pub use schedule::Schedule;
 pub use shrink::{Shrunk, shrink};
-pub use sim::{RunStats, Simulation, Violation, run_seed, trace_seed};
+pub use sim::{RunStats, Simulation, Violation, record_seed, run_seed, trace_seed};
+pub use timeline::timeline_html;
+pub use trace::{Fate, Timed, TraceEvent};

@@ -9,11 +9,12 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use raft_sim::{Profile, Schedule, SimConfig, run_seed, trace_seed};
+use raft_sim::{Profile, Schedule, SimConfig, record_seed, run_seed, trace_seed};
 
 const USAGE: &str = "usage: raft-sim sim --seeds N [--start S] [--faults PROFILE] [--mutant NAME]
        raft-sim repro --seed S [--faults PROFILE] [--mutant NAME]
-       raft-sim repro --schedule FILE
+       raft-sim repro --schedule FILE [--trace-json FILE]
+       raft-sim timeline (--seed S [--faults PROFILE] [--mutant NAME] | --schedule FILE) --out run.html
        raft-sim shrink --seed S [--faults PROFILE] [--mutant NAME] [--out FILE]
        raft-sim mutants [--seeds-max N] [--faults PROFILE]
 PROFILE: none|network|partitions|crashes|transfers|membership|snapshots|all
@@ -135,6 +136,19 @@ fn repro(args: &[String]) -> Result<bool, String> {
     let run = chosen_run(args)?;
     let (trace, result) = trace_seed(run.seed, run.config);
     print!("{trace}");
+    if let Some(path) = text(args, "--trace-json")? {
+        let (events, _) = record_seed(run.seed, run.config);
+        let mut json = String::new();
+        for event in &events {
+            json.push_str(&event.to_json());
+            json.push('\n');
+        }
+        std::fs::write(&path, json).map_err(|error| format!("{path}: {error}"))?;
+        eprintln!(
+            "{} events written to {path} (format: docs/TRACE.md)",
+            events.len()
+        );
+    }
     if let (Some(expected), Err(violation)) = (&run.expect, &result)
         && violation.property != expected
     {
@@ -169,6 +183,21 @@ fn shrink(args: &[String]) -> Result<bool, String> {
     print!("{text}");
     println!("written to {out}; replay: cargo xtask repro --schedule {out}");
     Ok(false)
+}
+
+fn timeline(args: &[String]) -> Result<bool, String> {
+    let run = chosen_run(args)?;
+    let out = text(args, "--out")?.ok_or("timeline needs --out FILE.html")?;
+    let (events, result) = record_seed(run.seed, run.config);
+    let outcome = match &result {
+        Ok(_) => "passes".to_owned(),
+        Err(violation) => format!("breaks {}", violation.property),
+    };
+    let title = format!("raft-sim seed {}: {outcome}", run.seed);
+    std::fs::write(&out, raft_sim::timeline_html(&title, &events))
+        .map_err(|error| format!("{out}: {error}"))?;
+    println!("{title}; {} events drawn in {out}", events.len());
+    Ok(true)
 }
 
 fn text_or(args: &[String], flag: &str, default: String) -> Result<String, String> {
@@ -211,6 +240,7 @@ fn main() -> ExitCode {
         Some("sim") => sim(&args),
         Some("repro") => repro(&args),
         Some("shrink") => shrink(&args),
+        Some("timeline") => timeline(&args),
         Some("mutants") => mutants(&args),
         _ => Err(USAGE.into()),
     };

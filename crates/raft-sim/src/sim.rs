@@ -23,6 +23,7 @@ use crate::config::{SimConfig, TIME_PER_TICK};
 use crate::kv::{Command, Kv, Op, Outcome};
 use crate::linearizability::{self, Recorded};
 use crate::log::{SimLog, SimStorage};
+use crate::trace::{Fate, Timed, TraceEvent, summary};
 use driver::{ConfirmedRead, Down, Leading, Led, Life, Node};
 use queue::EventQueue;
 
@@ -81,6 +82,8 @@ enum Ev {
     Deliver {
         to: NodeId,
         frame: Vec<u8>,
+        /// The message's number in the run (for the recorded trace).
+        msg: u64,
     },
     ClientArrive {
         client: u64,
@@ -117,6 +120,16 @@ struct Client {
     record: usize,
 }
 
+/// The structured record of a traced run.
+#[derive(Default)]
+struct Recording {
+    events: Vec<Timed>,
+    /// Each node's last recorded state, to record only changes.
+    states: BTreeMap<NodeId, (&'static str, Term, Index, Index, Index)>,
+    /// Messages handed to the network so far.
+    messages: u64,
+}
+
 /// A deterministic simulated cluster. Build it with [`Simulation::new`] and call
 /// [`Simulation::run`].
 pub struct Simulation {
@@ -141,6 +154,8 @@ pub struct Simulation {
     votes: BTreeMap<(NodeId, Term), NodeId>,
     stats: RunStats,
     trace: Option<String>,
+    /// The structured record of the run (with tracing): `--trace-json`, the timeline.
+    recording: Option<Recording>,
     /// Durable runs: the temporary directory holding every node's WalLog.
     wal_root: Option<std::path::PathBuf>,
 }
@@ -241,6 +256,7 @@ impl Simulation {
             votes: BTreeMap::new(),
             stats: RunStats::default(),
             trace: trace.then(String::new),
+            recording: trace.then(Recording::default),
             wal_root,
         };
         for &id in &ids {
@@ -315,6 +331,21 @@ impl Simulation {
         if self.trace.is_none() {
             return;
         }
+        let what = what();
+        // Step inputs, client calls and partitions have their own structured events.
+        let structured = [
+            "<- ",
+            "client ",
+            "partition",
+            "joint split",
+            "crashes",
+            "restarts",
+        ];
+        if !structured.iter().any(|prefix| what.starts_with(prefix)) {
+            let text = what.clone();
+            self.record(|| TraceEvent::Note { node, text });
+        }
+        let what = || what;
         let prefix = match node
             .and_then(|id| self.nodes.get(&id))
             .and_then(|n| n.raft())
@@ -340,6 +371,58 @@ impl Simulation {
         if let Some(trace) = self.trace.as_mut() {
             trace.push_str(&line);
         }
+    }
+
+    /// Adds an event to the structured record (with tracing only).
+    fn record(&mut self, event: impl FnOnce() -> TraceEvent) {
+        let time = self.queue.now();
+        if let Some(recording) = self.recording.as_mut() {
+            recording.events.push(Timed {
+                time,
+                event: event(),
+            });
+        }
+    }
+
+    /// Records node `id`'s visible state if it changed since the last record.
+    fn record_state(&mut self, id: NodeId) {
+        if self.recording.is_none() {
+            return;
+        }
+        let state = match self.nodes[&id].raft() {
+            Some(raft) => (
+                match raft.role() {
+                    Role::Leader => "leader",
+                    Role::Candidate => "candidate",
+                    _ => "follower",
+                },
+                raft.term(),
+                raft.commit_index(),
+                raft.last_applied(),
+                raft.log().last_index(),
+            ),
+            None => ("down", 0, 0, 0, 0),
+        };
+        let recording = self.recording.as_mut().expect("checked above");
+        if recording.states.get(&id) == Some(&state) {
+            return;
+        }
+        let _ = recording.states.insert(id, state);
+        let (role, term, commit, applied, last_index) = state;
+        self.record(|| TraceEvent::State {
+            node: id,
+            role,
+            term,
+            commit,
+            applied,
+            last_index,
+        });
+    }
+
+    /// Records the links cut from now on.
+    fn record_partition(&mut self) {
+        let cut: Vec<(NodeId, NodeId)> = self.blocked.iter().copied().collect();
+        self.record(|| TraceEvent::Partition { cut });
     }
 
     fn violation(&self, property: &'static str, detail: String) -> Violation {
@@ -451,7 +534,8 @@ impl Simulation {
                     self.step(id, Event::SyncLog)?;
                 }
             }
-            Ev::Deliver { to, frame } => {
+            Ev::Deliver { to, frame, msg } => {
+                self.record(|| TraceEvent::Deliver { id: msg, to });
                 let message = raft_wire::decode(&frame).map_err(|error| {
                     self.violation(
                         "Wire round trip",
@@ -473,6 +557,11 @@ impl Simulation {
                 if state.seq == seq && state.op.is_some() {
                     state.op = None;
                     let record = state.record;
+                    self.record(|| TraceEvent::Complete {
+                        client,
+                        seq,
+                        outcome: format!("{outcome:?}"),
+                    });
                     self.history[record].returned = Some((self.queue.sequence(), outcome));
                     self.stats.operations += 1;
                     let pause = self.rng.between(1, 3 * TIME_PER_TICK);
@@ -522,6 +611,23 @@ impl Simulation {
 /// The violation.
 pub fn run_seed(seed: u64, config: SimConfig) -> Result<RunStats, Violation> {
     Simulation::new(seed, config, false).run()
+}
+
+/// Runs one seed with tracing and returns its structured record (ending with the
+/// violation, if any) and the outcome: what `--trace-json` writes and the timeline draws.
+pub fn record_seed(seed: u64, config: SimConfig) -> (Vec<Timed>, Result<RunStats, Violation>) {
+    let mut simulation = Simulation::new(seed, config, true);
+    let result = simulation.run();
+    if let Err(violation) = &result {
+        let (property, detail) = (violation.property.to_owned(), violation.detail.clone());
+        simulation.record(|| TraceEvent::Violation { property, detail });
+    }
+    let events = simulation
+        .recording
+        .take()
+        .map(|recording| recording.events)
+        .unwrap_or_default();
+    (events, result)
 }
 
 /// Runs one seed with tracing and returns the trace, ending with the outcome. The same

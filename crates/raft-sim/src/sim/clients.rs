@@ -40,6 +40,11 @@ impl Simulation {
         });
         let seq = self.clients[&client].seq;
         self.note(None, || format!("client {client} invokes #{seq} {op:?}"));
+        self.record(|| TraceEvent::Invoke {
+            client,
+            seq,
+            op: format!("{op:?}"),
+        });
         let delay = self.rng.between(1, TIME_PER_TICK);
         self.send_client(client, delay);
     }

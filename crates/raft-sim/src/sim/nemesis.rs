@@ -52,6 +52,7 @@ impl Simulation {
             _ => {
                 self.blocked.clear();
                 self.note(None, || "partitions heal".into());
+                self.record_partition();
             }
         }
         Ok(())
@@ -285,6 +286,8 @@ impl Simulation {
         node.reads.clear();
         node.leading = None;
         self.stats.crashes += 1;
+        self.record(|| TraceEvent::Crash { node: id });
+        self.record_state(id);
         self.note(Some(id), || {
             format!("crashes (keeps {torn} of {unsynced} unsynced writes)")
         });
@@ -313,6 +316,8 @@ impl Simulation {
             .map_err(|error| self.violation("Restart", format!("n{id}: {error}")))?;
         self.nodes.get_mut(&id).expect("node exists").life = Life::Up(Box::new(raft));
         self.note(Some(id), || "restarts from its durable log".into());
+        self.record(|| TraceEvent::Restart { node: id });
+        self.record_state(id);
         Ok(())
     }
 
@@ -373,6 +378,7 @@ impl Simulation {
         self.note(None, || {
             format!("partition kind {kind} around n{victim}: {blocked} links cut")
         });
+        self.record_partition();
     }
 
     /// While a joint configuration is in force, cuts the two halves apart: the voters
@@ -402,11 +408,13 @@ impl Simulation {
         self.note(None, || {
             format!("joint split: {side:?} cut off from the rest")
         });
+        self.record_partition();
     }
 
     pub(super) fn heal(&mut self) -> Result<(), Violation> {
         self.healed = true;
         self.blocked.clear();
+        self.record_partition();
         let down: Vec<NodeId> = self
             .nodes
             .iter()

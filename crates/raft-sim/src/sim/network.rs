@@ -28,6 +28,7 @@ impl Simulation {
         if let Some(fault) = &fault {
             fault.set(false); // unused if the step wrote nothing
         }
+        self.record_state(id);
         match result {
             Ok(actions) => {
                 if let Some(text) = described {
@@ -61,7 +62,8 @@ impl Simulation {
                     let frame = raft_wire::encode(&message).map_err(|error| {
                         self.violation("Wire round trip", format!("encode: {error}"))
                     })?;
-                    self.transmit(id, to, frame);
+                    let label = self.recording.is_some().then(|| summary(&message));
+                    self.transmit(id, to, frame, label);
                 }
                 Action::Apply {
                     index,
@@ -173,27 +175,54 @@ impl Simulation {
         }
     }
 
-    pub(super) fn transmit(&mut self, from: NodeId, to: NodeId, frame: Vec<u8>) {
+    /// Hands a frame to the network: lost, cut by a partition, delivered once or twice,
+    /// after a random delay. `label` (kind, term, entries) is for the recorded trace.
+    pub(super) fn transmit(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        frame: Vec<u8>,
+        label: Option<(&'static str, Term, u64)>,
+    ) {
         let faults = self.config.faults;
-        if self.blocked.contains(&(from, to))
-            || (!self.healed && self.rng.chance(faults.drop_per_mille))
-        {
-            return;
-        }
-        let copies = if !self.healed && self.rng.chance(faults.duplicate_per_mille) {
-            2
+        let msg = self.recording.as_mut().map_or(0, |recording| {
+            recording.messages += 1;
+            recording.messages
+        });
+        let blocked = self.blocked.contains(&(from, to));
+        let (fate, copies) = if blocked {
+            (Fate::Blocked, 0)
+        } else if !self.healed && self.rng.chance(faults.drop_per_mille) {
+            (Fate::Dropped, 0)
+        } else if !self.healed && self.rng.chance(faults.duplicate_per_mille) {
+            (Fate::Duplicated, 2)
         } else {
-            1
+            (Fate::Delivered, 1)
         };
+        let mut arrive = Vec::new();
         for _ in 0..copies {
             let delay = self.rng.between(1, faults.delay_ticks_max * TIME_PER_TICK);
+            arrive.push(self.queue.now() + delay);
             self.schedule(
                 delay,
                 Ev::Deliver {
                     to,
                     frame: frame.clone(),
+                    msg,
                 },
             );
+        }
+        if let Some((kind, term, entries)) = label {
+            self.record(|| TraceEvent::Send {
+                id: msg,
+                from,
+                to,
+                kind,
+                term,
+                entries,
+                fate,
+                arrive,
+            });
         }
     }
 
