@@ -24,6 +24,7 @@ pub mod local;
 pub mod partition;
 pub mod pending;
 pub mod protocol;
+pub mod recover;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -33,6 +33,11 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
     FILE (its first line, one word of 16 or more characters); without it they are off. Peer traffic is mutual TLS with the given
     certificates (each names node-ID.CLUSTER.raft; `raft-kv certs` makes a set), or
     plain TCP with --insecure, over which anyone who reaches the port can forge messages.
+raft-kv recover --data DIR --new-voters ID[,ID...]
+    Quorum-loss recovery, on a stopped node: its configuration becomes exactly those
+    voters, one term up, so the survivors start again as a smaller cluster. Writes the
+    lost majority committed that this node never received are LOST; never start the
+    lost nodes again with their old data. Run it on every survivor with the same list.
 raft-kv certs --dir DIR --ids 1,2,3 [--cluster-id raft-kv]
     Writes a new CA (ca.pem, ca.key: keep the key off the nodes) and node-ID.pem /
     node-ID.key for each id.
@@ -600,6 +605,44 @@ fn bench(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// `raft-kv recover --data DIR --new-voters ID,...`: quorum-loss recovery, offline.
+fn recover(args: &Args) -> Result<(), String> {
+    let data = *args
+        .all("data")
+        .last()
+        .ok_or("recover needs --data DIR (the stopped node's)")?;
+    let voters = *args
+        .all("new-voters")
+        .last()
+        .ok_or("recover needs --new-voters ID,...")?;
+    let voters: Vec<u64> = voters
+        .split(',')
+        .map(|id| {
+            id.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("--new-voters: bad id `{id}`"))
+        })
+        .collect::<Result<_, _>>()?;
+    eprintln!(
+        "raft-kv recover: WARNING: this rewrites {data}'s configuration to voters {voters:?} \
+         without the rest of the cluster. Writes the lost nodes had committed but this node \
+         never received are LOST. Never start the lost nodes again with their old data. \
+         Run it on every survivor (stopped) with the same list, then start them."
+    );
+    let done = raft_kv::recover::recover(std::path::Path::new(data), &voters)?;
+    println!(
+        "recovered: voters {:?} (were {:?}, outgoing {:?}) at index {} in term {}; the \
+         node's commit index is {}: anything the lost majority committed above it is gone",
+        done.after.voters(),
+        done.before.voters(),
+        done.before.outgoing_voters(),
+        done.index,
+        done.term,
+        done.commit
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = raw.split_first() else {
@@ -623,6 +666,7 @@ fn main() -> ExitCode {
         "serve" => serve(&args),
         "client" => client(&args),
         "certs" => certs(&args),
+        "recover" => recover(&args),
         "cluster" => cluster(&args),
         "demo" => demo(&args),
         "torture" => torture_command(&args),
