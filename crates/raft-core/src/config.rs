@@ -44,6 +44,7 @@ pub struct RaftConfig {
     snapshot_chunk_bytes_max: usize,
     deferred_leader_sync: bool,
     append_coalescing: bool,
+    follower_reads: bool,
     entry_bytes_max: Option<usize>,
     pending_reads_max: usize,
     snapshot_bytes_max: u64,
@@ -107,6 +108,7 @@ impl RaftConfig {
             snapshot_chunk_bytes_max: Self::SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT,
             deferred_leader_sync: false,
             append_coalescing: true,
+            follower_reads: false,
             entry_bytes_max: None,
             pending_reads_max: Self::PENDING_READS_MAX_DEFAULT,
             snapshot_bytes_max: Self::SNAPSHOT_BYTES_MAX_DEFAULT,
@@ -263,6 +265,27 @@ impl RaftConfig {
     pub fn with_append_coalescing(mut self, enabled: bool) -> Self {
         self.append_coalescing = enabled;
         self
+    }
+
+    /// Lets a follower take linearizable reads (off by default: a follower refuses
+    /// [`Event::ReadIndex`](crate::Event::ReadIndex) with
+    /// [`Error::NotLeader`](crate::Error::NotLeader) and the leader's id). On, a follower
+    /// that knows its leader forwards the read ([`ReadIndexRequest`](crate::ReadIndexRequest));
+    /// the leader confirms its leadership as for its own reads and answers with its
+    /// commit index; the follower releases [`Action::ReadReady`](crate::Action::ReadReady)
+    /// with that index, and the read is linearizable once the follower has applied it.
+    /// Reads so forwarded are dropped ([`Action::ReadDropped`](crate::Action::ReadDropped))
+    /// when the follower's leader changes. Spreads read load over the cluster at the
+    /// price of one round trip to the leader per batch of reads.
+    #[must_use]
+    pub fn with_follower_reads(mut self, enabled: bool) -> Self {
+        self.follower_reads = enabled;
+        self
+    }
+
+    /// Whether followers take reads (see [`RaftConfig::with_follower_reads`]).
+    pub fn follower_reads(&self) -> bool {
+        self.follower_reads
     }
 
     /// Feature `mutants`: switches on one classic protocol bug, so a simulation can show

@@ -194,7 +194,8 @@ pub use membership::{Membership, MembershipChange};
 pub use memory_log::MemoryLog;
 pub use message::{
     AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
-    PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
+    PreVoteReply, ReadConfirm, ReadConfirmReply, ReadIndexReply, ReadIndexRequest, RequestVote,
+    RequestVoteReply, TimeoutNow,
 };
 #[cfg(feature = "mutants")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mutants")))]

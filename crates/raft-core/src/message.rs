@@ -182,6 +182,35 @@ pub struct InstallSnapshotReply {
     pub done: bool,
 }
 
+/// A follower's linearizable read, forwarded to its leader (etcd's ReadIndex from a
+/// follower): the leader confirms its leadership as for its own reads and answers with
+/// the index the read may run at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ReadIndexRequest {
+    /// The follower's term.
+    pub term: Term,
+    /// The follower.
+    pub from: NodeId,
+    /// The caller's context, returned with the answer.
+    pub context: Bytes,
+}
+
+/// The leader's answer to a [`ReadIndexRequest`]: the read is linearizable on the
+/// follower once its state machine has applied `index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ReadIndexReply {
+    /// The leader's term.
+    pub term: Term,
+    /// The leader.
+    pub leader: NodeId,
+    /// The commit index the leader confirmed.
+    pub index: Index,
+    /// The context from the request.
+    pub context: Bytes,
+}
+
 /// Any message a node can send or receive.
 ///
 /// The declaration order is the wire order: new kinds are appended at the end and never
@@ -213,6 +242,10 @@ pub enum Message {
     InstallSnapshot(alloc::boxed::Box<InstallSnapshot>),
     /// See [`InstallSnapshotReply`].
     InstallSnapshotReply(InstallSnapshotReply),
+    /// See [`ReadIndexRequest`].
+    ReadIndexRequest(ReadIndexRequest),
+    /// See [`ReadIndexReply`].
+    ReadIndexReply(ReadIndexReply),
 }
 
 impl Message {
@@ -230,6 +263,8 @@ impl Message {
             Message::ReadConfirmReply(m) => m.term,
             Message::InstallSnapshot(m) => m.term,
             Message::InstallSnapshotReply(m) => m.term,
+            Message::ReadIndexRequest(m) => m.term,
+            Message::ReadIndexReply(m) => m.term,
         }
     }
 
@@ -253,6 +288,8 @@ impl Message {
             Message::ReadConfirmReply(m) => m.from,
             Message::InstallSnapshot(m) => m.leader,
             Message::InstallSnapshotReply(m) => m.from,
+            Message::ReadIndexRequest(m) => m.from,
+            Message::ReadIndexReply(m) => m.leader,
         }
     }
 }
@@ -282,7 +319,9 @@ message_from!(
     TimeoutNow,
     ReadConfirm,
     ReadConfirmReply,
-    InstallSnapshotReply
+    InstallSnapshotReply,
+    ReadIndexRequest,
+    ReadIndexReply
 );
 
 #[cfg(test)]

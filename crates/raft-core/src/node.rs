@@ -31,7 +31,8 @@ use crate::membership::{Membership, MembershipChange};
 use crate::memory_log::MemoryLog;
 use crate::message::{
     AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
-    PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
+    PreVoteReply, ReadConfirm, ReadConfirmReply, ReadIndexReply, ReadIndexRequest, RequestVote,
+    RequestVoteReply, TimeoutNow,
 };
 use crate::mutants::Mutant;
 use crate::progress::{Progress, ReplicationState};
@@ -270,7 +271,7 @@ impl<L: RaftLog> RaftNode<L> {
                     .map(|tick| now.saturating_sub(tick)),
             })
             .collect();
-        let (waiting_for_round, waiting_for_ready) = self.reads.held();
+        let (waiting_for_round, waiting_for_ready, forwarded) = self.reads.held();
         Status {
             id: self.id(),
             role: self.role(),
@@ -282,7 +283,7 @@ impl<L: RaftLog> RaftNode<L> {
             membership: self.membership.clone(),
             config_index: self.config_index(),
             peers,
-            pending_reads: waiting_for_round + waiting_for_ready,
+            pending_reads: waiting_for_round + waiting_for_ready + forwarded,
             transfer_target: self.transfer.map(|transfer| transfer.target),
             ticks: now,
         }
@@ -430,9 +431,10 @@ impl<L: RaftLog> RaftNode<L> {
             persisted.term == self.term && persisted.voted_for == self.voted_for,
             "term or vote not handed to the log"
         );
-        let (waiting_for_round, waiting_for_ready) = self.reads.held();
+        let (waiting_for_round, waiting_for_ready, forwarded) = self.reads.held();
         assert!(waiting_for_round <= self.config.pending_reads_max());
         assert!(waiting_for_ready <= self.config.pending_reads_max());
+        assert!(forwarded <= self.config.pending_reads_max());
         debug_assert!(self.progress.iter().all(|p| p.match_index < p.next_index
             && p.next_index <= self.log.last_index() + 1
             && p.match_index <= p.sent_index_max()));

@@ -1,6 +1,7 @@
-//! Linearizable reads on the leader (Raft thesis §6.4): confirmation rounds, the reads
-//! waiting for one, the reads waiting for the commit index to become current, and the
-//! lease rounds extend. Every queue is bounded by `pending_reads_max`.
+//! Linearizable reads (Raft thesis §6.4): on the leader, confirmation rounds, the reads
+//! waiting for one (its own and those followers forwarded), the reads waiting for the
+//! commit index to become current, and the lease rounds extend; on a follower, the reads
+//! it forwarded to its leader. Every queue is bounded by `pending_reads_max`.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -9,12 +10,43 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::event::Action;
-use crate::types::Index;
+use crate::message::{Message, ReadIndexReply};
+use crate::types::{Index, NodeId, Term};
+
+/// A read on the leader: its context, and the follower that forwarded it (`None`: the
+/// leader's own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Read {
+    pub(crate) context: Bytes,
+    pub(crate) origin: Option<NodeId>,
+}
+
+impl Read {
+    /// The read may run at `index`: released to the driver, or answered to the
+    /// follower that forwarded it.
+    pub(crate) fn release(self, index: Index, term: Term, leader: NodeId, out: &mut Vec<Action>) {
+        match self.origin {
+            None => out.push(Action::ReadReady {
+                index,
+                context: self.context,
+            }),
+            Some(to) => out.push(Action::Send {
+                to,
+                message: Message::ReadIndexReply(ReadIndexReply {
+                    term,
+                    leader,
+                    index,
+                    context: self.context,
+                }),
+            }),
+        }
+    }
+}
 
 /// A read waiting for its confirmation round.
 #[derive(Clone, Debug)]
 struct PendingRead {
-    context: Bytes,
+    read: Read,
     index: Index,
     round: u64,
 }
@@ -32,7 +64,9 @@ pub(crate) struct ReadOnly {
     /// Reads waiting for a round, in round order.
     pending: VecDeque<PendingRead>,
     /// Reads waiting for `ready`.
-    unready: Vec<Bytes>,
+    unready: Vec<Read>,
+    /// A follower's reads forwarded to its leader, waiting for the answer.
+    forwarded: Vec<Bytes>,
     /// Lease reads are answered at once until this tick (exclusive).
     lease_until: u64,
     /// Reads a step-down abandoned, to report.
@@ -49,6 +83,7 @@ impl ReadOnly {
             rounds_sent: VecDeque::new(),
             pending: VecDeque::new(),
             unready: Vec::new(),
+            forwarded: Vec::new(),
             lease_until: 0,
             dropped: Vec::new(),
             max,
@@ -77,9 +112,48 @@ impl ReadOnly {
         self.ready = false;
         self.rounds_sent.clear();
         self.lease_until = 0;
-        self.dropped
-            .extend(self.pending.drain(..).map(|read| read.context));
-        self.dropped.append(&mut self.unready);
+        // The leader's own reads are reported; a follower that forwarded one drops it
+        // itself when its leader changes.
+        let own = |read: Read| read.origin.is_none().then_some(read.context);
+        self.dropped.extend(
+            self.pending
+                .drain(..)
+                .filter_map(|pending| own(pending.read)),
+        );
+        self.dropped.extend(self.unready.drain(..).filter_map(own));
+    }
+
+    /// A follower forwards a read to its leader.
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when `max` reads are already waiting for an answer.
+    pub(crate) fn forward(&mut self, context: Bytes) -> Result<()> {
+        if self.forwarded.len() >= self.max {
+            return Err(Error::LimitExceeded {
+                what: "reads forwarded to the leader",
+                max: self.max as u64,
+            });
+        }
+        self.forwarded.push(context);
+        Ok(())
+    }
+
+    /// The leader answered a forwarded read: whether it was waiting (a duplicate or a
+    /// stale answer is not).
+    pub(crate) fn answered(&mut self, context: &Bytes) -> bool {
+        match self.forwarded.iter().position(|waiting| waiting == context) {
+            Some(position) => {
+                let _ = self.forwarded.swap_remove(position);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The follower's leader changed: forwarded reads are dropped (reported by
+    /// [`ReadOnly::take_dropped`]).
+    pub(crate) fn drop_forwarded(&mut self) {
+        self.dropped.append(&mut self.forwarded);
     }
 
     /// The reads dropped since the last call.
@@ -107,13 +181,13 @@ impl ReadOnly {
     }
 
     /// Holds a read until the commit index is current.
-    pub(crate) fn hold_until_ready(&mut self, context: Bytes) {
+    pub(crate) fn hold_until_ready(&mut self, read: Read) {
         assert!(self.unready.len() < self.max, "admitted past the cap");
-        self.unready.push(context);
+        self.unready.push(read);
     }
 
     /// The reads held until ready, once it is.
-    pub(crate) fn take_unready(&mut self) -> Vec<Bytes> {
+    pub(crate) fn take_unready(&mut self) -> Vec<Read> {
         if self.ready {
             core::mem::take(&mut self.unready)
         } else {
@@ -143,14 +217,10 @@ impl ReadOnly {
     }
 
     /// A read at commit index `index` waits for round `round`.
-    pub(crate) fn wait_for_round(&mut self, context: Bytes, index: Index, round: u64) {
+    pub(crate) fn wait_for_round(&mut self, read: Read, index: Index, round: u64) {
         assert!(self.pending.len() < self.max, "admitted past the cap");
         assert!(round <= self.round, "a round not started");
-        self.pending.push_back(PendingRead {
-            context,
-            index,
-            round,
-        });
+        self.pending.push_back(PendingRead { read, index, round });
     }
 
     /// A quorum confirmed every round up to `confirmed`: the reads waiting for them are
@@ -160,6 +230,7 @@ impl ReadOnly {
         &mut self,
         confirmed: u64,
         lease_ticks: Option<u64>,
+        (term, leader): (Term, NodeId),
         out: &mut Vec<Action>,
     ) {
         while let Some(&(round, sent)) = self.rounds_sent.front() {
@@ -178,24 +249,28 @@ impl ReadOnly {
             .front()
             .is_some_and(|read| read.round <= confirmed)
         {
-            if let Some(read) = self.pending.pop_front() {
-                out.push(Action::ReadReady {
-                    index: read.index,
-                    context: read.context,
-                });
+            if let Some(pending) = self.pending.pop_front() {
+                pending.read.release(pending.index, term, leader, out);
             }
         }
     }
 
-    /// Reads held (waiting for a round, waiting for ready).
-    pub(crate) fn held(&self) -> (usize, usize) {
-        (self.pending.len(), self.unready.len())
+    /// Reads held (waiting for a round, waiting for ready, forwarded by this follower).
+    pub(crate) fn held(&self) -> (usize, usize, usize) {
+        (self.pending.len(), self.unready.len(), self.forwarded.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn own(context: &'static [u8]) -> Read {
+        Read {
+            context: Bytes::from_static(context),
+            origin: None,
+        }
+    }
 
     fn ready_contexts(out: &[Action]) -> Vec<&[u8]> {
         out.iter()
@@ -213,17 +288,31 @@ mod tests {
         let mut reads = ReadOnly::new(8);
         reads.begin_term(true);
         let first = reads.start_round(10);
-        reads.wait_for_round(Bytes::from_static(b"a"), 5, first);
+        reads.wait_for_round(own(b"a"), 5, first);
         let second = reads.start_round(12);
-        reads.wait_for_round(Bytes::from_static(b"b"), 6, second);
+        reads.wait_for_round(
+            Read {
+                context: Bytes::from_static(b"f"),
+                origin: Some(3),
+            },
+            6,
+            second,
+        );
+        reads.wait_for_round(own(b"b"), 6, second);
         let mut out = Vec::new();
-        reads.confirm(first, Some(7), &mut out);
+        reads.confirm(first, Some(7), (4, 1), &mut out);
         assert_eq!(ready_contexts(&out), [b"a"]);
         assert!(reads.lease_covers(16) && !reads.lease_covers(17));
-        reads.confirm(second, Some(7), &mut out);
+        reads.confirm(second, Some(7), (4, 1), &mut out);
         assert_eq!(ready_contexts(&out), [b"a", b"b"]);
+        // The forwarded read is answered to the follower that sent it.
+        assert!(out.iter().any(|action| matches!(
+            action,
+            Action::Send { to: 3, message: Message::ReadIndexReply(reply) }
+                if reply.index == 6 && reply.term == 4 && reply.leader == 1 && &reply.context[..] == b"f"
+        )));
         assert!(reads.lease_covers(18));
-        assert_eq!(reads.held(), (0, 0));
+        assert_eq!(reads.held(), (0, 0, 0));
     }
 
     // Proves both queues are bounded and a step-down drops (and reports) every read.
@@ -233,7 +322,7 @@ mod tests {
         reads.begin_term(false);
         for context in [b"x", b"y"] {
             reads.admit().unwrap();
-            reads.hold_until_ready(Bytes::from_static(context));
+            reads.hold_until_ready(own(context));
         }
         assert!(matches!(
             reads.admit(),
@@ -242,8 +331,23 @@ mod tests {
         assert!(reads.take_unready().is_empty(), "not ready yet");
         reads.step_down();
         assert_eq!(reads.take_dropped().len(), 2);
-        assert_eq!(reads.held(), (0, 0));
+        assert_eq!(reads.held(), (0, 0, 0));
         assert!(!reads.is_ready());
+    }
+
+    // Proves a follower's forwarded reads are bounded, answered once, and dropped (and
+    // reported) when its leader changes.
+    #[test]
+    fn forwarded_reads_are_bounded_answered_once_and_dropped() {
+        let mut reads = ReadOnly::new(2);
+        reads.forward(Bytes::from_static(b"p")).unwrap();
+        reads.forward(Bytes::from_static(b"q")).unwrap();
+        assert!(reads.forward(Bytes::from_static(b"r")).is_err());
+        assert!(reads.answered(&Bytes::from_static(b"p")));
+        assert!(!reads.answered(&Bytes::from_static(b"p")), "answered once");
+        reads.drop_forwarded();
+        assert_eq!(reads.take_dropped(), [Bytes::from_static(b"q")]);
+        assert_eq!(reads.held(), (0, 0, 0));
     }
 
     // Proves the record of unconfirmed rounds stays bounded however many start.

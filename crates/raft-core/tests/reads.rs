@@ -219,3 +219,64 @@ fn lease_reads_need_check_quorum() {
         })
     ));
 }
+
+/// Three nodes with follower reads on, node 1 leading.
+fn elected_with_follower_reads() -> Cluster {
+    let configs = (1..=3)
+        .map(|id| {
+            let config = raft_core::RaftConfig::new(id, 1..=3)
+                .with_seed(id)
+                .with_follower_reads(true);
+            (id, config)
+        })
+        .collect();
+    let mut cluster = Cluster::with_configs(configs, 5);
+    cluster.elect(1);
+    let _ = cluster.propose(1, "before").unwrap();
+    cluster.deliver_all();
+    cluster
+}
+
+// With follower reads on, a follower's read is forwarded to the leader, confirmed by a
+// quorum round, and released on the follower at the leader's commit index.
+#[test]
+fn follower_read_is_confirmed_by_the_leader_and_released_at_its_commit_index() {
+    let mut cluster = elected_with_follower_reads();
+    let commit = cluster.node(1).commit_index();
+    let context = Bytes::from_static(b"follower read");
+    let actions = cluster.step(2, Event::ReadIndex(context.clone())).unwrap();
+    assert!(ready(&actions).is_empty(), "not before the leader answers");
+    cluster.deliver_all();
+    assert_eq!(
+        cluster.reads_ready,
+        vec![(2, context)],
+        "released on the follower, once"
+    );
+    // The index is the leader's commit index when it took the read.
+    assert!(commit >= 1);
+}
+
+// A forwarded read is not answered by a leader that lost its quorum, and the follower
+// drops it (reports it) once it follows another leader.
+#[test]
+fn forwarded_read_is_dropped_when_the_follower_changes_leader() {
+    let mut cluster = elected_with_follower_reads();
+    cluster.isolate(1);
+    let actions = cluster
+        .step(2, Event::ReadIndex(Bytes::from_static(b"lost")))
+        .unwrap();
+    assert!(ready(&actions).is_empty());
+    cluster.deliver_all();
+    assert!(cluster.reads_ready.is_empty());
+    cluster.run_until(300, |c| c.leader().is_some_and(|leader| leader != 1));
+    assert!(cluster.reads_ready.is_empty(), "never released");
+    assert_eq!(
+        cluster.reads_dropped,
+        vec![(2, Bytes::from_static(b"lost"))]
+    );
+    assert_eq!(
+        cluster.node(2).status().pending_reads,
+        0,
+        "dropped, not held"
+    );
+}

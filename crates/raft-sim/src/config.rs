@@ -194,6 +194,8 @@ pub struct SimConfig {
     pub lease_reads: bool,
     /// Leaders coalesce proposals per follower (three seeds in four).
     pub coalescing: bool,
+    /// Followers take reads and forward them to the leader (a seed in five).
+    pub follower_reads: bool,
     /// The first fault, in ticks.
     pub first_fault_tick: u64,
     /// Ticks between faults: drawn between these bounds, inclusive.
@@ -225,6 +227,7 @@ impl SimConfig {
             deferred_sync: seed % 2 == 1,
             lease_reads: seed.is_multiple_of(3),
             coalescing: seed % 4 != 1,
+            follower_reads: seed % 5 == 2,
             first_fault_tick: 20,
             fault_gap_ticks: (10, 60),
             faults_max: u64::MAX,

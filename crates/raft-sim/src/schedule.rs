@@ -88,6 +88,7 @@ impl Schedule {
             ("deferred_sync", c.deferred_sync),
             ("lease_reads", c.lease_reads),
             ("coalescing", c.coalescing),
+            ("follower_reads", c.follower_reads),
         ] {
             line(name, on_off(on).to_owned());
         }
@@ -162,6 +163,7 @@ impl Schedule {
         config.deferred_sync = reader.flag("deferred_sync")?;
         config.lease_reads = reader.flag("lease_reads")?;
         config.coalescing = reader.flag("coalescing")?;
+        config.follower_reads = reader.flag("follower_reads")?;
         let expect = reader.take("expect").map(|(value, _)| value.to_owned());
         let mutant = reader.take("mutant");
         #[cfg(feature = "mutants")]

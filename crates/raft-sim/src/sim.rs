@@ -296,7 +296,8 @@ impl Simulation {
             .with_inflight_appends_max(8)
             .with_deferred_leader_sync(sim.deferred_sync)
             // A quarter of the seeds pipeline every proposal instead of coalescing.
-            .with_append_coalescing(sim.coalescing);
+            .with_append_coalescing(sim.coalescing)
+            .with_follower_reads(sim.follower_reads);
         #[cfg(feature = "mutants")]
         let config = config.with_mutant(sim.mutant);
         // A third of the seeds read through leases (a 3-tick margin covers the ±10%

@@ -150,6 +150,8 @@ pub(crate) fn summary(message: &Message) -> (&'static str, Term, u64) {
         Message::ReadConfirmReply(_) => "ReadConfirmReply",
         Message::InstallSnapshot(_) => "InstallSnapshot",
         Message::InstallSnapshotReply(_) => "InstallSnapshotReply",
+        Message::ReadIndexRequest(_) => "ReadIndexRequest",
+        Message::ReadIndexReply(_) => "ReadIndexReply",
         _ => "Other",
     };
     let entries = match message {

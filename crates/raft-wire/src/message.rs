@@ -8,12 +8,18 @@ use raft_core::{Bytes, Index, InstallSnapshot, Membership, Message, NodeId, Term
 use crate::error::WireError;
 
 /// Number of message kinds this codec knows: kind tags `0..MESSAGE_KINDS`.
-pub const MESSAGE_KINDS: u64 = 12;
+pub const MESSAGE_KINDS: u64 = 14;
 
 /// The kind tag of an [`InstallSnapshot`] chunk whose configuration is joint. Kind 9
 /// carries a plain configuration exactly as before joint configurations existed; a
 /// joint one needs two more fields, which kind 9's frozen layout has no room for.
 const JOINT_SNAPSHOT_KIND: u8 = 11;
+
+/// The kind tags of a follower's forwarded read and its answer. Tags from 11 on are
+/// written here by hand rather than by `Message`'s derived encoding, whose variant
+/// numbers stop matching the wire's at tag 11.
+const READ_INDEX_REQUEST_KIND: u8 = 12;
+const READ_INDEX_REPLY_KIND: u8 = 13;
 
 /// Kind 11's payload after the tag: kind 9's fields in the same order, the
 /// configuration spelled out (incoming voters, learners, outgoing voters, auto-leave).
@@ -94,6 +100,8 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
         }
         Message::InstallSnapshot(_) => 9,
         Message::InstallSnapshotReply(_) => 10,
+        Message::ReadIndexRequest(_) => u64::from(READ_INDEX_REQUEST_KIND),
+        Message::ReadIndexReply(_) => u64::from(READ_INDEX_REPLY_KIND),
         _ => return Err(WireError::UnsupportedMessage),
     })
 }
@@ -105,11 +113,22 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
 pub fn encode_message_into(message: &Message, out: &mut Vec<u8>) -> Result<(), WireError> {
     let kind = message_kind(message)?;
     let buffer = core::mem::take(out);
+    let tagged = |tag: u8, mut buffer: Vec<u8>| {
+        buffer.push(tag);
+        buffer
+    };
     let encoded = match message {
         Message::InstallSnapshot(request) if kind == u64::from(JOINT_SNAPSHOT_KIND) => {
-            let mut buffer = buffer;
-            buffer.push(JOINT_SNAPSHOT_KIND);
-            postcard::to_extend(&JointSnapshotChunk::from_request(request), buffer)
+            postcard::to_extend(
+                &JointSnapshotChunk::from_request(request),
+                tagged(JOINT_SNAPSHOT_KIND, buffer),
+            )
+        }
+        Message::ReadIndexRequest(request) => {
+            postcard::to_extend(request, tagged(READ_INDEX_REQUEST_KIND, buffer))
+        }
+        Message::ReadIndexReply(reply) => {
+            postcard::to_extend(reply, tagged(READ_INDEX_REPLY_KIND, buffer))
         }
         _ => postcard::to_extend(message, buffer),
     };
@@ -160,6 +179,12 @@ pub fn decode_message(payload: &[u8]) -> Result<Message, WireError> {
         Some(kind) if kind == u64::from(JOINT_SNAPSHOT_KIND) => {
             return decode_joint_snapshot(payload);
         }
+        Some(kind) if kind == u64::from(READ_INDEX_REQUEST_KIND) => {
+            return decode_tagged(payload).map(Message::ReadIndexRequest);
+        }
+        Some(kind) if kind == u64::from(READ_INDEX_REPLY_KIND) => {
+            return decode_tagged(payload).map(Message::ReadIndexReply);
+        }
         _ => {}
     }
     let (message, rest): (Message, &[u8]) =
@@ -180,6 +205,25 @@ pub fn decode_message(payload: &[u8]) -> Result<Message, WireError> {
         return Err(WireError::NonCanonical);
     }
     Ok(message)
+}
+
+/// Decodes a kind written by hand (one tag byte, then the struct): strictly, as every
+/// other kind.
+fn decode_tagged<T: serde::de::DeserializeOwned + serde::Serialize>(
+    payload: &[u8],
+) -> Result<T, WireError> {
+    let malformed = |error: postcard::Error| WireError::Malformed {
+        detail: alloc::format!("{error}"),
+    };
+    let body = payload.get(1..).unwrap_or_default();
+    let (value, rest): (T, &[u8]) = postcard::take_from_bytes(body).map_err(malformed)?;
+    if !rest.is_empty() {
+        return Err(WireError::TrailingBytes { count: rest.len() });
+    }
+    if postcard::experimental::serialized_size(&value).map_err(malformed)? != body.len() {
+        return Err(WireError::NonCanonical);
+    }
+    Ok(value)
 }
 
 /// Decodes kind 11 (the tag is one byte): strictly, as every other kind.

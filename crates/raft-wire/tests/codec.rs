@@ -151,10 +151,10 @@ proptest! {
 // losing the stream; the next frame still decodes.
 #[test]
 fn unknown_kind_is_skipped_not_fatal() {
-    let unknown = frame_of(&[12, 1, 2]);
+    let unknown = frame_of(&[14, 1, 2]);
     assert_eq!(
         decode(&unknown),
-        Err(WireError::UnknownMessageKind { kind: 12 })
+        Err(WireError::UnknownMessageKind { kind: 14 })
     );
     let known = Message::TimeoutNow(TimeoutNow { term: 1, leader: 2 });
     let mut stream = unknown.clone();
@@ -162,7 +162,7 @@ fn unknown_kind_is_skipped_not_fatal() {
     let results = stream_decode(&stream, &[5], FrameLimits::default());
     assert_eq!(
         results,
-        vec![Err(WireError::UnknownMessageKind { kind: 12 }), Ok(known)]
+        vec![Err(WireError::UnknownMessageKind { kind: 14 }), Ok(known)]
     );
 }
 

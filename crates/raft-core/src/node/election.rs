@@ -76,6 +76,7 @@ impl<L: RaftLog> RaftNode<L> {
         };
         self.state = State::PreCandidate;
         self.leader = None;
+        self.reads.drop_forwarded();
         self.progress.clear();
         self.votes.clear();
         self.votes.push((self.id(), true));
@@ -97,6 +98,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.term = term;
         self.voted_for = Some(self.id());
         self.leader = None;
+        self.reads.drop_forwarded();
         self.timers.restart_election();
         self.progress.clear();
         self.votes.clear();
@@ -239,6 +241,10 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
         assert!(term >= self.term, "terms never go back");
+        if term > self.term || leader != self.leader {
+            // Reads forwarded to the old leader will not be answered.
+            self.reads.drop_forwarded();
+        }
         if term > self.term {
             self.term = term;
             self.voted_for = None;

@@ -116,8 +116,8 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.advance_membership(out)?;
         if self.state == State::Leader {
-            for context in self.reads.take_unready() {
-                self.serve_read(context, out);
+            for read in self.reads.take_unready() {
+                self.serve_read(read, out);
             }
         }
         self.report_removal(out);

@@ -1,35 +1,103 @@
-//! Linearizable reads on the leader (thesis §6.4): ReadIndex rounds and leases.
+//! Linearizable reads (thesis §6.4): ReadIndex rounds and leases on the leader, and a
+//! follower's reads forwarded to its leader (etcd-style).
 
 use super::*;
+use crate::read_only::Read;
 
 impl<L: RaftLog> RaftNode<L> {
     pub(super) fn read_index(&mut self, context: Bytes, out: &mut Vec<Action>) -> Result<()> {
         if self.state != State::Leader {
-            return Err(Error::NotLeader {
-                leader: self.leader,
-            });
+            return self.forward_read(context, out);
         }
-        self.reads.admit()?;
-        if self.reads.is_ready() {
-            self.serve_read(context, out);
-        } else {
-            self.reads.hold_until_ready(context);
+        self.admit_read(
+            Read {
+                context,
+                origin: None,
+            },
+            out,
+        )
+    }
+
+    /// A follower that knows its leader forwards the read; the answer comes back as
+    /// [`ReadIndexReply`] and is released as [`Action::ReadReady`].
+    fn forward_read(&mut self, context: Bytes, out: &mut Vec<Action>) -> Result<()> {
+        let leader = match (self.state, self.leader) {
+            (State::Follower, Some(leader))
+                if leader != self.id() && self.config.follower_reads() =>
+            {
+                leader
+            }
+            _ => {
+                return Err(Error::NotLeader {
+                    leader: self.leader,
+                });
+            }
+        };
+        self.reads.forward(context.clone())?;
+        let request = ReadIndexRequest {
+            term: self.term,
+            from: self.id(),
+            context,
+        };
+        self.send(leader, Message::ReadIndexRequest(request), out);
+        Ok(())
+    }
+
+    /// Leader: a read a follower forwarded is served like the leader's own.
+    pub(super) fn handle_read_index_request(
+        &mut self,
+        request: ReadIndexRequest,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if !self.replicates_to(request.from) {
+            return Err(Error::UnknownNode { node: request.from });
+        }
+        self.admit_read(
+            Read {
+                context: request.context,
+                origin: Some(request.from),
+            },
+            out,
+        )
+    }
+
+    /// Follower: its leader answered a forwarded read.
+    pub(super) fn handle_read_index_reply(
+        &mut self,
+        reply: ReadIndexReply,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if self.leader == Some(reply.leader) && self.reads.answered(&reply.context) {
+            out.push(Action::ReadReady {
+                index: reply.index,
+                context: reply.context,
+            });
         }
         Ok(())
     }
 
-    pub(super) fn serve_read(&mut self, context: Bytes, out: &mut Vec<Action>) {
+    fn admit_read(&mut self, read: Read, out: &mut Vec<Action>) -> Result<()> {
+        self.reads.admit()?;
+        if self.reads.is_ready() {
+            self.serve_read(read, out);
+        } else {
+            self.reads.hold_until_ready(read);
+        }
+        Ok(())
+    }
+
+    pub(super) fn serve_read(&mut self, read: Read, out: &mut Vec<Action>) {
         assert!(self.state == State::Leader && self.reads.is_ready());
         let index = self.commit_index;
         let lease_valid = self.config.lease_read_drift_ticks().is_some()
             && self.transfer.is_none()
             && self.reads.lease_covers(self.timers.ticks());
         if self.quorum().is_single() || lease_valid || self.mutated(Mutant::ReadWithoutQuorum) {
-            out.push(Action::ReadReady { index, context });
+            read.release(index, self.term, self.id(), out);
             return;
         }
         let round = self.start_read_round(out);
-        self.reads.wait_for_round(context, index, round);
+        self.reads.wait_for_round(read, index, round);
     }
 
     /// Starts a confirmation round: every voter is asked to acknowledge this leader.
@@ -107,7 +175,8 @@ impl<L: RaftLog> RaftNode<L> {
             .config
             .lease_read_drift_ticks()
             .map(|drift| u64::from(election_min - drift));
-        self.reads.confirm(confirmed, lease_ticks, out);
+        self.reads
+            .confirm(confirmed, lease_ticks, (self.term, self.id()), out);
         Ok(())
     }
 }

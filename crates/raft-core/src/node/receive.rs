@@ -61,7 +61,8 @@ impl<L: RaftLog> RaftNode<L> {
             Message::AppendEntries(_)
             | Message::TimeoutNow(_)
             | Message::ReadConfirm(_)
-            | Message::InstallSnapshot(_) => self.become_follower(term, Some(from)),
+            | Message::InstallSnapshot(_)
+            | Message::ReadIndexReply(_) => self.become_follower(term, Some(from)),
             _ => self.become_follower(term, None),
         }
         Admission::Current
@@ -87,9 +88,16 @@ impl<L: RaftLog> RaftNode<L> {
             Message::InstallSnapshotReply(reply) if leader => {
                 self.handle_install_snapshot_reply(reply, out)
             }
+            Message::ReadIndexRequest(request) if leader => {
+                self.handle_read_index_request(request, out)
+            }
+            Message::ReadIndexReply(reply) => self.handle_read_index_reply(reply, out),
+            // A forwarded read reaching a node that no longer leads is dropped: its
+            // follower drops it too once it learns of the next leader.
             Message::AppendEntriesReply(_)
             | Message::ReadConfirmReply(_)
-            | Message::InstallSnapshotReply(_) => Ok(()),
+            | Message::InstallSnapshotReply(_)
+            | Message::ReadIndexRequest(_) => Ok(()),
         }
     }
 
@@ -128,7 +136,9 @@ impl<L: RaftLog> RaftNode<L> {
             | Message::AppendEntriesReply(_)
             | Message::TimeoutNow(_)
             | Message::ReadConfirmReply(_)
-            | Message::InstallSnapshotReply(_) => {}
+            | Message::InstallSnapshotReply(_)
+            | Message::ReadIndexRequest(_)
+            | Message::ReadIndexReply(_) => {}
         }
     }
 

@@ -79,7 +79,9 @@ impl<L: RaftLog> RaftNode<L> {
                 .max(reply.conflict_index),
             Message::InstallSnapshot(request) => request.last_included_index,
             Message::InstallSnapshotReply(reply) => reply.last_included_index,
-            Message::PreVoteReply(_)
+            Message::ReadIndexReply(reply) => reply.index,
+            Message::ReadIndexRequest(_)
+            | Message::PreVoteReply(_)
             | Message::RequestVoteReply(_)
             | Message::TimeoutNow(_)
             | Message::ReadConfirm(_)

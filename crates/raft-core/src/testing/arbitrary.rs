@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use crate::membership::Membership;
 use crate::message::{
     AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, Message, PreVote,
-    PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote, RequestVoteReply, TimeoutNow,
+    PreVoteReply, ReadConfirm, ReadConfirmReply, ReadIndexReply, ReadIndexRequest, RequestVote,
+    RequestVoteReply, TimeoutNow,
 };
 use crate::types::{EntryKind, LogEntry, TERM_MAX};
 
@@ -231,6 +232,30 @@ pub fn message() -> impl Strategy<Value = Message> {
                 })
             }
         ),
+        (
+            number(),
+            node_id(),
+            proptest::collection::vec(any::<u8>(), 0..12)
+        )
+            .prop_map(|(term, from, context)| {
+                Message::ReadIndexRequest(ReadIndexRequest {
+                    term,
+                    from,
+                    context: context.into(),
+                })
+            }),
+        (
+            (number(), node_id(), number()),
+            proptest::collection::vec(any::<u8>(), 0..12)
+        )
+            .prop_map(|((term, leader, index), context)| {
+                Message::ReadIndexReply(ReadIndexReply {
+                    term,
+                    leader,
+                    index,
+                    context: context.into(),
+                })
+            }),
     ]
 }
 

@@ -35,6 +35,8 @@ pub struct Cluster {
     pub removed: BTreeMap<NodeId, Index>,
     /// Reads released (`Action::ReadReady`): the node and the context.
     pub reads_ready: Vec<(NodeId, Bytes)>,
+    /// Reads dropped (`Action::ReadDropped`): the node and the context.
+    pub reads_dropped: Vec<(NodeId, Bytes)>,
     leaders: BTreeMap<Term, NodeId>,
     committed: BTreeMap<Index, (Term, Bytes)>,
     commit_seen: BTreeMap<NodeId, Index>,
@@ -89,6 +91,7 @@ impl Cluster {
             trace: Vec::new(),
             removed: BTreeMap::new(),
             reads_ready: Vec::new(),
+            reads_dropped: Vec::new(),
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
             commit_seen: BTreeMap::new(),
@@ -152,6 +155,9 @@ impl Cluster {
                 }
                 Action::ReadReady { context, .. } => {
                     self.reads_ready.push((id, context.clone()));
+                }
+                Action::ReadDropped { context } => {
+                    self.reads_dropped.push((id, context.clone()));
                 }
                 Action::Removed { index } => {
                     self.trace.push(format!("{id} removed at {index}"));

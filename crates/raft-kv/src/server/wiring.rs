@@ -30,7 +30,9 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
     } else {
         RaftConfig::learner(config.id, voters)
     }
-    .with_deferred_leader_sync(config.deferred_leader_sync);
+    .with_deferred_leader_sync(config.deferred_leader_sync)
+    // Gets are answered by any node: a follower forwards the ReadIndex to its leader.
+    .with_follower_reads(true);
     let node = RaftNode::try_with_log(raft_config, log).map_err(|error| error.to_string())?;
     let raft_listener =
         TcpListener::bind(me.raft).map_err(|error| format!("binding {}: {error}", me.raft))?;

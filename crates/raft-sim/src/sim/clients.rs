@@ -51,7 +51,11 @@ impl Simulation {
 
     pub(super) fn send_client(&mut self, client: u64, delay: u64) {
         let state = &self.clients[&client];
-        let (to, seq, attempt) = (state.target, state.seq, state.attempt);
+        let (mut to, seq, attempt) = (state.target, state.seq, state.attempt);
+        // With follower reads, a first attempt at a read goes to any node.
+        if self.config.follower_reads && attempt == 0 && matches!(state.op, Some(Op::Get(_))) {
+            to = 1 + self.rng.below(self.config.nodes);
+        }
         self.schedule(delay, Ev::ClientArrive { client, to, seq });
         self.schedule(
             delay + 30 * TIME_PER_TICK,

@@ -4,8 +4,8 @@
 
 use raft_core::{
     AppendEntries, AppendEntriesReply, Bytes, InstallSnapshot, InstallSnapshotReply, LogEntry,
-    Membership, Message, PreVote, PreVoteReply, ReadConfirm, ReadConfirmReply, RequestVote,
-    RequestVoteReply, TimeoutNow,
+    Membership, Message, PreVote, PreVoteReply, ReadConfirm, ReadConfirmReply, ReadIndexReply,
+    ReadIndexRequest, RequestVote, RequestVoteReply, TimeoutNow,
 };
 
 /// One sample per message kind, with field values that exercise one- and multi-byte
@@ -120,6 +120,23 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 data: Bytes::from_static(b"chunk"),
                 done: true,
             })),
+        ),
+        (
+            "read_index_request",
+            Message::ReadIndexRequest(ReadIndexRequest {
+                term: 8,
+                from: 3,
+                context: Bytes::from_static(b"read 7"),
+            }),
+        ),
+        (
+            "read_index_reply",
+            Message::ReadIndexReply(ReadIndexReply {
+                term: 8,
+                leader: 2,
+                index: 301,
+                context: Bytes::from_static(b"read 7"),
+            }),
         ),
         (
             "install_snapshot_reply",
