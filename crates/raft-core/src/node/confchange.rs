@@ -163,6 +163,16 @@ impl<L: RaftLog> RaftNode<L> {
         if self.state != State::Leader {
             return Ok(());
         }
+        // The common case, checked in a few comparisons on every step: nothing held, not
+        // joint, no removed node still replicated to, this leader a voter.
+        let membership = &self.membership;
+        let settled = self.queued_change.is_none()
+            && !membership.is_joint()
+            && self.progress.len() + 1 == membership.voters().len() + membership.learners().len()
+            && membership.is_voter(self.config.id());
+        if settled {
+            return Ok(());
+        }
         self.release_departed();
         let own_term_committed = self.log.term_at(self.commit_index) == Some(self.term);
         let config_committed = self
