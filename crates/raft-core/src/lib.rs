@@ -143,6 +143,9 @@
 //! - `std` (default): `std::error::Error` and [`RaftConfig::with_random_seed`]. Without
 //!   it the crate is `#![no_std]` and needs only `alloc`.
 //! - `serde`: `Serialize`/`Deserialize` for messages, entries and states.
+//! - `tracing`: a span per step (node, term, role) and events through the `tracing`
+//!   crate: info for role and term changes, leadership transfers, membership changes
+//!   and snapshots installed; debug for every message handled. Compiled out without it.
 //! - `mutants`: [`RaftConfig::with_mutant`] switches on one classic protocol bug, for
 //!   proving a simulation's checker (raft-sim's `--mutant`). Never for real nodes.
 //!
@@ -164,6 +167,7 @@ mod config_log;
 mod error;
 mod event;
 mod inflights;
+mod instrument;
 mod log;
 mod membership;
 mod memory_log;

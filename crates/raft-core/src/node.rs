@@ -26,6 +26,7 @@ use crate::config_change::ConfigChange;
 use crate::config_log::ConfigLog;
 use crate::error::{Error, Result, StorageErrorKind};
 use crate::event::{Action, Event};
+use crate::instrument::{debug, info};
 use crate::log::RaftLog;
 use crate::membership::{Membership, MembershipChange};
 use crate::memory_log::MemoryLog;
@@ -322,6 +323,14 @@ impl<L: RaftLog> RaftNode<L> {
             return Err(Error::Failed);
         }
         let mark = actions.len();
+        #[cfg(feature = "tracing")]
+        let _span = tracing::info_span!(
+            "step",
+            node = self.config.id(),
+            term = self.term,
+            role = ?self.role()
+        )
+        .entered();
         // A snapshot found at start-up is restored before anything else this step does
         // (which may install a newer one).
         let restore = self.pending_restore.take();

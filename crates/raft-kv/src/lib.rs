@@ -21,6 +21,7 @@
 pub mod certs;
 pub mod client;
 pub mod local;
+pub mod logging;
 pub mod partition;
 pub mod pending;
 pub mod protocol;

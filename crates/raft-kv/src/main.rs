@@ -171,6 +171,10 @@ fn serve(args: &Args) -> Result<(), String> {
     config.fsync = !args.flag("no-fsync");
     config.snapshot_every = args.get("snapshot-every", 10_000)?;
     config.verbose = !args.flag("quiet");
+    if config.verbose {
+        // The protocol core's events (elections, terms, configurations, snapshots).
+        raft_kv::logging::NodeLog::install(id)?;
+    }
     config.deferred_leader_sync = !args.flag("sync-before-send");
     config.fault_injection = args.flag("allow-fault-injection");
     config.bind_outbound = args.flag("bind-outbound");

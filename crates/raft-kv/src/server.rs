@@ -294,22 +294,8 @@ impl Server {
                     self.fatal = Some(format!("the snapshot at index {index} does not decode"));
                 }
             },
-            Action::MembershipChanged { membership } => {
-                if membership.is_joint() {
-                    self.say(&format!(
-                        "configuration: joint, voters {:?} and {:?}, learners {:?}",
-                        membership.outgoing_voters(),
-                        membership.voters(),
-                        membership.learners()
-                    ));
-                } else {
-                    self.say(&format!(
-                        "configuration: voters {:?}, learners {:?}",
-                        membership.voters(),
-                        membership.learners()
-                    ));
-                }
-            }
+            // (Logged by raft-core's "configuration changed" event: `logging.rs`.)
+            Action::MembershipChanged { .. } => {}
             Action::Removed { index } => {
                 // Said even when quiet: the operator should stop this node.
                 println!(
@@ -333,10 +319,8 @@ impl Server {
             .caught_up(self.node.last_applied(), &self.store);
         let now = (self.node.role(), self.node.term());
         if now != self.was {
-            if now.0 == Role::Leader {
-                self.say(&format!("became leader of term {}", now.1));
-            } else if self.was.0 == Role::Leader {
-                self.say(&format!("stepped down in term {}", now.1));
+            // (Role and term changes are logged by raft-core's events: `logging.rs`.)
+            if now.0 != Role::Leader && self.was.0 == Role::Leader {
                 // Outcomes unknown: they may still commit under the next leader.
                 self.pending.leadership_lost();
             }

@@ -217,6 +217,10 @@ impl<L: RaftLog> RaftNode<L> {
                 self.become_follower(self.term, None);
                 return;
             };
+            info!(
+                target,
+                "removed from the configuration: handing leadership over"
+            );
             self.transfer = Some(Transfer {
                 target,
                 elapsed: 0,
@@ -269,6 +273,12 @@ impl<L: RaftLog> RaftNode<L> {
             return;
         }
         self.membership = current.clone();
+        info!(
+            voters = ?self.membership.voters(),
+            outgoing = ?self.membership.outgoing_voters(),
+            learners = ?self.membership.learners(),
+            "configuration changed"
+        );
         out.push(Action::MembershipChanged {
             membership: self.membership.clone(),
         });

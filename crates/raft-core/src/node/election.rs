@@ -94,6 +94,7 @@ impl<L: RaftLog> RaftNode<L> {
         let Some(term) = Self::next_term(self.term) else {
             return Ok(());
         };
+        info!(term, forced = force, "campaigning");
         self.state = State::Candidate;
         self.term = term;
         self.voted_for = Some(self.id());
@@ -245,7 +246,11 @@ impl<L: RaftLog> RaftNode<L> {
             // Reads forwarded to the old leader will not be answered.
             self.reads.drop_forwarded();
         }
+        if self.state == State::Leader {
+            info!(term, "stepped down");
+        }
         if term > self.term {
+            info!(from = self.term, to = term, ?leader, "new term");
             self.term = term;
             self.voted_for = None;
         }
@@ -263,6 +268,7 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn become_leader(&mut self, out: &mut Vec<Action>) -> Result<()> {
         assert_eq!(self.state, State::Candidate);
+        info!(term = self.term, "became leader");
         self.state = State::Leader;
         self.leader = Some(self.id());
         self.transfer = None;

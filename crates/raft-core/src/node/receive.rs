@@ -71,6 +71,12 @@ impl<L: RaftLog> RaftNode<L> {
     /// The dispatch table: each kind to the one function that handles it. Replies
     /// only a leader asked for are dropped by any other role.
     fn dispatch_message(&mut self, message: Message, out: &mut Vec<Action>) -> Result<()> {
+        debug!(
+            from = message.from(),
+            term = message.term(),
+            kind = message_kind(&message),
+            "message"
+        );
         let leader = self.state == State::Leader;
         match message {
             Message::PreVote(request) => self.handle_pre_vote(request, out),
@@ -188,5 +194,25 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn send(&self, to: NodeId, message: Message, out: &mut Vec<Action>) {
         out.push(Action::Send { to, message });
+    }
+}
+
+/// A message's kind, for instrumentation.
+#[cfg(feature = "tracing")]
+fn message_kind(message: &Message) -> &'static str {
+    match message {
+        Message::PreVote(_) => "PreVote",
+        Message::PreVoteReply(_) => "PreVoteReply",
+        Message::RequestVote(_) => "RequestVote",
+        Message::RequestVoteReply(_) => "RequestVoteReply",
+        Message::AppendEntries(_) => "AppendEntries",
+        Message::AppendEntriesReply(_) => "AppendEntriesReply",
+        Message::TimeoutNow(_) => "TimeoutNow",
+        Message::ReadConfirm(_) => "ReadConfirm",
+        Message::ReadConfirmReply(_) => "ReadConfirmReply",
+        Message::InstallSnapshot(_) => "InstallSnapshot",
+        Message::InstallSnapshotReply(_) => "InstallSnapshotReply",
+        Message::ReadIndexRequest(_) => "ReadIndexRequest",
+        Message::ReadIndexReply(_) => "ReadIndexReply",
     }
 }

@@ -150,6 +150,12 @@ impl<L: RaftLog> RaftNode<L> {
             }
         };
         let length = snapshot.data.len() as u64;
+        info!(
+            index = snapshot.index,
+            term = snapshot.term,
+            bytes = length,
+            "snapshot installed"
+        );
         let saved = snapshot.clone();
         self.write_log(|log| log.save_snapshot(saved))?;
         let last_index = self.log.last_index();

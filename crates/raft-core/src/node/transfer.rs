@@ -34,6 +34,7 @@ impl<L: RaftLog> RaftNode<L> {
             }
             None => {}
         }
+        info!(target, "leadership transfer");
         self.transfer = Some(Transfer {
             target,
             elapsed: 0,
