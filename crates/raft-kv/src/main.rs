@@ -19,6 +19,7 @@ use raft_kv::torture::{self, TortureOptions};
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
+              [--metrics IP:PORT]
               [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
               [--admin-token-file FILE] [--client-idle-timeout-ms 60000]
@@ -170,6 +171,13 @@ fn serve(args: &Args) -> Result<(), String> {
     config.tick = Duration::from_millis(args.get("tick-ms", 10)?);
     config.fsync = !args.flag("no-fsync");
     config.snapshot_every = args.get("snapshot-every", 10_000)?;
+    if let Some(address) = args.all("metrics").last() {
+        config.metrics = Some(
+            address
+                .parse()
+                .map_err(|_| format!("--metrics {address}: expected IP:PORT"))?,
+        );
+    }
     config.verbose = !args.flag("quiet");
     if config.verbose {
         // The protocol core's events (elections, terms, configurations, snapshots).

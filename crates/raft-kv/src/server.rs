@@ -9,6 +9,7 @@
 
 mod clients;
 mod membership;
+mod metrics;
 mod wiring;
 
 use std::collections::BTreeMap;
@@ -83,6 +84,8 @@ pub struct ServerConfig {
     pub admin_token: Option<Arc<str>>,
     /// A client connection that completes no request for this long is closed.
     pub client_idle_timeout: Duration,
+    /// Serve metrics in the Prometheus text format on this address (`GET /metrics`).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -106,6 +109,7 @@ impl ServerConfig {
             bind_outbound: false,
             admin_token: None,
             client_idle_timeout: Duration::from_secs(60),
+            metrics: None,
         }
     }
 }
@@ -114,6 +118,8 @@ impl ServerConfig {
 enum Input {
     Raft(Message),
     Client(RequestLine, Sender<Response>),
+    /// A scrape of the metrics page.
+    Metrics(Sender<String>),
 }
 
 /// How long a connection thread waits for the loop before answering `ERR retry`.
@@ -125,7 +131,9 @@ const ROUND_INPUTS_MAX: usize = 4096;
 
 struct Server {
     config: ServerConfig,
-    node: RaftNode<WalLog>,
+    node: RaftNode<metrics::TimedLog>,
+    /// Counters for the metrics page.
+    counters: metrics::Counters,
     transport: TcpTransport,
     store: Store,
     /// Client requests waiting for Raft.
@@ -334,6 +342,9 @@ impl Server {
         let mut gets: Vec<(String, Sender<Response>)> = Vec::new();
         for input in inputs.drain(..) {
             match input {
+                Input::Metrics(reply) => {
+                    let _ = reply.send(self.metrics_page());
+                }
                 Input::Raft(_) if self.isolated() => {}
                 Input::Raft(message) => {
                     if let Err(error) = self.step(Event::Message(message))
@@ -404,9 +415,11 @@ impl Server {
         let indexes = self
             .pending
             .add_writes(first, self.node.term(), batch_replies);
+        let proposed = batch.len() as u64;
         match self.step(Event::ProposeBatch(batch)) {
             Ok(()) => {
                 debug_assert_eq!(self.node.log().last_index(), *indexes.end());
+                self.counters.proposals += proposed;
                 Ok(())
             }
             Err(error) => {
@@ -450,6 +463,8 @@ impl Server {
         }
         self.last_snapshot = applied;
         let data = Bytes::from(self.store.encode());
+        self.counters.snapshots += 1;
+        self.counters.snapshot_bytes = data.len() as u64;
         self.step(Event::Snapshot {
             index: applied,
             data,

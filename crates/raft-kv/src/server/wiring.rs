@@ -20,6 +20,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
     };
     let log = WalLog::open_with(&config.data_dir, options)
         .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
+    let log = metrics::TimedLog::new(log);
     let voters: Vec<NodeId> = if config.voters.is_empty() {
         config.members.keys().copied().collect()
     } else {
@@ -77,6 +78,18 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         },
     )
     .map_err(|error| format!("starting the transport: {error}"))?;
+    let mut threads = Vec::new();
+    if let Some(address) = config.metrics {
+        let listener = TcpListener::bind(address)
+            .map_err(|error| format!("binding the metrics address {address}: {error}"))?;
+        let (inputs, stop) = (inputs.clone(), Arc::clone(&stop));
+        threads.push(
+            thread::Builder::new()
+                .name("kv-metrics".into())
+                .spawn(move || metrics::serve_metrics(listener, inputs, stop))
+                .map_err(|error| error.to_string())?,
+        );
+    }
     let connections = Arc::new(Mutex::new(Vec::new()));
     let acceptor = {
         let stop = Arc::clone(&stop);
@@ -106,6 +119,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         fatal: None,
         isolated_until: None,
         actions: Vec::new(),
+        counters: metrics::Counters::default(),
         config,
     };
     server.last_snapshot = server.node.log().snapshot_index();
@@ -128,7 +142,10 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         .map_err(|error| error.to_string())?;
     Ok(ServerHandle {
         stop,
-        threads: vec![acceptor],
+        threads: {
+            threads.push(acceptor);
+            threads
+        },
         main: Some(main),
     })
 }
