@@ -63,75 +63,27 @@ const STEPS: &[(&str, Step)] = &[
         (c.keys > 1).then_some(SimConfig { keys: 1, ..*c })
     }),
     ("no loss", |c, _| {
-        (c.faults.drop_per_mille > 0).then(|| {
-            let mut next = *c;
-            next.faults.drop_per_mille = 0;
-            next
-        })
+        lower(c, |c| &mut c.faults.drop_per_mille, 0)
     }),
     ("no duplicates", |c, _| {
-        (c.faults.duplicate_per_mille > 0).then(|| {
-            let mut next = *c;
-            next.faults.duplicate_per_mille = 0;
-            next
-        })
+        lower(c, |c| &mut c.faults.duplicate_per_mille, 0)
     }),
     ("no delay", |c, _| {
+        let mut next = *c;
         (c.faults.delay_ticks_max > 1).then(|| {
-            let mut next = *c;
             next.faults.delay_ticks_max = 1;
             next
         })
     }),
-    ("no clock skew", |c, _| {
-        c.faults.clock_skew.then(|| {
-            let mut next = *c;
-            next.faults.clock_skew = false;
-            next
-        })
-    }),
-    ("no transfers", |c, _| {
-        c.faults.transfers.then(|| {
-            let mut next = *c;
-            next.faults.transfers = false;
-            next
-        })
-    }),
+    ("no clock skew", |c, _| off(c, |c| &mut c.faults.clock_skew)),
+    ("no transfers", |c, _| off(c, |c| &mut c.faults.transfers)),
     ("no membership churn", |c, _| {
-        c.faults.membership.then(|| {
-            let mut next = *c;
-            next.faults.membership = false;
-            next
-        })
+        off(c, |c| &mut c.faults.membership)
     }),
-    ("no snapshots", |c, _| {
-        c.faults.snapshots.then(|| {
-            let mut next = *c;
-            next.faults.snapshots = false;
-            next
-        })
-    }),
-    ("no disk errors", |c, _| {
-        c.faults.storage.then(|| {
-            let mut next = *c;
-            next.faults.storage = false;
-            next
-        })
-    }),
-    ("no partitions", |c, _| {
-        c.faults.partitions.then(|| {
-            let mut next = *c;
-            next.faults.partitions = false;
-            next
-        })
-    }),
-    ("no crashes", |c, _| {
-        c.faults.crashes.then(|| {
-            let mut next = *c;
-            next.faults.crashes = false;
-            next
-        })
-    }),
+    ("no snapshots", |c, _| off(c, |c| &mut c.faults.snapshots)),
+    ("no disk errors", |c, _| off(c, |c| &mut c.faults.storage)),
+    ("no partitions", |c, _| off(c, |c| &mut c.faults.partitions)),
+    ("no crashes", |c, _| off(c, |c| &mut c.faults.crashes)),
     ("memory logs", |c, _| {
         c.durable.then_some(SimConfig {
             durable: false,
@@ -183,6 +135,28 @@ const STEPS: &[(&str, Step)] = &[
         })
     }),
 ];
+
+/// `config` with the flag `field` picks turned off, if it was on.
+fn off(config: &SimConfig, field: fn(&mut SimConfig) -> &mut bool) -> Option<SimConfig> {
+    let mut next = *config;
+    let flag = field(&mut next);
+    if !*flag {
+        return None;
+    }
+    *flag = false;
+    Some(next)
+}
+
+/// `config` with the rate `field` picks lowered to `to`, if it was above.
+fn lower(config: &SimConfig, field: fn(&mut SimConfig) -> &mut u32, to: u32) -> Option<SimConfig> {
+    let mut next = *config;
+    let rate = field(&mut next);
+    if *rate <= to {
+        return None;
+    }
+    *rate = to;
+    Some(next)
+}
 
 /// The parameters worth trying for a step, smallest first.
 fn parameters(name: &str, config: &SimConfig, events: u64) -> Vec<u64> {
