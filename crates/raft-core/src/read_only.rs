@@ -65,8 +65,9 @@ pub(crate) struct ReadOnly {
     pending: VecDeque<PendingRead>,
     /// Reads waiting for `ready`.
     unready: Vec<Read>,
-    /// A follower's reads forwarded to its leader, waiting for the answer.
-    forwarded: Vec<Bytes>,
+    /// A follower's reads forwarded to its leader, waiting for the answer, with the tick
+    /// each was forwarded at.
+    forwarded: Vec<(Bytes, u64)>,
     /// Lease reads are answered at once until this tick (exclusive).
     lease_until: u64,
     /// Reads a step-down abandoned, to report.
@@ -127,21 +128,41 @@ impl ReadOnly {
     ///
     /// # Errors
     /// [`Error::LimitExceeded`] when `max` reads are already waiting for an answer.
-    pub(crate) fn forward(&mut self, context: Bytes) -> Result<()> {
+    pub(crate) fn forward(&mut self, context: Bytes, now: u64) -> Result<()> {
         if self.forwarded.len() >= self.max {
             return Err(Error::LimitExceeded {
                 what: "reads forwarded to the leader",
                 max: self.max as u64,
             });
         }
-        self.forwarded.push(context);
+        self.forwarded.push((context, now));
         Ok(())
+    }
+
+    /// Drops (and reports) forwarded reads unanswered for more than `age_max` ticks at
+    /// tick `now`: a leader that refuses them (this node was removed without knowing)
+    /// or lost them must not hold the caller forever.
+    pub(crate) fn expire_forwarded(&mut self, now: u64, age_max: u64) {
+        if self.forwarded.is_empty() {
+            return;
+        }
+        let (expired, waiting): (Vec<_>, Vec<_>) = self
+            .forwarded
+            .drain(..)
+            .partition(|&(_, at)| now.saturating_sub(at) > age_max);
+        self.forwarded = waiting;
+        self.dropped
+            .extend(expired.into_iter().map(|(context, _)| context));
     }
 
     /// The leader answered a forwarded read: whether it was waiting (a duplicate or a
     /// stale answer is not).
     pub(crate) fn answered(&mut self, context: &Bytes) -> bool {
-        match self.forwarded.iter().position(|waiting| waiting == context) {
+        match self
+            .forwarded
+            .iter()
+            .position(|(waiting, _)| waiting == context)
+        {
             Some(position) => {
                 let _ = self.forwarded.swap_remove(position);
                 true
@@ -153,7 +174,8 @@ impl ReadOnly {
     /// The follower's leader changed: forwarded reads are dropped (reported by
     /// [`ReadOnly::take_dropped`]).
     pub(crate) fn drop_forwarded(&mut self) {
-        self.dropped.append(&mut self.forwarded);
+        self.dropped
+            .extend(self.forwarded.drain(..).map(|(context, _)| context));
     }
 
     /// The reads dropped since the last call.
@@ -340,14 +362,20 @@ mod tests {
     #[test]
     fn forwarded_reads_are_bounded_answered_once_and_dropped() {
         let mut reads = ReadOnly::new(2);
-        reads.forward(Bytes::from_static(b"p")).unwrap();
-        reads.forward(Bytes::from_static(b"q")).unwrap();
-        assert!(reads.forward(Bytes::from_static(b"r")).is_err());
+        reads.forward(Bytes::from_static(b"p"), 1).unwrap();
+        reads.forward(Bytes::from_static(b"q"), 5).unwrap();
+        assert!(reads.forward(Bytes::from_static(b"r"), 5).is_err());
         assert!(reads.answered(&Bytes::from_static(b"p")));
         assert!(!reads.answered(&Bytes::from_static(b"p")), "answered once");
         reads.drop_forwarded();
         assert_eq!(reads.take_dropped(), [Bytes::from_static(b"q")]);
         assert_eq!(reads.held(), (0, 0, 0));
+        // Unanswered for too long: dropped.
+        reads.forward(Bytes::from_static(b"old"), 10).unwrap();
+        reads.forward(Bytes::from_static(b"new"), 30).unwrap();
+        reads.expire_forwarded(40, 20);
+        assert_eq!(reads.take_dropped(), [Bytes::from_static(b"old")]);
+        assert_eq!(reads.held(), (0, 0, 1));
     }
 
     // Proves the record of unconfirmed rounds stays bounded however many start.

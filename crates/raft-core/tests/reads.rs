@@ -280,3 +280,50 @@ fn forwarded_read_is_dropped_when_the_follower_changes_leader() {
         "dropped, not held"
     );
 }
+
+// A forwarded read its leader never answers (the answer is lost here; a leader also
+// refuses reads from a node it removed) is dropped after an election timeout, so the
+// caller can retry elsewhere, even by a node that never campaigns (a learner).
+#[test]
+fn unanswered_forwarded_read_is_dropped_after_an_election_timeout() {
+    let mut configs: std::collections::BTreeMap<u64, raft_core::RaftConfig> = (1..=3)
+        .map(|id| {
+            let config = raft_core::RaftConfig::new(id, 1..=3)
+                .with_seed(id)
+                .with_follower_reads(true);
+            (id, config)
+        })
+        .collect();
+    let learner = raft_core::RaftConfig::learner(4, 1..=3)
+        .with_seed(4)
+        .with_follower_reads(true);
+    let _ = configs.insert(4, learner);
+    let mut cluster = Cluster::with_configs(configs, 6);
+    cluster.elect(1);
+    let _ = cluster
+        .step(
+            1,
+            Event::ChangeMembership(raft_core::MembershipChange::AddLearner(4)),
+        )
+        .unwrap();
+    for _ in 0..5 {
+        cluster.round();
+    }
+    assert_eq!(cluster.node(4).leader(), Some(1));
+    // The leader's answers to node 4 are lost from now on.
+    let _ = cluster.blocked.insert((1, 4));
+    let _ = cluster
+        .step(4, Event::ReadIndex(Bytes::from_static(b"unanswered")))
+        .unwrap();
+    cluster.deliver_all();
+    let (_, timeout_max) = cluster.node(4).config().election_timeout_ticks();
+    for _ in 0..=timeout_max + 1 {
+        cluster.tick(4);
+        cluster.deliver_all();
+    }
+    assert!(cluster.reads_ready.is_empty());
+    assert_eq!(
+        cluster.reads_dropped,
+        vec![(4, Bytes::from_static(b"unanswered"))]
+    );
+}

@@ -33,7 +33,7 @@ impl<L: RaftLog> RaftNode<L> {
                 });
             }
         };
-        self.reads.forward(context.clone())?;
+        self.reads.forward(context.clone(), self.timers.ticks())?;
         let request = ReadIndexRequest {
             term: self.term,
             from: self.id(),

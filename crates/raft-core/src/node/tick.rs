@@ -10,6 +10,10 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.timers.tick();
         if self.state != State::Leader {
+            // A forwarded read unanswered for an election timeout is dropped.
+            let (_, election_max) = self.config.election_timeout_ticks();
+            self.reads
+                .expire_forwarded(self.timers.ticks(), u64::from(election_max));
             if self.timers.election_due() {
                 self.campaign(out)?;
             }
