@@ -275,7 +275,8 @@ impl RaftConfig {
     /// commit index; the follower releases [`Action::ReadReady`](crate::Action::ReadReady)
     /// with that index, and the read is linearizable once the follower has applied it.
     /// Reads so forwarded are dropped ([`Action::ReadDropped`](crate::Action::ReadDropped))
-    /// when the follower's leader changes. Spreads read load over the cluster at the
+    /// when the follower's leader changes, or when no answer came within the maximum
+    /// election timeout (a leader refuses reads from a node it removed). Spreads read load over the cluster at the
     /// price of one round trip to the leader per batch of reads.
     #[must_use]
     pub fn with_follower_reads(mut self, enabled: bool) -> Self {
