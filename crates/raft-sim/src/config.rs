@@ -132,6 +132,49 @@ impl Profile {
     }
 }
 
+impl Profile {
+    /// Every profile, in the command line's order.
+    pub const ALL: [Profile; 8] = [
+        Profile::None,
+        Profile::Network,
+        Profile::Partitions,
+        Profile::Crashes,
+        Profile::Transfers,
+        Profile::Membership,
+        Profile::Snapshots,
+        Profile::All,
+    ];
+}
+
+impl SimConfig {
+    /// The command that replays a run of `seed` with this configuration: `repro --seed`
+    /// with its profile and mutant when the configuration is the seed's own under a
+    /// profile, else a pointer to a schedule file (which holds every knob).
+    pub fn replay_command(&self, seed: u64) -> String {
+        let profile = Profile::ALL.into_iter().find(|&profile| {
+            #[allow(unused_mut)]
+            let mut plain = SimConfig::for_seed(seed, profile);
+            #[cfg(feature = "mutants")]
+            {
+                plain.mutant = self.mutant;
+            }
+            plain == *self
+        });
+        #[allow(unused_mut)]
+        let mut mutant = String::new();
+        #[cfg(feature = "mutants")]
+        if let Some(named) = self.mutant {
+            mutant = format!(" --mutant {named}");
+        }
+        match profile {
+            Some(profile) => format!("cargo xtask repro --seed {seed} --faults {profile}{mutant}"),
+            None => format!(
+                "cargo xtask repro --schedule FILE (a schedule holding this run's knobs, as `shrink` writes; seed {seed})"
+            ),
+        }
+    }
+}
+
 impl FromStr for Profile {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {

@@ -316,6 +316,22 @@ mod tests {
         assert_eq!(Schedule::parse(&schedule.to_text()), Ok(schedule));
     }
 
+    // Proves the replay hint names the profile a seed's own run uses, and points to a
+    // schedule file when the knobs were changed.
+    #[test]
+    fn replay_commands() {
+        let config = SimConfig::for_seed(5, Profile::Membership);
+        assert_eq!(
+            config.replay_command(5),
+            "cargo xtask repro --seed 5 --faults membership"
+        );
+        let shrunk = SimConfig {
+            clients: 1,
+            ..config
+        };
+        assert!(shrunk.replay_command(5).contains("--schedule FILE"));
+    }
+
     // Proves malformed files are refused with a reason rather than half-read.
     #[test]
     fn bad_files_are_refused() {

@@ -40,19 +40,21 @@ pub struct Violation {
     pub detail: String,
     /// Events processed up to and including the one that broke it.
     pub events: u64,
+    /// The command that replays the run ([`SimConfig::replay_command`]).
+    pub replay: String,
 }
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "seed {} violated {} at time {} (tick {}): {}\n  replay: cargo xtask repro --seed {}",
+            "seed {} violated {} at time {} (tick {}): {}\n  replay: {}",
             self.seed,
             self.property,
             self.time,
             self.time / TIME_PER_TICK,
             self.detail,
-            self.seed
+            self.replay
         )
     }
 }
@@ -433,6 +435,7 @@ impl Simulation {
             property,
             detail,
             events: self.stats.events,
+            replay: self.config.replay_command(self.seed),
         }
     }
 
