@@ -268,6 +268,30 @@ impl Message {
         }
     }
 
+    /// The message's kind by name (`"AppendEntries"`, ...), for logs and traces.
+    ///
+    /// ```
+    /// use raft_core::{Message, TimeoutNow};
+    /// assert_eq!(Message::TimeoutNow(TimeoutNow { term: 3, leader: 2 }).kind(), "TimeoutNow");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::PreVote(_) => "PreVote",
+            Message::PreVoteReply(_) => "PreVoteReply",
+            Message::RequestVote(_) => "RequestVote",
+            Message::RequestVoteReply(_) => "RequestVoteReply",
+            Message::AppendEntries(_) => "AppendEntries",
+            Message::AppendEntriesReply(_) => "AppendEntriesReply",
+            Message::TimeoutNow(_) => "TimeoutNow",
+            Message::ReadConfirm(_) => "ReadConfirm",
+            Message::ReadConfirmReply(_) => "ReadConfirmReply",
+            Message::InstallSnapshot(_) => "InstallSnapshot",
+            Message::InstallSnapshotReply(_) => "InstallSnapshotReply",
+            Message::ReadIndexRequest(_) => "ReadIndexRequest",
+            Message::ReadIndexReply(_) => "ReadIndexReply",
+        }
+    }
+
     /// The node that sent this message.
     ///
     /// ```

@@ -220,17 +220,21 @@ fn lease_reads_need_check_quorum() {
     ));
 }
 
-/// Three nodes with follower reads on, node 1 leading.
-fn elected_with_follower_reads() -> Cluster {
-    let configs = (1..=3)
+/// Voters 1..=3 with follower reads on.
+fn follower_read_configs() -> BTreeMap<u64, raft_core::RaftConfig> {
+    (1..=3)
         .map(|id| {
             let config = raft_core::RaftConfig::new(id, 1..=3)
                 .with_seed(id)
                 .with_follower_reads(true);
             (id, config)
         })
-        .collect();
-    let mut cluster = Cluster::with_configs(configs, 5);
+        .collect()
+}
+
+/// Three nodes with follower reads on, node 1 leading.
+fn elected_with_follower_reads() -> Cluster {
+    let mut cluster = Cluster::with_configs(follower_read_configs(), 5);
     cluster.elect(1);
     let _ = cluster.propose(1, "before").unwrap();
     cluster.deliver_all();
@@ -286,14 +290,7 @@ fn forwarded_read_is_dropped_when_the_follower_changes_leader() {
 // caller can retry elsewhere, even by a node that never campaigns (a learner).
 #[test]
 fn unanswered_forwarded_read_is_dropped_after_an_election_timeout() {
-    let mut configs: std::collections::BTreeMap<u64, raft_core::RaftConfig> = (1..=3)
-        .map(|id| {
-            let config = raft_core::RaftConfig::new(id, 1..=3)
-                .with_seed(id)
-                .with_follower_reads(true);
-            (id, config)
-        })
-        .collect();
+    let mut configs = follower_read_configs();
     let learner = raft_core::RaftConfig::learner(4, 1..=3)
         .with_seed(4)
         .with_follower_reads(true);

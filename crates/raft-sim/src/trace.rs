@@ -138,22 +138,7 @@ pub struct Timed {
 
 /// The kind, term and entry count of a message, for the trace.
 pub(crate) fn summary(message: &Message) -> (&'static str, Term, u64) {
-    let kind = match message {
-        Message::PreVote(_) => "PreVote",
-        Message::PreVoteReply(_) => "PreVoteReply",
-        Message::RequestVote(_) => "RequestVote",
-        Message::RequestVoteReply(_) => "RequestVoteReply",
-        Message::AppendEntries(_) => "AppendEntries",
-        Message::AppendEntriesReply(_) => "AppendEntriesReply",
-        Message::TimeoutNow(_) => "TimeoutNow",
-        Message::ReadConfirm(_) => "ReadConfirm",
-        Message::ReadConfirmReply(_) => "ReadConfirmReply",
-        Message::InstallSnapshot(_) => "InstallSnapshot",
-        Message::InstallSnapshotReply(_) => "InstallSnapshotReply",
-        Message::ReadIndexRequest(_) => "ReadIndexRequest",
-        Message::ReadIndexReply(_) => "ReadIndexReply",
-        _ => "Other",
-    };
+    let kind = message.kind();
     let entries = match message {
         Message::AppendEntries(append) => append.entries.len() as u64,
         _ => 0,

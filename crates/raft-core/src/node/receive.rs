@@ -74,7 +74,7 @@ impl<L: RaftLog> RaftNode<L> {
         debug!(
             from = message.from(),
             term = message.term(),
-            kind = message_kind(&message),
+            kind = message.kind(),
             "message"
         );
         let leader = self.state == State::Leader;
@@ -194,25 +194,5 @@ impl<L: RaftLog> RaftNode<L> {
 
     pub(super) fn send(&self, to: NodeId, message: Message, out: &mut Vec<Action>) {
         out.push(Action::Send { to, message });
-    }
-}
-
-/// A message's kind, for instrumentation.
-#[cfg(feature = "tracing")]
-fn message_kind(message: &Message) -> &'static str {
-    match message {
-        Message::PreVote(_) => "PreVote",
-        Message::PreVoteReply(_) => "PreVoteReply",
-        Message::RequestVote(_) => "RequestVote",
-        Message::RequestVoteReply(_) => "RequestVoteReply",
-        Message::AppendEntries(_) => "AppendEntries",
-        Message::AppendEntriesReply(_) => "AppendEntriesReply",
-        Message::TimeoutNow(_) => "TimeoutNow",
-        Message::ReadConfirm(_) => "ReadConfirm",
-        Message::ReadConfirmReply(_) => "ReadConfirmReply",
-        Message::InstallSnapshot(_) => "InstallSnapshot",
-        Message::InstallSnapshotReply(_) => "InstallSnapshotReply",
-        Message::ReadIndexRequest(_) => "ReadIndexRequest",
-        Message::ReadIndexReply(_) => "ReadIndexReply",
     }
 }
