@@ -126,6 +126,13 @@ pub enum Action {
         /// The change.
         change: MembershipChange,
     },
+    /// This node had lost entries to a damaged disk ([`RaftLog::repair_mark`](crate::RaftLog::repair_mark))
+    /// and a leader has now sent it its log through `through`: it votes again. Log it;
+    /// nothing else to do.
+    Repaired {
+        /// The repair mark that was cleared.
+        through: Index,
+    },
     /// A configuration that leaves this node out has committed (through `index`): it
     /// was removed from the cluster. It no longer campaigns or counts toward any
     /// quorum; the driver may shut it down. Reported once, when this node learns the

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::error::Result;
-use crate::types::{HardState, Index, LogEntry, Snapshot, Term};
+use crate::types::{HardState, Index, LogEntry, RepairMark, Snapshot, Term};
 
 /// Storage for a node's persistent state: its log entries and its [`HardState`].
 ///
@@ -139,8 +139,34 @@ pub trait RaftLog {
         })
     }
 
+    /// The repair mark: `Some` while this node repairs entries it lost to a damaged
+    /// disk, entries it may have acknowledged (docs/RECOVERY.md, rule 1). Storage sets
+    /// it when it opens a damaged log (as raft-wal's repair mode does). While it is
+    /// set the node never campaigns and grants a vote only to a candidate whose log is
+    /// at least as up to date as the best log the damaged one could have been
+    /// ([`RepairMark::allows_vote`]); it clears the mark once a leader has sent it its
+    /// log through [`RepairMark::through`]. The default, `None`, is right for a log
+    /// that never loses synced data.
+    fn repair_mark(&self) -> Option<RepairMark> {
+        None
+    }
+
+    /// Records the repair mark (durable after the next [`RaftLog::sync`]). The node
+    /// calls it only to clear a mark the log reported, so a log whose
+    /// [`RaftLog::repair_mark`] is always `None` need not implement it.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`](crate::Error::Unsupported) by default;
+    /// [`Error::Storage`](crate::Error::Storage) on I/O failure.
+    fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> Result<()> {
+        let _ = mark;
+        Err(crate::Error::Unsupported {
+            feature: "repairing a damaged log",
+        })
+    }
+
     /// Durability barrier: after `Ok`, every earlier append, truncate,
-    /// set_hard_state and save_snapshot survives a crash.
+    /// set_hard_state, save_snapshot and set_repair_mark survives a crash.
     ///
     /// # Errors
     /// [`Error::Storage`](crate::Error::Storage) on I/O failure.

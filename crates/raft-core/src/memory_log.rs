@@ -4,7 +4,7 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result, StorageErrorKind};
 use crate::log::RaftLog;
-use crate::types::{HardState, Index, LogEntry, Snapshot, Term};
+use crate::types::{HardState, Index, LogEntry, RepairMark, Snapshot, Term};
 
 /// An in-memory [`RaftLog`]. Every operation is O(1) except `truncate` (O(removed))
 /// and range reads (O(returned)); `sync` does nothing. Entries live in fixed-size
@@ -27,6 +27,8 @@ pub struct MemoryLog {
     snapshot: Option<Snapshot>,
     base_index: Index,
     base_term: Term,
+    /// The repair mark ([`RaftLog::repair_mark`]).
+    repair_mark: Option<RepairMark>,
 }
 
 impl MemoryLog {
@@ -197,6 +199,15 @@ impl RaftLog for MemoryLog {
 
     fn set_hard_state(&mut self, state: HardState) -> Result<()> {
         self.hard_state = state;
+        Ok(())
+    }
+
+    fn repair_mark(&self) -> Option<RepairMark> {
+        self.repair_mark
+    }
+
+    fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> Result<()> {
+        self.repair_mark = mark;
         Ok(())
     }
 

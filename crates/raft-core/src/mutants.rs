@@ -36,11 +36,14 @@ pub enum Mutant {
     ForgetMembershipRule,
     /// A leader serves reads without confirming it still leads (no quorum round).
     ReadWithoutQuorum,
+    /// A node that lost entries to a damaged disk votes and campaigns as if its log
+    /// were intact (no repair mark, docs/RECOVERY.md rule 1).
+    IgnoreRepairMark,
 }
 
 impl Mutant {
     /// Every mutant, in a fixed order.
-    pub const ALL: [Mutant; 8] = [
+    pub const ALL: [Mutant; 9] = [
         Mutant::CommitOldTermByCount,
         Mutant::VoteWithoutLogCheck,
         Mutant::ReplyBeforeSync,
@@ -49,6 +52,7 @@ impl Mutant {
         Mutant::ApplyBeforeCommit,
         Mutant::ForgetMembershipRule,
         Mutant::ReadWithoutQuorum,
+        Mutant::IgnoreRepairMark,
     ];
 
     /// The command-line name (`commit-old-term-by-count`, ...).
@@ -62,6 +66,7 @@ impl Mutant {
             Mutant::ApplyBeforeCommit => "apply-before-commit",
             Mutant::ForgetMembershipRule => "forget-membership-rule",
             Mutant::ReadWithoutQuorum => "read-without-quorum",
+            Mutant::IgnoreRepairMark => "ignore-repair-mark",
         }
     }
 

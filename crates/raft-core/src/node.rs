@@ -44,8 +44,8 @@ use crate::status::{PeerReplication, PeerStatus, Status};
 use crate::sync_state::SyncState;
 use crate::timers::Timers;
 use crate::types::{
-    EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, Role, Snapshot, TERM_ADVANCE_MAX,
-    TERM_MAX, Term,
+    EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, RepairMark, Role, Snapshot,
+    TERM_ADVANCE_MAX, TERM_MAX, Term,
 };
 
 /// The internal role: [`Role`] plus the pre-vote stage, which users see as a follower.
@@ -286,6 +286,7 @@ impl<L: RaftLog> RaftNode<L> {
             peers,
             pending_reads: waiting_for_round + waiting_for_ready + forwarded,
             transfer_target: self.transfer.map(|transfer| transfer.target),
+            repair: self.log.repair_mark(),
             ticks: now,
         }
     }

@@ -173,6 +173,31 @@ impl Progress {
         }
     }
 
+    /// Whether a rejection at `prev_log_index` says the follower lost entries it had
+    /// acknowledged: it rejects an append at or below its match point (the pipelined
+    /// append or the probe out, not a snapshot's). A follower whose disk was damaged
+    /// does this after its restart (docs/RECOVERY.md); so does, rarely, an old
+    /// rejection a reordering network delivers after the acknowledgement that
+    /// followed it. [`Progress::regress`] is right for both.
+    pub(crate) fn is_regression(&self, prev_log_index: Index) -> bool {
+        prev_log_index <= self.match_index
+            && match self.state {
+                ReplicationState::Snapshot => false,
+                ReplicationState::Replicate => true,
+                ReplicationState::Probe => prev_log_index.checked_add(1) == Some(self.next_index),
+            }
+    }
+
+    /// The follower does not hold `prev_log_index` after all (see
+    /// [`Progress::is_regression`]); it holds the leader's entries through `hint`
+    /// (below the rejected point: a prefix of what it once acknowledged). Lowers the
+    /// match point there, which can only delay a commit, and probes again after it.
+    pub(crate) fn regress(&mut self, prev_log_index: Index, hint: Index) {
+        assert!(prev_log_index > 0, "index 0 always matches");
+        self.match_index = self.match_index.min(hint).min(prev_log_index - 1);
+        self.become_probe(self.match_index + 1);
+    }
+
     /// The fast back-off after a rejection at `prev_log_index`: probe again after
     /// `hint` (the leader's last index whose term is at most the follower's hint),
     /// never at or above the rejected point, never at or below the match point.
@@ -251,6 +276,36 @@ mod tests {
         assert!(progress.acknowledge(0) || progress.match_index == 0);
         progress.back_off(4, 0);
         assert_eq!(progress.next_index, 1, "never at or below the match point");
+    }
+
+    // Proves a rejection at or below the match point (a follower that lost entries)
+    // lowers the match point below the rejection and probes after it, instead of
+    // being ignored forever as stale.
+    #[test]
+    fn a_rejection_below_the_match_point_regresses_the_follower() {
+        let mut progress = Progress::new(2, 1);
+        progress.sent(8, true, 4);
+        progress.become_replicate();
+        assert!(progress.acknowledge(8));
+        assert!(progress.is_regression(8) && progress.is_regression(5));
+        assert!(
+            !progress.is_regression(9),
+            "above the match point: a normal rejection"
+        );
+        progress.regress(8, 3);
+        assert_eq!((progress.match_index, progress.next_index), (3, 4));
+        assert_eq!(progress.state, ReplicationState::Probe);
+        progress.sent(3, false, 4);
+        assert!(
+            progress.is_regression(3),
+            "the probe at the match point rejected"
+        );
+        progress.regress(3, 7);
+        assert_eq!(
+            progress.match_index, 2,
+            "never at or above the rejected point"
+        );
+        assert!(!progress.is_regression(1), "not the probe out");
     }
 
     // Proves a commit notice is owed only for the commit the follower can use (up to

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 
 use crate::membership::Membership;
-use crate::types::{Index, NodeId, Role, Term};
+use crate::types::{Index, NodeId, RepairMark, Role, Term};
 
 /// What [`RaftNode::status`](crate::RaftNode::status) reports: one consistent snapshot
 /// of the node, taken between steps.
@@ -51,6 +51,17 @@ pub struct Status {
     pub transfer_target: Option<NodeId>,
     /// Ticks this node has seen since it started.
     pub ticks: u64,
+    /// `Some` while this node repairs entries a damaged disk lost (it does not
+    /// campaign, and votes only for logs at least as up to date as the mark, until a
+    /// leader has sent it its log through the mark).
+    pub repair: Option<RepairMark>,
+}
+
+impl Status {
+    /// The index a repairing node must get back from a leader, if it is repairing.
+    pub fn repair_through(&self) -> Option<Index> {
+        self.repair.map(|mark| mark.through)
+    }
 }
 
 /// How the leader replicates to one peer.

@@ -129,6 +129,37 @@ pub struct HardState {
     pub commit_index: Index,
 }
 
+/// What a log that lost synced entries to a damaged disk may have held before the
+/// damage (docs/RECOVERY.md, rule 1): entries up to index `through`, none of a term
+/// above `term`. While a node holds a mark it may have acknowledged entries it no
+/// longer has, so it never campaigns and votes only for logs at least as up to date as
+/// `(term, through)`.
+///
+/// ```
+/// use raft_core::RepairMark;
+/// let mark = RepairMark { through: 12, term: 3 };
+/// assert!(mark.allows_vote(3, 12) && mark.allows_vote(4, 1));
+/// assert!(!mark.allows_vote(3, 11) && !mark.allows_vote(2, 50));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct RepairMark {
+    /// The highest index the damaged log may have held (an upper bound).
+    pub through: Index,
+    /// An upper bound of its entries' terms: the node's term when the damage was found.
+    pub term: Term,
+}
+
+impl RepairMark {
+    /// Whether a candidate whose log ends at (`last_log_term`, `last_log_index`) is at
+    /// least as up to date (§5.4.1) as any log the damaged one could have been: the
+    /// vote the node would have given with its log intact, so Leader Completeness
+    /// holds as in the paper.
+    pub fn allows_vote(&self, last_log_term: Term, last_log_index: Index) -> bool {
+        (last_log_term, last_log_index) >= (self.term, self.through)
+    }
+}
+
 /// A point-in-time capture of the application's state machine: everything up to and
 /// including `index` (whose term is `term`), under the configuration `membership`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -31,6 +31,11 @@ pub struct Faults {
     /// Disk errors: a sync fails, the node stops and is restarted from what reached
     /// the disk (memory storage only).
     pub storage: bool,
+    /// Damaged disks: now and then a crash also loses synced entries from a random
+    /// point on (a record that fails its checksum, and everything after it), so the
+    /// node restarts repairing entries it may have acknowledged (docs/RECOVERY.md,
+    /// rule 1). Memory storage only; at most a minority of the nodes at a time.
+    pub disk: bool,
 }
 
 impl Faults {
@@ -46,6 +51,7 @@ impl Faults {
         membership: false,
         snapshots: false,
         storage: false,
+        disk: false,
     };
     /// Every fault at once: the kitchen sink.
     pub const ALL: Faults = Faults {
@@ -59,6 +65,7 @@ impl Faults {
         membership: true,
         snapshots: true,
         storage: true,
+        disk: true,
     };
 }
 
@@ -80,6 +87,9 @@ pub enum Profile {
     Membership,
     /// Snapshots and compaction with crashes and network faults.
     Snapshots,
+    /// Damaged disks (synced entries lost on a crash, repaired from the peers) with
+    /// crashes, disk errors, snapshots and network faults.
+    Disk,
     /// Everything, with clock skew.
     All,
 }
@@ -95,6 +105,7 @@ impl Profile {
             membership: false,
             snapshots: false,
             storage: false,
+            disk: false,
             ..Faults::ALL
         };
         match self {
@@ -111,6 +122,13 @@ impl Profile {
                 membership: true,
                 crashes: true,
                 partitions: true,
+                snapshots: true,
+                ..network
+            },
+            Profile::Disk => Faults {
+                disk: true,
+                crashes: true,
+                storage: true,
                 snapshots: true,
                 ..network
             },
@@ -134,7 +152,7 @@ impl Profile {
 
 impl Profile {
     /// Every profile, in the command line's order.
-    pub const ALL: [Profile; 8] = [
+    pub const ALL: [Profile; 9] = [
         Profile::None,
         Profile::Network,
         Profile::Partitions,
@@ -142,6 +160,7 @@ impl Profile {
         Profile::Transfers,
         Profile::Membership,
         Profile::Snapshots,
+        Profile::Disk,
         Profile::All,
     ];
 }
@@ -186,10 +205,11 @@ impl FromStr for Profile {
             "transfers" => Profile::Transfers,
             "membership" => Profile::Membership,
             "snapshots" => Profile::Snapshots,
+            "disk" => Profile::Disk,
             "all" => Profile::All,
             other => {
                 return Err(format!(
-                    "unknown fault profile {other:?} (none, network, partitions, crashes, transfers, membership, snapshots, all)"
+                    "unknown fault profile {other:?} (none, network, partitions, crashes, transfers, membership, snapshots, disk, all)"
                 ));
             }
         })
@@ -206,6 +226,7 @@ impl fmt::Display for Profile {
             Profile::Transfers => "transfers",
             Profile::Membership => "membership",
             Profile::Snapshots => "snapshots",
+            Profile::Disk => "disk",
             Profile::All => "all",
         };
         f.write_str(name)

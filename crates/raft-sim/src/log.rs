@@ -3,7 +3,7 @@
 //! unsynced writes (or a prefix of them, as a torn write); or a real `WalLog` in a
 //! temporary directory.
 
-use raft_core::{HardState, Index, LogEntry, RaftLog, Result, Snapshot, Term};
+use raft_core::{HardState, Index, LogEntry, RaftLog, RepairMark, Result, Snapshot, Term};
 use raft_wal::WalLog;
 
 /// The in-memory storage of a simulated node: raft-core's crash-simulating log, the
@@ -75,6 +75,12 @@ impl RaftLog for SimStorage {
     }
     fn set_hard_state(&mut self, state: HardState) -> Result<()> {
         delegate!(self, log => log.set_hard_state(state))
+    }
+    fn repair_mark(&self) -> Option<RepairMark> {
+        delegate!(self, log => log.repair_mark())
+    }
+    fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> Result<()> {
+        delegate!(self, log => log.set_repair_mark(mark))
     }
     fn sync(&mut self) -> Result<()> {
         delegate!(self, log => log.sync())

@@ -17,10 +17,10 @@ const USAGE: &str = "usage: raft-sim sim --seeds N [--start S] [--faults PROFILE
        raft-sim timeline (--seed S [--faults PROFILE] [--mutant NAME] | --schedule FILE) --out run.html
        raft-sim shrink --seed S [--faults PROFILE] [--mutant NAME] [--out FILE]
        raft-sim mutants [--seeds-max N] [--faults PROFILE]
-PROFILE: none|network|partitions|crashes|transfers|membership|snapshots|all
+PROFILE: none|network|partitions|crashes|transfers|membership|snapshots|disk|all
 NAME (feature mutants): commit-old-term-by-count, vote-without-log-check,
   reply-before-sync, truncate-without-conflict, count-vote-twice, apply-before-commit,
-  forget-membership-rule, read-without-quorum";
+  forget-membership-rule, read-without-quorum, ignore-repair-mark";
 
 fn value<T: std::str::FromStr>(args: &[String], flag: &str, default: T) -> Result<T, String> {
     match args.iter().position(|arg| arg == flag) {
@@ -69,12 +69,16 @@ fn sim(args: &[String]) -> Result<bool, String> {
     let profile: Profile = value(args, "--faults", Profile::All)?;
     let started = Instant::now();
     let (mut events, mut operations, mut failures) = (0u64, 0u64, 0u64);
+    let (mut damages, mut repairs, mut repair_ticks_max) = (0u64, 0u64, 0u64);
     let mut stderr = std::io::stderr();
     for (done, seed) in (start..start + seeds).enumerate() {
         match run_seed(seed, config_for(args, seed, profile)?) {
             Ok(stats) => {
                 events += stats.events;
                 operations += stats.operations;
+                damages += stats.disk_damages;
+                repairs += stats.repairs;
+                repair_ticks_max = repair_ticks_max.max(stats.repair_ticks_max);
             }
             Err(violation) => {
                 failures += 1;
@@ -101,6 +105,11 @@ fn sim(args: &[String]) -> Result<bool, String> {
         events as f64 / seconds,
         seeds as f64 * 60.0 / seconds
     );
+    if damages > 0 {
+        println!(
+            "damaged disks: {damages}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired)"
+        );
+    }
     println!("{} passed, {failures} failed", seeds - failures);
     Ok(failures == 0)
 }

@@ -84,6 +84,7 @@ impl Schedule {
             ("membership", f.membership),
             ("snapshots", f.snapshots),
             ("storage", f.storage),
+            ("disk", f.disk),
             ("durable", c.durable),
             ("deferred_sync", c.deferred_sync),
             ("lease_reads", c.lease_reads),
@@ -158,6 +159,7 @@ impl Schedule {
         faults.membership = reader.flag("membership")?;
         faults.snapshots = reader.flag("snapshots")?;
         faults.storage = reader.flag("storage")?;
+        faults.disk = reader.flag("disk")?;
         config.faults = faults;
         config.durable = reader.flag("durable")?;
         config.deferred_sync = reader.flag("deferred_sync")?;

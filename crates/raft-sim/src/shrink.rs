@@ -82,6 +82,7 @@ const STEPS: &[(&str, Step)] = &[
     }),
     ("no snapshots", |c, _| off(c, |c| &mut c.faults.snapshots)),
     ("no disk errors", |c, _| off(c, |c| &mut c.faults.storage)),
+    ("no damaged disks", |c, _| off(c, |c| &mut c.faults.disk)),
     ("no partitions", |c, _| off(c, |c| &mut c.faults.partitions)),
     ("no crashes", |c, _| off(c, |c| &mut c.faults.crashes)),
     ("memory logs", |c, _| {

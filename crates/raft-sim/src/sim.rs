@@ -74,6 +74,12 @@ pub struct RunStats {
     pub crashes: u64,
     /// Leaders elected (distinct terms with a leader).
     pub elections: u64,
+    /// Crashes that also damaged the disk (synced entries lost).
+    pub disk_damages: u64,
+    /// Damaged nodes repaired by a leader (each clears its repair mark).
+    pub repairs: u64,
+    /// The longest repair, in ticks from the restart to the repair mark's clearing.
+    pub repair_ticks_max: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -222,6 +228,7 @@ impl Simulation {
                 period,
                 leading: None,
                 led: None,
+                repairing_since: None,
             };
             let _ = nodes.insert(id, node);
         }
@@ -508,7 +515,9 @@ impl Simulation {
             .filter(|(id, _)| membership.is_member(**id))
             .all(|(_, node)| {
                 node.raft().is_some_and(|raft| {
-                    raft.last_applied() == commit && raft.log().last_index() == commit
+                    raft.last_applied() == commit
+                        && raft.log().last_index() == commit
+                        && raft.log().repair_mark().is_none()
                 }) && node.kv == *reference
             })
             && self.clients.values().all(|client| client.op.is_none())

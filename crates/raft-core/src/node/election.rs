@@ -32,6 +32,30 @@ impl<L: RaftLog> RaftNode<L> {
             || (self.leader.is_some() && self.timers.heard_recently())
     }
 
+    /// Whether this node is repairing entries a damaged disk lost (docs/RECOVERY.md,
+    /// rule 1): it may have acknowledged them, so until a leader has sent them again
+    /// it never campaigns. Its acknowledgements still count: they describe what it
+    /// holds now, and its term is intact.
+    pub(super) fn repairing(&self) -> bool {
+        self.log.repair_mark().is_some() && !self.mutated(Mutant::IgnoreRepairMark)
+    }
+
+    /// Whether a candidate whose log ends at (`last_log_term`, `last_log_index`) may
+    /// have this node's (pre-)vote: at least as up to date as this node's log (§5.4.1)
+    /// and, while repairing, as the log it lost ([`RepairMark::allows_vote`]).
+    pub(super) fn log_allows_vote(&self, last_log_index: Index, last_log_term: Term) -> bool {
+        if self.mutated(Mutant::VoteWithoutLogCheck) {
+            return true;
+        }
+        let repair_allows = match self.log.repair_mark() {
+            Some(mark) if !self.mutated(Mutant::IgnoreRepairMark) => {
+                mark.allows_vote(last_log_term, last_log_index)
+            }
+            _ => true,
+        };
+        repair_allows && self.log_up_to_date(last_log_index, last_log_term)
+    }
+
     /// The term after `term`, unless it would pass [`TERM_MAX`] (which every node
     /// refuses in messages).
     pub(super) fn next_term(term: Term) -> Option<Term> {
@@ -46,6 +70,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// it is a voter.
     pub(super) fn may_campaign(&self) -> bool {
         let id = self.id();
+        if self.repairing() {
+            return false;
+        }
         self.is_voter(id)
             || (self
                 .config_log
@@ -124,8 +151,7 @@ impl<L: RaftLog> RaftNode<L> {
         out: &mut Vec<Action>,
     ) -> Result<()> {
         let grant = request.term > self.term
-            && (self.log_up_to_date(request.last_log_index, request.last_log_term)
-                || self.mutated(Mutant::VoteWithoutLogCheck));
+            && self.log_allows_vote(request.last_log_index, request.last_log_term);
         let term = if grant { request.term } else { self.term };
         self.reply_pre_vote(request.candidate, term, grant, out);
         Ok(())
@@ -159,9 +185,7 @@ impl<L: RaftLog> RaftNode<L> {
     ) -> Result<()> {
         let can_vote = self.voted_for == Some(request.candidate)
             || (self.voted_for.is_none() && self.leader.is_none());
-        let grant = can_vote
-            && (self.log_up_to_date(request.last_log_index, request.last_log_term)
-                || self.mutated(Mutant::VoteWithoutLogCheck));
+        let grant = can_vote && self.log_allows_vote(request.last_log_index, request.last_log_term);
         if grant {
             self.voted_for = Some(request.candidate);
             self.timers.restart_election();

@@ -133,10 +133,31 @@ impl<L: RaftLog> RaftNode<L> {
             self.refresh_membership(out);
         }
         self.commit_index = self.commit_index.max(leader_commit.min(last_new));
+        self.repaired_through(last_new, out)?;
         // Every AppendEntries is answered (Figure 2), heartbeats and commit notices
         // included: the leader's check-quorum counts these answers, and a follower
         // whose clock runs slower than the leader's must still be heard.
         self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
+        Ok(())
+    }
+
+    /// Clears the repair mark once this term's leader has given this node its log
+    /// through the mark (`held`: the log agrees with the leader's through here), and
+    /// reports it. Written after the entries, so a crash keeps the clearing only with
+    /// them.
+    pub(super) fn repaired_through(&mut self, held: Index, out: &mut Vec<Action>) -> Result<()> {
+        let Some(RepairMark { through, .. }) = self.log.repair_mark() else {
+            return Ok(());
+        };
+        if held < through {
+            return Ok(());
+        }
+        self.write_log(|log| log.set_repair_mark(None))?;
+        info!(
+            through,
+            "repaired: the leader sent back every entry the disk lost"
+        );
+        out.push(Action::Repaired { through });
         Ok(())
     }
 

@@ -215,10 +215,19 @@ impl<L: RaftLog> RaftNode<L> {
             });
         }
         self.progress[position].heard(self.timers.ticks());
+        let hint = self.last_index_with_term_at_most(reply.conflict_index, reply.conflict_term);
+        if self.progress[position].is_regression(reply.prev_log_index) {
+            debug!(
+                follower = reply.from,
+                hint, "a follower rejects entries it had acknowledged"
+            );
+            self.progress[position].regress(reply.prev_log_index, hint);
+            self.replicate_to(position, out);
+            return Ok(());
+        }
         if self.progress[position].is_stale_rejection(reply.prev_log_index) {
             return Ok(());
         }
-        let hint = self.last_index_with_term_at_most(reply.conflict_index, reply.conflict_term);
         self.progress[position].back_off(reply.prev_log_index, hint);
         self.replicate_to(position, out);
         Ok(())

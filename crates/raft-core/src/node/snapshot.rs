@@ -163,6 +163,7 @@ impl<L: RaftLog> RaftNode<L> {
             .install(snapshot.index, snapshot.membership, last_index);
         self.refresh_membership(out);
         self.commit_index = self.commit_index.max(snapshot.index);
+        self.repaired_through(snapshot.index, out)?;
         if self.last_applied < snapshot.index {
             self.last_applied = snapshot.index;
             out.push(Action::RestoreSnapshot {

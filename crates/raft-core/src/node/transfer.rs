@@ -77,6 +77,7 @@ impl<L: RaftLog> RaftNode<L> {
         if self.state != State::Leader
             && self.leader == Some(request.leader)
             && self.is_voter(self.id())
+            && !self.repairing()
         {
             return self.start_election(true, out);
         }

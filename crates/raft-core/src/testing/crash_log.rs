@@ -7,7 +7,7 @@ use core::cell::Cell;
 use crate::error::{Error, Result, StorageErrorKind};
 use crate::log::RaftLog;
 use crate::memory_log::MemoryLog;
-use crate::types::{HardState, Index, LogEntry, Snapshot, Term};
+use crate::types::{HardState, Index, LogEntry, RepairMark, Snapshot, Term};
 
 /// One write not yet covered by a sync.
 #[derive(Clone, Debug)]
@@ -16,6 +16,7 @@ enum Write {
     Truncate(Index),
     HardState(HardState),
     Snapshot(Snapshot),
+    Repair(Option<RepairMark>),
 }
 
 /// A [`MemoryLog`] plus the journal of writes since the last `sync`, so that a
@@ -71,6 +72,37 @@ impl CrashLog {
         }
     }
 
+    /// What a crash that also damaged the disk leaves (docs/RECOVERY.md): the durable
+    /// log loses every entry from `lost_from` on (a damaged record ends what can be
+    /// trusted, and the log must stay contiguous), its commit index is clamped to what
+    /// is left, and the repair mark is set through the last index it held (the bound
+    /// of what it may have acknowledged) and its term. Unsynced writes are lost. `lost_from` at or
+    /// below the snapshot index, or past the last entry, loses nothing.
+    pub fn after_disk_damage(self, lost_from: Index) -> Self {
+        let mut log = self.after_crash(0);
+        let last_index = log.durable.last_index();
+        if lost_from <= log.durable.snapshot_index() || lost_from > last_index {
+            return log;
+        }
+        let mut state = log.durable.hard_state();
+        let mark = RepairMark {
+            through: log
+                .durable
+                .repair_mark()
+                .map_or(last_index, |mark| mark.through.max(last_index)),
+            term: state.term,
+        };
+        state.commit_index = state.commit_index.min(lost_from - 1);
+        let results = [
+            log.durable.truncate(lost_from),
+            log.durable.set_hard_state(state),
+            log.durable.set_repair_mark(Some(mark)),
+        ];
+        debug_assert!(results.iter().all(Result::is_ok), "in-memory log refused");
+        log.live = log.durable.clone();
+        log
+    }
+
     /// A handle that makes the next `sync` fail when set, as a disk error would. What
     /// that sync would have written stays unsynced: a crash afterwards may keep a
     /// prefix of it.
@@ -109,8 +141,11 @@ impl CrashLog {
     pub fn is_synced(&self) -> bool {
         let durable = self.durable.hard_state();
         self.unsynced.iter().all(|write| {
+            // Clearing the repair mark needs no barrier either: lost, it only makes
+            // the node repair again.
             matches!(write, Write::HardState(state)
                 if state.term == durable.term && state.voted_for == durable.voted_for)
+                || matches!(write, Write::Repair(None))
         })
     }
 
@@ -120,6 +155,7 @@ impl CrashLog {
             Write::Truncate(from) => log.truncate(from),
             Write::HardState(state) => log.set_hard_state(state),
             Write::Snapshot(snapshot) => log.save_snapshot(snapshot),
+            Write::Repair(mark) => log.set_repair_mark(mark),
         };
         // The same write already succeeded on the live copy.
         debug_assert!(result.is_ok(), "durable copy diverged from the live one");
@@ -180,6 +216,14 @@ impl RaftLog for CrashLog {
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<()> {
         self.live.save_snapshot(snapshot.clone())?;
         self.unsynced.push(Write::Snapshot(snapshot));
+        Ok(())
+    }
+    fn repair_mark(&self) -> Option<RepairMark> {
+        self.live.repair_mark()
+    }
+    fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> Result<()> {
+        self.live.set_repair_mark(mark)?;
+        self.unsynced.push(Write::Repair(mark));
         Ok(())
     }
     fn sync(&mut self) -> Result<()> {

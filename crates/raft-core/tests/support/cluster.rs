@@ -342,6 +342,18 @@ impl Cluster {
         let _ = self.down.remove(&id);
     }
 
+    /// Restarts `id` from its durable log after a disk fault lost every entry from
+    /// `lost_from` on (`CrashLog::after_disk_damage`: the repair mark is set).
+    pub fn restart_damaged(&mut self, id: NodeId, lost_from: Index) {
+        let node = self.nodes.remove(&id).expect("node exists");
+        let log = node.into_log().after_disk_damage(lost_from);
+        let node = RaftNode::with_log(self.configs[&id].clone(), log);
+        let _ = self.nodes.insert(id, node);
+        let _ = self.applied.remove(&id);
+        let _ = self.commit_seen.remove(&id);
+        let _ = self.down.remove(&id);
+    }
+
     pub fn applied_commands(&self, id: NodeId) -> Vec<String> {
         self.applied
             .get(&id)

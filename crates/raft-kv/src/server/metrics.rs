@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read as _};
 
-use raft_io::{HardState, Snapshot};
+use raft_io::{HardState, RepairMark, Snapshot};
 
 use super::*;
 
@@ -102,6 +102,12 @@ impl RaftLog for TimedLog {
     }
     fn save_snapshot(&mut self, snapshot: Snapshot) -> raft_io::Result<()> {
         self.wal.save_snapshot(snapshot)
+    }
+    fn repair_mark(&self) -> Option<RepairMark> {
+        self.wal.repair_mark()
+    }
+    fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> raft_io::Result<()> {
+        self.wal.set_repair_mark(mark)
     }
     fn sync(&mut self) -> raft_io::Result<()> {
         let started = Instant::now();

@@ -23,6 +23,8 @@ pub(super) struct Node {
     pub(super) leading: Option<Leading>,
     /// While leading: the commit index and configuration index after its last step.
     pub(super) led: Option<Led>,
+    /// Restarted with a damaged disk at this time; cleared when repaired.
+    pub(super) repairing_since: Option<u64>,
 }
 
 /// A read the leader confirmed at `index`, answered once the state machine has

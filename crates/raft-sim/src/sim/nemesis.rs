@@ -262,6 +262,8 @@ impl Simulation {
         let Life::Up(raft) = std::mem::replace(&mut node.life, placeholder) else {
             unreachable!("checked up above");
         };
+        let damage_allowed = self.disk_damage_allowed(id, raft.membership());
+        let mut damaged = None;
         let (down, unsynced, torn) = match raft.into_log() {
             SimStorage::Memory(log) => {
                 let unsynced = log.unsynced_writes();
@@ -270,11 +272,17 @@ impl Simulation {
                 } else {
                     0
                 };
-                (
-                    Down::Memory(Box::new(log.after_crash(torn))),
-                    unsynced,
-                    torn,
-                )
+                let mut log = log.after_crash(torn);
+                // A damaged disk: a synced record fails its checksum, and it and
+                // everything after it is lost, recent entries most often.
+                let (first, last) = (log.snapshot_index() + 1, log.last_index());
+                if damage_allowed && first <= last && self.rng.chance(250) {
+                    let span = (last - first + 1).min(1 + self.rng.below(12));
+                    let lost_from = last + 1 - span;
+                    log = log.after_disk_damage(lost_from);
+                    damaged = Some((lost_from, last));
+                }
+                (Down::Memory(Box::new(log)), unsynced, torn)
             }
             // Dropping a WalLog loses exactly its unwritten buffer, as a crash does.
             SimStorage::Wal(log) => (Down::Wal(log.dir().to_path_buf()), 0, 0),
@@ -291,6 +299,37 @@ impl Simulation {
         self.note(Some(id), || {
             format!("crashes (keeps {torn} of {unsynced} unsynced writes)")
         });
+        if let Some((lost_from, last)) = damaged {
+            self.stats.disk_damages += 1;
+            self.note(Some(id), || {
+                format!("its disk is damaged: entries {lost_from}..={last} are lost")
+            });
+        }
+    }
+
+    /// Whether a crash of `id` may also damage its disk: the run has the fault, and
+    /// the damaged or repairing voters of `membership` (the configuration `id`
+    /// follows; both halves when joint), counting `id`, stay a minority of each half,
+    /// so intact voters can still elect a leader that repairs them. (More damage
+    /// than that makes the cluster wait for an operator, which is right but not what
+    /// a seed can check.)
+    fn disk_damage_allowed(&self, id: NodeId, membership: &Membership) -> bool {
+        if !self.config.faults.disk || self.healed {
+            return false;
+        }
+        let damaged = |other: NodeId| {
+            other == id
+                || self.nodes.get(&other).is_some_and(|node| match &node.life {
+                    Life::Up(raft) => raft.log().repair_mark().is_some(),
+                    Life::Down(Down::Memory(log)) => log.repair_mark().is_some(),
+                    Life::Down(Down::Wal(_)) => false,
+                })
+        };
+        let minority = |voters: &[NodeId]| {
+            let count = voters.iter().filter(|&&voter| damaged(voter)).count();
+            count <= voters.len().saturating_sub(1) / 2
+        };
+        minority(membership.voters()) && minority(membership.outgoing_voters())
     }
 
     pub(super) fn restart(&mut self, id: NodeId) -> Result<(), Violation> {
@@ -314,7 +353,13 @@ impl Simulation {
         };
         let raft = RaftNode::try_with_log(config, storage)
             .map_err(|error| self.violation("Restart", format!("n{id}: {error}")))?;
-        self.nodes.get_mut(&id).expect("node exists").life = Life::Up(Box::new(raft));
+        let repairing = raft.log().repair_mark().is_some();
+        let now = self.queue.now();
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        node.life = Life::Up(Box::new(raft));
+        if repairing {
+            node.repairing_since = node.repairing_since.or(Some(now));
+        }
         self.note(Some(id), || "restarts from its durable log".into());
         self.record(|| TraceEvent::Restart { node: id });
         self.record_state(id);

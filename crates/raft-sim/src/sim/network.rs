@@ -103,6 +103,16 @@ impl Simulation {
                     let delay = self.rng.between(0, TIME_PER_TICK / 2);
                     self.schedule(delay, Ev::SyncLog(id));
                 }
+                Action::Repaired { through } => {
+                    let now = self.queue.now();
+                    let node = self.nodes.get_mut(&id).expect("node exists");
+                    if let Some(since) = node.repairing_since.take() {
+                        let ticks = (now - since) / TIME_PER_TICK;
+                        self.stats.repairs += 1;
+                        self.stats.repair_ticks_max = self.stats.repair_ticks_max.max(ticks);
+                    }
+                    self.note(Some(id), || format!("repaired through {through}"));
+                }
                 Action::RestoreSnapshot { index, data, .. } => {
                     let Some(kv) = Kv::decode(&data) else {
                         return Err(self.violation(
