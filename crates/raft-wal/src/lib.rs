@@ -47,4 +47,4 @@ mod wal;
 
 pub use dir::WAL_FORMAT_VERSION;
 pub use error::WalError;
-pub use wal::{WalLog, WalOptions};
+pub use wal::{RepairReport, WalLog, WalOptions};

@@ -9,10 +9,12 @@
 //!
 //! Kinds: 1 BatchStart { seq }, 2 Entry { term, index, entry kind u8, command bytes to
 //! the end of the body }, 3 HardState { term, voted flag u8, voted_for, commit_index },
-//! 4 Truncate { from }, 5 Compact { index, term }.
+//! 4 Truncate { from }, 5 Compact { index, term }, 6 RepairMark { present flag u8,
+//! through, term } (written only by a repaired log; a reader older than it refuses
+//! such a directory as malformed, never misreads it).
 
 use bytes::Bytes;
-use raft_core::{EntryKind, HardState, Index, LogEntry, Term};
+use raft_core::{EntryKind, HardState, Index, LogEntry, RepairMark, Term};
 
 /// Bytes before a record's body.
 pub(crate) const RECORD_HEADER_BYTES: usize = 8;
@@ -22,6 +24,7 @@ const KIND_ENTRY: u8 = 2;
 const KIND_HARD_STATE: u8 = 3;
 const KIND_TRUNCATE: u8 = 4;
 const KIND_COMPACT: u8 = 5;
+const KIND_REPAIR_MARK: u8 = 6;
 
 /// A decoded record. Entry payloads borrow from the segment's buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +34,7 @@ pub(crate) enum Record {
     HardState(HardState),
     Truncate { from: Index },
     Compact { index: Index, term: Term },
+    RepairMark(Option<RepairMark>),
 }
 
 /// The stored code of an entry kind. A kind added to `EntryKind` later has no code
@@ -109,6 +113,19 @@ pub(crate) fn encode_compact(out: &mut Vec<u8>, index: Index, term: Term) {
     push_record(
         out,
         &[&[KIND_COMPACT], &index.to_le_bytes(), &term.to_le_bytes()],
+    );
+}
+
+pub(crate) fn encode_repair_mark(out: &mut Vec<u8>, mark: Option<RepairMark>) {
+    let (through, term) = mark.map_or((0, 0), |mark| (mark.through, mark.term));
+    push_record(
+        out,
+        &[
+            &[KIND_REPAIR_MARK],
+            &[u8::from(mark.is_some())],
+            &through.to_le_bytes(),
+            &term.to_le_bytes(),
+        ],
     );
 }
 
@@ -214,6 +231,18 @@ pub(crate) fn decode_record(
                 term: word(9)?,
             }
         }
+        KIND_REPAIR_MARK => {
+            fixed(18, "repair mark size")?;
+            let mark = RepairMark {
+                through: word(2)?,
+                term: word(10)?,
+            };
+            match body[1] {
+                0 => Record::RepairMark(None),
+                1 => Record::RepairMark(Some(mark)),
+                _ => return Err(Invalid::BadBody("repair mark flag")),
+            }
+        }
         _ => return Err(Invalid::BadBody("unknown record kind")),
     };
     Ok((record, RECORD_HEADER_BYTES + length))
@@ -240,6 +269,12 @@ mod tests {
         encode_hard_state(&mut out, &HardState::default());
         encode_truncate(&mut out, 5);
         encode_compact(&mut out, 4, 2);
+        let mark = RepairMark {
+            through: 12,
+            term: 3,
+        };
+        encode_repair_mark(&mut out, Some(mark));
+        encode_repair_mark(&mut out, None);
         let buffer = Bytes::from(out);
         let mut offset = 0;
         let mut records = Vec::new();
@@ -258,6 +293,8 @@ mod tests {
                 Record::HardState(HardState::default()),
                 Record::Truncate { from: 5 },
                 Record::Compact { index: 4, term: 2 },
+                Record::RepairMark(Some(mark)),
+                Record::RepairMark(None),
             ]
         );
         assert_eq!(entry_record_bytes(&entry), 8 + 18 + 7);

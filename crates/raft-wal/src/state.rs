@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use raft_core::{HardState, Index, LogEntry, Term};
+use raft_core::{HardState, Index, LogEntry, RepairMark, Term};
 
 /// The log's logical contents.
 #[derive(Clone, Debug, Default)]
@@ -16,6 +16,8 @@ pub(crate) struct LogState {
     /// The compaction point: entries at or below it are gone; its term is kept.
     pub(crate) boundary: (Index, Term),
     pub(crate) hard_state: HardState,
+    /// Set while the node repairs entries a damaged disk lost.
+    pub(crate) repair_mark: Option<RepairMark>,
     /// Replay only: the highest index that must turn out to be compacted.
     pub(crate) gap_below: Option<Index>,
 }

@@ -5,14 +5,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use raft_core::{HardState, Index, LogEntry, RaftLog, Snapshot, Term};
+use raft_core::{HardState, Index, LogEntry, RaftLog, RepairMark, Snapshot, Term};
 
 use crate::dir::{check_or_init_format, lock, sync_dir};
 use crate::error::WalError;
 use crate::mmap::map_sealed;
 use crate::record::{
     Invalid, RECORD_HEADER_BYTES, Record, decode_record, encode_batch_start, encode_compact,
-    encode_entry, encode_hard_state, encode_truncate, entry_record_bytes, storable,
+    encode_entry, encode_hard_state, encode_repair_mark, encode_truncate, entry_record_bytes,
+    storable,
 };
 use crate::segment::{SEGMENT_HEADER_BYTES, SegmentName, decode_header, encode_header};
 use crate::snapshot_file;
@@ -20,9 +21,11 @@ use crate::state::LogState;
 
 mod options;
 mod recovery;
+mod repair;
 mod writer;
 
 pub use options::WalOptions;
+pub use repair::RepairReport;
 
 /// One segment file as the writer knows it.
 #[derive(Clone, Debug)]
@@ -79,6 +82,7 @@ pub struct WalLog {
     /// State as of the last completed sync, for the records that open a new segment.
     synced_boundary: (Index, Term),
     synced_hard_state: HardState,
+    synced_repair_mark: Option<RepairMark>,
     /// Encoded records not yet written.
     buffer: Vec<u8>,
     buffer_max_entry_index: Index,
@@ -242,6 +246,19 @@ impl RaftLog for WalLog {
         if state != self.state.hard_state {
             self.state.hard_state = state;
             encode_hard_state(&mut self.buffer, &state);
+        }
+        Ok(())
+    }
+
+    fn repair_mark(&self) -> Option<RepairMark> {
+        self.state.repair_mark
+    }
+
+    fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> raft_core::Result<()> {
+        self.check_writable().map_err(Self::storage_error)?;
+        if mark != self.state.repair_mark {
+            self.state.repair_mark = mark;
+            encode_repair_mark(&mut self.buffer, mark);
         }
         Ok(())
     }

@@ -45,7 +45,11 @@ fn valid_record_after(buffer: &Bytes, from: usize, record_bytes_max: usize) -> b
 /// file systems that extend before writing) the tail reads as zeros. Anything else —
 /// a valid record further on, a complete record with a bad checksum, a length field
 /// one bit away from a valid record — is corruption. Returns the reason if corrupt.
-fn classify_damage(buffer: &Bytes, offset: usize, record_bytes_max: usize) -> Option<&'static str> {
+pub(super) fn classify_damage(
+    buffer: &Bytes,
+    offset: usize,
+    record_bytes_max: usize,
+) -> Option<&'static str> {
     let tail = &buffer[offset..];
     if valid_record_after(buffer, offset + 1, record_bytes_max) {
         return Some("valid records follow the damaged one");
@@ -81,8 +85,16 @@ impl WalLog {
     /// # Errors
     /// As [`WalLog::open`], plus [`WalError::InvalidOption`].
     pub fn open_with(dir: impl AsRef<Path>, options: WalOptions) -> Result<Self, WalError> {
+        Self::open_inner(dir.as_ref(), options, false).map(|(wal, _)| wal)
+    }
+
+    pub(super) fn open_inner(
+        dir: &Path,
+        options: WalOptions,
+        repair: bool,
+    ) -> Result<(Self, Option<RepairReport>), WalError> {
         options.validate()?;
-        let dir = dir.as_ref().to_path_buf();
+        let dir = dir.to_path_buf();
         if !dir.is_dir() {
             // Create every missing ancestor, outermost first, each made durable in its
             // parent; an error names the directory that could not be made.
@@ -140,6 +152,7 @@ impl WalLog {
             state: LogState::default(),
             synced_boundary: (0, 0),
             synced_hard_state: HardState::default(),
+            synced_repair_mark: None,
             buffer: Vec::new(),
             buffer_max_entry_index: 0,
             buffer_first_entry_index: None,
@@ -148,9 +161,9 @@ impl WalLog {
             snapshot: None,
             stale_snapshot_files: Vec::new(),
         };
-        wal.recover(names)?;
+        let report = wal.recover(names, repair)?;
         wal.recover_snapshot(snapshot_files)?;
-        Ok(wal)
+        Ok((wal, report))
     }
 
     /// Loads the newest snapshot file; older ones are removed. A snapshot newer than the
@@ -173,7 +186,7 @@ impl WalLog {
         Ok(())
     }
 
-    fn corrupt(segment: &Path, offset: u64, reason: impl Into<String>) -> WalError {
+    pub(super) fn corrupt(segment: &Path, offset: u64, reason: impl Into<String>) -> WalError {
         WalError::Corrupt {
             segment: segment.to_path_buf(),
             offset,
@@ -181,8 +194,29 @@ impl WalLog {
         }
     }
 
-    fn recover(&mut self, names: Vec<SegmentName>) -> Result<(), WalError> {
+    fn recover(
+        &mut self,
+        names: Vec<SegmentName>,
+        repair: bool,
+    ) -> Result<Option<RepairReport>, WalError> {
+        // Replays segments up to the first damage; in repair mode, salvages from there.
+        let mut damage = None;
+        let mut count = names.len();
         for (position, window) in names.windows(2).enumerate() {
+            if window[1].seq != window[0].seq + 1 && repair {
+                // Missing segments: the damage starts where the next one begins.
+                count = position + 1;
+                damage = Some((
+                    position + 1,
+                    0,
+                    format!(
+                        "segments {}..{} are missing",
+                        window[0].seq + 1,
+                        window[1].seq
+                    ),
+                ));
+                break;
+            }
             if window[1].seq != window[0].seq + 1 {
                 return Err(Self::corrupt(
                     &window[1].path(&self.dir),
@@ -194,9 +228,8 @@ impl WalLog {
                 ));
             }
         }
-        let count = names.len();
-        for (position, name) in names.into_iter().enumerate() {
-            let last = position + 1 == count;
+        for (position, name) in names.iter().take(count).cloned().enumerate() {
+            let last = position + 1 == count && damage.is_none();
             let path = name.path(&self.dir);
             let buffer = if last {
                 Bytes::from(fs::read(&path).map_err(|error| WalError::io(&path, error))?)
@@ -204,7 +237,21 @@ impl WalLog {
                 map_sealed(&path)?
             };
             let previous_length = self.segments.last().map(|segment| segment.length);
-            let replayed = self.replay_segment(&name, &path, &buffer, last, previous_length)?;
+            let replayed = match self.replay_segment(&name, &path, &buffer, last, previous_length) {
+                Ok(replayed) => replayed,
+                Err(WalError::Corrupt {
+                    segment,
+                    offset,
+                    reason,
+                }) if repair => {
+                    // (A mismatch found in this segment's header names the one
+                    // before it, already replayed: the damage starts here.)
+                    let offset = if segment == path { offset } else { 0 };
+                    damage = Some((position, offset, reason));
+                    break;
+                }
+                Err(error) => return Err(error),
+            };
             if replayed.torn_header {
                 // A crash while creating the newest segment: it holds nothing yet.
                 fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;
@@ -236,6 +283,12 @@ impl WalLog {
                 self.active = Some(file);
             }
         }
+        let report = match damage {
+            Some((position, offset, reason)) => {
+                Some(self.salvage(&names, position, offset as u64, reason)?)
+            }
+            None => None,
+        };
         if let Some(gap) = self.state.gap_below {
             return Err(Self::corrupt(
                 &self.dir,
@@ -248,11 +301,12 @@ impl WalLog {
         }
         self.synced_boundary = self.state.boundary;
         self.synced_hard_state = self.state.hard_state;
+        self.synced_repair_mark = self.state.repair_mark;
         if self.segments.is_empty() {
             // A new log: write its first segment now so the directory is complete.
             self.sync_batch()?;
         }
-        Ok(())
+        Ok(report)
     }
 
     fn replay_segment(
@@ -322,6 +376,7 @@ impl WalLog {
                             self.state.replay_entry(entry).map_err(replay_error)?;
                         }
                         Record::HardState(state) => self.state.hard_state = state,
+                        Record::RepairMark(mark) => self.state.repair_mark = mark,
                         Record::Truncate { from } => {
                             self.state.truncate(from).map_err(replay_error)?
                         }

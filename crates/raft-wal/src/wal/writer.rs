@@ -118,6 +118,9 @@ impl WalLog {
             let (index, term) = self.synced_boundary;
             encode_compact(&mut batch, index, term);
             encode_hard_state(&mut batch, &self.synced_hard_state);
+            if self.synced_repair_mark.is_some() {
+                encode_repair_mark(&mut batch, self.synced_repair_mark);
+            }
         }
         batch.extend_from_slice(&self.buffer);
 
@@ -172,6 +175,7 @@ impl WalLog {
         self.buffer_first_entry_index = None;
         self.synced_boundary = self.state.boundary;
         self.synced_hard_state = self.state.hard_state;
+        self.synced_repair_mark = self.state.repair_mark;
         if !self.stale_snapshot_files.is_empty() {
             for path in self.stale_snapshot_files.drain(..) {
                 fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;

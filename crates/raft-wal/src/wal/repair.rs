@@ -1,0 +1,284 @@
+//! Repair mode: opening a log whose synced data is damaged (docs/RECOVERY.md). The
+//! valid prefix is kept, everything from the first damaged record on is dropped (a log
+//! must stay contiguous), the damaged files are kept aside for inspection, and a
+//! repair mark records how far the lost entries may have gone, so the node refuses to
+//! help elect a leader that could lack one of them until a leader has sent them back.
+
+use super::recovery::classify_damage;
+use super::*;
+
+/// The smallest entry record on disk: header, kind, term, index, entry kind, no command.
+const ENTRY_RECORD_BYTES_MIN: usize = RECORD_HEADER_BYTES + 18;
+
+/// Bytes of a hard-state record's body: a damaged record of another size was not one.
+const HARD_STATE_BODY_BYTES: usize = 26;
+
+/// What [`WalLog::open_repairing`] found and did to a damaged log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepairReport {
+    /// The segment file where the damage starts.
+    pub segment: PathBuf,
+    /// Byte offset of the first damaged record in it.
+    pub offset: u64,
+    /// What is wrong there.
+    pub reason: String,
+    /// The last entry kept: every entry after it was dropped.
+    pub kept_through: Index,
+    /// The mark the node repairs under (`None` when the damage cost no entry: only
+    /// records that valid ones after them supersede). The node gets entries
+    /// `kept_through + 1..=mark.through` back from a leader before it votes again for
+    /// a log less up to date than `(mark.term, mark.through)`.
+    pub mark: Option<RepairMark>,
+    /// The damaged files, kept under a `.damaged` name (ignored by the log) for
+    /// inspection.
+    pub preserved: Vec<PathBuf>,
+}
+
+impl std::fmt::Display for RepairReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "damaged write-ahead log {} at byte {}: {}; kept entries through {}",
+            self.segment.display(),
+            self.offset,
+            self.reason,
+            self.kept_through
+        )?;
+        match self.mark {
+            Some(mark) => write!(
+                f,
+                ", lost entries {}..={} at most (terms up to {}), to get back from a leader",
+                self.kept_through + 1,
+                mark.through,
+                mark.term
+            ),
+            None => write!(f, ", no entry lost"),
+        }
+    }
+}
+
+/// What the records after the damage tell: how far the log went, the newest hard
+/// state, whether a damaged region may have hidden a newer one.
+struct Scan {
+    record_bytes_max: usize,
+    /// The highest entry index seen so far (from the kept prefix on).
+    max_index: Index,
+    /// Upper bound of any index the log held.
+    bound: Index,
+    max_term: Term,
+    /// The newest hard state: the kept prefix's, then any valid one after the damage.
+    hard_state: HardState,
+    /// A damaged region that could have been a hard-state record lies after the
+    /// newest valid one.
+    hard_state_doubtful: bool,
+    /// The damaged region being walked: its first byte and length.
+    region: Option<(usize, usize)>,
+}
+
+impl Scan {
+    /// Walks `buffer[start..]` record by record, stepping one byte at a time through
+    /// damage. `last`: the newest segment, whose tail may be torn (not damage).
+    fn walk(&mut self, buffer: &Bytes, start: usize, last: bool) {
+        let mut at = start;
+        while at < buffer.len() {
+            match decode_record(buffer, at, self.record_bytes_max) {
+                Ok((record, size)) => {
+                    self.close_region(buffer);
+                    self.see(record);
+                    at += size;
+                }
+                Err(_) => {
+                    let region = self.region.get_or_insert((at, 0));
+                    region.1 += 1;
+                    at += 1;
+                }
+            }
+        }
+        match self.region {
+            // A torn write at the very end of the newest segment is a crash, not damage.
+            Some((region_start, _))
+                if last
+                    && classify_damage(buffer, region_start, self.record_bytes_max).is_none() =>
+            {
+                self.region = None;
+            }
+            _ => self.close_region(buffer),
+        }
+    }
+
+    fn see(&mut self, record: Record) {
+        match record {
+            Record::Entry(entry) => {
+                self.max_index = self.max_index.max(entry.index);
+                self.bound = self.bound.max(entry.index);
+                self.max_term = self.max_term.max(entry.term);
+            }
+            Record::HardState(state) => {
+                self.max_term = self.max_term.max(state.term);
+                let newest = (self.hard_state.term, self.hard_state.voted_for.is_some());
+                if (state.term, state.voted_for.is_some()) >= newest {
+                    self.hard_state = state;
+                    self.hard_state_doubtful = false;
+                } else {
+                    // An older term or a vote taken back after a newer one: a record
+                    // written where it does not belong, so the newest may be gone.
+                    self.hard_state_doubtful = true;
+                }
+            }
+            Record::Compact { term, .. } => self.max_term = self.max_term.max(term),
+            Record::RepairMark(Some(mark)) => {
+                self.bound = self.bound.max(mark.through);
+                self.max_term = self.max_term.max(mark.term);
+            }
+            Record::BatchStart { .. } | Record::Truncate { .. } | Record::RepairMark(None) => {}
+        }
+    }
+
+    /// Ends a damaged region: it held at most one entry per minimal entry record, all
+    /// after the highest index seen before it; it may have been a hard state unless it
+    /// is exactly one record (its length field intact) of another size.
+    fn close_region(&mut self, buffer: &Bytes) {
+        let Some((start, length)) = self.region.take() else {
+            return;
+        };
+        let entries_max = length.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
+        self.bound = self.bound.max(self.max_index + entries_max);
+        let declared = buffer
+            .get(start..start + 4)
+            .map(|bytes| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize);
+        let one_other_record = declared.is_some_and(|body| {
+            RECORD_HEADER_BYTES + body == length && body != HARD_STATE_BODY_BYTES
+        });
+        if !one_other_record {
+            self.hard_state_doubtful = true;
+        }
+    }
+}
+
+impl WalLog {
+    /// Opens the log in `dir` like [`WalLog::open_with`], but a log whose synced
+    /// data is damaged is repaired instead of refused: the entries before the first
+    /// damaged record are kept, everything from it on is dropped, the damaged files
+    /// are kept aside under a `.damaged` name, and the log records a
+    /// [`RepairMark`] the node clears once a leader has sent the lost entries back.
+    /// Returns the report when anything was repaired.
+    ///
+    /// # Errors
+    /// As [`WalLog::open_with`]; [`WalError::Corrupt`] still when the damage may have
+    /// destroyed the newest term and vote (a node that lost its vote must not vote
+    /// again as itself: docs/RECOVERY.md, rule 2), or a snapshot file is damaged.
+    pub fn open_repairing(
+        dir: impl AsRef<Path>,
+        options: WalOptions,
+    ) -> Result<(Self, Option<RepairReport>), WalError> {
+        Self::open_inner(dir.as_ref(), options, true)
+    }
+
+    /// Repair of the damage replay met at `offset` of segment `names[position]`: the
+    /// state holds the valid prefix. Reads the rest, decides, then rewrites.
+    pub(super) fn salvage(
+        &mut self,
+        names: &[SegmentName],
+        position: usize,
+        offset: u64,
+        reason: String,
+    ) -> Result<RepairReport, WalError> {
+        let kept_through = self.state.last_index();
+        let mut scan = Scan {
+            record_bytes_max: self.options.record_bytes_max,
+            max_index: kept_through,
+            bound: self
+                .state
+                .repair_mark
+                .map_or(kept_through, |mark| mark.through),
+            max_term: self.state.hard_state.term,
+            hard_state: self.state.hard_state,
+            hard_state_doubtful: false,
+            region: None,
+        };
+        for (step, name) in names[position..].iter().enumerate() {
+            let path = name.path(&self.dir);
+            let buffer = Bytes::from(fs::read(&path).map_err(|error| WalError::io(&path, error))?);
+            let start = if step == 0 {
+                offset as usize
+            } else {
+                // Entries of a later segment start at its first index or above.
+                scan.bound = scan.bound.max(name.first_index.saturating_sub(1));
+                SEGMENT_HEADER_BYTES
+            };
+            if step == 0 && start < SEGMENT_HEADER_BYTES {
+                // A damaged header: the whole segment is one damaged region.
+                scan.region = Some((0, 0));
+            }
+            let last = position + step + 1 == names.len();
+            scan.walk(&buffer, start.min(buffer.len()), last);
+        }
+        let segment = names[position].path(&self.dir);
+        if scan.hard_state_doubtful {
+            return Err(Self::corrupt(
+                &segment,
+                offset,
+                format!(
+                    "{reason}; the damage may have destroyed this node's newest term and vote, \
+                     so it must not vote again as itself: add it back to the cluster as a new \
+                     node (docs/RECOVERY.md, rule 2)"
+                ),
+            ));
+        }
+        let mut hard_state = scan.hard_state;
+        hard_state.commit_index = hard_state.commit_index.min(kept_through);
+        let mark = (scan.bound > kept_through).then_some(RepairMark {
+            through: scan.bound,
+            term: scan.max_term.max(hard_state.term),
+        });
+
+        // Decided: keep the damaged files aside, cut the segment at the damage, drop
+        // the later ones.
+        let mut preserved = Vec::new();
+        for (step, name) in names[position..].iter().enumerate() {
+            let path = name.path(&self.dir);
+            let aside = self.dir.join(format!("{}.damaged", name.file_name()));
+            if step == 0 {
+                let _bytes =
+                    fs::copy(&path, &aside).map_err(|error| WalError::io(&aside, error))?;
+                if offset as usize >= SEGMENT_HEADER_BYTES {
+                    let file = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|error| WalError::io(&path, error))?;
+                    file.set_len(offset)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|error| WalError::io(&path, error))?;
+                    self.segments.push(Segment {
+                        name: name.clone(),
+                        path: path.clone(),
+                        length: offset,
+                        max_entry_index: kept_through,
+                    });
+                } else {
+                    fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;
+                }
+            } else {
+                fs::rename(&path, &aside).map_err(|error| WalError::io(&path, error))?;
+            }
+            preserved.push(aside);
+        }
+        sync_dir(&self.dir)?;
+        // The next sync opens a new segment with the repaired state in its preamble.
+        self.active = None;
+        self.state.hard_state = hard_state;
+        self.state.repair_mark = mark;
+        self.synced_boundary = self.state.boundary;
+        self.synced_hard_state = hard_state;
+        self.synced_repair_mark = mark;
+        self.sync_batch()?;
+        Ok(RepairReport {
+            segment,
+            offset,
+            reason,
+            kept_through,
+            mark,
+            preserved,
+        })
+    }
+}
