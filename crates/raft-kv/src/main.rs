@@ -19,6 +19,7 @@ use raft_kv::torture::{self, TortureOptions};
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
+              [--segment-bytes 67108864]
               [--metrics IP:PORT]
               [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
@@ -171,6 +172,13 @@ fn serve(args: &Args) -> Result<(), String> {
     config.tick = Duration::from_millis(args.get("tick-ms", 10)?);
     config.fsync = !args.flag("no-fsync");
     config.snapshot_every = args.get("snapshot-every", 10_000)?;
+    config.segment_bytes = args.get("segment-bytes", config.segment_bytes)?;
+    if config.segment_bytes < 4096 {
+        return Err(format!(
+            "--segment-bytes {}: at least 4096",
+            config.segment_bytes
+        ));
+    }
     if let Some(address) = args.all("metrics").last() {
         config.metrics = Some(
             address

@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub tick: Duration,
     /// fsync the log before acknowledging (turn off only for experiments).
     pub fsync: bool,
+    /// A log segment file is sealed at this size and a new one started.
+    pub segment_bytes: u64,
     /// Take a snapshot (and compact the log) every this many applied entries; 0: never.
     pub snapshot_every: u64,
     /// Print role changes and restarts to stdout.
@@ -99,6 +101,7 @@ impl ServerConfig {
             voters: Vec::new(),
             tick: Duration::from_millis(10),
             fsync: true,
+            segment_bytes: raft_io::WalOptions::default().segment_bytes_max,
             snapshot_every: 10_000,
             verbose: true,
             deferred_leader_sync: true,
@@ -309,6 +312,13 @@ impl Server {
                 println!(
                     "[node {}] removed from the cluster's configuration (committed at index \
                      {index}): this node no longer takes part; stop it",
+                    self.config.id
+                );
+            }
+            Action::Repaired { through } => {
+                // Said even when quiet: it closes the repair the start-up line opened.
+                println!(
+                    "[node {}] repaired: the leader sent back every entry through {through}                      that the damaged disk lost; this node votes again",
                     self.config.id
                 );
             }

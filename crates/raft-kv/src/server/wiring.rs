@@ -16,10 +16,20 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         .ok_or_else(|| format!("node {} is not among the members", config.id))?;
     let options = WalOptions {
         fsync: config.fsync,
+        segment_bytes_max: config.segment_bytes,
         ..WalOptions::default()
     };
-    let log = WalLog::open_with(&config.data_dir, options)
+    // A damaged log is repaired, not refused: the node gets the lost entries back from
+    // a leader (docs/RECOVERY.md). A lost vote is still refused.
+    let (log, repair) = WalLog::open_repairing(&config.data_dir, options)
         .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
+    if let Some(report) = repair {
+        // Said even when quiet: an operator wants to know the disk lost data.
+        println!(
+            "[node {}] repairing: {report}; damaged files kept as {:?}",
+            config.id, report.preserved
+        );
+    }
     let log = metrics::TimedLog::new(log);
     let voters: Vec<NodeId> = if config.voters.is_empty() {
         config.members.keys().copied().collect()

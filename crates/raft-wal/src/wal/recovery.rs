@@ -285,7 +285,7 @@ impl WalLog {
         }
         let report = match damage {
             Some((position, offset, reason)) => {
-                Some(self.salvage(&names, position, offset as u64, reason)?)
+                Some(self.salvage(&names, position, offset, reason)?)
             }
             None => None,
         };
