@@ -31,10 +31,12 @@ pub struct Faults {
     /// Disk errors: a sync fails, the node stops and is restarted from what reached
     /// the disk (memory storage only).
     pub storage: bool,
-    /// Damaged disks: now and then a crash also loses synced entries from a random
-    /// point on (a record that fails its checksum, and everything after it), so the
-    /// node restarts repairing entries it may have acknowledged (docs/RECOVERY.md,
-    /// rule 1). Memory storage only; at most a minority of the nodes at a time.
+    /// Damaged disks: now and then a crash also damages synced data, so the node
+    /// restarts repairing entries it may have acknowledged (docs/RECOVERY.md, rule 1).
+    /// A memory log loses its entries from a random point on; a WalLog gets a flipped
+    /// bit, a torn (zeroed) sector or a misdirected write in one of its files and is
+    /// reopened in repair mode. At most a minority of each configuration's voters at
+    /// a time.
     pub disk: bool,
 }
 

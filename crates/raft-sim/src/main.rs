@@ -69,7 +69,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
     let profile: Profile = value(args, "--faults", Profile::All)?;
     let started = Instant::now();
     let (mut events, mut operations, mut failures) = (0u64, 0u64, 0u64);
-    let (mut damages, mut repairs, mut repair_ticks_max) = (0u64, 0u64, 0u64);
+    let (mut damages, mut repairs, mut repair_ticks_max, mut refusals) = (0u64, 0u64, 0u64, 0u64);
     let mut stderr = std::io::stderr();
     for (done, seed) in (start..start + seeds).enumerate() {
         match run_seed(seed, config_for(args, seed, profile)?) {
@@ -79,6 +79,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
                 damages += stats.disk_damages;
                 repairs += stats.repairs;
                 repair_ticks_max = repair_ticks_max.max(stats.repair_ticks_max);
+                refusals += stats.disk_refusals;
             }
             Err(violation) => {
                 failures += 1;
@@ -107,7 +108,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
     );
     if damages > 0 {
         println!(
-            "damaged disks: {damages}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired)"
+            "damaged disks: {damages}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WAL damage refused as a possible lost vote: {refusals}"
         );
     }
     println!("{} passed, {failures} failed", seeds - failures);

@@ -5,6 +5,7 @@
 
 mod checker;
 mod clients;
+mod disk;
 mod driver;
 mod nemesis;
 mod network;
@@ -80,6 +81,10 @@ pub struct RunStats {
     pub repairs: u64,
     /// The longest repair, in ticks from the restart to the repair mark's clearing.
     pub repair_ticks_max: u64,
+    /// Damaged WalLogs refused because the damage may have hit the hard state (the
+    /// undamaged file is put back: re-adding a node under a new identity is not
+    /// simulated).
+    pub disk_refusals: u64,
 }
 
 #[derive(Clone, Debug)]

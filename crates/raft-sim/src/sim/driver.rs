@@ -57,7 +57,13 @@ pub(super) struct Leading {
 /// directory of its WalLog, recovered on restart.
 pub(super) enum Down {
     Memory(Box<SimLog>),
-    Wal(std::path::PathBuf),
+    Wal {
+        dir: std::path::PathBuf,
+        /// A file the crash damaged and its bytes before: put back if the damage
+        /// turns out to have destroyed the hard state (the WAL refuses such a log;
+        /// re-adding a node under a new identity is not simulated).
+        undo: Option<(std::path::PathBuf, Vec<u8>)>,
+    },
 }
 
 /// A node is up or down: never both, never neither.

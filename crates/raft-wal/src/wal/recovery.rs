@@ -161,7 +161,8 @@ impl WalLog {
             snapshot: None,
             stale_snapshot_files: Vec::new(),
         };
-        let report = wal.recover(names, repair)?;
+        let snapshot_index_max = snapshot_files.iter().map(|(index, _)| *index).max();
+        let report = wal.recover(names, repair.then_some(snapshot_index_max))?;
         wal.recover_snapshot(snapshot_files)?;
         Ok((wal, report))
     }
@@ -194,11 +195,15 @@ impl WalLog {
         }
     }
 
+    /// Replays `names`. `repair`: repair mode, with the index of the newest snapshot
+    /// file (which can cover entries whose compaction record the damage destroyed).
     fn recover(
         &mut self,
         names: Vec<SegmentName>,
-        repair: bool,
+        repair: Option<Option<Index>>,
     ) -> Result<Option<RepairReport>, WalError> {
+        let snapshot_covers = |gap: Index| repair.flatten().is_some_and(|index| index >= gap);
+        let repair = repair.is_some();
         // Replays segments up to the first damage; in repair mode, salvages from there.
         let mut damage = None;
         let mut count = names.len();
@@ -285,11 +290,26 @@ impl WalLog {
         }
         let report = match damage {
             Some((position, offset, reason)) => {
+                if let Some(gap) = self.state.gap_below.filter(|&gap| !snapshot_covers(gap)) {
+                    // The record saying where the log starts is gone with the damage.
+                    return Err(Self::corrupt(
+                        &names[position].path(&self.dir),
+                        offset,
+                        format!(
+                            "{reason}; entries up to {gap} are missing and no snapshot covers                              them: this log cannot be repaired, add the node back as a new                              node (docs/RECOVERY.md, rule 2)"
+                        ),
+                    ));
+                }
                 Some(self.salvage(&names, position, offset, reason)?)
             }
             None => None,
         };
-        if let Some(gap) = self.state.gap_below {
+        // (A snapshot file covering the gap is applied next, by recover_snapshot.)
+        if let Some(gap) = self
+            .state
+            .gap_below
+            .filter(|&gap| !(report.is_some() && snapshot_covers(gap)))
+        {
             return Err(Self::corrupt(
                 &self.dir,
                 0,

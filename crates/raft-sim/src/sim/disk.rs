@@ -1,0 +1,234 @@
+//! Crashes, restarts and damaged disks: a crash loses unsynced writes (or keeps a torn
+//! prefix of them); with the `disk` fault it may also damage synced data. Memory logs
+//! lose entries from a point on (`CrashLog::after_disk_damage`); WalLogs get real
+//! damage in their files (a flipped bit, a torn sector, a record written at the wrong
+//! offset) and restart through `WalLog::open_repairing`. Either way the node repairs
+//! from its peers (docs/RECOVERY.md, rule 1).
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// Bytes of a disk sector: a torn write loses whole sectors.
+const SECTOR_BYTES: usize = 512;
+
+impl Simulation {
+    pub(super) fn crash(&mut self, id: NodeId) {
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        if !node.is_up() {
+            return;
+        }
+        // (A placeholder for the moment the storage is taken from the RaftNode.)
+        let placeholder = Life::Down(Down::Wal {
+            dir: PathBuf::new(),
+            undo: None,
+        });
+        let Life::Up(raft) = std::mem::replace(&mut node.life, placeholder) else {
+            unreachable!("checked up above");
+        };
+        let damage = self.disk_damage_allowed(id, raft.membership()) && self.rng.chance(250);
+        let mut damaged = None;
+        let (down, unsynced, torn) = match raft.into_log() {
+            SimStorage::Memory(log) => {
+                let unsynced = log.unsynced_writes();
+                let torn = if unsynced > 0 {
+                    self.rng.below(unsynced as u64 + 1) as usize
+                } else {
+                    0
+                };
+                let mut log = log.after_crash(torn);
+                // A synced record fails its checksum: it and everything after it is
+                // lost, recent entries most often.
+                let (first, last) = (log.snapshot_index() + 1, log.last_index());
+                if damage && first <= last {
+                    let span = (last - first + 1).min(1 + self.rng.below(12));
+                    let lost_from = last + 1 - span;
+                    log = log.after_disk_damage(lost_from);
+                    damaged = Some(format!("entries {lost_from}..={last} are lost"));
+                }
+                (Down::Memory(Box::new(log)), unsynced, torn)
+            }
+            // Dropping a WalLog loses exactly its unwritten buffer, as a crash does.
+            SimStorage::Wal(log) => {
+                let dir = log.dir().to_path_buf();
+                drop(log);
+                let undo = if damage {
+                    self.damage_wal(&dir).map(|(what, undo)| {
+                        damaged = Some(what);
+                        undo
+                    })
+                } else {
+                    None
+                };
+                (Down::Wal { dir, undo }, 0, 0)
+            }
+        };
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        node.life = Life::Down(down);
+        node.kv = Kv::default();
+        node.waiting.clear();
+        node.reads.clear();
+        node.leading = None;
+        self.stats.crashes += 1;
+        self.record(|| TraceEvent::Crash { node: id });
+        self.record_state(id);
+        self.note(Some(id), || {
+            format!("crashes (keeps {torn} of {unsynced} unsynced writes)")
+        });
+        if let Some(what) = damaged {
+            self.stats.disk_damages += 1;
+            self.note(Some(id), || format!("its disk is damaged: {what}"));
+        }
+    }
+
+    /// Damages one of the segment files in `dir`: a flipped bit, a torn (zeroed)
+    /// sector, or a stretch of the file copied over another (a misdirected write).
+    /// Returns what was done and the file's bytes before.
+    fn damage_wal(&mut self, dir: &Path) -> Option<(String, (PathBuf, Vec<u8>))> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
+            .collect();
+        files.sort();
+        let file = files
+            .get(self.rng.below(files.len() as u64) as usize)?
+            .clone();
+        let before = std::fs::read(&file).ok()?;
+        // Past the segment header: a damaged header is tested in raft-wal.
+        let header = 28;
+        if before.len() <= header + 64 {
+            return None;
+        }
+        let mut bytes = before.clone();
+        let span = (bytes.len() - header) as u64;
+        let at = header + self.rng.below(span) as usize;
+        let name = file
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        let what = match self.rng.below(3) {
+            0 => {
+                let bit = self.rng.below(8);
+                bytes[at] ^= 1 << bit;
+                format!("bit {bit} of byte {at} of {name:?} flipped")
+            }
+            // A sector of synced data reads back as zeros. Only where valid data
+            // follows: zeros at the very end of the newest segment are what a torn
+            // (unacknowledged) write leaves, and a synced tail that vanishes is a
+            // lying fsync, which no protocol survives.
+            1 if at + SECTOR_BYTES + 64 < bytes.len() => {
+                let start = (at / SECTOR_BYTES * SECTOR_BYTES).max(header);
+                let end = at / SECTOR_BYTES * SECTOR_BYTES + SECTOR_BYTES;
+                bytes[start..end].fill(0);
+                format!("sector at {start} of {name:?} zeroed")
+            }
+            1 => {
+                let bit = self.rng.below(8);
+                bytes[at] ^= 1 << bit;
+                format!("bit {bit} of byte {at} of {name:?} flipped")
+            }
+            _ => {
+                let length = (1 + self.rng.below(96) as usize).min(bytes.len() - at);
+                let from = header + self.rng.below(span) as usize;
+                let length = length.min(bytes.len() - from);
+                let chunk = bytes[from..from + length].to_vec();
+                bytes[at..at + length].copy_from_slice(&chunk);
+                format!("{length} bytes from {from} of {name:?} written at {at}")
+            }
+        };
+        std::fs::write(&file, &bytes).ok()?;
+        Some((what, (file, before)))
+    }
+
+    /// Whether a crash of `id` may also damage its disk: the run has the fault, and
+    /// the damaged or repairing voters of `membership` (the configuration `id`
+    /// follows; both halves when joint), counting `id`, stay a minority of each half,
+    /// so intact voters can still elect a leader that repairs them. (More damage
+    /// than that makes the cluster wait for an operator, which is right but not what
+    /// a seed can check.)
+    fn disk_damage_allowed(&self, id: NodeId, membership: &Membership) -> bool {
+        if !self.config.faults.disk || self.healed {
+            return false;
+        }
+        let damaged = |other: NodeId| {
+            other == id
+                || self.nodes.get(&other).is_some_and(|node| match &node.life {
+                    Life::Up(raft) => raft.log().repair_mark().is_some(),
+                    Life::Down(Down::Memory(log)) => log.repair_mark().is_some(),
+                    Life::Down(Down::Wal { undo, .. }) => undo.is_some(),
+                })
+        };
+        let minority = |voters: &[NodeId]| {
+            let count = voters.iter().filter(|&&voter| damaged(voter)).count();
+            count <= voters.len().saturating_sub(1) / 2
+        };
+        minority(membership.voters()) && minority(membership.outgoing_voters())
+    }
+
+    /// Opens a crashed node's WalLog in repair mode. A log refused because the damage
+    /// may have destroyed its hard state (rule 2) gets its undamaged file back.
+    fn open_wal(
+        &mut self,
+        id: NodeId,
+        dir: &Path,
+        undo: Option<(PathBuf, Vec<u8>)>,
+    ) -> Result<raft_wal::WalLog, Violation> {
+        match raft_wal::WalLog::open_repairing(dir, Self::wal_options()) {
+            Ok((log, report)) => {
+                if let Some(report) = report {
+                    self.note(Some(id), || format!("repairing: {report}"));
+                }
+                Ok(log)
+            }
+            Err(raft_wal::WalError::Corrupt { reason, .. })
+                if reason.contains("rule 2") && undo.is_some() =>
+            {
+                let (file, before) = undo.expect("checked");
+                self.stats.disk_refusals += 1;
+                self.note(Some(id), || {
+                    "log refused (its vote may be lost, or where it starts): the undamaged file is put back".to_string()
+                });
+                std::fs::write(&file, before)
+                    .map_err(|error| self.violation("WAL recovery", format!("n{id}: {error}")))?;
+                raft_wal::WalLog::open_with(dir, Self::wal_options())
+                    .map_err(|error| self.violation("WAL recovery", format!("n{id}: {error}")))
+            }
+            Err(error) => Err(self.violation("WAL recovery", format!("n{id}: {error}"))),
+        }
+    }
+
+    pub(super) fn restart(&mut self, id: NodeId) -> Result<(), Violation> {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let config = Self::node_config(self.seed, &self.config, id, &ids);
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        if node.is_up() {
+            return Ok(());
+        }
+        // (A placeholder until the storage is opened again.)
+        let placeholder = Down::Wal {
+            dir: PathBuf::new(),
+            undo: None,
+        };
+        let Life::Down(down) = std::mem::replace(&mut node.life, Life::Down(placeholder)) else {
+            unreachable!("checked down above");
+        };
+        let storage = match down {
+            Down::Memory(log) => SimStorage::Memory(*log),
+            Down::Wal { dir, undo } => SimStorage::Wal(self.open_wal(id, &dir, undo)?),
+        };
+        let raft = RaftNode::try_with_log(config, storage)
+            .map_err(|error| self.violation("Restart", format!("n{id}: {error}")))?;
+        let repairing = raft.log().repair_mark().is_some();
+        let now = self.queue.now();
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        node.life = Life::Up(Box::new(raft));
+        if repairing {
+            node.repairing_since = node.repairing_since.or(Some(now));
+        }
+        self.note(Some(id), || "restarts from its durable log".into());
+        self.record(|| TraceEvent::Restart { node: id });
+        self.record_state(id);
+        Ok(())
+    }
+}
