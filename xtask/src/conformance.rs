@@ -265,6 +265,21 @@ const RULES: &[Rule] = &[
         test: "configuration_survives_restart",
     },
     Rule {
+        rule: "recovery: a node that lost entries elects no leader without them",
+        test_binary: "recovery",
+        test: "a_follower_that_lost_a_committed_entry_does_not_elect_a_leader_without_it",
+    },
+    Rule {
+        rule: "recovery: votes only for logs as good as the lost one",
+        test_binary: "recovery",
+        test: "a_repairing_node_votes_only_for_logs_as_good_as_the_lost_one",
+    },
+    Rule {
+        rule: "recovery: a damaged leader is repaired by the next",
+        test_binary: "recovery",
+        test: "a_leader_whose_own_entry_is_damaged_is_repaired_by_the_next_leader",
+    },
+    Rule {
         rule: "§7 lagging follower installs a chunked snapshot",
         test_binary: "snapshots",
         test: "lagging_follower_catches_up_from_a_chunked_snapshot",

@@ -193,3 +193,54 @@ fn a_healthy_log_needs_no_repair() {
         Some(mark)
     );
 }
+
+// The commit index of a repaired log is the kept prefix's own: after the damage the
+// log may have been truncated and rewritten (here entries 3.. in term 2, committed
+// through 5), so a later commit index would name entries the prefix holds other
+// versions of (entries 3 and 4 of term 1, never committed).
+#[test]
+fn a_repaired_log_commits_only_what_its_prefix_knew_committed() {
+    let temp = TempDir::new("repair-commit");
+    let dir = temp.child("wal");
+    {
+        let mut log = WalLog::open_with(&dir, small_segments()).unwrap();
+        let state = |term, commit_index| HardState {
+            term,
+            voted_for: Some(1),
+            commit_index,
+        };
+        log.append(&[entry(1, 1), entry(1, 2), entry(1, 3), entry(1, 4)])
+            .unwrap();
+        log.set_hard_state(state(1, 2)).unwrap();
+        log.sync().unwrap();
+        log.append(&[entry(1, 5)]).unwrap();
+        log.sync().unwrap();
+        log.set_hard_state(state(2, 2)).unwrap();
+        log.truncate(3).unwrap();
+        log.append(&[entry(2, 3), entry(2, 4), entry(2, 5)])
+            .unwrap();
+        log.set_hard_state(state(2, 5)).unwrap();
+        log.sync().unwrap();
+    }
+    let file = segments(&dir).last().unwrap().clone();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let needle = b"entry 5 of term 1";
+    let at = bytes
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .unwrap();
+    bytes[at] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let (log, report) = WalLog::open_repairing(&dir, small_segments()).unwrap();
+    let report = report.expect("damage found");
+    assert_eq!(report.kept_through, 4);
+    let state = log.hard_state();
+    assert_eq!(
+        (state.term, state.voted_for),
+        (2, Some(1)),
+        "the newest term and vote"
+    );
+    assert_eq!(state.commit_index, 2, "only what the prefix knew committed");
+    let mark = log.repair_mark().expect("entries lost");
+    assert!(mark.through >= 5 && mark.term == 2, "{mark:?}");
+}

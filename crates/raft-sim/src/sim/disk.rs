@@ -128,13 +128,23 @@ impl Simulation {
                 bytes[at] ^= 1 << bit;
                 format!("bit {bit} of byte {at} of {name:?} flipped")
             }
+            // A misdirected write: a whole sector lands on another sector of the file.
+            // (Records are not bound to their position, so a copy that happened to
+            // replace whole records with older valid ones would go unnoticed: see
+            // ARCHITECTURE.md. Sector copies almost never line up with records.)
             _ => {
-                let length = (1 + self.rng.below(96) as usize).min(bytes.len() - at);
-                let from = header + self.rng.below(span) as usize;
-                let length = length.min(bytes.len() - from);
-                let chunk = bytes[from..from + length].to_vec();
-                bytes[at..at + length].copy_from_slice(&chunk);
-                format!("{length} bytes from {from} of {name:?} written at {at}")
+                let sectors = bytes.len() / SECTOR_BYTES;
+                if sectors < 2 {
+                    return None;
+                }
+                let from = self.rng.below(sectors as u64) as usize * SECTOR_BYTES;
+                let to = self.rng.below(sectors as u64) as usize * SECTOR_BYTES;
+                if from == to || to < header {
+                    return None;
+                }
+                let chunk = bytes[from..from + SECTOR_BYTES].to_vec();
+                bytes[to..to + SECTOR_BYTES].copy_from_slice(&chunk);
+                format!("sector at {from} of {name:?} written over the one at {to}")
             }
         };
         std::fs::write(&file, &bytes).ok()?;

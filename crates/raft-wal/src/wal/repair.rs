@@ -114,15 +114,21 @@ impl Scan {
                 self.max_term = self.max_term.max(entry.term);
             }
             Record::HardState(state) => {
+                // Hard states only grow: a term never goes back, a vote is not taken
+                // back within its term, a commit index never shrinks. An older one is a
+                // copy written where it does not belong (a misdirected write), so the
+                // newest may be gone; an equal one (a new segment's preamble repeats
+                // the last) proves nothing about what a damaged region held.
                 self.max_term = self.max_term.max(state.term);
-                let newest = (self.hard_state.term, self.hard_state.voted_for.is_some());
-                if (state.term, state.voted_for.is_some()) >= newest {
-                    self.hard_state = state;
-                    self.hard_state_doubtful = false;
-                } else {
-                    // An older term or a vote taken back after a newer one: a record
-                    // written where it does not belong, so the newest may be gone.
-                    self.hard_state_doubtful = true;
+                let key =
+                    |state: &HardState| (state.term, state.voted_for.is_some(), state.commit_index);
+                match key(&state).cmp(&key(&self.hard_state)) {
+                    std::cmp::Ordering::Greater => {
+                        self.hard_state = state;
+                        self.hard_state_doubtful = false;
+                    }
+                    std::cmp::Ordering::Equal => {}
+                    std::cmp::Ordering::Less => self.hard_state_doubtful = true,
                 }
             }
             Record::Compact { term, .. } => self.max_term = self.max_term.max(term),
@@ -225,8 +231,12 @@ impl WalLog {
                 ),
             ));
         }
+        // Term and vote from the newest hard state; the commit index from the kept
+        // prefix's own: entries after the damage may have replaced some of the
+        // prefix's (a truncation the damage hid), so a later commit index can name
+        // entries the prefix holds other versions of.
         let mut hard_state = scan.hard_state;
-        hard_state.commit_index = hard_state.commit_index.min(kept_through);
+        hard_state.commit_index = self.state.hard_state.commit_index.min(kept_through);
         let mark = (scan.bound > kept_through).then_some(RepairMark {
             through: scan.bound,
             term: scan.max_term.max(hard_state.term),
