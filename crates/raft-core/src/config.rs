@@ -43,6 +43,8 @@ pub struct RaftConfig {
     lease_read_drift_ticks: Option<u32>,
     snapshot_chunk_bytes_max: usize,
     deferred_leader_sync: bool,
+    async_persistence: bool,
+    uncommitted_bytes_max: u64,
     append_coalescing: bool,
     follower_reads: bool,
     entry_bytes_max: Option<usize>,
@@ -77,6 +79,8 @@ impl RaftConfig {
     /// Default cap on the reads a leader holds while they wait for a confirmation round
     /// or for its commit index to become current.
     pub const PENDING_READS_MAX_DEFAULT: usize = 4096;
+    /// Default cap on the bytes of proposals a leader holds uncommitted: 64 MiB.
+    pub const UNCOMMITTED_BYTES_MAX_DEFAULT: u64 = 64 << 20;
     /// Default cap on the size of a snapshot a follower receives: 4 GiB.
     pub const SNAPSHOT_BYTES_MAX_DEFAULT: u64 = 4 << 30;
 
@@ -107,6 +111,8 @@ impl RaftConfig {
             lease_read_drift_ticks: None,
             snapshot_chunk_bytes_max: Self::SNAPSHOT_CHUNK_BYTES_MAX_DEFAULT,
             deferred_leader_sync: false,
+            async_persistence: false,
+            uncommitted_bytes_max: Self::UNCOMMITTED_BYTES_MAX_DEFAULT,
             append_coalescing: true,
             follower_reads: false,
             entry_bytes_max: None,
@@ -191,6 +197,18 @@ impl RaftConfig {
     /// can always carry it: an entry that cannot be sent never holds up replication.
     pub fn with_entry_bytes_max(mut self, bytes: usize) -> Self {
         self.entry_bytes_max = Some(bytes);
+        self
+    }
+
+    /// Caps the bytes of proposals a leader holds appended but not committed in its
+    /// term (etcd's `MaxUncommittedEntriesSize`; default
+    /// [`RaftConfig::UNCOMMITTED_BYTES_MAX_DEFAULT`]). A proposal past it is refused
+    /// with [`Error::LimitExceeded`](crate::Error::LimitExceeded), which is retryable,
+    /// and nothing is appended; a leader with nothing uncommitted takes one batch
+    /// whatever its size. So a slow disk or a slow majority cannot make a leader's
+    /// memory grow without limit. `u64::MAX`: no limit.
+    pub fn with_uncommitted_bytes_max(mut self, bytes: u64) -> Self {
+        self.uncommitted_bytes_max = bytes;
         self
     }
 
@@ -326,6 +344,43 @@ impl RaftConfig {
         self
     }
 
+    /// Lets every role end a step with writes not yet durable (etcd's
+    /// `AsyncStorageWrites`, raft-rs's async ready), so a driver can step many inbound
+    /// messages and sync once. Implies [`RaftConfig::with_deferred_leader_sync`].
+    ///
+    /// A step that wrote something a reply depends on (a term, a vote, a follower's
+    /// entries, a truncation) keeps every message it would send inside the node and
+    /// returns [`Action::SyncLog`](crate::Action::SyncLog) instead; later steps' messages
+    /// queue behind them. [`Event::SyncLog`](crate::Event::SyncLog) syncs and returns
+    /// the held messages, in order, before that step's own: no acknowledgement, vote or
+    /// commit count leaves before its write is durable, exactly as with the default.
+    /// Commands are applied only up to what the log has made durable. A snapshot
+    /// install is still synced within its step. A driver that never steps `SyncLog`
+    /// still makes progress: the next tick syncs. Off by default.
+    ///
+    /// ```
+    /// use raft_core::{Action, Event, RaftConfig, RaftNode};
+    /// let config = RaftConfig::new(1, [1, 2, 3])
+    ///     .with_pre_vote(false)
+    ///     .with_async_persistence(true);
+    /// let mut node = RaftNode::new(config);
+    /// // A candidate's vote for itself is a write: its vote requests wait for the sync.
+    /// let mut actions = Vec::new();
+    /// while !actions.contains(&Action::SyncLog) {
+    ///     actions = node.step(Event::Tick).unwrap();
+    /// }
+    /// assert!(!actions.iter().any(|action| matches!(action, Action::Send { .. })));
+    /// let released = node.step(Event::SyncLog).unwrap();
+    /// assert!(released.iter().any(|action| matches!(action, Action::Send { .. })));
+    /// ```
+    pub fn with_async_persistence(mut self, enabled: bool) -> Self {
+        self.async_persistence = enabled;
+        if enabled {
+            self.deferred_leader_sync = true;
+        }
+        self
+    }
+
     /// Seeds the election-timeout PRNG. Same seed, same events: same actions.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -420,6 +475,17 @@ impl RaftConfig {
     /// [`RaftConfig::with_entry_bytes_max`], else [`RaftConfig::append_bytes_max`].
     pub fn entry_bytes_max(&self) -> usize {
         self.entry_bytes_max.unwrap_or(self.append_bytes_max)
+    }
+
+    /// Maximum bytes of proposals a leader holds uncommitted.
+    pub fn uncommitted_bytes_max(&self) -> u64 {
+        self.uncommitted_bytes_max
+    }
+
+    /// Whether every role may end a step with writes not yet durable
+    /// ([`RaftConfig::with_async_persistence`]).
+    pub fn async_persistence(&self) -> bool {
+        self.async_persistence
     }
 
     /// Maximum reads a leader holds at once.

@@ -187,6 +187,7 @@ pub mod testing;
 mod timers;
 mod transport;
 mod types;
+mod uncommitted;
 
 pub use bytes::Bytes;
 pub use config::RaftConfig;

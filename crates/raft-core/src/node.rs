@@ -43,6 +43,7 @@ use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
 use crate::status::{PeerReplication, PeerStatus, Status};
 use crate::sync_state::SyncState;
 use crate::timers::Timers;
+use crate::uncommitted::Uncommitted;
 use crate::types::{
     EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, RepairMark, Role, Snapshot,
     TERM_ADVANCE_MAX, TERM_MAX, Term,
@@ -126,6 +127,10 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// What was handed to the log and what of it is durable (only a leader's
     /// deferred proposals outlive the step that wrote them).
     sync: SyncState,
+    /// Async persistence: messages waiting for the sync of what they depend on.
+    held: Vec<Action>,
+    /// Leader only: proposals appended in this term and not yet committed.
+    uncommitted: Uncommitted,
     /// The log broke its contract in a place that cannot return an error (it claimed
     /// entries it then did not return); the step fails with this storage error.
     log_fault: Option<Error>,
@@ -287,6 +292,7 @@ impl<L: RaftLog> RaftNode<L> {
             pending_reads: waiting_for_round + waiting_for_ready + forwarded,
             transfer_target: self.transfer.map(|transfer| transfer.target),
             repair: self.log.repair_mark(),
+            uncommitted_bytes: self.uncommitted.bytes(),
             ticks: now,
         }
     }
@@ -370,13 +376,16 @@ impl<L: RaftLog> RaftNode<L> {
             Event::Message(message) => self.receive(message, out),
             Event::Propose(command) => {
                 self.check_entry_bytes(command.len())?;
-                self.propose(core::iter::once(Bytes::from(command)), out)
+                let bytes = command.len() as u64;
+                self.propose(core::iter::once(Bytes::from(command)), bytes, out)
             }
             Event::ProposeBatch(commands) => {
+                let mut bytes = 0u64;
                 for command in &commands {
                     self.check_entry_bytes(command.len())?;
+                    bytes = bytes.saturating_add(command.len() as u64);
                 }
-                self.propose(commands.into_iter(), out)
+                self.propose(commands.into_iter(), bytes, out)
             }
             Event::TransferLeadership(target) => self.transfer_leadership(target, out),
             Event::ReadIndex(context) => self.read_index(context, out),
@@ -429,10 +438,15 @@ impl<L: RaftLog> RaftNode<L> {
         assert!(self.term <= TERM_MAX, "term past the ceiling");
         assert_eq!(self.state == State::Leader, self.leader == Some(self.id()));
         // Only a leader carries unsynced writes from one step to the next, and then
-        // only with deferred sync on.
+        // only with deferred sync on; any role with async persistence, holding back
+        // every message that depends on them.
         assert!(
-            !self.sync.needs_sync() || self.may_defer_sync(),
+            !self.sync.needs_sync() || self.may_defer_sync() || self.config.async_persistence(),
             "unsynced writes outlived the step"
+        );
+        assert!(
+            self.held.is_empty() || self.sync.holds_answers(),
+            "messages held with nothing to wait for"
         );
         assert!(self.sync.needs_sync() || self.sync.durable_index() == self.log.last_index());
         // The votes a step depends on are durable when it returns.

@@ -55,6 +55,9 @@ pub struct Status {
     /// campaign, and votes only for logs at least as up to date as the mark, until a
     /// leader has sent it its log through the mark).
     pub repair: Option<RepairMark>,
+    /// Leader only: bytes of proposals appended in this term and not yet committed
+    /// (bounded by [`RaftConfig::with_uncommitted_bytes_max`](crate::RaftConfig::with_uncommitted_bytes_max)).
+    pub uncommitted_bytes: u64,
 }
 
 impl Status {

@@ -25,6 +25,8 @@ pub(crate) struct SyncState {
     unsynced: Unsynced,
     /// An `Action::SyncLog` went out and its `Event::SyncLog` has not come back.
     requested: bool,
+    /// A write that is synced within its step in every mode (a snapshot).
+    barrier: bool,
     /// The last index known durable: what a leader counts as its own copy.
     durable_index: Index,
 }
@@ -36,6 +38,7 @@ impl SyncState {
             persisted,
             unsynced: Unsynced::Nothing,
             requested: false,
+            barrier: false,
             durable_index,
         }
     }
@@ -53,6 +56,19 @@ impl SyncState {
     /// Whether anything written is not yet durable.
     pub(crate) fn needs_sync(&self) -> bool {
         self.unsynced != Unsynced::Nothing
+    }
+
+    /// Whether something an answer depends on is unsynced: with async persistence the
+    /// node holds its messages until the sync.
+    pub(crate) fn holds_answers(&self) -> bool {
+        self.unsynced == Unsynced::Required
+    }
+
+    /// A write synced within its step whatever the mode (a snapshot: the application
+    /// restores from it at once).
+    pub(crate) fn wrote_barrier(&mut self) {
+        self.unsynced = Unsynced::Required;
+        self.barrier = true;
     }
 
     /// Whether an `Action::SyncLog` is outstanding.
@@ -86,26 +102,25 @@ impl SyncState {
         self.persisted = state;
     }
 
-    /// Whether the step must sync before it returns: anything required, or
-    /// anything at all when the writes may not wait (`may_defer`: a leader with
-    /// deferred sync on).
-    pub(crate) fn must_sync_now(&self, may_defer: bool) -> bool {
+    /// Whether the step must sync before it returns: a barrier, anything required
+    /// unless every write may wait (`defer_all`: async persistence), or anything at all
+    /// when proposals may not wait (`may_defer`: a leader with deferred sync on).
+    pub(crate) fn must_sync_now(&self, may_defer: bool, defer_all: bool) -> bool {
         match self.unsynced {
             Unsynced::Nothing => false,
-            Unsynced::Deferrable => !may_defer,
-            Unsynced::Required => true,
+            Unsynced::Deferrable => !may_defer && !defer_all,
+            Unsynced::Required => self.barrier || !defer_all,
         }
     }
 
-    /// The step ends with deferrable writes: ask the driver to sync, once. Returns
+    /// The step ends with writes that may wait: ask the driver to sync, once. Returns
     /// whether an `Action::SyncLog` is to go out now.
     ///
     /// # Panics
-    /// If anything but deferrable writes is unsynced.
-    pub(crate) fn request(&mut self) -> bool {
-        assert_eq!(
-            self.unsynced,
-            Unsynced::Deferrable,
+    /// If required writes are unsynced without async persistence (`defer_all`).
+    pub(crate) fn request(&mut self, defer_all: bool) -> bool {
+        assert!(
+            self.unsynced == Unsynced::Deferrable || (defer_all && !self.barrier),
             "only a leader's proposals may wait for a sync"
         );
         let new = !self.requested;
@@ -122,6 +137,7 @@ impl SyncState {
     pub(crate) fn synced(&mut self, last_index: Index) {
         self.unsynced = Unsynced::Nothing;
         self.requested = false;
+        self.barrier = false;
         self.durable_index = last_index;
     }
 }
@@ -142,15 +158,20 @@ mod tests {
     #[test]
     fn barriers() {
         let mut sync = SyncState::new(hard_state(1, None, 0), 0);
-        assert!(!sync.needs_sync() && !sync.must_sync_now(false));
+        assert!(!sync.needs_sync() && !sync.must_sync_now(false, false));
         sync.hard_state_written(hard_state(1, None, 5));
         assert!(!sync.needs_sync(), "a commit index alone is no barrier");
         sync.wrote_deferrable();
-        assert!(sync.needs_sync() && !sync.must_sync_now(true) && sync.must_sync_now(false));
-        assert!(sync.request());
-        assert!(!sync.request(), "asked once");
+        assert!(sync.needs_sync() && !sync.must_sync_now(true, false));
+        assert!(sync.must_sync_now(false, false) && !sync.holds_answers());
+        assert!(sync.request(false));
+        assert!(!sync.request(false), "asked once");
         sync.hard_state_written(hard_state(2, Some(1), 5));
-        assert!(sync.must_sync_now(true), "a vote is a barrier");
+        assert!(sync.must_sync_now(true, false), "a vote is a barrier");
+        assert!(!sync.must_sync_now(true, true), "unless every write may wait");
+        assert!(sync.holds_answers());
+        sync.wrote_barrier();
+        assert!(sync.must_sync_now(true, true), "a snapshot never waits");
         sync.synced(7);
         assert!(!sync.needs_sync() && !sync.is_requested());
         assert_eq!(sync.durable_index(), 7);
@@ -162,6 +183,6 @@ mod tests {
     fn required_writes_cannot_wait() {
         let mut sync = SyncState::new(hard_state(1, None, 0), 0);
         sync.wrote_required();
-        let _ = sync.request();
+        let _ = sync.request(false);
     }
 }

@@ -272,6 +272,7 @@ impl<L: RaftLog> RaftNode<L> {
         }
         if self.state == State::Leader {
             info!(term, "stepped down");
+            self.uncommitted.clear();
         }
         if term > self.term {
             info!(from = self.term, to = term, ?leader, "new term");
@@ -298,6 +299,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.transfer = None;
         self.timers.restart_as_leader();
         self.votes.clear();
+        self.uncommitted.clear();
         let next_index = self.log.last_index() + 1;
         // With nothing uncommitted, the commit index is already current (Leader
         // Completeness); otherwise reads wait for an entry of this term to commit.

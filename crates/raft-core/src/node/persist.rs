@@ -9,7 +9,8 @@ impl<L: RaftLog> RaftNode<L> {
     /// outlive the step, so the durability invariants hold whatever was refused.
     pub(super) fn settle_after_error(&mut self) -> Result<()> {
         self.persist_term_and_vote()?;
-        if self.sync.must_sync_now(self.may_defer_sync()) {
+        // (Async persistence or not: a refused step returns no SyncLog to answer.)
+        if self.sync.must_sync_now(self.may_defer_sync(), false) {
             self.sync_log()?;
         }
         Ok(())
@@ -44,6 +45,17 @@ impl<L: RaftLog> RaftNode<L> {
         self.persist_term_and_vote()?;
         let written = write(&mut self.log)?;
         self.sync.wrote_deferrable();
+        Ok(written)
+    }
+
+    /// Like [`RaftNode::write_log`] for a write that is synced within its step even
+    /// with async persistence (a snapshot, which the application restores at once).
+    pub(super) fn write_log_barrier<T>(
+        &mut self,
+        write: impl FnOnce(&mut L) -> Result<T>,
+    ) -> Result<T> {
+        let written = self.write_log(write)?;
+        self.sync.wrote_barrier();
         Ok(written)
     }
 
@@ -82,6 +94,25 @@ impl<L: RaftLog> RaftNode<L> {
             self.sync.hard_state_written(state);
         }
         Ok(())
+    }
+
+    /// Async persistence: while something an answer depends on is unsynced, the step's
+    /// messages wait inside the node, behind those already waiting; once it is
+    /// durable, the waiting ones go out first, in order.
+    fn hold_or_release(&mut self, out: &mut Vec<Action>) {
+        if self.sync.holds_answers() {
+            debug_assert!(self.config.async_persistence(), "held without async persistence");
+            let mut kept = Vec::with_capacity(out.len());
+            for action in out.drain(..) {
+                match action {
+                    Action::Send { .. } => self.held.push(action),
+                    other => kept.push(other),
+                }
+            }
+            *out = kept;
+        } else if !self.held.is_empty() {
+            let _ = out.splice(0..0, self.held.drain(..));
+        }
     }
 
     /// Tells the driver once when a configuration that leaves this node out commits.
@@ -137,18 +168,28 @@ impl<L: RaftLog> RaftNode<L> {
             if self.mutated(Mutant::ReplyBeforeSync) {
                 // Claims the writes durable without syncing them.
                 self.sync.synced(self.log.last_index());
-            } else if self.sync.must_sync_now(self.may_defer_sync()) {
+            } else if self
+                .sync
+                .must_sync_now(self.may_defer_sync(), self.config.async_persistence())
+            {
                 self.sync_log()?;
                 if self.config.deferred_leader_sync() {
                     // Entries written through `write_log` this step count only now.
                     let _ = self.maybe_commit();
                 }
-            } else if self.sync.request() {
+            } else if self.sync.request(self.config.async_persistence()) {
                 out.push(Action::SyncLog);
             }
         }
+        self.hold_or_release(out);
+        if self.state == State::Leader {
+            self.uncommitted.committed(self.commit_index);
+        }
         let apply_to = if self.mutated(Mutant::ApplyBeforeCommit) {
             self.log.last_index()
+        } else if self.config.async_persistence() {
+            // Applied commands are never ahead of the log's durable copy.
+            self.commit_index.min(self.sync.durable_index())
         } else {
             self.commit_index
         };

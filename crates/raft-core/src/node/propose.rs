@@ -13,11 +13,19 @@ impl<L: RaftLog> RaftNode<L> {
     pub(super) fn propose(
         &mut self,
         commands: impl ExactSizeIterator<Item = Bytes>,
+        bytes: u64,
         out: &mut Vec<Action>,
     ) -> Result<()> {
         self.check_taking_requests()?;
         if commands.len() == 0 {
             return Ok(());
+        }
+        let max = self.config.uncommitted_bytes_max();
+        if !self.uncommitted.admits(bytes, max) {
+            return Err(Error::LimitExceeded {
+                what: "the leader's uncommitted proposals (bytes)",
+                max,
+            });
         }
         // (Each command's size was checked by the caller, before anything changed.)
         let count = commands.len();
@@ -40,6 +48,7 @@ impl<L: RaftLog> RaftNode<L> {
         // A new commit (a leader that is its own quorum) is news for every follower;
         // otherwise, with coalescing, a follower with COALESCE_AFTER appends in flight
         // gets these entries with its next answer (see `with_append_coalescing`).
+        self.uncommitted.appended(first + count as u64 - 1, bytes);
         let committed = self.maybe_commit();
         let coalescing = self.config.append_coalescing();
         for position in 0..self.progress.len() {

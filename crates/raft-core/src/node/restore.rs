@@ -115,6 +115,8 @@ impl<L: RaftLog> RaftNode<L> {
             dropped_change: None,
             progress: Vec::new(),
             sync: SyncState::new(hard_state, last_index),
+            held: Vec::new(),
+            uncommitted: Uncommitted::default(),
             log_fault: None,
             failed: false,
             scratch: Vec::new(),

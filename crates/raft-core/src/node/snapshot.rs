@@ -21,7 +21,7 @@ impl<L: RaftLog> RaftNode<L> {
             membership: self.config_log.at(index).clone(),
             data,
         };
-        self.write_log(|log| log.save_snapshot(snapshot))?;
+        self.write_log_barrier(|log| log.save_snapshot(snapshot))?;
         let _ = self.config_log.compact_to(index);
         Ok(())
     }
@@ -157,7 +157,7 @@ impl<L: RaftLog> RaftNode<L> {
             "snapshot installed"
         );
         let saved = snapshot.clone();
-        self.write_log(|log| log.save_snapshot(saved))?;
+        self.write_log_barrier(|log| log.save_snapshot(saved))?;
         let last_index = self.log.last_index();
         self.config_log
             .install(snapshot.index, snapshot.membership, last_index);

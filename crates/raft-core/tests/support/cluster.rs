@@ -42,6 +42,8 @@ pub struct Cluster {
     commit_seen: BTreeMap<NodeId, Index>,
     /// Durable votes seen per (node, term), across restarts.
     votes: BTreeMap<(NodeId, Term), NodeId>,
+    /// Nodes that asked for a sync (`Action::SyncLog`), stepped once the queue drains.
+    pending_syncs: VecDeque<NodeId>,
     rng: SplitMix64,
 }
 
@@ -96,6 +98,7 @@ impl Cluster {
             committed: BTreeMap::new(),
             commit_seen: BTreeMap::new(),
             votes: BTreeMap::new(),
+            pending_syncs: VecDeque::new(),
             rng: SplitMix64::new(seed ^ 0x9e37_79b9_7f4a_7c15),
         }
     }
@@ -119,11 +122,15 @@ impl Cluster {
             node.log().syncs() <= syncs_before + 1,
             "more than one sync in one step"
         );
+        let asynchronous = self.configs[&id].async_persistence();
         assert!(
-            node.log().is_synced(),
+            asynchronous || node.log().is_synced(),
             "node {id} returned before syncing its writes"
         );
         let actions = result?;
+        if asynchronous {
+            check_sends_are_durable(id, node.log(), &actions);
+        }
         for action in &actions {
             match action {
                 Action::Send { to, message } => {
@@ -163,6 +170,11 @@ impl Cluster {
                     self.trace.push(format!("{id} removed at {index}"));
                     let previous = self.removed.insert(id, *index);
                     assert!(previous.is_none(), "node {id} told of its removal twice");
+                }
+                Action::SyncLog => {
+                    if !self.pending_syncs.contains(&id) {
+                        self.pending_syncs.push_back(id);
+                    }
                 }
                 Action::RestoreSnapshot { index, data, .. } => {
                     self.trace.push(format!("{id} restore {index}"));
@@ -221,7 +233,14 @@ impl Cluster {
     /// Delivers one queued message, applying faults. Returns false when empty.
     pub fn deliver_one(&mut self) -> bool {
         let Some((to, message)) = self.queue.pop_front() else {
-            return false;
+            // The driver steps every ready message, then syncs once per node.
+            let Some(id) = self.pending_syncs.pop_front() else {
+                return false;
+            };
+            if !self.down.contains(&id) {
+                let _ = self.step(id, Event::SyncLog);
+            }
+            return true;
         };
         let from = message.from();
         if self.down.contains(&to) || self.blocked.contains(&(from, to)) {
@@ -329,6 +348,7 @@ impl Cluster {
     /// Crashes `id`: it loses whatever its log had not synced.
     pub fn crash(&mut self, id: NodeId) {
         let _ = self.down.insert(id);
+        self.pending_syncs.retain(|&other| other != id);
     }
 
     /// Restarts `id` from its durable log.
@@ -340,6 +360,7 @@ impl Cluster {
         let _ = self.applied.remove(&id);
         let _ = self.commit_seen.remove(&id);
         let _ = self.down.remove(&id);
+        self.pending_syncs.retain(|&other| other != id);
     }
 
     /// Restarts `id` from its durable log after a disk fault lost every entry from
@@ -352,6 +373,7 @@ impl Cluster {
         let _ = self.applied.remove(&id);
         let _ = self.commit_seen.remove(&id);
         let _ = self.down.remove(&id);
+        self.pending_syncs.retain(|&other| other != id);
     }
 
     pub fn applied_commands(&self, id: NodeId) -> Vec<String> {
@@ -396,6 +418,50 @@ impl Cluster {
 
 /// A log holding entries with the given terms at indexes 1.., with `term` as its hard
 /// state's term.
+/// The hidden-state oracle for async persistence: every message a node lets out is
+/// backed by its durable state (term, vote, acknowledged entries), whatever it still
+/// holds unsynced.
+pub fn check_sends_are_durable(id: NodeId, log: &CrashLog, actions: &[Action]) {
+    let durable = log.durable();
+    let state = durable.hard_state();
+    for action in actions {
+        let Action::Send { to, message } = action else {
+            continue;
+        };
+        if matches!(message, Message::PreVote(_) | Message::PreVoteReply(_)) {
+            continue; // a probe promises nothing
+        }
+        assert!(
+            message.term() <= state.term,
+            "node {id} sent {message:?} in a term its log has not made durable ({})",
+            state.term
+        );
+        match message {
+            Message::RequestVoteReply(reply) if reply.vote_granted => assert_eq!(
+                (state.term, state.voted_for),
+                (reply.term, Some(*to)),
+                "node {id} granted a vote its log has not made durable"
+            ),
+            Message::RequestVote(request) => assert_eq!(
+                (state.term, state.voted_for),
+                (request.term, Some(id)),
+                "node {id} asked for votes before its own vote was durable"
+            ),
+            Message::AppendEntriesReply(reply) if reply.success => {
+                let live = log.live();
+                assert!(
+                    durable.last_index() >= reply.match_index
+                        && durable.term_at(reply.match_index) == live.term_at(reply.match_index),
+                    "node {id} acknowledged {} before its log made it durable (durable last {})",
+                    reply.match_index,
+                    durable.last_index()
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 pub fn log_with_terms(terms: &[Term], term: Term) -> CrashLog {
     let mut log = MemoryLog::new();
     let entries: Vec<LogEntry> = terms
