@@ -43,11 +43,11 @@ use crate::snapshot_receiver::{Chunk, SnapshotReceiver};
 use crate::status::{PeerReplication, PeerStatus, Status};
 use crate::sync_state::SyncState;
 use crate::timers::Timers;
-use crate::uncommitted::Uncommitted;
 use crate::types::{
     EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, RepairMark, Role, Snapshot,
     TERM_ADVANCE_MAX, TERM_MAX, Term,
 };
+use crate::uncommitted::Uncommitted;
 
 /// The internal role: [`Role`] plus the pre-vote stage, which users see as a follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -168,7 +168,10 @@ mod tests {
         assert!(!sync.request(false), "asked once");
         sync.hard_state_written(hard_state(2, Some(1), 5));
         assert!(sync.must_sync_now(true, false), "a vote is a barrier");
-        assert!(!sync.must_sync_now(true, true), "unless every write may wait");
+        assert!(
+            !sync.must_sync_now(true, true),
+            "unless every write may wait"
+        );
         assert!(sync.holds_answers());
         sync.wrote_barrier();
         assert!(sync.must_sync_now(true, true), "a snapshot never waits");

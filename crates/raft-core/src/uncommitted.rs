@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn batches_are_bounded_and_released_by_commitment() {
         let mut uncommitted = Uncommitted::default();
-        assert!(uncommitted.admits(500, 100), "an empty leader takes one large batch");
+        assert!(
+            uncommitted.admits(500, 100),
+            "an empty leader takes one large batch"
+        );
         uncommitted.appended(3, 500);
         assert!(!uncommitted.admits(1, 100));
         uncommitted.committed(2);

@@ -45,7 +45,10 @@ fn a_follower_holds_its_acknowledgements_until_one_sync_covers_them() {
     let mut sync_requests = 0;
     for index in 1..=3 {
         let actions = node.step(append(index - 1, vec![entry(index)])).unwrap();
-        assert!(sends(&actions).is_empty(), "an acknowledgement left before its sync");
+        assert!(
+            sends(&actions).is_empty(),
+            "an acknowledgement left before its sync"
+        );
         sync_requests += actions.iter().filter(|a| **a == Action::SyncLog).count();
     }
     assert_eq!(sync_requests, 1, "asked once");
@@ -160,10 +163,15 @@ fn proposals_past_the_uncommitted_cap_are_refused_until_entries_commit() {
     cluster.elect(1);
     cluster.isolate(1);
     let big = "x".repeat(150);
-    let _ = cluster.propose(1, &big).expect("one batch past the cap when empty");
+    let _ = cluster
+        .propose(1, &big)
+        .expect("one batch past the cap when empty");
     let last = cluster.node(1).log().last_index();
     let error = cluster.propose(1, "y").unwrap_err();
-    assert!(matches!(error, Error::LimitExceeded { max: 100, .. }), "{error}");
+    assert!(
+        matches!(error, Error::LimitExceeded { max: 100, .. }),
+        "{error}"
+    );
     assert!(error.is_retryable());
     assert_eq!(cluster.node(1).log().last_index(), last, "nothing appended");
     assert_eq!(cluster.node(1).status().uncommitted_bytes, 150);
@@ -171,5 +179,8 @@ fn proposals_past_the_uncommitted_cap_are_refused_until_entries_commit() {
     cluster.run_until(100, |c| c.node(1).status().uncommitted_bytes == 0);
     let _ = cluster.propose(1, &"z".repeat(60)).unwrap();
     let error = cluster.propose(1, &"w".repeat(60)).unwrap_err();
-    assert!(matches!(error, Error::LimitExceeded { .. }), "60 + 60 > 100");
+    assert!(
+        matches!(error, Error::LimitExceeded { .. }),
+        "60 + 60 > 100"
+    );
 }

@@ -256,6 +256,10 @@ pub struct SimConfig {
     /// (`RaftConfig::with_deferred_leader_sync`); the sim steps `Event::SyncLog` a
     /// random moment later, so crashes land in between.
     pub deferred_sync: bool,
+    /// Every role may end a step with writes unsynced, holding the messages that
+    /// depend on them until the sim steps `Event::SyncLog` a random moment later
+    /// (`RaftConfig::with_async_persistence`, odd seeds); crashes land in between.
+    pub async_persistence: bool,
     /// A third of the seeds read through leases, the rest through ReadIndex rounds.
     pub lease_reads: bool,
     /// Leaders coalesce proposals per follower (three seeds in four).
@@ -290,7 +294,8 @@ impl SimConfig {
             settle_ticks: 600,
             faults: profile.faults(),
             durable: seed % 5 == 4,
-            deferred_sync: seed % 2 == 1,
+            deferred_sync: seed % 8 == 2,
+            async_persistence: seed % 2 == 1,
             lease_reads: seed.is_multiple_of(3),
             coalescing: seed % 4 != 1,
             follower_reads: seed % 5 == 2,

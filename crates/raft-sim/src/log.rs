@@ -20,12 +20,11 @@ pub enum SimStorage {
 }
 
 impl SimStorage {
-    /// The hard state a crash right now would keep. For a WalLog that is the last
-    /// written one: the node syncs term and vote before a step returns.
+    /// The hard state a crash right now would keep.
     pub fn durable_hard_state(&self) -> HardState {
         match self {
             SimStorage::Memory(log) => log.durable_hard_state(),
-            SimStorage::Wal(log) => log.hard_state(),
+            SimStorage::Wal(log) => log.synced_hard_state(),
         }
     }
 }

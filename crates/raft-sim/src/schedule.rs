@@ -87,6 +87,7 @@ impl Schedule {
             ("disk", f.disk),
             ("durable", c.durable),
             ("deferred_sync", c.deferred_sync),
+            ("async_persistence", c.async_persistence),
             ("lease_reads", c.lease_reads),
             ("coalescing", c.coalescing),
             ("follower_reads", c.follower_reads),
@@ -163,6 +164,7 @@ impl Schedule {
         config.faults = faults;
         config.durable = reader.flag("durable")?;
         config.deferred_sync = reader.flag("deferred_sync")?;
+        config.async_persistence = reader.flag("async_persistence")?;
         config.lease_reads = reader.flag("lease_reads")?;
         config.coalescing = reader.flag("coalescing")?;
         config.follower_reads = reader.flag("follower_reads")?;

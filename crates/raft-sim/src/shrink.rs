@@ -97,6 +97,12 @@ const STEPS: &[(&str, Step)] = &[
             ..*c
         })
     }),
+    ("synced every step", |c, _| {
+        c.async_persistence.then_some(SimConfig {
+            async_persistence: false,
+            ..*c
+        })
+    }),
     ("fewer faults", |c, bound| {
         (bound < c.faults_max).then_some(SimConfig {
             faults_max: bound,

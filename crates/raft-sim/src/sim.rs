@@ -154,6 +154,8 @@ pub struct Simulation {
     clients: BTreeMap<u64, Client>,
     blocked: BTreeSet<(NodeId, NodeId)>,
     healed: bool,
+    /// When a non-leader last died during a sync (async persistence).
+    last_sync_crash: Option<u64>,
     history: Vec<Recorded>,
     leaders: BTreeMap<Term, NodeId>,
     /// Fault events drawn so far (the numbers `skip_faults` names).
@@ -260,6 +262,7 @@ impl Simulation {
             clients,
             blocked: BTreeSet::new(),
             healed: false,
+            last_sync_crash: None,
             history: Vec::new(),
             leaders: BTreeMap::new(),
             faults_drawn: 0,
@@ -309,6 +312,7 @@ impl Simulation {
             .with_append_entries_max(16)
             .with_inflight_appends_max(8)
             .with_deferred_leader_sync(sim.deferred_sync)
+            .with_async_persistence(sim.async_persistence)
             // A quarter of the seeds pipeline every proposal instead of coalescing.
             .with_append_coalescing(sim.coalescing)
             .with_follower_reads(sim.follower_reads);
@@ -537,15 +541,27 @@ impl Simulation {
                 self.step(id, Event::Tick)?;
             }
             Ev::SyncLog(id) => {
-                // Now and then the process dies during that fsync: its followers may
-                // hold entries it never synced.
+                // Now and then the process dies during that fsync: a leader's
+                // followers may hold entries it never synced; with async persistence
+                // any role loses writes it held answers for. (Every role asks for a
+                // sync then, at every append: other roles die so at most once per 150
+                // ticks, or the run would be all crashes.)
                 let up = self.nodes.values().filter(|n| n.is_up()).count();
+                let leading = self.nodes[&id].raft().is_some_and(RaftNode::is_leader);
+                let now = self.queue.now();
+                let rested = self
+                    .last_sync_crash
+                    .is_none_or(|at| now - at >= 150 * TIME_PER_TICK);
                 if self.config.faults.crashes
                     && !self.healed
                     && up > 1
                     && self.nodes[&id].is_up()
+                    && (leading || rested)
                     && self.rng.chance(100)
                 {
+                    if !leading {
+                        self.last_sync_crash = Some(now);
+                    }
                     self.note(Some(id), || "crashes before syncing its appends".into());
                     self.crash(id);
                 } else {

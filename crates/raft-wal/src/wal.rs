@@ -143,6 +143,12 @@ impl WalLog {
         self.state.boundary.0
     }
 
+    /// The hard state as of the last completed sync: what a crash right now keeps
+    /// (the one [`RaftLog::hard_state`] returns may still be in the write buffer).
+    pub fn synced_hard_state(&self) -> HardState {
+        self.synced_hard_state
+    }
+
     /// Number of segment files.
     pub fn segment_count(&self) -> usize {
         self.segments.len()

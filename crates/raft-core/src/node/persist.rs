@@ -9,8 +9,12 @@ impl<L: RaftLog> RaftNode<L> {
     /// outlive the step, so the durability invariants hold whatever was refused.
     pub(super) fn settle_after_error(&mut self) -> Result<()> {
         self.persist_term_and_vote()?;
-        // (Async persistence or not: a refused step returns no SyncLog to answer.)
-        if self.sync.must_sync_now(self.may_defer_sync(), false) {
+        // With async persistence what waits keeps waiting (with the messages held for
+        // it): the next step asks for the sync, or a tick makes it.
+        if self
+            .sync
+            .must_sync_now(self.may_defer_sync(), self.config.async_persistence())
+        {
             self.sync_log()?;
         }
         Ok(())
@@ -101,7 +105,10 @@ impl<L: RaftLog> RaftNode<L> {
     /// durable, the waiting ones go out first, in order.
     fn hold_or_release(&mut self, out: &mut Vec<Action>) {
         if self.sync.holds_answers() {
-            debug_assert!(self.config.async_persistence(), "held without async persistence");
+            debug_assert!(
+                self.config.async_persistence(),
+                "held without async persistence"
+            );
             let mut kept = Vec::with_capacity(out.len());
             for action in out.drain(..) {
                 match action {

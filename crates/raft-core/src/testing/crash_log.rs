@@ -76,7 +76,7 @@ impl CrashLog {
     /// log loses every entry from `lost_from` on (a damaged record ends what can be
     /// trusted, and the log must stay contiguous), its commit index is clamped to what
     /// is left, and the repair mark is set through the last index it held (the bound
-    /// of what it may have acknowledged) and its term. Unsynced writes are lost. `lost_from` at or
+    /// of what it may have acknowledged) and that entry's term. Unsynced writes are lost. `lost_from` at or
     /// below the snapshot index, or past the last entry, loses nothing.
     pub fn after_disk_damage(self, lost_from: Index) -> Self {
         let mut log = self.after_crash(0);
@@ -85,12 +85,12 @@ impl CrashLog {
             return log;
         }
         let mut state = log.durable.hard_state();
+        let earlier = log.durable.repair_mark();
         let mark = RepairMark {
-            through: log
-                .durable
-                .repair_mark()
-                .map_or(last_index, |mark| mark.through.max(last_index)),
-            term: state.term,
+            through: earlier.map_or(last_index, |mark| mark.through.max(last_index)),
+            term: earlier
+                .map_or(0, |mark| mark.term)
+                .max(log.durable.last_term()),
         };
         state.commit_index = state.commit_index.min(lost_from - 1);
         let results = [

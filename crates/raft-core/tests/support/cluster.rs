@@ -171,10 +171,8 @@ impl Cluster {
                     let previous = self.removed.insert(id, *index);
                     assert!(previous.is_none(), "node {id} told of its removal twice");
                 }
-                Action::SyncLog => {
-                    if !self.pending_syncs.contains(&id) {
-                        self.pending_syncs.push_back(id);
-                    }
+                Action::SyncLog if !self.pending_syncs.contains(&id) => {
+                    self.pending_syncs.push_back(id);
                 }
                 Action::RestoreSnapshot { index, data, .. } => {
                     self.trace.push(format!("{id} restore {index}"));

@@ -26,15 +26,17 @@ impl Simulation {
                 ),
             ));
         }
+        // A term counts once it is durable: with async persistence a term no message
+        // depended on may die with a crash before its sync.
+        let durable = raft.log().durable_hard_state();
         let seen = self.terms_seen.get(&id).copied().unwrap_or(0);
-        if term < seen {
+        if durable.term < seen {
             return Err(self.violation(
                 "Terms never decrease",
-                format!("n{id} went from term {seen} to {term}"),
+                format!("n{id} went from durable term {seen} to {}", durable.term),
             ));
         }
-        let _ = self.terms_seen.insert(id, term);
-        let durable = raft.log().durable_hard_state();
+        let _ = self.terms_seen.insert(id, durable.term);
         if let Some(vote) = durable.voted_for {
             let previous = *self.votes.entry((id, durable.term)).or_insert(vote);
             if previous != vote {

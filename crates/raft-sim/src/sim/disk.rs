@@ -176,6 +176,15 @@ impl Simulation {
         minority(membership.voters()) && minority(membership.outgoing_voters())
     }
 
+    /// Whether any node is repairing, or down with a damaged disk.
+    pub(super) fn any_disk_damaged(&self) -> bool {
+        self.nodes.values().any(|node| match &node.life {
+            Life::Up(raft) => raft.log().repair_mark().is_some(),
+            Life::Down(Down::Memory(log)) => log.repair_mark().is_some(),
+            Life::Down(Down::Wal { undo, .. }) => undo.is_some(),
+        })
+    }
+
     /// Opens a crashed node's WalLog in repair mode. A log refused because the damage
     /// may have destroyed its hard state (rule 2) gets its undamaged file back.
     fn open_wal(

@@ -65,7 +65,12 @@ struct Scan {
     max_index: Index,
     /// Upper bound of any index the log held.
     bound: Index,
+    /// Upper bound of the terms of the entries the log held: valid entries' own, and
+    /// for a damaged region the term of the first hard state after it (the writer's
+    /// term then was at most that; terms never go back), or the newest if none follows.
     max_term: Term,
+    /// A damaged region was closed and no hard state has followed it yet.
+    region_term_open: bool,
     /// The newest hard state: the kept prefix's, then any valid one after the damage.
     hard_state: HardState,
     /// A damaged region that could have been a hard-state record lies after the
@@ -113,13 +118,17 @@ impl Scan {
                 self.bound = self.bound.max(entry.index);
                 self.max_term = self.max_term.max(entry.term);
             }
+            Record::Compact { term, .. } => self.max_term = self.max_term.max(term),
             Record::HardState(state) => {
                 // Hard states only grow: a term never goes back, a vote is not taken
                 // back within its term, a commit index never shrinks. An older one is a
                 // copy written where it does not belong (a misdirected write), so the
                 // newest may be gone; an equal one (a new segment's preamble repeats
                 // the last) proves nothing about what a damaged region held.
-                self.max_term = self.max_term.max(state.term);
+                if self.region_term_open {
+                    self.max_term = self.max_term.max(state.term);
+                    self.region_term_open = false;
+                }
                 let key =
                     |state: &HardState| (state.term, state.voted_for.is_some(), state.commit_index);
                 match key(&state).cmp(&key(&self.hard_state)) {
@@ -131,7 +140,6 @@ impl Scan {
                     std::cmp::Ordering::Less => self.hard_state_doubtful = true,
                 }
             }
-            Record::Compact { term, .. } => self.max_term = self.max_term.max(term),
             Record::RepairMark(Some(mark)) => {
                 self.bound = self.bound.max(mark.through);
                 self.max_term = self.max_term.max(mark.term);
@@ -149,6 +157,8 @@ impl Scan {
         };
         let entries_max = length.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
         self.bound = self.bound.max(self.max_index + entries_max);
+        self.max_term = self.max_term.max(self.hard_state.term);
+        self.region_term_open = true;
         let declared = buffer
             .get(start..start + 4)
             .map(|bytes| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize);
@@ -197,9 +207,14 @@ impl WalLog {
                 .state
                 .repair_mark
                 .map_or(kept_through, |mark| mark.through),
-            max_term: self.state.hard_state.term,
+            max_term: self
+                .state
+                .repair_mark
+                .map_or(0, |mark| mark.term)
+                .max(self.state.last_term()),
             hard_state: self.state.hard_state,
             hard_state_doubtful: false,
+            region_term_open: false,
             region: None,
         };
         for (step, name) in names[position..].iter().enumerate() {
@@ -235,11 +250,14 @@ impl WalLog {
         // prefix's own: entries after the damage may have replaced some of the
         // prefix's (a truncation the damage hid), so a later commit index can name
         // entries the prefix holds other versions of.
+        if scan.region_term_open {
+            scan.max_term = scan.max_term.max(scan.hard_state.term);
+        }
         let mut hard_state = scan.hard_state;
         hard_state.commit_index = self.state.hard_state.commit_index.min(kept_through);
         let mark = (scan.bound > kept_through).then_some(RepairMark {
             through: scan.bound,
-            term: scan.max_term.max(hard_state.term),
+            term: scan.max_term,
         });
 
         // Decided: keep the damaged files aside, cut the segment at the damage, drop
