@@ -21,14 +21,16 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
               [--segment-bytes 67108864]
               [--metrics IP:PORT]
-              [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send]
+              [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send] [--sync-per-message]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
               [--admin-token-file FILE] [--client-idle-timeout-ms 60000]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --voters: the initial voters (default:
     every member); a node outside them starts as a learner, for `add-learner`. --sync-before-send: the leader
-    fsyncs before replicating instead of overlapping the two. --allow-fault-injection:
+    fsyncs before replicating instead of overlapping the two (and every role syncs
+    per message). --sync-per-message: every step syncs before it answers, instead of
+    one sync per round of ready messages. --allow-fault-injection:
     accept `isolate MS` (tests only). --bind-outbound: connections to peers leave from
     this node's Raft IP. --admin-token-file: admin requests (add-learner, promote,
     remove, set-voters, isolate) are taken from connections that sent `auth TOKEN` with the token in
@@ -59,7 +61,7 @@ raft-kv demo [--nodes 3] [--insecure]
 raft-kv torture [--secs 10] [--clients 6] [--seed 1] [--insecure]
     SIGKILL crash test with a linearizability check.
 raft-kv bench [--clients 1,16] [--secs 5] [--failovers 5] [--no-fsync]
-              [--sync-before-send] [--insecure]
+              [--sync-before-send] [--sync-per-message] [--insecure]
     Local clusters use peer TLS with throwaway certificates unless --insecure.
     Write and read throughput and latency, and failover time, on a loopback cluster.";
 
@@ -192,6 +194,7 @@ fn serve(args: &Args) -> Result<(), String> {
         raft_kv::logging::NodeLog::install(id)?;
     }
     config.deferred_leader_sync = !args.flag("sync-before-send");
+    config.async_persistence = !args.flag("sync-per-message") && !args.flag("sync-before-send");
     config.fault_injection = args.flag("allow-fault-injection");
     config.bind_outbound = args.flag("bind-outbound");
     config.client_idle_timeout = Duration::from_millis(args.get("client-idle-timeout-ms", 60_000)?);
@@ -567,19 +570,36 @@ fn bench(args: &Args) -> Result<(), String> {
         .last()
         .map_or("1,16".to_owned(), |s| (*s).to_owned());
     let mut serve_args: Vec<String> = Vec::new();
-    for flag in ["no-fsync", "sync-before-send", "insecure"] {
+    for flag in [
+        "no-fsync",
+        "sync-before-send",
+        "sync-per-message",
+        "insecure",
+    ] {
         if args.flag(flag) {
             serve_args.push(format!("--{flag}"));
         }
     }
     println!(
-        "3-node loopback cluster, fsync {}, leader {}, 64-byte puts, {secs} s per run",
+        "3-node loopback cluster, fsync {}, leader {}, {}, 64-byte puts, {secs} s per run",
         if args.flag("no-fsync") { "off" } else { "on" },
         if args.flag("sync-before-send") {
             "syncs before replicating"
         } else {
             "replicates while it syncs"
+        },
+        if args.flag("sync-per-message") || args.flag("sync-before-send") {
+            "every step synced before it answers"
+        } else {
+            "one sync per round of ready messages (async persistence)"
         }
+    );
+    let probe = raft_kv::local::temp_dir("dsync").map_err(|error| error.to_string())?;
+    let disk = torture::dsync_writes_per_sec(&probe, Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&probe);
+    println!(
+        "the disk alone: {:.0} O_DSYNC 64-byte writes/s (the physical limit for one fsync stream)",
+        disk?
     );
     for clients in list.split(',') {
         let clients: usize = clients
@@ -678,6 +698,7 @@ fn main() -> ExitCode {
         "quiet",
         "exit-with-stdin",
         "sync-before-send",
+        "sync-per-message",
         "allow-fault-injection",
         "insecure",
         "bind-outbound",

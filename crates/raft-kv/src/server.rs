@@ -68,6 +68,10 @@ pub struct ServerConfig {
     /// Let the leader send AppendEntries before its own fsync, so the two overlap
     /// (`RaftConfig::with_deferred_leader_sync`).
     pub deferred_leader_sync: bool,
+    /// Every role may end a step with writes unsynced: the loop steps every input
+    /// that is ready, then syncs once and releases the answers that waited for it
+    /// (`RaftConfig::with_async_persistence`).
+    pub async_persistence: bool,
     /// Accept the `isolate` request (tests only: anyone who can connect could cut
     /// the node off).
     pub fault_injection: bool,
@@ -105,6 +109,7 @@ impl ServerConfig {
             snapshot_every: 10_000,
             verbose: true,
             deferred_leader_sync: true,
+            async_persistence: true,
             fault_injection: false,
             cluster_id: "raft-kv".into(),
             peer_tls: None,
@@ -147,6 +152,8 @@ struct Server {
     isolated_until: Option<Instant>,
     /// Set when the state machine cannot go on; the loop exits with it.
     fatal: Option<String>,
+    /// Async persistence: a step asked for a sync the round has not made yet.
+    sync_wanted: bool,
     actions: Vec<Action>,
     was: (Role, Term),
 }
@@ -200,6 +207,7 @@ impl Server {
                 last_index: self.node.log().last_index(),
                 config_index: self.node.config_index(),
                 outgoing: self.node.membership().outgoing_voters().to_vec(),
+                syncs: self.node.log().syncs.count,
                 peers: self
                     .node
                     .status()
@@ -235,11 +243,23 @@ impl Server {
             self.actions = actions;
             self.after_step();
             result?;
-            if sync {
+            if sync && self.config.async_persistence {
+                // The answers wait inside the node; the round syncs once at its end.
+                self.sync_wanted = true;
+            } else if sync {
                 // The AppendEntries are on the peers' queues (their writer threads
                 // send while we fsync): now make the leader's own copy durable.
                 next = Some(Event::SyncLog);
             }
+        }
+        Ok(())
+    }
+
+    /// Async persistence: one sync for everything the round stepped, which releases
+    /// the answers that waited for it.
+    fn flush_sync(&mut self) -> Result<(), Error> {
+        while std::mem::take(&mut self.sync_wanted) {
+            self.step(Event::SyncLog)?;
         }
         Ok(())
     }
@@ -557,6 +577,7 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
             server.ticks += 1;
             server
                 .step(Event::Tick)
+                .and_then(|()| server.flush_sync())
                 .map_err(|error| format!("tick: {error}"))?;
             next_tick += tick;
             if next_tick < now {
@@ -577,6 +598,7 @@ fn run_loop(server: &mut Server, inbox: &Receiver<Input>, stop: &AtomicBool) -> 
         }
         server
             .serve_round(&mut inputs)
+            .and_then(|()| server.flush_sync())
             .map_err(|error| format!("step: {error}"))?;
         server
             .maybe_snapshot()

@@ -10,7 +10,7 @@
 
 mod bench;
 
-pub use bench::{BenchReport, Failover, Workload, bench, failovers};
+pub use bench::{BenchReport, Failover, Workload, bench, dsync_writes_per_sec, failovers};
 
 use std::collections::BTreeMap;
 use std::path::Path;

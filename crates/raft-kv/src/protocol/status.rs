@@ -33,6 +33,8 @@ pub struct Status {
     pub config_index: u64,
     /// During a joint change: the voters being left (empty otherwise).
     pub outgoing: Vec<u64>,
+    /// fsyncs of its log since the process started.
+    pub syncs: u64,
 }
 
 /// A leader's view of one peer in [`Status`]: `id:match:ticks-ago` on the wire (`-`
@@ -102,7 +104,7 @@ impl Status {
     pub fn to_words(&self) -> String {
         format!(
             "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={} \
-             voters={} learners={} last={} peers={} config={} outgoing={}",
+             voters={} learners={} last={} peers={} config={} outgoing={} syncs={}",
             self.id,
             self.role,
             self.term,
@@ -118,6 +120,7 @@ impl Status {
             peer_list(&self.peers),
             self.config_index,
             list(&self.outgoing),
+            self.syncs,
         )
     }
 
@@ -148,6 +151,7 @@ impl Status {
                 "peers" => status.peers = parse_peers(value)?,
                 "config" => status.config_index = number()?,
                 "outgoing" => status.outgoing = parse_list(value)?,
+                "syncs" => status.syncs = number()?,
                 _ => {}
             }
         }
@@ -191,6 +195,7 @@ mod tests {
             ],
             config_index: 8,
             outgoing: vec![1, 2, 3],
+            syncs: 77,
         };
         assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
         // An older server's line (no last, no peers) still parses.

@@ -42,6 +42,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         RaftConfig::learner(config.id, voters)
     }
     .with_deferred_leader_sync(config.deferred_leader_sync)
+    .with_async_persistence(config.async_persistence)
     // Gets are answered by any node: a follower forwards the ReadIndex to its leader.
     .with_follower_reads(true);
     let node = RaftNode::try_with_log(raft_config, log).map_err(|error| error.to_string())?;
@@ -129,6 +130,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         fatal: None,
         isolated_until: None,
         actions: Vec::new(),
+        sync_wanted: false,
         counters: metrics::Counters::default(),
         config,
     };

@@ -27,13 +27,33 @@ pub struct BenchReport {
     pub p50: Duration,
     /// 99th percentile latency.
     pub p99: Duration,
+    /// Each node's fsyncs per second in the measured window.
+    pub fsyncs_per_sec: Vec<f64>,
+}
+
+impl BenchReport {
+    /// Operations per fsync of the busiest node (the leader).
+    pub fn ops_per_fsync(&self) -> f64 {
+        let busiest = self.fsyncs_per_sec.iter().copied().fold(0.0, f64::max);
+        if busiest > 0.0 {
+            self.per_sec / busiest
+        } else {
+            0.0
+        }
+    }
 }
 
 impl core::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let fsyncs: Vec<String> = self
+            .fsyncs_per_sec
+            .iter()
+            .map(|rate| format!("{rate:.0}"))
+            .collect();
         write!(
             f,
-            "{:>2} clients, {:<6} {:>7.0}/s, p50 {:>6.2} ms, p99 {:>6.2} ms ({} operations)",
+            "{:>3} clients, {:<6} {:>7.0}/s, p50 {:>6.2} ms, p99 {:>6.2} ms ({} operations); \
+             fsyncs/s per node {}, {:.1} operations per fsync",
             self.clients,
             match self.workload {
                 Workload::Writes => "writes",
@@ -42,7 +62,9 @@ impl core::fmt::Display for BenchReport {
             self.per_sec,
             self.p50.as_secs_f64() * 1e3,
             self.p99.as_secs_f64() * 1e3,
-            self.operations
+            self.operations,
+            fsyncs.join("/"),
+            self.ops_per_fsync()
         )
     }
 }
@@ -67,6 +89,13 @@ pub fn bench(
         .ok_or("no leader")?;
     let start = Instant::now() + Duration::from_millis(500);
     let end = start + duration;
+    let syncs = |cluster: &LocalCluster| -> Vec<u64> {
+        cluster
+            .ids()
+            .into_iter()
+            .map(|id| cluster.status(id).map_or(0, |status| status.syncs))
+            .collect()
+    };
     let threads: Vec<_> = (0..clients as u64)
         .map(|index| {
             let addresses = cluster.client_addresses();
@@ -100,10 +129,18 @@ pub fn bench(
             })
         })
         .collect();
+    thread::sleep(start.saturating_duration_since(Instant::now()));
+    let syncs_before = syncs(&cluster);
     let mut latencies = Vec::new();
     for thread in threads {
         latencies.extend(thread.join().map_err(|_| "a client panicked")??);
     }
+    let window = start.elapsed().as_secs_f64();
+    let fsyncs_per_sec = syncs(&cluster)
+        .into_iter()
+        .zip(syncs_before)
+        .map(|(after, before)| after.saturating_sub(before) as f64 / window)
+        .collect();
     latencies.sort_unstable();
     let at = |quantile: f64| {
         latencies
@@ -121,7 +158,41 @@ pub fn bench(
         per_sec: latencies.len() as f64 / duration.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
+        fsyncs_per_sec,
     })
+}
+
+/// The disk's own rate of small durable writes, the physical limit a log's fsyncs
+/// meet: 64-byte writes to a file in `dir` opened with `O_DSYNC` (on Linux; elsewhere
+/// each write is followed by `sync_data`), for `duration`.
+///
+/// # Errors
+/// The file cannot be created or written.
+pub fn dsync_writes_per_sec(dir: &Path, duration: Duration) -> Result<f64, String> {
+    use std::io::Write as _;
+    let path = dir.join("dsync-probe");
+    let mut options = std::fs::OpenOptions::new();
+    let _ = options.create(true).write(true).truncate(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // O_DSYNC on Linux (all architectures Rust supports there).
+        let _ = options.custom_flags(0o10000);
+    }
+    let mut file = options.open(&path).map_err(|error| error.to_string())?;
+    let record = [0x5au8; 64];
+    let began = Instant::now();
+    let mut writes = 0u64;
+    while began.elapsed() < duration {
+        file.write_all(&record).map_err(|error| error.to_string())?;
+        #[cfg(not(target_os = "linux"))]
+        file.sync_data().map_err(|error| error.to_string())?;
+        writes += 1;
+    }
+    let rate = writes as f64 / began.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    Ok(rate)
 }
 
 /// One leader kill: milliseconds until a new leader answers as such, and until a
