@@ -162,12 +162,7 @@ impl Simulation {
             return false;
         }
         let damaged = |other: NodeId| {
-            other == id
-                || self.nodes.get(&other).is_some_and(|node| match &node.life {
-                    Life::Up(raft) => raft.log().repair_mark().is_some(),
-                    Life::Down(Down::Memory(log)) => log.repair_mark().is_some(),
-                    Life::Down(Down::Wal { undo, .. }) => undo.is_some(),
-                })
+            other == id || self.nodes.get(&other).is_some_and(Self::is_damaged)
         };
         let minority = |voters: &[NodeId]| {
             let count = voters.iter().filter(|&&voter| damaged(voter)).count();
@@ -176,13 +171,20 @@ impl Simulation {
         minority(membership.voters()) && minority(membership.outgoing_voters())
     }
 
+    /// Whether `node` is repairing (up, or down since: a WalLog's mark is in its
+    /// files), or down with a damaged disk.
+    fn is_damaged(node: &Node) -> bool {
+        node.repairing_since.is_some()
+            || match &node.life {
+                Life::Up(raft) => raft.log().repair_mark().is_some(),
+                Life::Down(Down::Memory(log)) => log.repair_mark().is_some(),
+                Life::Down(Down::Wal { undo, .. }) => undo.is_some(),
+            }
+    }
+
     /// Whether any node is repairing, or down with a damaged disk.
     pub(super) fn any_disk_damaged(&self) -> bool {
-        self.nodes.values().any(|node| match &node.life {
-            Life::Up(raft) => raft.log().repair_mark().is_some(),
-            Life::Down(Down::Memory(log)) => log.repair_mark().is_some(),
-            Life::Down(Down::Wal { undo, .. }) => undo.is_some(),
-        })
+        self.nodes.values().any(Self::is_damaged)
     }
 
     /// Opens a crashed node's WalLog in repair mode. A log refused because the damage
