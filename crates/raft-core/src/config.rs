@@ -348,15 +348,13 @@ impl RaftConfig {
     /// `AsyncStorageWrites`, raft-rs's async ready), so a driver can step many inbound
     /// messages and sync once. Implies [`RaftConfig::with_deferred_leader_sync`].
     ///
-    /// A step that wrote something a reply depends on (a term, a vote, a follower's
-    /// entries, a truncation) keeps every message it would send inside the node and
-    /// returns [`Action::SyncLog`](crate::Action::SyncLog) instead; later steps' messages
-    /// queue behind them. [`Event::SyncLog`](crate::Event::SyncLog) syncs and returns
-    /// the held messages, in order, before that step's own: no acknowledgement, vote or
-    /// commit count leaves before its write is durable, exactly as with the default.
-    /// Commands are applied only up to what the log has made durable. A snapshot
-    /// install is still synced within its step. A driver that never steps `SyncLog`
-    /// still makes progress: the next tick syncs. Off by default.
+    /// A step that wrote something a reply depends on (term, vote, entries, a
+    /// truncation) holds every message it would send and returns
+    /// [`Action::SyncLog`](crate::Action::SyncLog); later steps' messages queue behind.
+    /// [`Event::SyncLog`](crate::Event::SyncLog) syncs and returns the held messages
+    /// first, in order: nothing leaves before what it depends on is durable. Commands
+    /// are applied up to the durable index; snapshots still sync in their step; the
+    /// next tick syncs for a driver that never steps `SyncLog`. Off by default.
     ///
     /// ```
     /// use raft_core::{Action, Event, RaftConfig, RaftNode};

@@ -161,9 +161,8 @@ impl Simulation {
         if !self.config.faults.disk || self.healed {
             return false;
         }
-        let damaged = |other: NodeId| {
-            other == id || self.nodes.get(&other).is_some_and(Self::is_damaged)
-        };
+        let damaged =
+            |other: NodeId| other == id || self.nodes.get(&other).is_some_and(Self::is_damaged);
         let minority = |voters: &[NodeId]| {
             let count = voters.iter().filter(|&&voter| damaged(voter)).count();
             count <= voters.len().saturating_sub(1) / 2
