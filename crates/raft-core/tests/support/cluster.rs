@@ -351,21 +351,19 @@ impl Cluster {
 
     /// Restarts `id` from its durable log.
     pub fn restart(&mut self, id: NodeId) {
-        let node = self.nodes.remove(&id).expect("node exists");
-        let log = node.into_log().after_crash(0);
-        let node = RaftNode::with_log(self.configs[&id].clone(), log);
-        let _ = self.nodes.insert(id, node);
-        let _ = self.applied.remove(&id);
-        let _ = self.commit_seen.remove(&id);
-        let _ = self.down.remove(&id);
-        self.pending_syncs.retain(|&other| other != id);
+        self.restart_from(id, |log| log.after_crash(0));
     }
 
     /// Restarts `id` from its durable log after a disk fault lost every entry from
     /// `lost_from` on (`CrashLog::after_disk_damage`: the repair mark is set).
     pub fn restart_damaged(&mut self, id: NodeId, lost_from: Index) {
+        self.restart_from(id, |log| log.after_disk_damage(lost_from));
+    }
+
+    /// Restarts `id` from what `survive` keeps of its log.
+    fn restart_from(&mut self, id: NodeId, survive: impl FnOnce(CrashLog) -> CrashLog) {
         let node = self.nodes.remove(&id).expect("node exists");
-        let log = node.into_log().after_disk_damage(lost_from);
+        let log = survive(node.into_log());
         let node = RaftNode::with_log(self.configs[&id].clone(), log);
         let _ = self.nodes.insert(id, node);
         let _ = self.applied.remove(&id);
