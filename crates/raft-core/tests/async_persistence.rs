@@ -184,3 +184,23 @@ fn proposals_past_the_uncommitted_cap_are_refused_until_entries_commit() {
         "60 + 60 > 100"
     );
 }
+
+// A single voter wins its election with its own vote alone: with async persistence it
+// leads only once that vote is durable (found by the simulator: a candidate that led
+// at once and crashed before its sync came back in the old term and voted again).
+#[test]
+fn a_candidate_leads_only_once_its_own_vote_is_durable() {
+    let config = RaftConfig::new(1, [1])
+        .with_pre_vote(false)
+        .with_async_persistence(true);
+    let mut node = RaftNode::with_log(config, CrashLog::default());
+    let mut actions = Vec::new();
+    while !actions.contains(&Action::SyncLog) {
+        actions = node.step(Event::Tick).unwrap();
+    }
+    assert!(!node.is_leader(), "led before its vote was durable");
+    assert_eq!(node.log().durable_hard_state().voted_for, None);
+    let _ = node.step(Event::SyncLog).unwrap();
+    assert!(node.is_leader());
+    assert_eq!(node.log().durable_hard_state().voted_for, Some(1));
+}

@@ -156,6 +156,9 @@ pub struct Simulation {
     healed: bool,
     /// When a non-leader last died during a sync (async persistence).
     last_sync_crash: Option<u64>,
+    /// A configuration with fewer than three voters (in either half) was seen: disks
+    /// are no longer damaged (with two voters one damaged node is half of them).
+    small_config_seen: bool,
     history: Vec<Recorded>,
     leaders: BTreeMap<Term, NodeId>,
     /// Fault events drawn so far (the numbers `skip_faults` names).
@@ -263,6 +266,7 @@ impl Simulation {
             blocked: BTreeSet::new(),
             healed: false,
             last_sync_crash: None,
+            small_config_seen: false,
             history: Vec::new(),
             leaders: BTreeMap::new(),
             faults_drawn: 0,

@@ -38,6 +38,7 @@
 
 mod dir;
 mod error;
+mod mark_file;
 mod mmap;
 mod record;
 mod segment;

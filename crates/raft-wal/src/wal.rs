@@ -9,6 +9,7 @@ use raft_core::{HardState, Index, LogEntry, RaftLog, RepairMark, Snapshot, Term}
 
 use crate::dir::{check_or_init_format, lock, sync_dir};
 use crate::error::WalError;
+use crate::mark_file::{self, MarkFile};
 use crate::mmap::map_sealed;
 use crate::record::{
     Invalid, RECORD_HEADER_BYTES, Record, decode_record, encode_batch_start, encode_compact,
@@ -83,6 +84,8 @@ pub struct WalLog {
     synced_boundary: (Index, Term),
     synced_hard_state: HardState,
     synced_repair_mark: Option<RepairMark>,
+    /// What the `repair-mark` file holds (`None`: no file).
+    mark_file: Option<MarkFile>,
     /// Encoded records not yet written.
     buffer: Vec<u8>,
     buffer_max_entry_index: Index,
@@ -152,6 +155,21 @@ impl WalLog {
     /// Number of segment files.
     pub fn segment_count(&self) -> usize {
         self.segments.len()
+    }
+
+    /// Keeps the mark's second copy (`repair-mark`) in step with the durable mark: a
+    /// mark set is written there, a clearing made durable removes it. (A comparison
+    /// per sync; the file is touched only when the mark changes.)
+    pub(crate) fn settle_mark_file(&mut self) -> Result<(), WalError> {
+        if self.mark_file == self.synced_repair_mark.map(MarkFile::Mark) {
+            return Ok(());
+        }
+        match self.synced_repair_mark {
+            None => mark_file::remove(&self.dir, self.options.fsync)?,
+            Some(mark) => mark_file::write(&self.dir, mark, self.options.fsync)?,
+        }
+        self.mark_file = self.synced_repair_mark.map(MarkFile::Mark);
+        Ok(())
     }
 
     fn storage_error(error: WalError) -> raft_core::Error {
@@ -263,6 +281,14 @@ impl RaftLog for WalLog {
     fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> raft_core::Result<()> {
         self.check_writable().map_err(Self::storage_error)?;
         if mark != self.state.repair_mark {
+            if let Some(mark) = mark {
+                // The second copy first: a mark is never only in one record.
+                mark_file::write(&self.dir, mark, self.options.fsync).map_err(|error| {
+                    self.failed = true;
+                    Self::storage_error(error)
+                })?;
+                self.mark_file = Some(MarkFile::Mark(mark));
+            }
             self.state.repair_mark = mark;
             encode_repair_mark(&mut self.buffer, mark);
         }
@@ -306,11 +332,14 @@ impl RaftLog for WalLog {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        self.sync_batch().map_err(|error| {
-            // What reached the disk is unknown (a failed fsync may have dropped dirty
-            // pages): refuse everything until the log is reopened and recovered.
-            self.failed = true;
-            Self::storage_error(error)
-        })
+        self.sync_batch()
+            .and_then(|()| self.settle_mark_file())
+            .map_err(|error| {
+                // What reached the disk is unknown (a failed fsync may have dropped
+                // dirty pages): refuse everything until the log is reopened and
+                // recovered.
+                self.failed = true;
+                Self::storage_error(error)
+            })
     }
 }

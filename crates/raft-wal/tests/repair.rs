@@ -244,3 +244,54 @@ fn a_repaired_log_commits_only_what_its_prefix_knew_committed() {
     let mark = log.repair_mark().expect("entries lost");
     assert!(mark.through >= 5 && mark.term == 2, "{mark:?}");
 }
+
+// The record holding a repair mark can be the one damaged: the mark's second copy (the
+// `repair-mark` file) keeps the bound, so a second repair never forgets the first.
+#[test]
+fn a_damaged_mark_record_does_not_lose_the_mark() {
+    let temp = TempDir::new("repair-mark-record");
+    let dir = temp.child("wal");
+    write_log(&dir);
+    let mark = RepairMark {
+        through: 500,
+        term: 4,
+    };
+    {
+        let mut log = WalLog::open_with(&dir, small_segments()).unwrap();
+        log.set_repair_mark(Some(mark)).unwrap();
+        log.sync().unwrap();
+    }
+    // The mark record's body: kind 6, flag 1, through, term.
+    let mut needle = vec![6u8, 1];
+    needle.extend_from_slice(&500u64.to_le_bytes());
+    needle.extend_from_slice(&4u64.to_le_bytes());
+    let file = segments(&dir).last().unwrap().clone();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .unwrap();
+    bytes[at + 3] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let (log, report) = WalLog::open_repairing(&dir, small_segments()).unwrap();
+    assert!(report.is_some(), "the damage is found");
+    let kept = log.repair_mark().expect("still repairing");
+    assert!(kept.through >= 500 && kept.term >= 4, "{kept:?}");
+    // With the copy damaged too, the bound is unknown: refused.
+    drop(log);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&file, &bytes).unwrap();
+    let copy = dir.join("repair-mark");
+    let mut copy_bytes = std::fs::read(&copy).unwrap();
+    copy_bytes[9] ^= 0x01;
+    std::fs::write(&copy, &copy_bytes).unwrap();
+    match WalLog::open_repairing(&dir, small_segments()) {
+        Err(WalError::Corrupt { reason, .. }) => assert!(reason.contains("rule 2"), "{reason}"),
+        other => panic!(
+            "expected a refusal, got {:?}",
+            other.map(|(_, report)| report)
+        ),
+    }
+}

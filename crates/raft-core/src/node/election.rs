@@ -255,6 +255,10 @@ impl<L: RaftLog> RaftNode<L> {
         match result {
             VoteResult::Won => match self.state {
                 State::PreCandidate => return self.start_election(false, out),
+                // A vote counts once durable, the candidate's own too: with async
+                // persistence a candidate that wins at once (a single voter) waits for
+                // the sync of its term and vote (`sync_log_requested` counts again).
+                State::Candidate if !self.own_vote_durable() => {}
                 State::Candidate => return self.become_leader(out),
                 State::Follower | State::Leader => {}
             },
@@ -262,6 +266,17 @@ impl<L: RaftLog> RaftNode<L> {
             VoteResult::Pending => {}
         }
         Ok(())
+    }
+
+    /// Whether this candidate's term and vote for itself are durable. Without async
+    /// persistence the step syncs them before anything it does is seen, so they count
+    /// as durable within it.
+    fn own_vote_durable(&self) -> bool {
+        let persisted = self.sync.persisted();
+        !self.config.async_persistence()
+            || (persisted.term == self.term
+                && persisted.voted_for == self.voted_for
+                && !self.sync.holds_answers())
     }
 
     pub(super) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {

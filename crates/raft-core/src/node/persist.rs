@@ -77,6 +77,10 @@ impl<L: RaftLog> RaftNode<L> {
         if self.sync.needs_sync() {
             self.sync_log()?;
         }
+        if self.state == State::Candidate {
+            // A candidate that won before its own vote was durable leads now.
+            self.count_votes(out)?;
+        }
         if self.maybe_commit() {
             for position in 0..self.progress.len() {
                 self.replicate_to(position, out);

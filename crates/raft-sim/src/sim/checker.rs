@@ -26,6 +26,12 @@ impl Simulation {
                 ),
             ));
         }
+        let membership = raft.membership();
+        if membership.voters().len() < 3
+            || (membership.is_joint() && membership.outgoing_voters().len() < 3)
+        {
+            self.small_config_seen = true;
+        }
         // A term counts once it is durable: with async persistence a term no message
         // depended on may die with a crash before its sync.
         let durable = raft.log().durable_hard_state();

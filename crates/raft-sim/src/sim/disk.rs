@@ -158,7 +158,7 @@ impl Simulation {
     /// than that makes the cluster wait for an operator, which is right but not what
     /// a seed can check.)
     fn disk_damage_allowed(&self, id: NodeId, membership: &Membership) -> bool {
-        if !self.config.faults.disk || self.healed {
+        if !self.config.faults.disk || self.healed || self.small_config_seen {
             return false;
         }
         let damaged =
@@ -167,7 +167,17 @@ impl Simulation {
             let count = voters.iter().filter(|&&voter| damaged(voter)).count();
             count <= voters.len().saturating_sub(1) / 2
         };
-        minority(membership.voters()) && minority(membership.outgoing_voters())
+        // In the configuration `id` follows and in every running node's (one of them
+        // may already hold a newer one).
+        std::iter::once(membership)
+            .chain(
+                self.nodes
+                    .values()
+                    .filter_map(|node| node.raft().map(RaftNode::membership)),
+            )
+            .all(|membership| {
+                minority(membership.voters()) && minority(membership.outgoing_voters())
+            })
     }
 
     /// Whether `node` is repairing (up, or down since: a WalLog's mark is in its

@@ -153,6 +153,7 @@ impl WalLog {
             synced_boundary: (0, 0),
             synced_hard_state: HardState::default(),
             synced_repair_mark: None,
+            mark_file: None,
             buffer: Vec::new(),
             buffer_max_entry_index: 0,
             buffer_first_entry_index: None,
@@ -162,8 +163,13 @@ impl WalLog {
             stale_snapshot_files: Vec::new(),
         };
         let snapshot_index_max = snapshot_files.iter().map(|(index, _)| *index).max();
+        wal.mark_file = match mark_file::read(&wal.dir)? {
+            MarkFile::Absent => None,
+            found => Some(found),
+        };
         let report = wal.recover(names, repair.then_some(snapshot_index_max))?;
         wal.recover_snapshot(snapshot_files)?;
+        wal.settle_mark_file()?;
         Ok((wal, report))
     }
 

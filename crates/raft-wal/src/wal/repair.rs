@@ -217,6 +217,25 @@ impl WalLog {
             region_term_open: false,
             region: None,
         };
+        // The mark's second copy: a record holding the mark may be what was damaged.
+        match self.mark_file {
+            Some(MarkFile::Mark(mark)) => {
+                scan.bound = scan.bound.max(mark.through);
+                scan.max_term = scan.max_term.max(mark.term);
+            }
+            Some(MarkFile::Damaged) => {
+                return Err(Self::corrupt(
+                    &self.dir.join(mark_file::FILE_NAME),
+                    0,
+                    format!(
+                        "{reason}; and the repair mark's copy is damaged: how far this log \
+                         went is unknown, so it must not vote again as itself: add it back \
+                         as a new node (docs/RECOVERY.md, rule 2)"
+                    ),
+                ));
+            }
+            _ => {}
+        }
         for (step, name) in names[position..].iter().enumerate() {
             let path = name.path(&self.dir);
             let buffer = Bytes::from(fs::read(&path).map_err(|error| WalError::io(&path, error))?);
