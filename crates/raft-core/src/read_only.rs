@@ -70,6 +70,10 @@ pub(crate) struct ReadOnly {
     forwarded: Vec<(Bytes, u64)>,
     /// Lease reads are answered at once until this tick (exclusive).
     lease_until: u64,
+    /// A TimeoutNow went out in this term: its target's forced vote requests bypass
+    /// the stickiness a lease relies on, whenever they arrive, so no more leases in
+    /// this term.
+    lease_forfeited: bool,
     /// Reads a step-down abandoned, to report.
     dropped: Vec<Bytes>,
     // Invariant: pending, unready and rounds_sent each hold at most `max` (+1 round).
@@ -86,6 +90,7 @@ impl ReadOnly {
             unready: Vec::new(),
             forwarded: Vec::new(),
             lease_until: 0,
+            lease_forfeited: false,
             dropped: Vec::new(),
             max,
         }
@@ -105,6 +110,13 @@ impl ReadOnly {
     pub(crate) fn begin_term(&mut self, ready: bool) {
         self.ready = ready;
         self.round = 0;
+        self.lease_until = 0;
+        self.lease_forfeited = false;
+    }
+
+    /// A TimeoutNow was sent: leases end for the rest of this term.
+    pub(crate) fn forfeit_lease(&mut self) {
+        self.lease_forfeited = true;
         self.lease_until = 0;
     }
 
@@ -219,7 +231,7 @@ impl ReadOnly {
 
     /// Whether a lease covers tick `now`.
     pub(crate) fn lease_covers(&self, now: u64) -> bool {
-        now < self.lease_until
+        !self.lease_forfeited && now < self.lease_until
     }
 
     /// Starts a confirmation round at tick `now` and returns its number. The oldest

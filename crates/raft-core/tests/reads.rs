@@ -324,3 +324,57 @@ fn unanswered_forwarded_read_is_dropped_after_an_election_timeout() {
         vec![(4, Bytes::from_static(b"unanswered"))]
     );
 }
+
+// A TimeoutNow that went out lets its target win with forced votes, which ignore the
+// stickiness a lease relies on, whenever it arrives: after one, the leader serves no
+// lease read for the rest of its term, even once the transfer is abandoned and fresh
+// rounds confirm it. (Found by the simulator, seed 85422 of 100,000: a transfer was
+// abandoned, the lease served a read, and the target won with a delayed TimeoutNow.)
+#[test]
+fn no_lease_read_after_a_timeout_now_in_the_same_term() {
+    let configs: BTreeMap<u64, RaftConfig> = (1..=3)
+        .map(|id| {
+            (
+                id,
+                RaftConfig::new(id, 1..=3).with_seed(id).with_lease_reads(2),
+            )
+        })
+        .collect();
+    let mut cluster = Cluster::with_configs(configs, 5);
+    let leader = cluster.elect_any();
+    for _ in 0..5 {
+        cluster.round();
+    }
+    let target = if leader == 1 { 2 } else { 1 };
+    let actions = cluster
+        .step(leader, Event::TransferLeadership(target))
+        .unwrap();
+    assert!(
+        actions.iter().any(|action| matches!(
+            action,
+            Action::Send {
+                message: Message::TimeoutNow(_),
+                ..
+            }
+        )),
+        "the target is caught up: TimeoutNow at once"
+    );
+    // The TimeoutNow is lost; the transfer is abandoned; rounds confirm the leader.
+    cluster.queue.clear();
+    cluster.blocked.insert((leader, target));
+    for _ in 0..30 {
+        cluster.round();
+    }
+    cluster.heal();
+    for _ in 0..5 {
+        cluster.round();
+    }
+    assert!(cluster.node(leader).is_leader() && cluster.node(leader).transfer_target().is_none());
+    let actions = cluster
+        .step(leader, Event::ReadIndex(Bytes::from_static(b"after")))
+        .unwrap();
+    assert!(
+        ready(&actions).is_empty(),
+        "a lease read after a TimeoutNow"
+    );
+}

@@ -58,6 +58,9 @@ impl<L: RaftLog> RaftNode<L> {
             .progress_position(transfer.target)
             .is_some_and(|position| self.progress[position].match_index == self.log.last_index());
         if caught_up {
+            // The target's forced votes ignore stickiness, whenever they arrive (even
+            // after the transfer is abandoned): no lease can be trusted in this term.
+            self.reads.forfeit_lease();
             let message = Message::TimeoutNow(TimeoutNow {
                 term: self.term,
                 leader: self.id(),
