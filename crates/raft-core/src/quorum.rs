@@ -38,9 +38,9 @@ impl<'a> Majority<'a> {
         self.voters.len() / 2 + 1
     }
 
-    /// Whether this node alone is a majority (a cluster of one).
-    pub(crate) fn is_single(&self) -> bool {
-        self.voters.len() == 1
+    /// Whether `id` alone is a majority (a cluster of one, and that one is `id`).
+    pub(crate) fn is_only(&self, id: NodeId) -> bool {
+        self.voters == [id]
     }
 
     /// The highest value a majority has reached, given each voter's value (a match
@@ -106,9 +106,10 @@ impl<'a> Quorum<'a> {
         }
     }
 
-    /// Whether this node alone is the quorum (a plain cluster of one voter).
-    pub(crate) fn is_single(&self) -> bool {
-        self.incoming.is_single() && self.outgoing.voters.is_empty()
+    /// Whether `id` alone is the quorum (a plain configuration whose one voter is
+    /// `id`: a leader outside a one-voter configuration is not its own quorum).
+    pub(crate) fn is_only(&self, id: NodeId) -> bool {
+        self.incoming.is_only(id) && self.outgoing.voters.is_empty()
     }
 
     /// The highest value both majorities have reached.
@@ -235,7 +236,7 @@ mod tests {
         assert!(majority.is_active(|id| id != 4));
         assert!(!majority.is_active(|id| id <= 2));
         assert!(Majority::new(&[]).is_active(|_| false));
-        assert!(Majority::new(&[9]).is_single());
+        assert!(Majority::new(&[9]).is_only(9) && !Majority::new(&[9]).is_only(1));
     }
 
     // Proves a joint quorum needs both majorities for commitment, votes and activity,
@@ -276,9 +277,13 @@ mod tests {
         assert_eq!(quorum.vote_result(votes(&[1, 2, 4], &[])), VoteResult::Won);
         assert!(!quorum.is_active(|id| [1, 4, 5].contains(&id)));
         assert!(quorum.is_active(|id| [1, 3, 5].contains(&id)));
-        assert!(!quorum.is_single());
+        assert!(!quorum.is_only(1));
         let plain = Membership::new([7], []);
-        assert!(Quorum::new(&plain).is_single());
+        assert!(Quorum::new(&plain).is_only(7));
+        assert!(
+            !Quorum::new(&plain).is_only(1),
+            "a leader outside a one-voter C_new"
+        );
         assert_eq!(Quorum::new(&plain).committed_index(|_| 4, &mut scratch), 4);
     }
 }

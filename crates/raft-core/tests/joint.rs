@@ -447,3 +447,35 @@ fn promotion_with_removal_and_demotion_in_one_change() {
         Err(Error::InvalidMembershipChange { node: 5, .. })
     ));
 }
+
+// A leader outside a one-voter C_new is not its own quorum: a read it takes must wait
+// for that voter. (Found by the simulator, seed 99902 of 100,000: a cut-off leader
+// that had just left C_old,new for C_new = {2} answered a read at once, after node 2's
+// side had elected a new leader.)
+#[test]
+fn a_leader_outside_a_one_voter_configuration_serves_no_read_alone() {
+    let mut cluster = Cluster::new(3, 11);
+    cluster.elect(1);
+    let _ = cluster.propose(1, "first").unwrap();
+    let change = ConfigChange::set_voters([2]).explicit_leave();
+    let _ = change_config(&mut cluster, 1, change);
+    for _ in 0..10 {
+        cluster.round();
+    }
+    assert!(
+        cluster.node(1).membership().is_joint(),
+        "waits for the explicit leave"
+    );
+    cluster.isolate(1);
+    let _ = change_config(&mut cluster, 1, ConfigChange::leave_joint());
+    assert_eq!(cluster.node(1).membership().voters(), &[2]);
+    let actions = cluster
+        .step(1, Event::ReadIndex(Bytes::from_static(b"alone")))
+        .unwrap();
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::ReadReady { .. })),
+        "served a read without node 2"
+    );
+}

@@ -92,7 +92,10 @@ impl<L: RaftLog> RaftNode<L> {
         let lease_valid = self.config.lease_read_drift_ticks().is_some()
             && self.transfer.is_none()
             && self.reads.lease_covers(self.timers.ticks());
-        if self.quorum().is_single() || lease_valid || self.mutated(Mutant::ReadWithoutQuorum) {
+        if self.quorum().is_only(self.id())
+            || lease_valid
+            || self.mutated(Mutant::ReadWithoutQuorum)
+        {
             read.release(index, self.term, self.id(), out);
             return;
         }
