@@ -32,10 +32,11 @@ pub struct BenchReport {
 }
 
 impl BenchReport {
-    /// Operations per fsync of the busiest node (the leader).
+    /// Writes per fsync of the busiest node (the leader); 0 for reads, which write
+    /// nothing of their own.
     pub fn ops_per_fsync(&self) -> f64 {
         let busiest = self.fsyncs_per_sec.iter().copied().fold(0.0, f64::max);
-        if busiest > 0.0 {
+        if self.workload == Workload::Writes && busiest > 0.0 {
             self.per_sec / busiest
         } else {
             0.0
@@ -53,7 +54,7 @@ impl core::fmt::Display for BenchReport {
         write!(
             f,
             "{:>3} clients, {:<6} {:>7.0}/s, p50 {:>6.2} ms, p99 {:>6.2} ms ({} operations); \
-             fsyncs/s per node {}, {:.1} operations per fsync",
+             fsyncs/s per node {}, {:.1} writes per fsync",
             self.clients,
             match self.workload {
                 Workload::Writes => "writes",
