@@ -161,10 +161,8 @@ fn new_leader_waits_for_an_entry_of_its_term() {
     assert_eq!(ready(&actions), vec![(4, Bytes::from_static(b"r"))]);
 }
 
-// Lease reads answer at once while a quorum confirmed recently, and fall back to a
-// round once the lease lapses or during a transfer.
-#[test]
-fn lease_reads_answer_at_once_while_fresh() {
+/// Three nodes with lease reads, a leader elected and a few quiet rounds after.
+fn settled_lease_cluster() -> (Cluster, u64) {
     let configs: BTreeMap<u64, RaftConfig> = (1..=3)
         .map(|id| {
             (
@@ -178,6 +176,14 @@ fn lease_reads_answer_at_once_while_fresh() {
     for _ in 0..5 {
         cluster.round();
     }
+    (cluster, leader)
+}
+
+// Lease reads answer at once while a quorum confirmed recently, and fall back to a
+// round once the lease lapses or during a transfer.
+#[test]
+fn lease_reads_answer_at_once_while_fresh() {
+    let (mut cluster, leader) = settled_lease_cluster();
     let follower = if leader == 1 { 2 } else { 1 };
     let actions = cluster
         .step(leader, Event::ReadIndex(Bytes::from_static(b"fast")))
@@ -332,19 +338,7 @@ fn unanswered_forwarded_read_is_dropped_after_an_election_timeout() {
 // abandoned, the lease served a read, and the target won with a delayed TimeoutNow.)
 #[test]
 fn no_lease_read_after_a_timeout_now_in_the_same_term() {
-    let configs: BTreeMap<u64, RaftConfig> = (1..=3)
-        .map(|id| {
-            (
-                id,
-                RaftConfig::new(id, 1..=3).with_seed(id).with_lease_reads(2),
-            )
-        })
-        .collect();
-    let mut cluster = Cluster::with_configs(configs, 5);
-    let leader = cluster.elect_any();
-    for _ in 0..5 {
-        cluster.round();
-    }
+    let (mut cluster, leader) = settled_lease_cluster();
     let target = if leader == 1 { 2 } else { 1 };
     let actions = cluster
         .step(leader, Event::TransferLeadership(target))

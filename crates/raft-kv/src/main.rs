@@ -19,19 +19,17 @@ use raft_kv::torture::{self, TortureOptions};
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
-              [--segment-bytes 67108864]
-              [--metrics IP:PORT]
-              [--voters ID,ID...] [--exit-with-stdin] [--sync-before-send] [--sync-per-message]
+              [--segment-bytes 67108864] [--metrics IP:PORT] [--voters ID,ID...]
+              [--exit-with-stdin] [--sync-before-send] [--sync-per-message]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
               [--admin-token-file FILE] [--client-idle-timeout-ms 60000]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --voters: the initial voters (default:
-    every member); a node outside them starts as a learner, for `add-learner`. --sync-before-send: the leader
-    fsyncs before replicating instead of overlapping the two (and every role syncs
-    per message). --sync-per-message: every step syncs before it answers, instead of
-    one sync per round of ready messages. --allow-fault-injection:
-    accept `isolate MS` (tests only). --bind-outbound: connections to peers leave from
+    every member); a node outside them starts as a learner, for `add-learner`.
+    --sync-per-message: every step syncs before it answers (default: one sync per round
+    of ready messages); --sync-before-send also makes the leader sync before replicating.
+    --allow-fault-injection: accept `isolate MS` (tests only). --bind-outbound: connections to peers leave from
     this node's Raft IP. --admin-token-file: admin requests (add-learner, promote,
     remove, set-voters, isolate) are taken from connections that sent `auth TOKEN` with the token in
     FILE (its first line, one word of 16 or more characters); without it they are off. Peer traffic is mutual TLS with the given
@@ -569,38 +567,18 @@ fn bench(args: &Args) -> Result<(), String> {
         .all("clients")
         .last()
         .map_or("1,16".to_owned(), |s| (*s).to_owned());
-    let mut serve_args: Vec<String> = Vec::new();
-    for flag in [
+    let flags = [
         "no-fsync",
         "sync-before-send",
         "sync-per-message",
         "insecure",
-    ] {
-        if args.flag(flag) {
-            serve_args.push(format!("--{flag}"));
-        }
-    }
-    println!(
-        "3-node loopback cluster, fsync {}, leader {}, {}, 64-byte puts, {secs} s per run",
-        if args.flag("no-fsync") { "off" } else { "on" },
-        if args.flag("sync-before-send") {
-            "syncs before replicating"
-        } else {
-            "replicates while it syncs"
-        },
-        if args.flag("sync-per-message") || args.flag("sync-before-send") {
-            "every step synced before it answers"
-        } else {
-            "one sync per round of ready messages (async persistence)"
-        }
-    );
-    let probe = raft_kv::local::temp_dir("dsync").map_err(|error| error.to_string())?;
-    let disk = torture::dsync_writes_per_sec(&probe, Duration::from_secs(1));
-    let _ = std::fs::remove_dir_all(&probe);
-    println!(
-        "the disk alone: {:.0} O_DSYNC 64-byte writes/s (the physical limit for one fsync stream)",
-        disk?
-    );
+    ];
+    let serve_args: Vec<String> = flags
+        .iter()
+        .filter(|flag| args.flag(flag))
+        .map(|flag| format!("--{flag}"))
+        .collect();
+    println!("{}", torture::bench_header(&serve_args, secs)?);
     for clients in list.split(',') {
         let clients: usize = clients
             .parse()
@@ -619,28 +597,7 @@ fn bench(args: &Args) -> Result<(), String> {
     let trials: usize = args.get("failovers", 5)?;
     if trials > 0 {
         let results = torture::failovers(&current_exe()?, trials)?;
-        let line: Vec<String> = results
-            .iter()
-            .map(|f| format!("{}ms/{}t/{}ms", f.elected_ms, f.elected_ticks, f.write_ms))
-            .collect();
-        println!(
-            "failover after SIGKILL of the leader, {trials} trials (ms to a new leader / its ticks \
-             meanwhile / ms to the first acknowledged write): {}",
-            line.join(" ")
-        );
-        let median = |key: fn(&torture::Failover) -> u64| {
-            let mut values: Vec<u64> = results.iter().map(key).collect();
-            values.sort_unstable();
-            values[values.len() / 2]
-        };
-        println!(
-            "  medians: {} ms and {} ticks of {} ms to a new leader (election timeout 10-20 \
-             ticks), {} ms to a write",
-            median(|f| f.elected_ms),
-            median(|f| f.elected_ticks),
-            torture::TICK_MS,
-            median(|f| f.write_ms)
-        );
+        println!("{}", torture::failover_report(&results));
     }
     Ok(())
 }

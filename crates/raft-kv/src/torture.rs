@@ -10,7 +10,10 @@
 
 mod bench;
 
-pub use bench::{BenchReport, Failover, Workload, bench, dsync_writes_per_sec, failovers};
+pub use bench::{
+    BenchReport, Failover, Workload, bench, bench_header, dsync_writes_per_sec, failover_report,
+    failovers,
+};
 
 use std::collections::BTreeMap;
 use std::path::Path;

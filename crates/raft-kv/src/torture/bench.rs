@@ -163,6 +163,34 @@ pub fn bench(
     })
 }
 
+/// What a benchmark runs with (from `serve_args`), then the disk's own O_DSYNC rate
+/// measured now ([`dsync_writes_per_sec`], one second).
+///
+/// # Errors
+/// The probe file cannot be written.
+pub fn bench_header(serve_args: &[String], secs: u64) -> Result<String, String> {
+    let has = |flag: &str| serve_args.iter().any(|arg| arg == flag);
+    let probe = crate::local::temp_dir("dsync").map_err(|error| error.to_string())?;
+    let disk = dsync_writes_per_sec(&probe, Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&probe);
+    Ok(format!(
+        "3-node loopback cluster, fsync {}, leader {}, {}, 64-byte puts, {secs} s per run\n\
+         the disk alone: {:.0} O_DSYNC 64-byte writes/s (the physical limit for one fsync stream)",
+        if has("--no-fsync") { "off" } else { "on" },
+        if has("--sync-before-send") {
+            "syncs before replicating"
+        } else {
+            "replicates while it syncs"
+        },
+        if has("--sync-per-message") || has("--sync-before-send") {
+            "every step synced before it answers"
+        } else {
+            "one sync per round of ready messages (async persistence)"
+        },
+        disk?
+    ))
+}
+
 /// The disk's own rate of small durable writes, the physical limit a log's fsyncs
 /// meet: 64-byte writes to a file in `dir` opened with `O_DSYNC` (on Linux; elsewhere
 /// each write is followed by `sync_data`), for `duration`.
@@ -269,4 +297,28 @@ pub fn failovers(exe: &Path, trials: usize) -> Result<Vec<Failover>, String> {
         let _ = cluster.wait_converged(Duration::from_secs(20))?;
     }
     Ok(results)
+}
+
+/// The failover trials as `raft-kv bench` prints them: each trial, then the medians.
+pub fn failover_report(results: &[Failover]) -> String {
+    let line: Vec<String> = results
+        .iter()
+        .map(|f| format!("{}ms/{}t/{}ms", f.elected_ms, f.elected_ticks, f.write_ms))
+        .collect();
+    let median = |key: fn(&Failover) -> u64| {
+        let mut values: Vec<u64> = results.iter().map(key).collect();
+        values.sort_unstable();
+        values.get(values.len() / 2).copied().unwrap_or(0)
+    };
+    format!(
+        "failover after SIGKILL of the leader, {} trials (ms to a new leader / its ticks \
+         meanwhile / ms to the first acknowledged write): {}\n  medians: {} ms and {} ticks \
+         of {} ms to a new leader (election timeout 10-20 ticks), {} ms to a write",
+        results.len(),
+        line.join(" "),
+        median(|f| f.elected_ms),
+        median(|f| f.elected_ticks),
+        TICK_MS,
+        median(|f| f.write_ms)
+    )
 }
