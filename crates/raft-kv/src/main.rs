@@ -23,6 +23,7 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--exit-with-stdin] [--sync-before-send] [--sync-per-message]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
               [--admin-token-file FILE] [--client-idle-timeout-ms 60000]
+              [--client-connections-per-address 64]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     Every member (this one too) is listed once. --voters: the initial voters (default:
@@ -196,6 +197,10 @@ fn serve(args: &Args) -> Result<(), String> {
     config.fault_injection = args.flag("allow-fault-injection");
     config.bind_outbound = args.flag("bind-outbound");
     config.client_idle_timeout = Duration::from_millis(args.get("client-idle-timeout-ms", 60_000)?);
+    config.client_connections_per_address = args.get("client-connections-per-address", 64)?;
+    if !(1..=1024).contains(&config.client_connections_per_address) {
+        return Err("--client-connections-per-address: 1 to 1024".into());
+    }
     if let Some(path) = args.all("admin-token-file").last() {
         config.admin_token = Some(read_token(path)?.into());
     }

@@ -90,6 +90,8 @@ pub struct ServerConfig {
     pub admin_token: Option<Arc<str>>,
     /// A client connection that completes no request for this long is closed.
     pub client_idle_timeout: Duration,
+    /// Client connections one address may hold at once (more are refused).
+    pub client_connections_per_address: usize,
     /// Serve metrics in the Prometheus text format on this address (`GET /metrics`).
     pub metrics: Option<SocketAddr>,
 }
@@ -117,6 +119,7 @@ impl ServerConfig {
             bind_outbound: false,
             admin_token: None,
             client_idle_timeout: Duration::from_secs(60),
+            client_connections_per_address: 64,
             metrics: None,
         }
     }

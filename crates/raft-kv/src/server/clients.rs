@@ -6,9 +6,6 @@ use super::*;
 
 /// Client connections served at once; more are answered `ERR retry overloaded`.
 const CLIENT_CONNECTIONS_MAX: usize = 1024;
-/// Client connections from one address at once; more are refused, so one host cannot
-/// take every slot.
-const CLIENT_CONNECTIONS_PER_ADDRESS_MAX: usize = 64;
 /// The longest request line a client may send.
 const LINE_BYTES_MAX: usize = 64 << 10;
 
@@ -18,6 +15,9 @@ pub(super) struct ClientPort {
     pub(super) tls: Option<Arc<rustls::ServerConfig>>,
     pub(super) admin_token: Option<Arc<str>>,
     pub(super) idle_timeout: Duration,
+    /// Connections one address may hold at once; more are refused, so one host cannot
+    /// take every slot.
+    pub(super) per_address_max: usize,
     /// Open connections per remote address.
     pub(super) per_address: Arc<Mutex<BTreeMap<std::net::IpAddr, usize>>>,
 }
@@ -33,10 +33,11 @@ impl AddressSlot {
     fn take(
         counts: &Arc<Mutex<BTreeMap<std::net::IpAddr, usize>>>,
         address: std::net::IpAddr,
+        max: usize,
     ) -> Option<Self> {
         let mut map = counts.lock().ok()?;
         let count = map.entry(address).or_insert(0);
-        if *count >= CLIENT_CONNECTIONS_PER_ADDRESS_MAX {
+        if *count >= max {
             return None;
         }
         *count += 1;
@@ -97,7 +98,9 @@ pub(super) fn accept_clients(
                     refuse(&mut stream, "overloaded");
                     continue;
                 }
-                let Some(slot) = AddressSlot::take(&port.per_address, remote.ip()) else {
+                let Some(slot) =
+                    AddressSlot::take(&port.per_address, remote.ip(), port.per_address_max)
+                else {
                     refuse(&mut stream, "too many connections from your address");
                     continue;
                 };

@@ -109,6 +109,7 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
             tls: config.client_tls.clone(),
             admin_token: config.admin_token.clone(),
             idle_timeout: config.client_idle_timeout,
+            per_address_max: config.client_connections_per_address,
             per_address: Arc::new(Mutex::new(BTreeMap::new())),
         };
         thread::Builder::new()

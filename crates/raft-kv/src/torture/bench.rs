@@ -84,6 +84,11 @@ pub fn bench(
 ) -> Result<BenchReport, String> {
     let mut cluster = LocalCluster::new(exe, 3, None).map_err(|error| error.to_string())?;
     cluster.serve_args = serve_args.to_vec();
+    // Every benchmark client connects from 127.0.0.1: lift the per-address cap past them.
+    cluster.serve_args.extend([
+        "--client-connections-per-address".to_owned(),
+        (clients + 16).min(1024).to_string(),
+    ]);
     cluster.start_all().map_err(|error| error.to_string())?;
     cluster
         .wait_for_leader(0, Duration::from_secs(20))
