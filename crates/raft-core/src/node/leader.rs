@@ -215,20 +215,20 @@ impl<L: RaftLog> RaftNode<L> {
             });
         }
         self.progress[position].heard(self.timers.ticks());
+        let regression = self.progress[position].is_regression(reply.prev_log_index);
+        if !regression && self.progress[position].is_stale_rejection(reply.prev_log_index) {
+            return Ok(());
+        }
         let hint = self.last_index_with_term_at_most(reply.conflict_index, reply.conflict_term);
-        if self.progress[position].is_regression(reply.prev_log_index) {
+        if regression {
             debug!(
                 follower = reply.from,
                 hint, "a follower rejects entries it had acknowledged"
             );
             self.progress[position].regress(reply.prev_log_index, hint);
-            self.replicate_to(position, out);
-            return Ok(());
+        } else {
+            self.progress[position].back_off(reply.prev_log_index, hint);
         }
-        if self.progress[position].is_stale_rejection(reply.prev_log_index) {
-            return Ok(());
-        }
-        self.progress[position].back_off(reply.prev_log_index, hint);
         self.replicate_to(position, out);
         Ok(())
     }

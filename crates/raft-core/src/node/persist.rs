@@ -113,14 +113,9 @@ impl<L: RaftLog> RaftNode<L> {
                 self.config.async_persistence(),
                 "held without async persistence"
             );
-            let mut kept = Vec::with_capacity(out.len());
-            for action in out.drain(..) {
-                match action {
-                    Action::Send { .. } => self.held.push(action),
-                    other => kept.push(other),
-                }
-            }
-            *out = kept;
+            // (In place: the step's other actions stay, in order.)
+            self.held
+                .extend(out.extract_if(.., |action| matches!(action, Action::Send { .. })));
         } else if !self.held.is_empty() {
             let _ = out.splice(0..0, self.held.drain(..));
         }
