@@ -330,9 +330,9 @@ const RULES: &[Rule] = &[
         test: "restart_restores_term_vote_and_commit",
     },
     Rule {
-        rule: "Figure 2 every AppendEntries answered",
+        rule: "Figure 2 every AppendEntries answered (but a bare commit notice)",
         test_binary: "replication",
-        test: "every_append_entries_is_answered",
+        test: "every_append_entries_is_answered_but_a_commit_notice",
     },
     Rule {
         rule: "§6.2 connected leader stays when followers tick slower",

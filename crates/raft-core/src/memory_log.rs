@@ -135,9 +135,11 @@ impl RaftLog for MemoryLog {
             .position(to)
             .map_or(self.entries.len(), |position| position + 1);
         let mut visited = 0;
-        for entry in self.entries.range(start, end) {
-            visit(entry);
-            visited += 1;
+        for slice in self.entries.slices(start, end) {
+            for entry in slice {
+                visit(entry);
+            }
+            visited += slice.len() as u64;
         }
         visited
     }
@@ -154,12 +156,14 @@ impl RaftLog for MemoryLog {
             .map_or(self.entries.len(), |position| position + 1);
         let mut bytes = 0usize;
         let mut stop = start;
-        for entry in self.entries.range(start, end) {
-            bytes = bytes.saturating_add(entry.command.len());
-            if stop > start && bytes > bytes_max {
-                break;
+        'chunks: for slice in self.entries.slices(start, end) {
+            for entry in slice {
+                bytes = bytes.saturating_add(entry.command.len());
+                if stop > start && bytes > bytes_max {
+                    break 'chunks;
+                }
+                stop += 1;
             }
-            stop += 1;
         }
         self.entries.clone_range(start, stop)
     }
@@ -172,7 +176,7 @@ impl RaftLog for MemoryLog {
 
     fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
         self.check_append(&entries)?;
-        self.entries.extend(entries);
+        self.entries.extend_owned(entries);
         Ok(())
     }
 
@@ -289,6 +293,20 @@ impl Chunks {
         }
     }
 
+    /// Appends owned entries: moved in bulk when they fit the last chunk (the common
+    /// case), else entry by entry.
+    fn extend_owned(&mut self, mut entries: Vec<LogEntry>) {
+        if let Some(chunk) = self.chunks.last_mut()
+            && !self.len.is_multiple_of(CHUNK_ENTRIES)
+            && entries.len() <= CHUNK_ENTRIES - chunk.len()
+        {
+            self.len += entries.len();
+            chunk.append(&mut entries);
+            return;
+        }
+        self.extend(entries);
+    }
+
     fn truncate(&mut self, len: usize) {
         if len >= self.len {
             return;
@@ -301,26 +319,32 @@ impl Chunks {
         self.len = len;
     }
 
+    /// The entries at positions `start..end` (which must be within the length), as
+    /// one slice per chunk touched: iterating them costs no per-entry chunk lookup.
+    fn slices(&self, start: usize, end: usize) -> impl Iterator<Item = &[LogEntry]> {
+        assert!(start <= end && end <= self.len);
+        let mut position = start;
+        core::iter::from_fn(move || {
+            if position >= end {
+                return None;
+            }
+            let chunk = &self.chunks[position / CHUNK_ENTRIES];
+            let offset = position % CHUNK_ENTRIES;
+            let take = (end - position).min(CHUNK_ENTRIES - offset);
+            position += take;
+            Some(&chunk[offset..offset + take])
+        })
+    }
+
     /// The entries at positions `start..end` (which must be within the length).
     fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &LogEntry> {
-        assert!(start <= end && end <= self.len);
-        let first_chunk = start / CHUNK_ENTRIES;
-        self.chunks[first_chunk..]
-            .iter()
-            .flatten()
-            .skip(start - first_chunk * CHUNK_ENTRIES)
-            .take(end - start)
+        self.slices(start, end).flatten()
     }
 
     fn clone_range(&self, start: usize, end: usize) -> Vec<LogEntry> {
         let mut out = Vec::with_capacity(end - start);
-        let mut position = start;
-        while position < end {
-            let chunk = &self.chunks[position / CHUNK_ENTRIES];
-            let offset = position % CHUNK_ENTRIES;
-            let take = (end - position).min(CHUNK_ENTRIES - offset);
-            out.extend_from_slice(&chunk[offset..offset + take]);
-            position += take;
+        for slice in self.slices(start, end) {
+            out.extend_from_slice(slice);
         }
         out
     }
@@ -445,14 +469,19 @@ mod tests {
     fn chunks_match_a_vec_model() {
         let mut log = MemoryLog::new();
         let mut model: Vec<LogEntry> = Vec::new();
-        let cuts = [3000usize, 2048, 2047, 1025, 1024, 1023, 1, 0];
+        let cuts = [5000usize, 3000, 2048, 2047, 1025, 1024, 1023, 1, 0];
         let mut next = 1;
         for (round, cut) in cuts.into_iter().enumerate() {
-            let batch: Vec<LogEntry> = (next..next + 1500)
-                .map(|i| entry(round as Term + 1, i))
-                .collect();
-            log.append_owned(batch.clone()).unwrap();
-            model.extend(batch);
+            // A large batch (entry by entry across chunks), then small ones (moved
+            // in bulk when they fit the last chunk).
+            for size in [1500, 1, 7, 300, 1024] {
+                let batch: Vec<LogEntry> = (next..next + size)
+                    .map(|i| entry(round as Term + 1, i))
+                    .collect();
+                log.append_owned(batch.clone()).unwrap();
+                model.extend(batch);
+                next += size;
+            }
             let keep = cut.min(model.len());
             log.truncate(keep as Index + 1).unwrap();
             model.truncate(keep);
@@ -460,7 +489,7 @@ mod tests {
             assert_eq!(log.len(), model.len());
             assert_eq!(log.last_index(), model.len() as Index);
             assert_eq!(log.last_term(), model.last().map_or(0, |e| e.term));
-            for probe in [1usize, 1023, 1024, 1025, 2048, model.len()] {
+            for probe in [1usize, 1023, 1024, 1025, 2048, 3072, 4097, model.len()] {
                 if probe <= model.len() && probe > 0 {
                     assert_eq!(log.entry(probe as Index).as_ref(), model.get(probe - 1));
                     let from = probe.saturating_sub(700).max(1);

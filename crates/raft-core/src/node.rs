@@ -136,6 +136,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     log_fault: Option<Error>,
     failed: bool,
     scratch: Vec<Index>,
+    /// Follower: the highest match index this node has reported, with the term and
+    /// leader it reported it to (a commit notice below it needs no answer).
+    reported_match: Option<(Term, NodeId, Index)>,
 }
 
 impl RaftNode<MemoryLog> {

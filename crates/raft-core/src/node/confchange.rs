@@ -262,7 +262,8 @@ impl<L: RaftLog> RaftNode<L> {
     /// Whether this leader replicates to `node`: a member, or a removed node not yet
     /// told of its removal.
     pub(super) fn replicates_to(&self, node: NodeId) -> bool {
-        self.membership.is_member(node) || self.progress_position(node).is_some()
+        // (The progress lookup first: on a leader it answers for every member.)
+        self.progress_position(node).is_some() || self.membership.is_member(node)
     }
 
     /// Puts the last configuration entry (or the base) in force, reporting a change and

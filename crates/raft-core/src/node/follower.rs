@@ -11,6 +11,8 @@ impl<L: RaftLog> RaftNode<L> {
         out: &mut Vec<Action>,
     ) -> Result<()> {
         self.follow(request.leader)?;
+        let commit_before = self.commit_index;
+        let carried_entries = !request.entries.is_empty();
         let AppendEntries {
             leader,
             prev_log_index,
@@ -134,11 +136,37 @@ impl<L: RaftLog> RaftNode<L> {
         }
         self.commit_index = self.commit_index.max(leader_commit.min(last_new));
         self.repaired_through(last_new, out)?;
-        // Every AppendEntries is answered (Figure 2), heartbeats and commit notices
-        // included: the leader's check-quorum counts these answers, and a follower
-        // whose clock runs slower than the leader's must still be heard.
-        self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
+        // Every AppendEntries is answered (Figure 2), heartbeats included: the leader's
+        // check-quorum counts these answers, and a follower whose clock runs slower
+        // than the leader's must still be heard. The one exception is a commit notice:
+        // an empty append that moved this node's commit index, anchored at or below
+        // what it already reported to this leader in this term. Its answer would tell
+        // the leader nothing new, and the next heartbeat (which moves no commit index)
+        // is answered.
+        let notice_only = !carried_entries
+            && self.commit_index > commit_before
+            && self.reported_through(leader) >= Some(original_prev);
+        if !notice_only {
+            self.report_match(leader, last_new);
+            self.reply_append(leader, true, original_prev, last_new, (0, 0), out);
+        }
         Ok(())
+    }
+
+    /// The highest match index this node reported to `leader` in this term.
+    fn reported_through(&self, leader: NodeId) -> Option<Index> {
+        match self.reported_match {
+            Some((term, to, index)) if term == self.term && to == leader => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Records a success answer to `leader` (see `reported_through`).
+    fn report_match(&mut self, leader: NodeId, index: Index) {
+        let index = self
+            .reported_through(leader)
+            .map_or(index, |known| known.max(index));
+        self.reported_match = Some((self.term, leader, index));
     }
 
     /// Clears the repair mark once this term's leader has given this node its log

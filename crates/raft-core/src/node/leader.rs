@@ -6,7 +6,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// The progress slot of the follower a reply came from, or `UnknownNode`.
     pub(super) fn follower_position(&self, from: NodeId) -> Result<usize> {
         self.progress_position(from)
-            .ok_or(Error::UnknownNode { node: from })
+            .ok_or_else(|| Error::UnknownNode { node: from })
     }
 
     pub(super) fn progress_position(&self, peer: NodeId) -> Option<usize> {

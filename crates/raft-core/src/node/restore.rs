@@ -120,6 +120,7 @@ impl<L: RaftLog> RaftNode<L> {
             log_fault: None,
             failed: false,
             scratch: Vec::new(),
+            reported_match: None,
         })
     }
 }
