@@ -90,7 +90,8 @@ impl RaftConfig {
         let mut peers: Vec<NodeId> = peers.into_iter().filter(|&p| p != id).collect();
         peers.sort_unstable();
         peers.dedup();
-        let mut voters = peers.clone();
+        let mut voters = Vec::with_capacity(peers.len() + 1);
+        voters.extend_from_slice(&peers);
         voters.push(id);
         voters.sort_unstable();
         let (min, max) = Self::ELECTION_TIMEOUT_TICKS_DEFAULT;
