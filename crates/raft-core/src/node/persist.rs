@@ -199,7 +199,18 @@ impl<L: RaftLog> RaftNode<L> {
         } else {
             self.commit_index
         };
-        if self.last_applied < apply_to {
+        if self.last_applied + 1 == apply_to {
+            // One entry (one proposal per step): read it, no visitor.
+            let entry = self.log.entry(apply_to).ok_or_else(|| missing(apply_to))?;
+            if entry.kind == EntryKind::Normal {
+                out.push(Action::Apply {
+                    index: entry.index,
+                    term: entry.term,
+                    command: entry.command,
+                });
+            }
+            self.last_applied = apply_to;
+        } else if self.last_applied < apply_to {
             let (from, to) = (self.last_applied + 1, apply_to);
             // The log lends the entries; only the commands are cloned (a reference
             // count), with no batch copied into a vector first.
