@@ -57,7 +57,7 @@ pub use raft_core::*;
 
 #[cfg(feature = "persistence")]
 #[doc(inline)]
-pub use raft_wal::{WalError, WalLog, WalOptions};
+pub use raft_wal::{Claim, DirOwner, WalError, WalLog, WalOptions};
 
 /// The frozen wire codec (crate `raft-wire`): [`framing::encode`] /
 /// [`framing::decode`] one framed message, [`framing::FrameDecoder`] for a byte stream.

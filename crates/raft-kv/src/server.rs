@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use raft_io::tcp::{TcpOptions, TcpTransport};
 use raft_io::{
-    Action, Bytes, ConfigChange, Error, Event, Index, MembershipChange, Message, NodeId,
-    RaftConfig, RaftLog, RaftNode, RaftTransport, Role, Term, WalLog, WalOptions,
+    Action, Bytes, Claim, ConfigChange, DirOwner, Error, Event, Index, MembershipChange, Message,
+    NodeId, RaftConfig, RaftLog, RaftNode, RaftTransport, Role, Term, WalLog, WalOptions,
 };
 
 use crate::pending::Pending;

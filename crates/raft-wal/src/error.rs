@@ -52,6 +52,20 @@ pub enum WalError {
         /// The version this code reads.
         supported: u8,
     },
+    /// The directory belongs to another node or cluster ([`WalLog::claim`](crate::WalLog::claim)):
+    /// a node started on it would carry that node's term and vote.
+    #[error(
+        "{path} belongs to {owner}, not to {claimant}: refusing it (a node started on another \
+         node's data could vote twice in one term)"
+    )]
+    WrongOwner {
+        /// The directory.
+        path: PathBuf,
+        /// Whom the directory names.
+        owner: String,
+        /// Who claimed it.
+        claimant: String,
+    },
     /// A [`WalOptions`](crate::WalOptions) value is out of range.
     #[error("invalid wal option: {0}")]
     InvalidOption(String),
@@ -85,7 +99,9 @@ impl WalError {
             | WalError::NotAWalDirectory { .. }
             | WalError::UnsupportedVersion { .. } => StorageErrorKind::Corrupt,
             WalError::InvalidOperation(_) => StorageErrorKind::Contract,
-            WalError::Locked { .. } | WalError::InvalidOption(_) => StorageErrorKind::Other,
+            WalError::Locked { .. } | WalError::InvalidOption(_) | WalError::WrongOwner { .. } => {
+                StorageErrorKind::Other
+            }
         }
     }
 }

@@ -40,6 +40,7 @@ mod dir;
 mod error;
 mod mark_file;
 mod mmap;
+mod owner;
 mod record;
 mod segment;
 mod snapshot_file;
@@ -48,4 +49,5 @@ mod wal;
 
 pub use dir::WAL_FORMAT_VERSION;
 pub use error::WalError;
+pub use owner::{Claim, DirOwner};
 pub use wal::{RepairReport, WalLog, WalOptions};

@@ -21,8 +21,23 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
     };
     // A damaged log is repaired, not refused: the node gets the lost entries back from
     // a leader (docs/RECOVERY.md). A lost vote is still refused.
-    let (log, repair) = WalLog::open_repairing(&config.data_dir, options)
+    let (mut log, repair) = WalLog::open_repairing(&config.data_dir, options)
         .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
+    // The directory names its owner from the first start on: a node pointed at another
+    // node's (or another cluster's) data would carry its term and vote.
+    let owner = DirOwner::new(config.cluster_id.as_str(), config.id)
+        .map_err(|error| format!("--cluster-id: {error}"))?;
+    if log.claim(&owner).map_err(|error| error.to_string())? == Claim::Recorded
+        && log.last_index() > 0
+    {
+        println!(
+            "[node {}] recorded {} as the owner of {} (a directory from before owners were \
+             recorded)",
+            config.id,
+            owner,
+            config.data_dir.display()
+        );
+    }
     if let Some(report) = repair {
         // Said even when quiet: an operator wants to know the disk lost data.
         println!(
