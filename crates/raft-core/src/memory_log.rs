@@ -170,7 +170,12 @@ impl RaftLog for MemoryLog {
 
     fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
         self.check_append(entries)?;
-        self.entries.extend(entries.iter().cloned());
+        if let [entry] = entries {
+            // One entry (one proposal per step): no iterator machinery.
+            self.entries.push(entry.clone());
+        } else {
+            self.entries.extend(entries.iter().cloned());
+        }
         Ok(())
     }
 
@@ -290,6 +295,16 @@ impl Chunks {
             let before = chunk.len();
             chunk.extend(entries.by_ref().take(CHUNK_ENTRIES - before));
             self.len += chunk.len() - before;
+        }
+    }
+
+    fn push(&mut self, entry: LogEntry) {
+        if self.len.is_multiple_of(CHUNK_ENTRIES) {
+            self.chunks.push(Vec::with_capacity(CHUNK_ENTRIES));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(entry);
+            self.len += 1;
         }
     }
 
@@ -481,6 +496,13 @@ mod tests {
                 log.append_owned(batch.clone()).unwrap();
                 model.extend(batch);
                 next += size;
+            }
+            // Single entries (borrowed, one at a time) across the next chunk boundary.
+            for _ in 0..1030 {
+                let single = entry(round as Term + 1, next);
+                log.append(core::slice::from_ref(&single)).unwrap();
+                model.push(single);
+                next += 1;
             }
             let keep = cut.min(model.len());
             log.truncate(keep as Index + 1).unwrap();
