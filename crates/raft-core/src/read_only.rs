@@ -127,6 +127,9 @@ impl ReadOnly {
         self.lease_until = 0;
         // The leader's own reads are reported; a follower that forwarded one drops it
         // itself when its leader changes.
+        if self.pending.is_empty() && self.unready.is_empty() {
+            return;
+        }
         let own = |read: Read| read.origin.is_none().then_some(read.context);
         self.dropped.extend(
             self.pending
@@ -186,6 +189,9 @@ impl ReadOnly {
     /// The follower's leader changed: forwarded reads are dropped (reported by
     /// [`ReadOnly::take_dropped`]).
     pub(crate) fn drop_forwarded(&mut self) {
+        if self.forwarded.is_empty() {
+            return;
+        }
         self.dropped
             .extend(self.forwarded.drain(..).map(|(context, _)| context));
     }
