@@ -75,10 +75,15 @@ impl Cluster {
         loop {
             let mut delivered = false;
             for from in 0..self.nodes.len() {
-                let outbox = std::mem::take(&mut self.outboxes[from]);
-                for (to, message) in outbox {
+                let mut outbox = std::mem::take(&mut self.outboxes[from]);
+                for (to, message) in outbox.drain(..) {
                     delivered = true;
                     self.step(to as usize - 1, Event::Message(message));
+                }
+                // The buffer goes back (only node `from` fills its own outbox, and it
+                // was not stepped here), so outboxes do not regrow every delivery.
+                if self.outboxes[from].is_empty() {
+                    self.outboxes[from] = outbox;
                 }
             }
             if !delivered {
