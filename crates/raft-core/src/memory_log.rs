@@ -47,6 +47,7 @@ impl MemoryLog {
         self.entries.is_empty()
     }
 
+    #[inline]
     fn position(&self, index: Index) -> Option<usize> {
         let position = usize::try_from(index.checked_sub(self.base_index + 1)?).ok()?;
         (position < self.entries.len()).then_some(position)
@@ -86,16 +87,19 @@ impl MemoryLog {
 }
 
 impl RaftLog for MemoryLog {
+    #[inline]
     fn last_index(&self) -> Index {
         self.base_index + self.entries.len() as Index
     }
 
+    #[inline]
     fn last_term(&self) -> Term {
         self.entries
             .last()
             .map_or(self.base_term, |entry| entry.term)
     }
 
+    #[inline]
     fn term_at(&self, index: Index) -> Option<Term> {
         if index == self.base_index {
             return Some(self.base_term);
@@ -202,6 +206,7 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    #[inline]
     fn hard_state(&self) -> HardState {
         self.hard_state
     }
@@ -211,6 +216,7 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    #[inline]
     fn repair_mark(&self) -> Option<RepairMark> {
         self.repair_mark
     }
@@ -228,6 +234,7 @@ impl RaftLog for MemoryLog {
         self.snapshot.clone()
     }
 
+    #[inline]
     fn snapshot_index(&self) -> Index {
         self.base_index
     }
@@ -262,6 +269,7 @@ struct Chunks {
 }
 
 impl Chunks {
+    #[inline]
     fn len(&self) -> usize {
         self.len
     }
@@ -270,6 +278,7 @@ impl Chunks {
         self.len == 0
     }
 
+    #[inline]
     fn get(&self, position: usize) -> Option<&LogEntry> {
         if position >= self.len {
             return None;
@@ -277,6 +286,7 @@ impl Chunks {
         Some(&self.chunks[position / CHUNK_ENTRIES][position % CHUNK_ENTRIES])
     }
 
+    #[inline]
     fn last(&self) -> Option<&LogEntry> {
         self.len
             .checked_sub(1)
