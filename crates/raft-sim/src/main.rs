@@ -70,6 +70,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
     let started = Instant::now();
     let (mut events, mut operations, mut failures) = (0u64, 0u64, 0u64);
     let (mut damages, mut repairs, mut repair_ticks_max, mut refusals) = (0u64, 0u64, 0u64, 0u64);
+    let mut torn = 0u64;
     let mut stderr = std::io::stderr();
     for (done, seed) in (start..start + seeds).enumerate() {
         match run_seed(seed, config_for(args, seed, profile)?) {
@@ -80,6 +81,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
                 repairs += stats.repairs;
                 repair_ticks_max = repair_ticks_max.max(stats.repair_ticks_max);
                 refusals += stats.disk_refusals;
+                torn += stats.torn_writes;
             }
             Err(violation) => {
                 failures += 1;
@@ -106,9 +108,9 @@ fn sim(args: &[String]) -> Result<bool, String> {
         events as f64 / seconds,
         seeds as f64 * 60.0 / seconds
     );
-    if damages > 0 {
+    if damages > 0 || torn > 0 {
         println!(
-            "damaged disks: {damages}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WAL damage refused as a possible lost vote: {refusals}"
+            "damaged disks: {damages}, crashes that tore a sync: {torn}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WAL damage refused as a possible lost vote: {refusals}"
         );
     }
     println!("{} passed, {failures} failed", seeds - failures);

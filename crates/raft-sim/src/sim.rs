@@ -85,6 +85,9 @@ pub struct RunStats {
     /// undamaged file is put back: re-adding a node under a new identity is not
     /// simulated).
     pub disk_refusals: u64,
+    /// Crashes in the middle of a sync that tore the batch being written (with the
+    /// `disk` fault).
+    pub torn_writes: u64,
 }
 
 #[derive(Clone, Debug)]

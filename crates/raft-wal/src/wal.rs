@@ -23,6 +23,8 @@ use crate::state::LogState;
 mod options;
 mod recovery;
 mod repair;
+#[cfg(all(feature = "testing", unix))]
+mod torn;
 mod writer;
 
 pub use options::WalOptions;

@@ -48,17 +48,27 @@ impl Simulation {
                 }
                 (Down::Memory(Box::new(log)), unsynced, torn)
             }
-            // Dropping a WalLog loses exactly its unwritten buffer, as a crash does.
+            // Dropping a WalLog loses exactly its unwritten buffer, as a crash does; a
+            // crash in the middle of a sync tears that buffer's batch instead.
             SimStorage::Wal(log) => {
                 let dir = log.dir().to_path_buf();
-                drop(log);
-                let undo = if damage {
-                    self.damage_wal(&dir).map(|(what, undo)| {
+                let torn = if damage && self.rng.chance(500) {
+                    self.tear_wal(log, &dir)
+                } else {
+                    drop(log);
+                    None
+                };
+                let undo = match torn {
+                    Some((what, undo)) => {
+                        self.stats.torn_writes += 1;
+                        self.note(Some(id), || what);
+                        Some(undo)
+                    }
+                    None if damage => self.damage_wal(&dir).map(|(what, undo)| {
                         damaged = Some(what);
                         undo
-                    })
-                } else {
-                    None
+                    }),
+                    None => None,
                 };
                 (Down::Wal { dir, undo }, 0, 0)
             }
@@ -79,6 +89,44 @@ impl Simulation {
             self.stats.disk_damages += 1;
             self.note(Some(id), || format!("its disk is damaged: {what}"));
         }
+    }
+
+    /// The crash comes in the middle of a sync: the batch being written reaches the
+    /// newest segment as a random subset of its sectors (a device persists them
+    /// independently). Most subsets read as a torn tail and are cut; one with a hole
+    /// before surviving sectors reads as damage and is repaired, or refused as a
+    /// possible lost vote (docs/RECOVERY.md section 8). Returns what was done and the
+    /// file's bytes before; `None` when nothing was being written.
+    fn tear_wal(
+        &mut self,
+        log: raft_wal::WalLog,
+        dir: &Path,
+    ) -> Option<(String, (PathBuf, Vec<u8>))> {
+        let newest = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
+            .max()?;
+        let before = std::fs::read(&newest).ok()?;
+        let rng = &mut self.rng;
+        let mut kept = Vec::new();
+        let torn = log
+            .crash_during_sync(&mut |sector| {
+                let written = rng.chance(500);
+                if written {
+                    kept.push(sector);
+                }
+                written
+            })
+            .ok()?;
+        let name = newest.file_name()?.to_string_lossy().into_owned();
+        torn.then(|| {
+            (
+                format!("crashes mid-sync: sectors {kept:?} of the batch reached {name}"),
+                (newest, before),
+            )
+        })
     }
 
     /// Damages one of the segment files in `dir`: a flipped bit, a torn (zeroed)
