@@ -4,7 +4,7 @@
 //! machine cannot; it is not a time (cache misses and allocator behaviour are not in
 //! it), so quote it beside the timings, not instead of them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cargo;
@@ -42,15 +42,9 @@ fn instructions(example: &Path, row: &str, count: u64) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-pub(crate) fn instructions_per_row() -> bool {
-    if !Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success())
-    {
-        eprintln!("cargo xtask instructions needs valgrind (Debian: apt-get install valgrind)");
-        return false;
-    }
+/// Builds the `workload` example of the checkout at `root` into `target`; returns the
+/// binary.
+fn build_example(root: &Path, target: &Path) -> Option<PathBuf> {
     let built = cargo(&[
         "build",
         "--release",
@@ -59,34 +53,121 @@ pub(crate) fn instructions_per_row() -> bool {
         "--example",
         "workload",
     ])
+    .current_dir(root)
+    .env("CARGO_TARGET_DIR", target)
     .status()
     .is_ok_and(|status| status.success());
-    if !built {
+    built.then(|| target.join("release/examples/workload"))
+}
+
+/// Instructions each (per entry or per trial) for every row: the run with zero counts
+/// start-up and the cluster's setup (election included for the commit rows), and the
+/// difference is the rows' own work.
+fn per_row(example: &Path) -> Option<Vec<f64>> {
+    ROWS.iter()
+        .map(|&(row, count)| {
+            let base = instructions(example, row, 0)?;
+            let total = instructions(example, row, count)?;
+            Some(total.saturating_sub(base) as f64 / count as f64)
+        })
+        .collect()
+}
+
+/// A checkout of `rev` beside the target directory, with this tree's `workload`
+/// example and bench cluster copied in when `rev` predates them (they use only the
+/// public API).
+fn baseline_checkout(root: &Path, target: &Path, rev: &str) -> Option<PathBuf> {
+    let dir = target.join("instructions-baseline");
+    let _ = Command::new("git")
+        .current_dir(root)
+        .args(["worktree", "remove", "--force"])
+        .arg(&dir)
+        .output();
+    let added = Command::new("git")
+        .current_dir(root)
+        .args(["worktree", "add", "--detach", "--force"])
+        .arg(&dir)
+        .arg(rev)
+        .status()
+        .is_ok_and(|status| status.success());
+    if !added {
+        eprintln!("cannot check out {rev}");
+        return None;
+    }
+    for file in [
+        "crates/raft-core/examples/workload.rs",
+        "crates/raft-core/benches/support/cluster.rs",
+    ] {
+        let to = dir.join(file);
+        if !to.exists() {
+            std::fs::create_dir_all(to.parent()?).ok()?;
+            std::fs::copy(root.join(file), &to).ok()?;
+        }
+    }
+    Some(dir)
+}
+
+/// `cargo xtask instructions [--baseline REV]`.
+pub(crate) fn instructions_per_row(baseline: Option<&str>) -> bool {
+    if !Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+    {
+        eprintln!("cargo xtask instructions needs valgrind (Debian: apt-get install valgrind)");
         return false;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target =
+    let target: PathBuf =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
-    let example = target.join("release/examples/workload");
-    println!("{:<20} {:>16}", "row", "instructions each");
-    for (row, count) in ROWS {
-        // The run with zero counts start-up and the cluster's setup (election included
-        // for the commit rows); the difference is the rows' own work.
-        let (Some(base), Some(total)) = (
-            instructions(&example, row, 0),
-            instructions(&example, row, count),
-        ) else {
-            return false;
-        };
+    let Some(now) = build_example(&root, &target).and_then(|example| per_row(&example)) else {
+        return false;
+    };
+    let base = match baseline {
+        None => None,
+        Some(rev) => {
+            let Some(checkout) = baseline_checkout(&root, &target, rev) else {
+                return false;
+            };
+            // Its own target directory: the two builds must not share artefacts.
+            let counts = build_example(&checkout, &checkout.join("target"))
+                .and_then(|example| per_row(&example));
+            let _ = Command::new("git")
+                .current_dir(&root)
+                .args(["worktree", "remove", "--force"])
+                .arg(&checkout)
+                .output();
+            match counts {
+                Some(counts) => Some((rev, counts)),
+                None => return false,
+            }
+        }
+    };
+    match &base {
+        None => println!("{:<20} {:>12}", "row", "instructions"),
+        Some((rev, _)) => println!(
+            "{:<20} {:>12} {:>12} {:>9}",
+            "row",
+            "now",
+            &rev[..rev.len().min(12)],
+            "now/base"
+        ),
+    }
+    for (position, &(row, _)) in ROWS.iter().enumerate() {
         let unit = if row.ends_with("build") || row.ends_with("elect") {
             "per trial"
         } else {
             "per entry"
         };
-        println!(
-            "{row:<20} {:>16.0} {unit}",
-            total.saturating_sub(base) as f64 / count as f64
-        );
+        match &base {
+            None => println!("{row:<20} {:>12.0} {unit}", now[position]),
+            Some((_, base)) => println!(
+                "{row:<20} {:>12.0} {:>12.0} {:>9.3} {unit}",
+                now[position],
+                base[position],
+                now[position] / base[position]
+            ),
+        }
     }
     true
 }

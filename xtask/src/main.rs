@@ -26,8 +26,9 @@
 //! - `mutants [--seeds-max N] [--faults PROFILE]`: for every protocol mutant, the first
 //!   seed the checker catches it on; fails if one survives N seeds (default 2000).
 //! - `bench`: the criterion benches (commit, codec and WAL throughput).
-//! - `instructions`: instructions per entry (per trial) for each row of issue 20's
-//!   table, counted with callgrind (needs valgrind): steady where timings are noisy.
+//! - `instructions [--baseline REV]`: instructions per entry (per trial) for each row of
+//!   issue 20's table, counted with callgrind (needs valgrind): steady where timings are
+//!   noisy. `--baseline` builds REV in a worktree too and prints the ratio.
 //! - `cluster [--nodes N] [--demo]`: a local raft-kv cluster of N server processes on
 //!   127.0.0.1 (data in a temporary directory) until Ctrl-C; `--demo` runs the scripted
 //!   demo instead (election, writes, leader SIGKILL, failover, catch-up).
@@ -227,7 +228,19 @@ fn main() -> ExitCode {
             rest.extend(args[1..].iter().cloned());
             raft_kv(&rest)
         }
-        Some("instructions") => instructions::instructions_per_row(),
+        Some("instructions") => {
+            let baseline = match args.iter().position(|arg| arg == "--baseline") {
+                Some(position) => match args.get(position + 1) {
+                    Some(rev) => Some(rev.as_str()),
+                    None => {
+                        eprintln!("--baseline takes a git revision");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => None,
+            };
+            instructions::instructions_per_row(baseline)
+        }
         Some("bench") => {
             run(cargo(&[
                 "bench",
@@ -248,7 +261,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] [--mutant NAME] | repro --seed S [--mutant NAME] | repro --schedule FILE | shrink --seed S [--mutant NAME] [--out FILE] | timeline --seed S --out run.html | mutants [--seeds-max N] | fuzz TARGET [--seconds N] | bench | instructions | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
+                "usage: cargo xtask <ci | test | conformance | chaos [--seeds N] | sim [--seeds N] [--start S] [--faults P] [--mutant NAME] | repro --seed S [--mutant NAME] | repro --schedule FILE | shrink --seed S [--mutant NAME] [--out FILE] | timeline --seed S --out run.html | mutants [--seeds-max N] | fuzz TARGET [--seconds N] | bench | instructions [--baseline REV] | cluster [--nodes N] [--demo] | cluster-test [--secs N] [--clients C] [--seed S] | cluster-bench [--clients 1,16] [--secs N] [--failovers K]>"
             );
             return ExitCode::from(2);
         }
