@@ -91,6 +91,51 @@ fn a_vote_waits_for_its_sync_and_a_crash_before_it_sends_nothing() {
         && matches!(message, Message::RequestVoteReply(reply) if reply.vote_granted)));
 }
 
+// A commit notice that reaches a follower while its acknowledgement is still held
+// (unsynced) is not answered: the held acknowledgement already says more. The notice
+// commits nothing the log does not hold, nothing is applied before the sync, and the
+// sync releases exactly the held acknowledgement.
+#[test]
+fn a_commit_notice_behind_a_held_acknowledgement_adds_no_answer() {
+    let mut node = follower();
+    let actions = node.step(append(0, vec![entry(1), entry(2)])).unwrap();
+    assert!(sends(&actions).is_empty());
+    let notice = Event::Message(Message::AppendEntries(AppendEntries {
+        term: 1,
+        leader: 1,
+        prev_log_index: 2,
+        prev_log_term: 1,
+        entries: Vec::new(),
+        leader_commit: 2,
+    }));
+    let actions = node.step(notice).unwrap();
+    assert!(sends(&actions).is_empty(), "{actions:?}");
+    assert_eq!(node.commit_index(), 2);
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Apply { .. })),
+        "applied before the entries were durable"
+    );
+    let actions = node.step(Event::SyncLog).unwrap();
+    check_sends_are_durable(2, node.log(), &actions);
+    let replies: Vec<(bool, u64)> = sends(&actions)
+        .into_iter()
+        .filter_map(|(_, message)| match message {
+            Message::AppendEntriesReply(reply) => Some((reply.success, reply.match_index)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies, vec![(true, 2)]);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| matches!(action, Action::Apply { .. }))
+            .count(),
+        2
+    );
+}
+
 // A driver that never steps SyncLog still makes progress: the next tick syncs and
 // releases what was held.
 #[test]
