@@ -48,8 +48,12 @@ impl<L: RaftLog> RaftNode<L> {
         // A new commit (a leader that is its own quorum) is news for every follower;
         // otherwise, with coalescing, a follower with COALESCE_AFTER appends in flight
         // gets these entries with its next answer (see `with_append_coalescing`).
-        self.uncommitted.appended(first + count as u64 - 1, bytes);
+        let last = first + count as u64 - 1;
         let committed = self.maybe_commit();
+        if self.commit_index < last {
+            // (A leader that is its own quorum commits at once: nothing to hold.)
+            self.uncommitted.appended(last, bytes);
+        }
         let coalescing = self.config.append_coalescing();
         for position in 0..self.progress.len() {
             let held = coalescing && self.progress[position].inflight_count() >= COALESCE_AFTER;
