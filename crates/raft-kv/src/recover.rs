@@ -52,6 +52,17 @@ pub fn recover(data_dir: &Path, new_voters: &[NodeId]) -> Result<Recovered, Stri
     }
     let mut log = WalLog::open(data_dir)
         .map_err(|error| format!("opening {}: {error}", data_dir.display()))?;
+    // A survivor left out of its own new configuration could never serve again: the
+    // directory names its node (raft-kv records it on the first start).
+    if let Some(owner) = log.owner().map_err(|error| error.to_string())?
+        && !new_voters.contains(&owner.node())
+    {
+        return Err(format!(
+            "{} belongs to {owner}, which is not among --new-voters {new_voters:?}: run \
+             recover on each survivor with one list that includes every survivor",
+            data_dir.display()
+        ));
+    }
     let before = configuration_in_force(&log);
     let hard = log.hard_state();
     let term = hard
@@ -102,6 +113,7 @@ fn configuration_in_force(log: &WalLog) -> Membership {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use raft_io::DirOwner;
 
     // Proves the rewrite: a configuration entry with exactly the new voters, one term
     // up, vote cleared, commit kept; refusals for bad input leave the log untouched.
@@ -125,6 +137,13 @@ mod tests {
         assert!(recover(&data, &[0]).is_err());
         assert!(recover(&dir.join("missing"), &[3]).is_err());
         assert!(!dir.join("missing").exists());
+        // The directory belongs to node 3: a list without it is refused, untouched.
+        let mut log = WalLog::open(&data).unwrap();
+        let _ = log.claim(&DirOwner::new("raft-kv", 3).unwrap()).unwrap();
+        drop(log);
+        let refused = recover(&data, &[1, 2]).unwrap_err();
+        assert!(refused.contains("node 3 of cluster raft-kv"), "{refused}");
+        assert_eq!(WalLog::open(&data).unwrap().last_index(), 2);
         let done = recover(&data, &[3]).unwrap();
         assert_eq!((done.index, done.term, done.commit), (3, 4, 1));
         assert_eq!(done.after, Membership::new([3], []));
