@@ -201,7 +201,11 @@ impl<L: RaftLog> RaftNode<L> {
         };
         if self.last_applied + 1 == apply_to {
             // One entry (one proposal per step): read it, no visitor.
-            let entry = self.log.entry(apply_to).ok_or_else(|| missing(apply_to))?;
+            let entry = self
+                .log
+                .entry(apply_to)
+                .filter(|entry| entry.index == apply_to)
+                .ok_or_else(|| missing(apply_to))?;
             if entry.kind == EntryKind::Normal {
                 out.push(Action::Apply {
                     index: entry.index,
