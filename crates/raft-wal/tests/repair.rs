@@ -295,3 +295,94 @@ fn a_damaged_mark_record_does_not_lose_the_mark() {
         ),
     }
 }
+
+// The simulator's case (disk seed 229639), kept as the damaged file itself: a node's
+// only segment, 1,031 bytes, had its sector 0 copied over sector 1, which held its
+// term 2 and 3 hard states. The copy ends in a valid hard state of term 1 that is
+// newer than the kept prefix (a later commit index) but older than what the damage
+// hid; repair took it as the newest and the node restarted in term 1 after leading in
+// term 3. The copy sits in batches that are not newer than the prefix's (it repeats
+// batches 1 to 7), so it proves nothing: the log is refused as a possible lost vote.
+#[test]
+fn a_copied_older_hard_state_does_not_pass_for_the_newest() {
+    let temp = TempDir::new("repair-copied-state");
+    let dir = temp.child("wal");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("raft-wal.format"), "raft-wal 1\n").unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sector-copied-over-the-next.wal"),
+        dir.join("00000000000000000001-00000000000000000001.wal"),
+    )
+    .unwrap();
+    match WalLog::open_repairing(&dir, WalOptions::default()) {
+        Err(WalError::Corrupt { reason, .. }) => assert!(reason.contains("rule 2"), "{reason}"),
+        Ok((log, report)) => panic!(
+            "opened in term {} ({report:?}): the term 3 it had is gone",
+            log.hard_state().term
+        ),
+        Err(error) => panic!("{error}"),
+    }
+}
+
+// A misdirected write: any 512-byte sector of a small log copied over any other. The
+// repaired log never holds an older term, or a different vote in the same term, than
+// the log before the damage; or it is refused as a possible lost vote.
+#[test]
+fn a_sector_copied_over_another_never_takes_the_term_back() {
+    let temp = TempDir::new("repair-copies");
+    let dir = temp.child("wal");
+    let options = WalOptions {
+        fsync: false,
+        ..WalOptions::default()
+    };
+    {
+        // Small batches with a term or vote change every few, as a node that lives
+        // through elections writes them.
+        let mut log = WalLog::open_with(&dir, options).unwrap();
+        for index in 1..=24u64 {
+            let term = 1 + index / 5;
+            log.set_hard_state(HardState {
+                term,
+                voted_for: Some(1 + index % 3),
+                commit_index: index.saturating_sub(2),
+            })
+            .unwrap();
+            log.append(&[entry(term, index)]).unwrap();
+            log.sync().unwrap();
+        }
+    }
+    let original = WalLog::open_with(&dir, options).unwrap().hard_state();
+    let file = segments(&dir)[0].clone();
+    let bytes = std::fs::read(&file).unwrap();
+    let sectors = bytes.len() / 512;
+    assert!(sectors >= 4, "the test needs a few sectors");
+    let (mut repaired, mut refused) = (0, 0);
+    for from in 0..sectors {
+        for to in 0..sectors {
+            if from == to {
+                continue;
+            }
+            let copy = temp.child(&format!("copy-{from}-{to}"));
+            copy_dir(&dir, &copy);
+            let mut damaged = bytes.clone();
+            damaged.copy_within(from * 512..from * 512 + 512, to * 512);
+            std::fs::write(segments(&copy)[0].clone(), &damaged).unwrap();
+            match WalLog::open_repairing(&copy, options) {
+                Ok((log, _)) => {
+                    let state = log.hard_state();
+                    assert!(
+                        state.term > original.term
+                            || (state.term == original.term
+                                && state.voted_for == original.voted_for),
+                        "sector {from} over {to}: {state:?}, was {original:?}"
+                    );
+                    repaired += 1;
+                }
+                Err(WalError::Corrupt { reason, .. }) if reason.contains("rule 2") => refused += 1,
+                Err(error) => panic!("sector {from} over {to}: {error}"),
+            }
+        }
+    }
+    assert!(repaired + refused > 0);
+    println!("{repaired} opened (repaired or intact), {refused} refused");
+}

@@ -78,6 +78,15 @@ struct Scan {
     hard_state_doubtful: bool,
     /// The damaged region being walked: its first byte and length.
     region: Option<(usize, usize)>,
+    /// The highest batch sequence number seen (the kept prefix's last, then any
+    /// newer batch after the damage).
+    seq_max: u64,
+    /// Whether the records being walked are known to be in their place: true in the
+    /// kept prefix and after a batch start newer than every batch before it; false
+    /// after a damaged region until then, and inside a batch whose start is not newer
+    /// (a copy of older data written where it does not belong). Only a hard state in
+    /// place proves what a damaged region before it could not have held.
+    anchored: bool,
 }
 
 impl Scan {
@@ -124,8 +133,12 @@ impl Scan {
                 // back within its term, a commit index never shrinks. An older one is a
                 // copy written where it does not belong (a misdirected write), so the
                 // newest may be gone; an equal one (a new segment's preamble repeats
-                // the last) proves nothing about what a damaged region held.
-                if self.region_term_open {
+                // the last) proves nothing about what a damaged region held. A newer
+                // one proves it only in place: a copy of data from just past the
+                // damage can be newer than the kept prefix and still older than what
+                // the damage hid (found by the simulator: a sector copied over the
+                // next one, whose copy ended in a valid older hard state).
+                if self.region_term_open && self.anchored {
                     self.max_term = self.max_term.max(state.term);
                     self.region_term_open = false;
                 }
@@ -134,7 +147,9 @@ impl Scan {
                 match key(&state).cmp(&key(&self.hard_state)) {
                     std::cmp::Ordering::Greater => {
                         self.hard_state = state;
-                        self.hard_state_doubtful = false;
+                        if self.anchored {
+                            self.hard_state_doubtful = false;
+                        }
                     }
                     std::cmp::Ordering::Equal => {}
                     std::cmp::Ordering::Less => self.hard_state_doubtful = true,
@@ -144,7 +159,13 @@ impl Scan {
                 self.bound = self.bound.max(mark.through);
                 self.max_term = self.max_term.max(mark.term);
             }
-            Record::BatchStart { .. } | Record::Truncate { .. } | Record::RepairMark(None) => {}
+            Record::BatchStart { seq } => {
+                // A batch newer than every one before it is in place; an older or equal
+                // one is a copy.
+                self.anchored = seq > self.seq_max;
+                self.seq_max = self.seq_max.max(seq);
+            }
+            Record::Truncate { .. } | Record::RepairMark(None) => {}
         }
     }
 
@@ -155,6 +176,7 @@ impl Scan {
         let Some((start, length)) = self.region.take() else {
             return;
         };
+        self.anchored = false;
         let entries_max = length.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
         self.bound = self.bound.max(self.max_index + entries_max);
         self.max_term = self.max_term.max(self.hard_state.term);
@@ -216,6 +238,8 @@ impl WalLog {
             hard_state_doubtful: false,
             region_term_open: false,
             region: None,
+            seq_max: self.batch_seq,
+            anchored: true,
         };
         // The mark's second copy: a record holding the mark may be what was damaged.
         match self.mark_file {
