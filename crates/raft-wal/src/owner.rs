@@ -121,30 +121,18 @@ impl WalLog {
     /// [`WalError::WrongOwner`] when the directory belongs to another node or cluster;
     /// [`WalError::Corrupt`] when the owner file does not parse; [`WalError::Io`].
     pub fn claim(&mut self, owner: &DirOwner) -> Result<Claim, WalError> {
-        let path = self.dir().join(FILE_NAME);
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                let found = DirOwner::decode(&text).ok_or_else(|| WalError::Corrupt {
-                    segment: path.clone(),
-                    offset: 0,
-                    reason: "the owner file does not parse".into(),
-                })?;
-                if found == *owner {
-                    Ok(Claim::Confirmed)
-                } else {
-                    Err(WalError::WrongOwner {
-                        path: self.dir().to_path_buf(),
-                        owner: found.to_string(),
-                        claimant: owner.to_string(),
-                    })
-                }
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+        match self.owner()? {
+            Some(found) if found == *owner => Ok(Claim::Confirmed),
+            Some(found) => Err(WalError::WrongOwner {
+                path: self.dir().to_path_buf(),
+                owner: found.to_string(),
+                claimant: owner.to_string(),
+            }),
+            None => {
                 let fsync = self.options().fsync;
                 write_atomically(self.dir(), FILE_NAME, owner.encode().as_bytes(), fsync)?;
                 Ok(Claim::Recorded)
             }
-            Err(error) => Err(WalError::io(&path, error)),
         }
     }
 

@@ -12,6 +12,18 @@ use super::*;
 /// Bytes of a disk sector: a torn write loses whole sectors.
 const SECTOR_BYTES: usize = 512;
 
+/// The WAL segment files in `dir`, oldest first (their names sort by sequence).
+fn segment_files(dir: &Path) -> Option<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
+        .collect();
+    files.sort();
+    Some(files)
+}
+
 impl Simulation {
     pub(super) fn crash(&mut self, id: NodeId) {
         let node = self.nodes.get_mut(&id).expect("node exists");
@@ -102,12 +114,7 @@ impl Simulation {
         log: raft_wal::WalLog,
         dir: &Path,
     ) -> Option<(String, (PathBuf, Vec<u8>))> {
-        let newest = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
-            .max()?;
+        let newest = segment_files(dir)?.pop()?;
         let before = std::fs::read(&newest).ok()?;
         let rng = &mut self.rng;
         let mut kept = Vec::new();
@@ -133,13 +140,7 @@ impl Simulation {
     /// sector, or a stretch of the file copied over another (a misdirected write).
     /// Returns what was done and the file's bytes before.
     fn damage_wal(&mut self, dir: &Path) -> Option<(String, (PathBuf, Vec<u8>))> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "wal"))
-            .collect();
-        files.sort();
+        let files = segment_files(dir)?;
         let file = files
             .get(self.rng.below(files.len() as u64) as usize)?
             .clone();
