@@ -110,7 +110,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
     );
     if damages > 0 || torn > 0 {
         println!(
-            "damaged disks: {damages}, crashes that tore a sync: {torn}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WAL damage refused as a possible lost vote: {refusals}"
+            "damaged disks: {damages}, crashes that tore a sync: {torn}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WALs refused for a damaged vote file (rule 2, the file put back): {refusals}"
         );
     }
     println!("{} passed, {failures} failed", seeds - failures);

@@ -81,9 +81,9 @@ pub struct RunStats {
     pub repairs: u64,
     /// The longest repair, in ticks from the restart to the repair mark's clearing.
     pub repair_ticks_max: u64,
-    /// Damaged WalLogs refused because the damage may have hit the hard state (the
-    /// undamaged file is put back: re-adding a node under a new identity is not
-    /// simulated).
+    /// Damaged WalLogs refused because their newest term and vote are unknown (a
+    /// damaged `vote` file; the undamaged file is put back: re-adding a node under a
+    /// new identity is not simulated).
     pub disk_refusals: u64,
     /// Crashes in the middle of a sync that tore the batch being written (with the
     /// `disk` fault).

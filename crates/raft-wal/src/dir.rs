@@ -6,15 +6,34 @@ use std::path::{Path, PathBuf};
 
 use crate::error::WalError;
 
-/// The on-disk format version this code writes and reads (independent of the crate
-/// version; see docs/PROTOCOL.md).
-pub const WAL_FORMAT_VERSION: u8 = 1;
+/// The on-disk format version this code writes (independent of the crate version; see
+/// docs/PROTOCOL.md). Version 2 keeps the term and vote in a file of their own; this
+/// code also reads version 1 directories and upgrades them when it opens them.
+pub const WAL_FORMAT_VERSION: u8 = 2;
+
+/// The oldest directory format this code reads.
+const WAL_FORMAT_VERSION_MIN: u8 = 1;
 
 pub(crate) const FORMAT_FILE: &str = "raft-wal.format";
 pub(crate) const LOCK_FILE: &str = "LOCK";
 
-fn format_line() -> String {
-    format!("raft-wal {WAL_FORMAT_VERSION}\n")
+fn format_line(version: u8) -> String {
+    format!("raft-wal {version}\n")
+}
+
+/// What the format marker says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// A log of this format version (one this code reads).
+    Version(u8),
+    /// No marker and nothing else: a new log, whose marker the caller writes (with
+    /// [`write_format`]) once the files a new log starts with are in place.
+    New,
+}
+
+/// Writes the marker for `version` (atomically and durably).
+pub(crate) fn write_format(dir: &Path, version: u8) -> Result<(), WalError> {
+    write_atomically(dir, FORMAT_FILE, format_line(version).as_bytes(), true)
 }
 
 /// Makes the directory's own entries (creations, renames, removals) durable.
@@ -42,26 +61,30 @@ pub(crate) fn lock(dir: &Path) -> Result<File, WalError> {
     }
 }
 
-/// Checks the format marker, or writes it into a directory that holds nothing else.
-pub(crate) fn check_or_init_format(
+/// Checks the format marker; a directory without one must hold nothing else but
+/// `allowed` files (those a new log writes before its marker).
+pub(crate) fn check_format(
     dir: &Path,
     is_segment: impl Fn(&str) -> bool,
-) -> Result<(), WalError> {
+    allowed: &[&str],
+) -> Result<Format, WalError> {
     let path = dir.join(FORMAT_FILE);
     match fs::read_to_string(&path) {
-        Ok(found) if found == format_line() => return Ok(()),
-        Ok(found) if found.starts_with("raft-wal ") => {
-            return Err(WalError::UnsupportedVersion {
-                path: dir.to_path_buf(),
-                found: found.trim_start_matches("raft-wal ").trim().to_owned(),
-                supported: WAL_FORMAT_VERSION,
-            });
-        }
-        Ok(_) => {
-            return Err(WalError::NotAWalDirectory {
-                path: dir.to_path_buf(),
-                reason: format!("{FORMAT_FILE} does not name the raft-wal format"),
-            });
+        Ok(found) => {
+            return match (WAL_FORMAT_VERSION_MIN..=WAL_FORMAT_VERSION)
+                .find(|&version| found == format_line(version))
+            {
+                Some(version) => Ok(Format::Version(version)),
+                None if found.starts_with("raft-wal ") => Err(WalError::UnsupportedVersion {
+                    path: dir.to_path_buf(),
+                    found: found.trim_start_matches("raft-wal ").trim().to_owned(),
+                    supported: WAL_FORMAT_VERSION,
+                }),
+                None => Err(WalError::NotAWalDirectory {
+                    path: dir.to_path_buf(),
+                    reason: format!("{FORMAT_FILE} does not name the raft-wal format"),
+                }),
+            };
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(WalError::io(&path, error)),
@@ -75,7 +98,7 @@ pub(crate) fn check_or_init_format(
                 .file_name()
                 .and_then(|name| name.to_str())
                 .unwrap_or("");
-            name != LOCK_FILE && !name.ends_with(".tmp")
+            name != LOCK_FILE && !name.ends_with(".tmp") && !allowed.contains(&name)
         })
         .collect();
     if let Some(first) = foreign.first() {
@@ -93,7 +116,7 @@ pub(crate) fn check_or_init_format(
             reason,
         });
     }
-    write_atomically(dir, FORMAT_FILE, format_line().as_bytes(), true)
+    Ok(Format::New)
 }
 
 /// Writes `name` so that a crash leaves either no file or the whole file: write a

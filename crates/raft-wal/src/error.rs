@@ -43,13 +43,13 @@ pub enum WalError {
         reason: String,
     },
     /// The directory holds a raft-wal log of a format version this code cannot read.
-    #[error("{path} holds raft-wal format {found}, this code reads format {supported}")]
+    #[error("{path} holds raft-wal format {found}, this code reads formats 1 to {supported}")]
     UnsupportedVersion {
         /// The directory.
         path: PathBuf,
         /// The version found.
         found: String,
-        /// The version this code reads.
+        /// The newest version this code reads (it reads every one from 1 on).
         supported: u8,
     },
     /// The directory belongs to another node or cluster ([`WalLog::claim`](crate::WalLog::claim)):

@@ -45,6 +45,7 @@ mod record;
 mod segment;
 mod snapshot_file;
 mod state;
+mod vote_file;
 mod wal;
 
 pub use dir::WAL_FORMAT_VERSION;

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 
 use raft_core::Index;
 
-use crate::dir::WAL_FORMAT_VERSION;
-
 pub(crate) const SEGMENT_HEADER_BYTES: usize = 28;
+/// The segment layout's version: unchanged since directory format 1 (format 2 moved
+/// only the term and vote to a file of their own).
+const SEGMENT_FORMAT_VERSION: u8 = 1;
 const SEGMENT_MAGIC: [u8; 4] = *b"RWAL";
 
 /// A segment's identity, from its file name.
@@ -55,7 +56,7 @@ impl SegmentName {
 pub(crate) fn encode_header(seq: u64, previous_length: u64) -> [u8; SEGMENT_HEADER_BYTES] {
     let mut header = [0u8; SEGMENT_HEADER_BYTES];
     header[0..4].copy_from_slice(&SEGMENT_MAGIC);
-    header[4] = WAL_FORMAT_VERSION;
+    header[4] = SEGMENT_FORMAT_VERSION;
     header[8..16].copy_from_slice(&seq.to_le_bytes());
     header[16..24].copy_from_slice(&previous_length.to_le_bytes());
     let crc = crc32fast::hash(&header[..24]);
@@ -75,7 +76,7 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<(u64, u64), &'static str> {
     if header[0..4] != SEGMENT_MAGIC {
         return Err("segment magic is not RWAL");
     }
-    if header[4] != WAL_FORMAT_VERSION {
+    if header[4] != SEGMENT_FORMAT_VERSION {
         return Err("segment format version is not supported");
     }
     let word = |at: usize| {

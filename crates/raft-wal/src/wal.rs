@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use raft_core::{HardState, Index, LogEntry, RaftLog, RepairMark, Snapshot, Term};
 
-use crate::dir::{check_or_init_format, lock, sync_dir};
+use crate::dir::{Format, WAL_FORMAT_VERSION, check_format, lock, sync_dir, write_format};
 use crate::error::WalError;
 use crate::mark_file::{self, MarkFile};
 use crate::mmap::map_sealed;
@@ -19,6 +19,7 @@ use crate::record::{
 use crate::segment::{SEGMENT_HEADER_BYTES, SegmentName, decode_header, encode_header};
 use crate::snapshot_file;
 use crate::state::LogState;
+use crate::vote_file::{self, Vote, VoteFile};
 
 mod options;
 mod recovery;
@@ -46,7 +47,9 @@ struct Segment {
 /// Every mutation (append, truncate, hard state, compaction) is first applied in
 /// memory and encoded into a buffer; [`RaftLog::sync`] writes the buffer to the newest
 /// segment and makes it durable with one `fdatasync`, so a step that wrote a batch of
-/// entries and a new hard state costs one disk flush (group commit). Reads are served
+/// entries and a new hard state costs one disk flush (group commit). A new term or vote
+/// is first written to a file of its own (replaced atomically), so no damage to a
+/// segment can hide it. Reads are served
 /// from memory: payloads of sealed segments are zero-copy slices of their memory
 /// mapping after recovery.
 ///
@@ -88,6 +91,10 @@ pub struct WalLog {
     synced_repair_mark: Option<RepairMark>,
     /// What the `repair-mark` file holds (`None`: no file).
     mark_file: Option<MarkFile>,
+    /// What the `vote` file holds: the newest durable term and vote. `None` only while
+    /// a format-1 directory (no such file; term and vote in the segments) is being
+    /// recovered, before it is upgraded.
+    vote_file: Option<Vote>,
     /// Encoded records not yet written.
     buffer: Vec<u8>,
     buffer_max_entry_index: Index,
@@ -171,6 +178,18 @@ impl WalLog {
             Some(mark) => mark_file::write(&self.dir, mark, self.options.fsync)?,
         }
         self.mark_file = self.synced_repair_mark.map(MarkFile::Mark);
+        Ok(())
+    }
+
+    /// Makes a new term or vote durable in the `vote` file before the batch that
+    /// carries it is written (format 2): no damage to a segment, and no crash in the
+    /// middle of a segment write, can then hide them.
+    pub(super) fn persist_vote(&mut self) -> Result<(), WalError> {
+        let vote = Vote::of(&self.state.hard_state);
+        if self.vote_file.is_some_and(|file| file != vote) {
+            vote_file::write(&self.dir, vote, self.options.fsync)?;
+            self.vote_file = Some(vote);
+        }
         Ok(())
     }
 

@@ -106,8 +106,9 @@ impl Simulation {
     /// The crash comes in the middle of a sync: the batch being written reaches the
     /// newest segment as a random subset of its sectors (a device persists them
     /// independently). Most subsets read as a torn tail and are cut; one with a hole
-    /// before surviving sectors reads as damage and is repaired, or refused as a
-    /// possible lost vote (docs/RECOVERY.md section 8). Returns what was done and the
+    /// before surviving sectors reads as damage and is repaired (its term and vote
+    /// reached the `vote` file whole before: docs/RECOVERY.md section 8). Returns what
+    /// was done and the
     /// file's bytes before; `None` when nothing was being written.
     fn tear_wal(
         &mut self,
@@ -137,9 +138,24 @@ impl Simulation {
     }
 
     /// Damages one of the segment files in `dir`: a flipped bit, a torn (zeroed)
-    /// sector, or a stretch of the file copied over another (a misdirected write).
-    /// Returns what was done and the file's bytes before.
+    /// sector, or a stretch of the file copied over another (a misdirected write); or,
+    /// rarely, the `vote` file that holds the term and vote (a flipped bit: the log is
+    /// refused, since the newest vote is unknown). Returns what was done and the
+    /// file's bytes before.
     fn damage_wal(&mut self, dir: &Path) -> Option<(String, (PathBuf, Vec<u8>))> {
+        if self.rng.chance(60) {
+            let file = dir.join("vote");
+            let before = std::fs::read(&file).ok()?;
+            let mut bytes = before.clone();
+            let at = self.rng.below(bytes.len() as u64) as usize;
+            let bit = self.rng.below(8);
+            bytes[at] ^= 1 << bit;
+            std::fs::write(&file, &bytes).ok()?;
+            return Some((
+                format!("bit {bit} of byte {at} of its vote file flipped"),
+                (file, before),
+            ));
+        }
         let files = segment_files(dir)?;
         let file = files
             .get(self.rng.below(files.len() as u64) as usize)?
@@ -245,8 +261,9 @@ impl Simulation {
         self.nodes.values().any(Self::is_damaged)
     }
 
-    /// Opens a crashed node's WalLog in repair mode. A log refused because the damage
-    /// may have destroyed its hard state (rule 2) gets its undamaged file back.
+    /// Opens a crashed node's WalLog in repair mode. A log refused because its newest
+    /// term and vote are unknown (a damaged `vote` file: rule 2) gets its undamaged
+    /// file back.
     fn open_wal(
         &mut self,
         id: NodeId,

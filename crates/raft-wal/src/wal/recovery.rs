@@ -122,7 +122,39 @@ impl WalLog {
             }
         }
         let lock = lock(&dir)?;
-        check_or_init_format(&dir, |name| SegmentName::parse(name).is_some())?;
+        let format = check_format(
+            &dir,
+            |name| SegmentName::parse(name).is_some(),
+            &[vote_file::FILE_NAME],
+        )?;
+        let vote_file = match format {
+            Format::New => {
+                // The vote file first: a directory whose marker says format 2 has one.
+                vote_file::write(&dir, Vote::default(), options.fsync)?;
+                write_format(&dir, WAL_FORMAT_VERSION)?;
+                Some(Vote::default())
+            }
+            Format::Version(1) => None,
+            Format::Version(_) => match vote_file::read(&dir)? {
+                VoteFile::Vote(vote) => Some(vote),
+                found => {
+                    let what = if found == VoteFile::Absent {
+                        "is missing"
+                    } else {
+                        "is damaged"
+                    };
+                    return Err(Self::corrupt(
+                        &dir.join(vote_file::FILE_NAME),
+                        0,
+                        format!(
+                            "the term and vote file {what}: this node's newest term and vote \
+                             are unknown, so it must not vote again as itself: add it back \
+                             to the cluster as a new node (docs/RECOVERY.md, rule 2)"
+                        ),
+                    ));
+                }
+            },
+        };
 
         let mut names = Vec::new();
         let mut snapshot_files = Vec::new();
@@ -154,6 +186,7 @@ impl WalLog {
             synced_hard_state: HardState::default(),
             synced_repair_mark: None,
             mark_file: None,
+            vote_file,
             buffer: Vec::new(),
             buffer_max_entry_index: 0,
             buffer_first_entry_index: None,
@@ -170,6 +203,14 @@ impl WalLog {
         let report = wal.recover(names, repair.then_some(snapshot_index_max))?;
         wal.recover_snapshot(snapshot_files)?;
         wal.settle_mark_file()?;
+        if wal.vote_file.is_none() {
+            // A format-1 directory, recovered: its term and vote (trusted, or repair
+            // would have refused it) move to their own file, then the marker says so.
+            let vote = Vote::of(&wal.synced_hard_state);
+            vote_file::write(&wal.dir, vote, wal.options.fsync)?;
+            write_format(&wal.dir, WAL_FORMAT_VERSION)?;
+            wal.vote_file = Some(vote);
+        }
         Ok((wal, report))
     }
 
@@ -293,6 +334,24 @@ impl WalLog {
                     .map_err(|error| WalError::io(&segment.path, error))?;
                 self.active = Some(file);
             }
+        }
+        if let Some(vote) = self.vote_file {
+            // Format 2: the term and vote are the file's. The segments repeat them in
+            // their hard-state records, never ahead of the file (it is written first).
+            let logged = Vote::of(&self.state.hard_state);
+            if vote.is_behind(&logged) {
+                return Err(Self::corrupt(
+                    &self.dir.join(vote_file::FILE_NAME),
+                    0,
+                    format!(
+                        "the log holds term {} (vote {:?}) but the term and vote file only \
+                         term {} (vote {:?}), and it is always written first",
+                        logged.term, logged.voted_for, vote.term, vote.voted_for
+                    ),
+                ));
+            }
+            self.state.hard_state.term = vote.term;
+            self.state.hard_state.voted_for = vote.voted_for;
         }
         let report = match damage {
             Some((position, offset, reason)) => {

@@ -201,10 +201,15 @@ impl WalLog {
     /// [`RepairMark`] the node clears once a leader has sent the lost entries back.
     /// Returns the report when anything was repaired.
     ///
+    /// The term and vote are the `vote` file's, which no damage to a segment reaches
+    /// (WAL format 2).
+    ///
     /// # Errors
-    /// As [`WalLog::open_with`]; [`WalError::Corrupt`] still when the damage may have
-    /// destroyed the newest term and vote (a node that lost its vote must not vote
-    /// again as itself: docs/RECOVERY.md, rule 2), or a snapshot file is damaged.
+    /// As [`WalLog::open_with`]; [`WalError::Corrupt`] still when the newest term and
+    /// vote are unknown: the `vote` file is missing or damaged, or, in a format-1
+    /// directory (repaired, then upgraded), the damage may have destroyed the last
+    /// hard-state record (a node that lost its vote must not vote again as itself:
+    /// docs/RECOVERY.md, rule 2); or when a snapshot file is damaged.
     pub fn open_repairing(
         dir: impl AsRef<Path>,
         options: WalOptions,
@@ -278,7 +283,9 @@ impl WalLog {
             scan.walk(&buffer, start.min(buffer.len()), last);
         }
         let segment = names[position].path(&self.dir);
-        if scan.hard_state_doubtful {
+        // In format 2 the term and vote are in their own file, which no damage to a
+        // segment can reach: a damaged region hides at most entries and commit indexes.
+        if scan.hard_state_doubtful && self.vote_file.is_none() {
             return Err(Self::corrupt(
                 &segment,
                 offset,
@@ -298,6 +305,12 @@ impl WalLog {
         }
         let mut hard_state = scan.hard_state;
         hard_state.commit_index = self.state.hard_state.commit_index.min(kept_through);
+        if let Some(vote) = self.vote_file {
+            // (A record found after the damage can be a copy, or bytes inside an
+            // entry's command that look like a record: never a term or vote.)
+            hard_state.term = vote.term;
+            hard_state.voted_for = vote.voted_for;
+        }
         let mark = (scan.bound > kept_through).then_some(RepairMark {
             through: scan.bound,
             term: scan.max_term,

@@ -16,7 +16,9 @@ impl WalLog {
     /// `written(sector)` is true; the others read as zeros, and the file ends after the
     /// last sector written. Does nothing (and returns `false`) when nothing is buffered
     /// or the batch would open a new segment; the log is gone either way, as after a
-    /// crash.
+    /// crash. A new term or vote in the batch reaches the `vote` file whole first, as
+    /// in a real sync (that file is replaced atomically, so a crash leaves it old or
+    /// new).
     ///
     /// # Errors
     /// [`WalError::Io`] when the segment cannot be written.
@@ -24,12 +26,19 @@ impl WalLog {
         mut self,
         written: &mut dyn FnMut(u64) -> bool,
     ) -> Result<bool, WalError> {
-        let (Some(file), Some(segment)) = (self.active.take(), self.segments.last()) else {
+        let Some(file) = self.active.take() else {
             return Ok(false);
         };
-        if self.buffer.is_empty() || segment.length >= self.options.segment_bytes_max {
+        let full = self
+            .segments
+            .last()
+            .is_none_or(|segment| segment.length >= self.options.segment_bytes_max);
+        if self.buffer.is_empty() || full {
             return Ok(false);
         }
+        // As `sync` does, a new term or vote reaches its own file first (atomically).
+        self.persist_vote()?;
+        let segment = self.segments.last().expect("checked above");
         let mut batch = Vec::with_capacity(self.buffer.len() + 32);
         encode_batch_start(&mut batch, self.batch_seq + 1);
         batch.extend_from_slice(&self.buffer);

@@ -101,10 +101,12 @@ impl WalLog {
         Ok(())
     }
 
-    /// Writes the buffered records as one batch and flushes them; seals the segment
+    /// Writes a new term or vote to the `vote` file, then the buffered records as one
+    /// batch, and flushes them; seals the segment
     /// and starts a new one first when it is full; then deletes segments that hold
     /// only compacted entries.
     pub(super) fn sync_batch(&mut self) -> Result<(), WalError> {
+        self.persist_vote()?;
         self.batch_seq += 1;
         let mut batch = Vec::with_capacity(self.buffer.len() + 96);
         encode_batch_start(&mut batch, self.batch_seq);
