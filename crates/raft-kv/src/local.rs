@@ -45,6 +45,10 @@ pub struct LocalCluster {
     pub voters: Vec<NodeId>,
     remove_dir: bool,
     client_tls: Option<ClientTls>,
+    /// Nodes this cluster has started at least once: only a node's first start here,
+    /// on a directory that holds no log yet, passes `--init` (a directory wiped later
+    /// is refused, as an operator's restart would be).
+    started: std::collections::BTreeSet<NodeId>,
 }
 
 /// `count` distinct free ports on 127.0.0.1 (bound, read, released).
@@ -117,6 +121,7 @@ impl LocalCluster {
             voters: Vec::new(),
             remove_dir,
             client_tls,
+            started: std::collections::BTreeSet::new(),
         })
     }
 
@@ -153,14 +158,22 @@ impl LocalCluster {
             .collect()
     }
 
-    /// Starts node `id` (on its data directory, whatever is already there).
+    /// Starts node `id` on its data directory. Its first start by this cluster, on a
+    /// directory that holds no log, passes `--init`; any later start does not, so a
+    /// node whose directory was wiped in between is refused (docs/RECOVERY.md).
     ///
     /// # Errors
     /// The process cannot be spawned or its log file opened.
     pub fn start(&mut self, id: NodeId) -> std::io::Result<()> {
+        let first = self.started.insert(id);
+        let data = self.dir.join(format!("node-{id}"));
+        let init = first
+            && !raft_io::WalLog::exists(&data)
+                .map_err(|error| std::io::Error::other(error.to_string()))?;
         let mut command = Command::new(&self.exe);
         let _ = command
             .args(self.serve_arguments(id))
+            .args(init.then_some("--init"))
             .arg("--exit-with-stdin")
             .stdin(Stdio::piped());
         if self.output == Output::File {
@@ -318,6 +331,15 @@ impl LocalCluster {
     /// Whether node `id`'s process was started and not killed.
     pub fn is_running(&self, id: NodeId) -> bool {
         self.children.contains_key(&id)
+    }
+
+    /// The exit status of node `id` once its process has ended on its own (it is then
+    /// no longer running); `None` while it runs, or if this cluster did not start it.
+    pub fn exit_status(&mut self, id: NodeId) -> Option<std::process::ExitStatus> {
+        let (child, _) = self.children.get_mut(&id)?;
+        let status = child.try_wait().ok()??;
+        let _ = self.children.remove(&id);
+        Some(status)
     }
 
     /// Kills node `id` with SIGKILL (no chance to flush anything) and reaps it.

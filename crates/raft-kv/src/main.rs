@@ -18,7 +18,7 @@ use raft_kv::torture::{self, TortureOptions};
 
 const USAGE: &str = "\
 raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
-              [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
+              [--init] [--tick-ms 10] [--no-fsync] [--snapshot-every 10000] [--quiet]
               [--segment-bytes 67108864] [--metrics IP:PORT] [--voters ID,ID...]
               [--exit-with-stdin] [--sync-before-send] [--sync-per-message]
               [--allow-fault-injection] [--cluster-id raft-kv] [--bind-outbound]
@@ -26,6 +26,9 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               [--client-connections-per-address 64]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
+    --init: the node's first start (DIR must hold no log yet). Without it a DIR that
+    holds no log is refused: a node whose data was lost must not rejoin as itself
+    (remove it and add it back under a new id: docs/RECOVERY.md, rule 2).
     Every member (this one too) is listed once. --voters: the initial voters (default:
     every member); a node outside them starts as a learner, for `add-learner`.
     --sync-per-message: every step syncs before it answers (default: one sync per round
@@ -159,6 +162,7 @@ fn serve(args: &Args) -> Result<(), String> {
         }
     }
     let mut config = ServerConfig::new(id, data, members);
+    config.init = args.flag("init");
     for list in args.all("voters") {
         for voter in list.split(',') {
             let voter: u64 = voter
@@ -656,6 +660,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let bare = [
+        "init",
         "no-fsync",
         "quiet",
         "exit-with-stdin",

@@ -50,6 +50,12 @@ pub struct ServerConfig {
     pub id: NodeId,
     /// Its write-ahead log and snapshots.
     pub data_dir: PathBuf,
+    /// This is the node's first start (`serve --init`): `data_dir` must not hold a log
+    /// yet, and one is created. Without it, a directory that holds no log is refused:
+    /// a node whose data was lost or wiped may have voted in terms it no longer
+    /// remembers, so it must not start empty as the voter it was (docs/RECOVERY.md,
+    /// rule 2); it is removed from the cluster and added back under a new id.
+    pub init: bool,
     /// Every member known at start, this node included.
     pub members: BTreeMap<NodeId, Member>,
     /// The voters of the initial configuration (empty: every member). A node not
@@ -103,6 +109,7 @@ impl ServerConfig {
         Self {
             id,
             data_dir,
+            init: false,
             members,
             voters: Vec::new(),
             tick: Duration::from_millis(10),

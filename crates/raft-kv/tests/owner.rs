@@ -34,8 +34,10 @@ fn a_node_started_on_another_nodes_directory_is_refused() {
     let run = |config: ServerConfig| {
         start(config, Arc::new(AtomicBool::new(false))).and_then(|server| server.stop())
     };
-    // The first start records node 1 of cluster "blue" as the owner.
-    run(config(1, &dir, "blue")).unwrap();
+    // The first start (`--init`) records node 1 of cluster "blue" as the owner.
+    let mut first = config(1, &dir, "blue");
+    first.init = true;
+    run(first).unwrap();
     let error = run(config(2, &dir, "blue")).unwrap_err();
     assert!(
         error.contains("belongs to node 1 of cluster blue, not to node 2 of cluster blue"),
@@ -45,7 +47,36 @@ fn a_node_started_on_another_nodes_directory_is_refused() {
     assert!(error.contains("not to node 1 of cluster green"), "{error}");
     let error = run(config(1, &dir, "no spaces")).unwrap_err();
     assert!(error.contains("--cluster-id"), "{error}");
-    // Its owner starts again.
+    // Its owner starts again (without --init: the directory holds its log).
     run(config(1, &dir, "blue")).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// A node starts empty only when told this is its first start: a directory that holds
+// no log (wiped, a new disk) is refused without `--init`, with what to do instead,
+// and nothing is created in it; `--init` on a directory that holds a log is refused.
+#[test]
+fn a_node_starts_empty_only_with_init() {
+    let dir = std::env::temp_dir().join(format!("raft-kv-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |config: ServerConfig| {
+        start(config, Arc::new(AtomicBool::new(false))).and_then(|server| server.stop())
+    };
+    let error = run(config(1, &dir, "blue")).unwrap_err();
+    assert!(error.contains("holds no log"), "{error}");
+    assert!(error.contains("--init"), "{error}");
+    assert!(error.contains("under a new id"), "{error}");
+    assert!(!dir.exists(), "a refused start creates nothing");
+    let mut first = config(1, &dir, "blue");
+    first.init = true;
+    run(first).unwrap();
+    let mut again = config(1, &dir, "blue");
+    again.init = true;
+    let error = run(again).unwrap_err();
+    assert!(error.contains("already holds a log"), "{error}");
+    run(config(1, &dir, "blue")).unwrap();
+    // Wiped: the same refusal as a node that never started.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let error = run(config(1, &dir, "blue")).unwrap_err();
+    assert!(error.contains("holds no log"), "{error}");
 }

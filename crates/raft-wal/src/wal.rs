@@ -135,6 +135,35 @@ impl WalLog {
         Self::open_with(dir, WalOptions::default())
     }
 
+    /// Whether `dir` holds a write-ahead log (its format marker), without opening or
+    /// locking it. A service uses it to tell a node's first start from a node whose
+    /// data is gone: `WalLog::open` creates an empty log in a directory that holds
+    /// none, and a node that lost its data must not start empty as the voter it was
+    /// (docs/RECOVERY.md, rule 2).
+    ///
+    /// ```
+    /// use raft_wal::WalLog;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("raft-wal-exists-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// assert!(!WalLog::exists(&dir)?);
+    /// drop(WalLog::open(&dir)?);
+    /// assert!(WalLog::exists(&dir)?);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), raft_wal::WalError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`WalError::Io`] when the directory cannot be inspected.
+    pub fn exists(dir: impl AsRef<Path>) -> Result<bool, WalError> {
+        let marker = dir.as_ref().join(crate::dir::FORMAT_FILE);
+        match fs::metadata(&marker) {
+            Ok(_) => Ok(true),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(error) => Err(WalError::io(&marker, error)),
+        }
+    }
+
     /// The directory this log lives in.
     pub fn dir(&self) -> &Path {
         &self.dir

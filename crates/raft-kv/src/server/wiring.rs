@@ -19,6 +19,34 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         segment_bytes_max: config.segment_bytes,
         ..WalOptions::default()
     };
+    // A node starts empty only when told this is its first start: a data directory
+    // that is gone (wiped, a new disk) must not pass for a new node, since the node it
+    // belonged to may have voted in terms this one would not remember.
+    let holds_log = WalLog::exists(&config.data_dir)
+        .map_err(|error| format!("inspecting {}: {error}", config.data_dir.display()))?;
+    match (holds_log, config.init) {
+        (false, false) => {
+            return Err(format!(
+                "{} holds no log. If node {} is starting for the first time (a founding \
+                 member, or a new node to add as a learner), start it once with --init. If \
+                 its data was lost or wiped, it must not rejoin as node {}: it may have \
+                 voted in terms it no longer remembers (two leaders in one term). Remove \
+                 it from the cluster and add it back under a new id (docs/RECOVERY.md, \
+                 rule 2)",
+                config.data_dir.display(),
+                config.id,
+                config.id
+            ));
+        }
+        (true, true) => {
+            return Err(format!(
+                "--init: {} already holds a log; --init is only for a node's first start \
+                 (drop it to restart the node on its data)",
+                config.data_dir.display()
+            ));
+        }
+        _ => {}
+    }
     // A damaged log is repaired, not refused: the node gets the lost entries back from
     // a leader (docs/RECOVERY.md). A lost vote is still refused.
     let (mut log, repair) = WalLog::open_repairing(&config.data_dir, options)
