@@ -87,6 +87,11 @@ struct Scan {
     /// (a copy of older data written where it does not belong). Only a hard state in
     /// place proves what a damaged region before it could not have held.
     anchored: bool,
+    /// Bytes since the first damage not yet known to be in place: damaged regions and
+    /// the valid records walked while not anchored (a misdirected copy of older records
+    /// is valid and still hides what it overwrote). Settled into `bound` at the next
+    /// anchoring batch start, or at the end.
+    hidden_bytes: usize,
 }
 
 impl Scan {
@@ -98,6 +103,13 @@ impl Scan {
             match decode_record(buffer, at, self.record_bytes_max) {
                 Ok((record, size)) => {
                     self.close_region(buffer);
+                    let anchors =
+                        matches!(record, Record::BatchStart { seq } if seq > self.seq_max);
+                    if anchors {
+                        self.settle_hidden();
+                    } else if !self.anchored {
+                        self.hidden_bytes += size;
+                    }
                     self.see(record);
                     at += size;
                 }
@@ -109,14 +121,28 @@ impl Scan {
             }
         }
         match self.region {
-            // A torn write at the very end of the newest segment is a crash, not damage.
+            // A torn write at the very end of the newest segment is a crash, not damage;
+            // but after damage not yet settled, a tail that is not zeros can be the rest
+            // of a synced record whose start the damage (or a copy over it) took.
             Some((region_start, _))
                 if last
-                    && classify_damage(buffer, region_start, self.record_bytes_max).is_none() =>
+                    && classify_damage(buffer, region_start, self.record_bytes_max).is_none()
+                    && (self.hidden_bytes == 0
+                        || buffer[region_start..].iter().all(|&byte| byte == 0)) =>
             {
                 self.region = None;
             }
             _ => self.close_region(buffer),
+        }
+    }
+
+    /// Bounds what the bytes not known to be in place could have held: at most one
+    /// entry per minimal entry record, after the highest index seen.
+    fn settle_hidden(&mut self) {
+        if self.hidden_bytes > 0 {
+            let entries_max = self.hidden_bytes.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
+            self.bound = self.bound.max(self.max_index + entries_max);
+            self.hidden_bytes = 0;
         }
     }
 
@@ -177,6 +203,7 @@ impl Scan {
             return;
         };
         self.anchored = false;
+        self.hidden_bytes += length;
         let entries_max = length.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
         self.bound = self.bound.max(self.max_index + entries_max);
         self.max_term = self.max_term.max(self.hard_state.term);
@@ -245,6 +272,7 @@ impl WalLog {
             region: None,
             seq_max: self.batch_seq,
             anchored: true,
+            hidden_bytes: 0,
         };
         // The mark's second copy: a record holding the mark may be what was damaged.
         match self.mark_file {
@@ -282,6 +310,7 @@ impl WalLog {
             let last = position + step + 1 == names.len();
             scan.walk(&buffer, start.min(buffer.len()), last);
         }
+        scan.settle_hidden();
         let segment = names[position].path(&self.dir);
         // In format 2 the term and vote are in their own file, which no damage to a
         // segment can reach: a damaged region hides at most entries and commit indexes.
