@@ -16,7 +16,9 @@ use crate::record::{
     encode_entry, encode_hard_state, encode_repair_mark, encode_truncate, entry_record_bytes,
     storable,
 };
-use crate::segment::{SEGMENT_HEADER_BYTES, SegmentName, decode_header, encode_header};
+use crate::segment::{
+    PREAMBLE_BYTES_MAX, SEGMENT_HEADER_BYTES, SegmentName, decode_header, encode_header,
+};
 use crate::snapshot_file;
 use crate::state::LogState;
 use crate::vote_file::{self, Vote, VoteFile};

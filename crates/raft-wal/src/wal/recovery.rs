@@ -429,8 +429,15 @@ impl WalLog {
             }
             // A crash while creating the newest segment leaves a short or torn header
             // and nothing after it; a damaged header in front of valid records is
-            // corruption.
-            Err(_) if last && !valid_record_after(buffer, 1, self.options.record_bytes_max) => {
+            // corruption. In format 2 a segment's first write (header and preamble) is
+            // flushed before anything else goes in, so a file longer than that write
+            // had a durable header: damage, not a crash (format 1 wrote the header
+            // with the first batch).
+            Err(_)
+                if last
+                    && (self.vote_file.is_none() || buffer.len() <= PREAMBLE_BYTES_MAX)
+                    && !valid_record_after(buffer, 1, self.options.record_bytes_max) =>
+            {
                 return Ok(Replayed {
                     length: 0,
                     max_entry_index: 0,

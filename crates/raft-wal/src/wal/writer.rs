@@ -107,61 +107,18 @@ impl WalLog {
     /// only compacted entries.
     pub(super) fn sync_batch(&mut self) -> Result<(), WalError> {
         self.persist_vote()?;
-        self.batch_seq += 1;
-        let mut batch = Vec::with_capacity(self.buffer.len() + 96);
-        encode_batch_start(&mut batch, self.batch_seq);
         let needs_segment = match (&self.active, self.segments.last()) {
             (Some(_), Some(segment)) => segment.length >= self.options.segment_bytes_max,
             _ => true,
         };
         if needs_segment {
-            // A new segment opens with the state as of the last sync, so that it can be
-            // replayed once older segments are gone.
-            let (index, term) = self.synced_boundary;
-            encode_compact(&mut batch, index, term);
-            encode_hard_state(&mut batch, &self.synced_hard_state);
-            if self.synced_repair_mark.is_some() {
-                encode_repair_mark(&mut batch, self.synced_repair_mark);
-            }
+            self.start_segment()?;
         }
-        batch.extend_from_slice(&self.buffer);
-
-        if needs_segment {
-            let (seq, previous_length) = self
-                .segments
-                .last()
-                .map_or((1, 0), |s| (s.name.seq + 1, s.length));
-            let first_index = self
-                .buffer_first_entry_index
-                .unwrap_or(self.state.last_index() + 1);
-            let name = SegmentName { seq, first_index };
-            let path = name.path(&self.dir);
-            let mut file = OpenOptions::new()
-                .create_new(true)
-                .append(true)
-                .open(&path)
-                .map_err(|error| WalError::io(&path, error))?;
-            file.write_all(&encode_header(seq, previous_length))
-                .and_then(|()| file.write_all(&batch))
-                .and_then(|()| {
-                    if self.options.fsync {
-                        file.sync_data()
-                    } else {
-                        Ok(())
-                    }
-                })
-                .map_err(|error| WalError::io(&path, error))?;
-            if self.options.fsync {
-                sync_dir(&self.dir)?;
-            }
-            self.segments.push(Segment {
-                name,
-                path,
-                length: (SEGMENT_HEADER_BYTES + batch.len()) as u64,
-                max_entry_index: 0,
-            });
-            self.active = Some(file);
-        } else {
+        if !self.buffer.is_empty() {
+            self.batch_seq += 1;
+            let mut batch = Vec::with_capacity(self.buffer.len() + 32);
+            encode_batch_start(&mut batch, self.batch_seq);
+            batch.extend_from_slice(&self.buffer);
             let segment = self.segments.last_mut().expect("an active segment exists");
             let file = self.active.as_mut().expect("an active segment exists");
             let fsync = self.options.fsync;
@@ -187,6 +144,62 @@ impl WalLog {
             }
         }
         self.remove_compacted_segments()
+    }
+
+    /// Creates the next segment: its header and a batch with the state as of the last
+    /// sync (so that it can be replayed once older segments are gone), written and
+    /// flushed on their own before any entry goes in. A damaged header is then damage
+    /// whenever the file is longer than that first write (`PREAMBLE_BYTES_MAX`): only a
+    /// crash during it can leave a torn header.
+    fn start_segment(&mut self) -> Result<(), WalError> {
+        self.batch_seq += 1;
+        let (seq, previous_length) = self
+            .segments
+            .last()
+            .map_or((1, 0), |s| (s.name.seq + 1, s.length));
+        let mut first = Vec::with_capacity(PREAMBLE_BYTES_MAX);
+        first.extend_from_slice(&encode_header(seq, previous_length));
+        encode_batch_start(&mut first, self.batch_seq);
+        let (index, term) = self.synced_boundary;
+        encode_compact(&mut first, index, term);
+        encode_hard_state(&mut first, &self.synced_hard_state);
+        if self.synced_repair_mark.is_some() {
+            encode_repair_mark(&mut first, self.synced_repair_mark);
+        }
+        assert!(
+            first.len() <= PREAMBLE_BYTES_MAX,
+            "a segment's first write is bounded"
+        );
+        let first_index = self
+            .buffer_first_entry_index
+            .unwrap_or(self.state.last_index() + 1);
+        let name = SegmentName { seq, first_index };
+        let path = name.path(&self.dir);
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|error| WalError::io(&path, error))?;
+        file.write_all(&first)
+            .and_then(|()| {
+                if self.options.fsync {
+                    file.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(|error| WalError::io(&path, error))?;
+        if self.options.fsync {
+            sync_dir(&self.dir)?;
+        }
+        self.segments.push(Segment {
+            name,
+            path,
+            length: first.len() as u64,
+            max_entry_index: 0,
+        });
+        self.active = Some(file);
+        Ok(())
     }
 
     /// Deletes the oldest sealed segments while every entry they (and older ones) ever
