@@ -87,11 +87,52 @@ struct Scan {
     /// (a copy of older data written where it does not belong). Only a hard state in
     /// place proves what a damaged region before it could not have held.
     anchored: bool,
-    /// Bytes since the first damage not yet known to be in place: damaged regions and
-    /// the valid records walked while not anchored (a misdirected copy of older records
-    /// is valid and still hides what it overwrote). Settled into `bound` at the next
-    /// anchoring batch start, or at the end.
-    hidden_bytes: usize,
+    /// What was walked after the damage, in order, for `settle`: damaged regions and
+    /// valid records. (A misdirected copy is valid records that still hide what they
+    /// overwrote; `settle` tells them apart by their batches' sequence numbers.)
+    walked: Vec<Walked>,
+    /// The kept prefix's last batch sequence number.
+    prefix_seq: u64,
+    /// The last entry of the kept prefix.
+    kept_through: Index,
+}
+
+/// One item walked after the damage.
+#[derive(Clone, Copy, Debug)]
+enum Walked {
+    /// A damaged region of this many bytes.
+    Damaged(usize),
+    /// A valid record: its size, its batch sequence number if it starts a batch, its
+    /// index if it is an entry.
+    Record {
+        size: usize,
+        seq: Option<u64>,
+        index: Option<Index>,
+    },
+}
+
+/// Positions (in `seqs`) of a longest strictly increasing subsequence.
+fn longest_increasing(seqs: &[u64]) -> Vec<usize> {
+    // tails[k]: the position of the smallest tail of an increasing run of length k + 1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut previous: Vec<Option<usize>> = vec![None; seqs.len()];
+    for (position, &seq) in seqs.iter().enumerate() {
+        let length = tails.partition_point(|&tail| seqs[tail] < seq);
+        previous[position] = length.checked_sub(1).map(|before| tails[before]);
+        if length == tails.len() {
+            tails.push(position);
+        } else {
+            tails[length] = position;
+        }
+    }
+    let mut run = Vec::with_capacity(tails.len());
+    let mut cursor = tails.last().copied();
+    while let Some(position) = cursor {
+        run.push(position);
+        cursor = previous[position];
+    }
+    run.reverse();
+    run
 }
 
 impl Scan {
@@ -103,13 +144,17 @@ impl Scan {
             match decode_record(buffer, at, self.record_bytes_max) {
                 Ok((record, size)) => {
                     self.close_region(buffer);
-                    let anchors =
-                        matches!(record, Record::BatchStart { seq } if seq > self.seq_max);
-                    if anchors {
-                        self.settle_hidden();
-                    } else if !self.anchored {
-                        self.hidden_bytes += size;
-                    }
+                    self.walked.push(Walked::Record {
+                        size,
+                        seq: match record {
+                            Record::BatchStart { seq } => Some(seq),
+                            _ => None,
+                        },
+                        index: match &record {
+                            Record::Entry(entry) => Some(entry.index),
+                            _ => None,
+                        },
+                    });
                     self.see(record);
                     at += size;
                 }
@@ -127,7 +172,10 @@ impl Scan {
             Some((region_start, _))
                 if last
                     && classify_damage(buffer, region_start, self.record_bytes_max).is_none()
-                    && (self.hidden_bytes == 0
+                    && (!self
+                        .walked
+                        .iter()
+                        .any(|walked| matches!(walked, Walked::Damaged(_)))
                         || buffer[region_start..].iter().all(|&byte| byte == 0)) =>
             {
                 self.region = None;
@@ -136,13 +184,59 @@ impl Scan {
         }
     }
 
-    /// Bounds what the bytes not known to be in place could have held: at most one
-    /// entry per minimal entry record, after the highest index seen.
-    fn settle_hidden(&mut self) {
-        if self.hidden_bytes > 0 {
-            let entries_max = self.hidden_bytes.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
-            self.bound = self.bound.max(self.max_index + entries_max);
-            self.hidden_bytes = 0;
+    /// Bounds what the walked bytes not known to be in place could have held. The
+    /// batches in place are a longest run of batch starts whose sequence numbers grow
+    /// (each sync writes the next one), above the kept prefix's; a batch outside that
+    /// run is a copy written where it does not belong, and the records after the
+    /// damage and before the first batch in place belong to a batch whose start is
+    /// gone. Each stretch of damaged or not-in-place bytes held at most one entry per
+    /// minimal entry record, after the highest index seen before it.
+    fn settle(&mut self) {
+        let starts: Vec<(usize, u64)> = self
+            .walked
+            .iter()
+            .enumerate()
+            .filter_map(|(position, walked)| match *walked {
+                Walked::Record { seq: Some(seq), .. } if seq > self.prefix_seq => {
+                    Some((position, seq))
+                }
+                _ => None,
+            })
+            .collect();
+        let seqs: Vec<u64> = starts.iter().map(|&(_, seq)| seq).collect();
+        let mut in_place = vec![false; self.walked.len()];
+        for run_position in longest_increasing(&seqs) {
+            in_place[starts[run_position].0] = true;
+        }
+        let mut seen_max = self.kept_through;
+        let mut batch_in_place = false;
+        let mut stretch = 0usize;
+        for (position, walked) in self.walked.iter().enumerate() {
+            let hidden = match *walked {
+                Walked::Damaged(length) => Some(length),
+                Walked::Record { size, seq, index } => {
+                    if seq.is_some() {
+                        batch_in_place = in_place[position];
+                    }
+                    if let Some(index) = index {
+                        seen_max = seen_max.max(index);
+                    }
+                    (!batch_in_place).then_some(size)
+                }
+            };
+            match hidden {
+                Some(bytes) => stretch += bytes,
+                None if stretch > 0 => {
+                    let entries_max = stretch.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
+                    self.bound = self.bound.max(seen_max + entries_max);
+                    stretch = 0;
+                }
+                None => {}
+            }
+        }
+        if stretch > 0 {
+            let entries_max = stretch.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
+            self.bound = self.bound.max(seen_max + entries_max);
         }
     }
 
@@ -203,7 +297,7 @@ impl Scan {
             return;
         };
         self.anchored = false;
-        self.hidden_bytes += length;
+        self.walked.push(Walked::Damaged(length));
         let entries_max = length.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
         self.bound = self.bound.max(self.max_index + entries_max);
         self.max_term = self.max_term.max(self.hard_state.term);
@@ -272,7 +366,9 @@ impl WalLog {
             region: None,
             seq_max: self.batch_seq,
             anchored: true,
-            hidden_bytes: 0,
+            walked: Vec::new(),
+            prefix_seq: self.batch_seq,
+            kept_through,
         };
         // The mark's second copy: a record holding the mark may be what was damaged.
         match self.mark_file {
@@ -310,7 +406,7 @@ impl WalLog {
             let last = position + step + 1 == names.len();
             scan.walk(&buffer, start.min(buffer.len()), last);
         }
-        scan.settle_hidden();
+        scan.settle();
         let segment = names[position].path(&self.dir);
         // In format 2 the term and vote are in their own file, which no damage to a
         // segment can reach: a damaged region hides at most entries and commit indexes.
@@ -393,5 +489,35 @@ impl WalLog {
             mark,
             preserved,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_increasing;
+
+    // Proves the run found is increasing and as long as any: copies of older or newer
+    // batches are left out of it.
+    #[test]
+    fn longest_increasing_run_skips_copies() {
+        let pick = |seqs: &[u64]| -> Vec<u64> {
+            longest_increasing(seqs)
+                .into_iter()
+                .map(|position| seqs[position])
+                .collect()
+        };
+        assert_eq!(pick(&[]), Vec::<u64>::new());
+        assert_eq!(pick(&[5, 6, 7]), vec![5, 6, 7]);
+        // A copy of older batches in the middle: as long as the batches in place, so
+        // either run may be taken (a tie goes to the later elements); the run always
+        // ends with the batches after the copy.
+        assert_eq!(pick(&[10, 11, 4, 5, 12, 13]), vec![4, 5, 12, 13]);
+        assert_eq!(pick(&[10, 11, 12, 4, 5, 13]), vec![10, 11, 12, 13]);
+        // A copy of newer batches early on.
+        assert_eq!(
+            pick(&[20, 21, 12, 13, 14, 15, 20, 21, 22]),
+            vec![12, 13, 14, 15, 20, 21, 22]
+        );
+        assert_eq!(pick(&[3, 3, 3]).len(), 1);
     }
 }
