@@ -61,8 +61,6 @@ impl std::fmt::Display for RepairReport {
 /// state, whether a damaged region may have hidden a newer one.
 struct Scan {
     record_bytes_max: usize,
-    /// The highest entry index seen so far (from the kept prefix on).
-    max_index: Index,
     /// Upper bound of any index the log held.
     bound: Index,
     /// Upper bound of the terms of the entries the log held: valid entries' own, and
@@ -102,13 +100,21 @@ struct Scan {
 enum Walked {
     /// A damaged region of this many bytes.
     Damaged(usize),
-    /// A valid record: its size, its batch sequence number if it starts a batch, its
-    /// index if it is an entry.
-    Record {
-        size: usize,
-        seq: Option<u64>,
-        index: Option<Index>,
-    },
+    /// A valid record and its size.
+    Record(Kind, usize),
+}
+
+/// What a walked record says about the log's extent.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// A batch starts, with this sequence number.
+    Start(u64),
+    /// An entry with this index.
+    Entry(Index),
+    /// Entries from this index on are removed.
+    Truncate(Index),
+    /// Anything else.
+    Other,
 }
 
 /// Positions (in `seqs`) of a longest strictly increasing subsequence.
@@ -144,17 +150,13 @@ impl Scan {
             match decode_record(buffer, at, self.record_bytes_max) {
                 Ok((record, size)) => {
                     self.close_region(buffer);
-                    self.walked.push(Walked::Record {
-                        size,
-                        seq: match record {
-                            Record::BatchStart { seq } => Some(seq),
-                            _ => None,
-                        },
-                        index: match &record {
-                            Record::Entry(entry) => Some(entry.index),
-                            _ => None,
-                        },
-                    });
+                    let kind = match &record {
+                        Record::BatchStart { seq } => Kind::Start(*seq),
+                        Record::Entry(entry) => Kind::Entry(entry.index),
+                        Record::Truncate { from } => Kind::Truncate(*from),
+                        _ => Kind::Other,
+                    };
+                    self.walked.push(Walked::Record(kind, size));
                     self.see(record);
                     at += size;
                 }
@@ -184,20 +186,40 @@ impl Scan {
         }
     }
 
-    /// Bounds what the walked bytes not known to be in place could have held. The
-    /// batches in place are a longest run of batch starts whose sequence numbers grow
-    /// (each sync writes the next one), above the kept prefix's; a batch outside that
-    /// run is a copy written where it does not belong, and the records after the
-    /// damage and before the first batch in place belong to a batch whose start is
-    /// gone. Each stretch of damaged or not-in-place bytes held at most one entry per
-    /// minimal entry record, after the highest index seen before it.
+    /// Bounds the last index of the log as it was, from what was walked after the
+    /// damage. The batches in place are a longest run of batch starts whose sequence
+    /// numbers grow (each sync writes the next one), above the kept prefix's and seen
+    /// once; a batch outside that run is a copy written where it does not belong (it
+    /// is valid and still hides what it overwrote), and records after the damage whose
+    /// batch start is gone are not known to be in place either. Replaying the records in place
+    /// gives the log's last index, except what the stretches between them (damaged
+    /// bytes, records not in place) hid: a stretch held at most one entry per minimal
+    /// entry record, after the last index before it; and an entry in place after a
+    /// stretch, above that last index, supersedes it: an entry of the log as it was
+    /// with a higher index would have been appended after that entry (appending index
+    /// `j` removes every index at or above it first).
     fn settle(&mut self) {
+        // A sequence number seen twice is a copy and its original, and which is which
+        // cannot be told for sure: neither counts as in place.
+        let mut all_seqs: Vec<u64> = self
+            .walked
+            .iter()
+            .filter_map(|walked| match *walked {
+                Walked::Record(Kind::Start(seq), _) => Some(seq),
+                _ => None,
+            })
+            .collect();
+        all_seqs.sort_unstable();
+        let repeated = |seq: u64| {
+            let first = all_seqs.partition_point(|&other| other < seq);
+            all_seqs.get(first + 1) == Some(&seq)
+        };
         let starts: Vec<(usize, u64)> = self
             .walked
             .iter()
             .enumerate()
             .filter_map(|(position, walked)| match *walked {
-                Walked::Record { seq: Some(seq), .. } if seq > self.prefix_seq => {
+                Walked::Record(Kind::Start(seq), _) if seq > self.prefix_seq && !repeated(seq) => {
                     Some((position, seq))
                 }
                 _ => None,
@@ -208,43 +230,47 @@ impl Scan {
         for run_position in longest_increasing(&seqs) {
             in_place[starts[run_position].0] = true;
         }
-        let mut seen_max = self.kept_through;
+        let mut last = self.kept_through;
+        let mut stretch: Option<(Index, usize)> = None;
+        let mut open: Vec<(Index, usize)> = Vec::new();
         let mut batch_in_place = false;
-        let mut stretch = 0usize;
         for (position, walked) in self.walked.iter().enumerate() {
-            let hidden = match *walked {
-                Walked::Damaged(length) => Some(length),
-                Walked::Record { size, seq, index } => {
-                    if seq.is_some() {
-                        batch_in_place = in_place[position];
-                    }
-                    if let Some(index) = index {
-                        seen_max = seen_max.max(index);
-                    }
-                    (!batch_in_place).then_some(size)
+            let (kind, size) = match *walked {
+                Walked::Damaged(length) => {
+                    stretch.get_or_insert((last, 0)).1 += length;
+                    continue;
                 }
+                Walked::Record(kind, size) => (kind, size),
             };
-            match hidden {
-                Some(bytes) => stretch += bytes,
-                None if stretch > 0 => {
-                    let entries_max = stretch.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
-                    self.bound = self.bound.max(seen_max + entries_max);
-                    stretch = 0;
+            if let Kind::Start(_) = kind {
+                batch_in_place = in_place[position];
+            }
+            if !batch_in_place {
+                stretch.get_or_insert((last, 0)).1 += size;
+                continue;
+            }
+            open.extend(stretch.take());
+            match kind {
+                Kind::Entry(index) => {
+                    open.retain(|&(base, _)| index <= base);
+                    last = index;
                 }
-                None => {}
+                Kind::Truncate(from) => last = last.min(from.saturating_sub(1)),
+                Kind::Start(_) | Kind::Other => {}
             }
         }
-        if stretch > 0 {
-            let entries_max = stretch.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
-            self.bound = self.bound.max(seen_max + entries_max);
-        }
+        open.extend(stretch);
+        let hidden = open
+            .iter()
+            .map(|&(base, bytes)| base + bytes.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64)
+            .max()
+            .unwrap_or(0);
+        self.bound = self.bound.max(last).max(hidden);
     }
 
     fn see(&mut self, record: Record) {
         match record {
             Record::Entry(entry) => {
-                self.max_index = self.max_index.max(entry.index);
-                self.bound = self.bound.max(entry.index);
                 self.max_term = self.max_term.max(entry.term);
             }
             Record::Compact { term, .. } => self.max_term = self.max_term.max(term),
@@ -289,17 +315,15 @@ impl Scan {
         }
     }
 
-    /// Ends a damaged region: it held at most one entry per minimal entry record, all
-    /// after the highest index seen before it; it may have been a hard state unless it
-    /// is exactly one record (its length field intact) of another size.
+    /// Ends a damaged region (what it may have held is bounded by `settle`): it may
+    /// have been a hard state unless it is exactly one record (its length field
+    /// intact) of another size.
     fn close_region(&mut self, buffer: &Bytes) {
         let Some((start, length)) = self.region.take() else {
             return;
         };
         self.anchored = false;
         self.walked.push(Walked::Damaged(length));
-        let entries_max = length.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64;
-        self.bound = self.bound.max(self.max_index + entries_max);
         self.max_term = self.max_term.max(self.hard_state.term);
         self.region_term_open = true;
         let declared = buffer
@@ -350,7 +374,6 @@ impl WalLog {
         let kept_through = self.state.last_index();
         let mut scan = Scan {
             record_bytes_max: self.options.record_bytes_max,
-            max_index: kept_through,
             bound: self
                 .state
                 .repair_mark
