@@ -108,12 +108,12 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// Every configuration by index: the base below the log and each entry in it.
     config_log: ConfigLog,
     /// Leader only: a change held until an entry of this term commits.
-    queued_change: Option<ChangeRequest>,
+    queued_change: Option<alloc::boxed::Box<ChangeRequest>>,
     /// Follower: a snapshot being received.
     snapshot_receiver: SnapshotReceiver,
     /// A snapshot found in the log at start-up that the application must restore,
     /// reported with the first step.
-    pending_restore: Option<Snapshot>,
+    pending_restore: Option<alloc::boxed::Box<Snapshot>>,
     /// Leader only: a leadership transfer under way.
     transfer: Option<Transfer>,
     /// Leader only: read rounds, the reads waiting on them, the lease; reads a
@@ -121,7 +121,7 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     reads: ReadOnly,
     /// A held membership change abandoned by a step-down, reported at the end of the
     /// step.
-    dropped_change: Option<ChangeRequest>,
+    dropped_change: Option<alloc::boxed::Box<ChangeRequest>>,
     /// Leader only: one entry per other member (voters and learners), sorted by id.
     progress: Vec<Progress>,
     /// What was handed to the log and what of it is durable (only a leader's
@@ -133,7 +133,7 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     uncommitted: Uncommitted,
     /// The log broke its contract in a place that cannot return an error (it claimed
     /// entries it then did not return); the step fails with this storage error.
-    log_fault: Option<Error>,
+    log_fault: Option<alloc::boxed::Box<Error>>,
     failed: bool,
     scratch: Vec<Index>,
     /// Follower: the highest match index this node has reported, with the term and

@@ -54,7 +54,7 @@ impl<L: RaftLog> RaftNode<L> {
         }
         // The 2015 correction: commit an entry of this term first. Hold the change,
         // and append a no-op if this term has no entry yet.
-        self.queued_change = Some(request);
+        self.queued_change = Some(alloc::boxed::Box::new(request));
         if self.log.last_term() < self.term {
             let noop = LogEntry::noop(self.term, self.next_indexes(1)?);
             self.write_log(|log| log.append(core::slice::from_ref(&noop)))?;

@@ -115,11 +115,11 @@ impl<L: RaftLog> RaftNode<L> {
         if (entries.is_empty() && next_index <= last_index) || !contiguous {
             // The log claims the entries exist but does not return them in order: a
             // RaftLog breaking its contract. The step fails with a storage error.
-            self.log_fault = Some(Error::storage_of_kind(
+            self.log_fault = Some(alloc::boxed::Box::new(Error::storage_of_kind(
                 "reading entries to replicate",
                 StorageErrorKind::Contract,
                 alloc::format!("the log did not return entries {next_index}..={last_index}"),
-            ));
+            )));
             return false;
         }
         let sent_last = prev_log_index + entries.len() as u64;

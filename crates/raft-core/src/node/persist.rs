@@ -143,7 +143,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// index allows.
     pub(super) fn finish_step(&mut self, out: &mut Vec<Action>) -> Result<()> {
         if let Some(fault) = self.log_fault.take() {
-            return Err(fault);
+            return Err(*fault);
         }
         for context in self.reads.take_dropped() {
             out.push(Action::ReadDropped { context });

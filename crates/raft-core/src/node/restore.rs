@@ -84,7 +84,9 @@ impl<L: RaftLog> RaftNode<L> {
         let membership = config_log.current().clone();
         // A state machine behind the snapshot restores from it first.
         let (last_applied, pending_restore) = match snapshot {
-            Some(snapshot) if applied < snapshot.index => (snapshot.index, Some(snapshot)),
+            Some(snapshot) if applied < snapshot.index => {
+                (snapshot.index, Some(alloc::boxed::Box::new(snapshot)))
+            }
             _ => (applied, None),
         };
         let pending_reads_max = config.pending_reads_max();
