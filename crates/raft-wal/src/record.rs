@@ -11,7 +11,10 @@
 //! the end of the body }, 3 HardState { term, voted flag u8, voted_for, commit_index },
 //! 4 Truncate { from }, 5 Compact { index, term }, 6 RepairMark { present flag u8,
 //! through, term } (written only by a repaired log; a reader older than it refuses
-//! such a directory as malformed, never misreads it).
+//! such a directory as malformed, never misreads it), 7 BatchStartAt { seq, offset }
+//! (format 2's batch start: it names the byte offset in its segment where it was
+//! written, so a batch copied elsewhere by a misdirected write is recognised; kind 1
+//! is only read, in segments written before).
 
 use bytes::Bytes;
 use raft_core::{EntryKind, HardState, Index, LogEntry, RepairMark, Term};
@@ -25,15 +28,26 @@ const KIND_HARD_STATE: u8 = 3;
 const KIND_TRUNCATE: u8 = 4;
 const KIND_COMPACT: u8 = 5;
 const KIND_REPAIR_MARK: u8 = 6;
+const KIND_BATCH_START_AT: u8 = 7;
 
 /// A decoded record. Entry payloads borrow from the segment's buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Record {
-    BatchStart { seq: u64 },
+    /// A batch starts; `offset`: where in its segment it was written (kind 7), `None`
+    /// for a kind-1 record (written before format 2).
+    BatchStart {
+        seq: u64,
+        offset: Option<u64>,
+    },
     Entry(LogEntry),
     HardState(HardState),
-    Truncate { from: Index },
-    Compact { index: Index, term: Term },
+    Truncate {
+        from: Index,
+    },
+    Compact {
+        index: Index,
+        term: Term,
+    },
     RepairMark(Option<RepairMark>),
 }
 
@@ -70,8 +84,23 @@ fn push_record(out: &mut Vec<u8>, body: &[&[u8]]) {
     }
 }
 
+/// A kind-1 batch start (format 1: no offset). Kept for the golden bytes; the writer
+/// uses [`encode_batch_start_at`].
+#[cfg(test)]
 pub(crate) fn encode_batch_start(out: &mut Vec<u8>, seq: u64) {
     push_record(out, &[&[KIND_BATCH_START], &seq.to_le_bytes()]);
+}
+
+/// A batch start written at byte `offset` of its segment.
+pub(crate) fn encode_batch_start_at(out: &mut Vec<u8>, seq: u64, offset: u64) {
+    push_record(
+        out,
+        &[
+            &[KIND_BATCH_START_AT],
+            &seq.to_le_bytes(),
+            &offset.to_le_bytes(),
+        ],
+    );
 }
 
 pub(crate) fn encode_entry(out: &mut Vec<u8>, entry: &LogEntry) {
@@ -186,7 +215,17 @@ pub(crate) fn decode_record(
     let record = match body[0] {
         KIND_BATCH_START => {
             fixed(9, "batch start size")?;
-            Record::BatchStart { seq: word(1)? }
+            Record::BatchStart {
+                seq: word(1)?,
+                offset: None,
+            }
+        }
+        KIND_BATCH_START_AT => {
+            fixed(17, "batch start size")?;
+            Record::BatchStart {
+                seq: word(1)?,
+                offset: Some(word(9)?),
+            }
         }
         KIND_ENTRY => {
             if body.len() < 18 {
@@ -263,6 +302,7 @@ mod tests {
             commit_index: 8,
         };
         encode_batch_start(&mut out, 77);
+        encode_batch_start_at(&mut out, 78, 4096);
         encode_entry(&mut out, &entry);
         encode_entry(&mut out, &LogEntry::noop(3, 10));
         encode_hard_state(&mut out, &state);
@@ -286,7 +326,14 @@ mod tests {
         assert_eq!(
             records,
             vec![
-                Record::BatchStart { seq: 77 },
+                Record::BatchStart {
+                    seq: 77,
+                    offset: None
+                },
+                Record::BatchStart {
+                    seq: 78,
+                    offset: Some(4096)
+                },
                 Record::Entry(entry.clone()),
                 Record::Entry(LogEntry::noop(3, 10)),
                 Record::HardState(state),
@@ -334,7 +381,11 @@ mod tests {
     #[test]
     fn record_encodings_are_frozen() {
         type Encode = fn(&mut Vec<u8>);
-        let cases: [(&str, Encode); 7] = [
+        let cases: [(&str, Encode); 8] = [
+            (
+                "11000000094c8f2f0707000000000000000010000000000000",
+                |out| encode_batch_start_at(out, 7, 4096),
+            ),
             ("0900000030515f95010700000000000000", |out| {
                 encode_batch_start(out, 7)
             }),

@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use raft_core::Index;
 
 pub(crate) const SEGMENT_HEADER_BYTES: usize = 28;
-/// The most a segment's first write can hold: the header and a batch of BatchStart,
-/// Compact, HardState and RepairMark records (17, 25, 34 and 26 bytes). It is flushed
+/// The most a segment's first write can hold: the header and a batch of BatchStartAt,
+/// Compact, HardState and RepairMark records (25, 25, 34 and 26 bytes). It is flushed
 /// before anything else is written to the segment (format 2).
-pub(crate) const PREAMBLE_BYTES_MAX: usize = SEGMENT_HEADER_BYTES + 17 + 25 + 34 + 26;
+pub(crate) const PREAMBLE_BYTES_MAX: usize = SEGMENT_HEADER_BYTES + 25 + 25 + 34 + 26;
 /// The segment layout's version: unchanged since directory format 1 (format 2 moved
 /// only the term and vote to a file of their own).
 const SEGMENT_FORMAT_VERSION: u8 = 1;

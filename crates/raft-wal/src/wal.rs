@@ -12,7 +12,7 @@ use crate::error::WalError;
 use crate::mark_file::{self, MarkFile};
 use crate::mmap::map_sealed;
 use crate::record::{
-    Invalid, RECORD_HEADER_BYTES, Record, decode_record, encode_batch_start, encode_compact,
+    Invalid, RECORD_HEADER_BYTES, Record, decode_record, encode_batch_start_at, encode_compact,
     encode_entry, encode_hard_state, encode_repair_mark, encode_truncate, entry_record_bytes,
     storable,
 };

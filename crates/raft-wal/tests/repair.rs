@@ -527,8 +527,8 @@ fn a_rotted_header_of_the_newest_segment_is_repaired_not_taken_for_a_crash() {
     assert!(log.last_index() < last);
 
     // A crash while the segment was being created: the file holds at most its first
-    // write (header and preamble, 104 bytes here), whole or in part.
-    for cut in 0..=104 {
+    // write (header and preamble, 112 bytes here), whole or in part.
+    for cut in 0..=112 {
         let copy = temp.child(&format!("cut-{cut}"));
         copy_dir(&dir, &copy);
         let path = segments(&copy).pop().unwrap();

@@ -170,3 +170,48 @@ proptest! {
         prop_assert!(again.is_ok(), "{:?}: repaired log does not reopen: {:?}", done, again.err());
     }
 }
+
+// Found by the property test: the newest segment zeroed whole (its first two sectors,
+// then nothing but zeros to its end). Longer than a segment's first write, it had a
+// durable header: damage, never a torn tail, and the mark covers what it held.
+#[test]
+fn a_newest_segment_zeroed_whole_is_damage_not_a_torn_tail() {
+    let temp = TempDir::new("repair-zeroed-segment");
+    let dir = temp.child("wal");
+    let steps = vec![
+        Step::Append {
+            count: 5,
+            size: 161,
+        },
+        Step::Append {
+            count: 6,
+            size: 226,
+        },
+        Step::Append { count: 7, size: 39 },
+        Step::Append {
+            count: 1,
+            size: 179,
+        },
+        Step::Append {
+            count: 2,
+            size: 248,
+        },
+        Step::Elect { vote: None },
+        Step::Append { count: 6, size: 97 },
+        Step::Elect { vote: None },
+    ];
+    let state = write(&dir, &steps);
+    let last = WalLog::open_with(&dir, options()).unwrap().last_index();
+    assert_eq!(segments(&dir).len(), 2);
+    let copy = temp.child("damaged");
+    copy_dir(&dir, &copy);
+    let newest = segments(&copy).pop().unwrap();
+    let length = std::fs::metadata(&newest).unwrap().len();
+    std::fs::write(&newest, vec![0u8; length as usize]).unwrap();
+    let (log, _) = WalLog::open_repairing(&copy, options()).unwrap();
+    let mark = log.repair_mark().expect("a mark");
+    assert!(
+        mark.through >= last && mark.term >= state.term,
+        "{mark:?}, last {last}"
+    );
+}

@@ -454,7 +454,13 @@ impl WalLog {
                     let at = offset as u64;
                     let replay_error = |reason: String| Self::corrupt(path, at, reason);
                     match record {
-                        Record::BatchStart { seq } => {
+                        Record::BatchStart { seq, offset } => {
+                            if let Some(written_at) = offset.filter(|&written| written != at) {
+                                return Err(replay_error(format!(
+                                    "batch {seq} was written at byte {written_at}: a write \
+                                     that landed in the wrong place"
+                                )));
+                            }
                             if seq <= self.batch_seq {
                                 return Err(replay_error(format!(
                                     "batch {seq} does not follow batch {}",

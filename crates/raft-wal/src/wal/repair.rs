@@ -4,6 +4,8 @@
 //! repair mark records how far the lost entries may have gone, so the node refuses to
 //! help elect a leader that could lack one of them until a leader has sent them back.
 
+use std::collections::BTreeMap;
+
 use super::recovery::classify_damage;
 use super::*;
 
@@ -24,10 +26,11 @@ pub struct RepairReport {
     pub reason: String,
     /// The last entry kept: every entry after it was dropped.
     pub kept_through: Index,
-    /// The mark the node repairs under (`None` when the damage cost no entry: only
-    /// records that valid ones after them supersede). The node gets entries
-    /// `kept_through + 1..=mark.through` back from a leader before it votes again for
-    /// a log less up to date than `(mark.term, mark.through)`.
+    /// The mark the node repairs under: its log agrees with a leader's through
+    /// `mark.through` (entries `kept_through + 1..=mark.through` back, and any kept
+    /// entry the damage may have hidden a newer version of replaced) before it votes
+    /// again for a log less up to date than `(mark.term, mark.through)`. Always set
+    /// by a repair (a `RepairReport` is only made when something was damaged).
     pub mark: Option<RepairMark>,
     /// The damaged files, kept under a `.damaged` name (ignored by the log) for
     /// inspection.
@@ -45,11 +48,16 @@ impl std::fmt::Display for RepairReport {
             self.kept_through
         )?;
         match self.mark {
-            Some(mark) => write!(
+            Some(mark) if mark.through > self.kept_through => write!(
                 f,
                 ", lost entries {}..={} at most (terms up to {}), to get back from a leader",
                 self.kept_through + 1,
                 mark.through,
+                mark.term
+            ),
+            Some(mark) => write!(
+                f,
+                ", no index lost; kept entries to check against a leader's (terms up to {})",
                 mark.term
             ),
             None => write!(f, ", no entry lost"),
@@ -93,6 +101,10 @@ struct Scan {
     prefix_seq: u64,
     /// The last entry of the kept prefix.
     kept_through: Index,
+    /// Format 2: a segment's first write (header and preamble) was flushed before
+    /// anything else went in, so a torn tail never starts inside it when the file is
+    /// longer than it.
+    preamble_flushed: bool,
 }
 
 /// One item walked after the damage.
@@ -107,14 +119,36 @@ enum Walked {
 /// What a walked record says about the log's extent.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
-    /// A batch starts, with this sequence number.
-    Start(u64),
+    /// A batch starts, with this sequence number; `placed`: it is where it was
+    /// written (or, written before format 2, does not say where).
+    Start { seq: u64, placed: bool },
     /// An entry with this index.
     Entry(Index),
     /// Entries from this index on are removed.
     Truncate(Index),
     /// Anything else.
     Other,
+}
+
+/// A stretch of walked bytes that may hide entries.
+#[derive(Clone, Copy, Debug)]
+struct Stretch {
+    /// The last index of the log before it.
+    base: Index,
+    /// Its bytes.
+    bytes: usize,
+    /// The highest index of the entries seen in it.
+    seen_max: Index,
+}
+
+impl Stretch {
+    fn after(base: Index) -> Self {
+        Self {
+            base,
+            bytes: 0,
+            seen_max: 0,
+        }
+    }
 }
 
 /// Positions (in `seqs`) of a longest strictly increasing subsequence.
@@ -151,7 +185,10 @@ impl Scan {
                 Ok((record, size)) => {
                     self.close_region(buffer);
                     let kind = match &record {
-                        Record::BatchStart { seq } => Kind::Start(*seq),
+                        Record::BatchStart { seq, offset } => Kind::Start {
+                            seq: *seq,
+                            placed: offset.is_none_or(|written| written == at as u64),
+                        },
                         Record::Entry(entry) => Kind::Entry(entry.index),
                         Record::Truncate { from } => Kind::Truncate(*from),
                         _ => Kind::Other,
@@ -173,6 +210,9 @@ impl Scan {
             // of a synced record whose start the damage (or a copy over it) took.
             Some((region_start, _))
                 if last
+                    && !(self.preamble_flushed
+                        && region_start < PREAMBLE_BYTES_MAX
+                        && buffer.len() > PREAMBLE_BYTES_MAX)
                     && classify_damage(buffer, region_start, self.record_bytes_max).is_none()
                     && (!self
                         .walked
@@ -188,8 +228,8 @@ impl Scan {
 
     /// Bounds the last index of the log as it was, from what was walked after the
     /// damage. The batches in place are a longest run of batch starts whose sequence
-    /// numbers grow (each sync writes the next one), above the kept prefix's and seen
-    /// once; a batch outside that run is a copy written where it does not belong (it
+    /// numbers grow (each sync writes the next one), above the kept prefix's; a batch
+    /// outside that run is a copy written where it does not belong (it
     /// is valid and still hides what it overwrote), and records after the damage whose
     /// batch start is gone are not known to be in place either. Replaying the records in place
     /// gives the log's last index, except what the stretches between them (damaged
@@ -199,30 +239,47 @@ impl Scan {
     /// with a higher index would have been appended after that entry (appending index
     /// `j` removes every index at or above it first).
     fn settle(&mut self) {
-        // A sequence number seen twice is a copy and its original, and which is which
-        // cannot be told for sure: neither counts as in place.
-        let mut all_seqs: Vec<u64> = self
+        // A sequence number seen more than once is a copy and its original (or copies
+        // of a copy), and which is which cannot be told from the records: the bound
+        // is the largest over each choice of the k-th occurrence as the one in place.
+        let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+        let occurrence: Vec<Option<(u64, usize)>> = self
             .walked
             .iter()
-            .filter_map(|walked| match *walked {
-                Walked::Record(Kind::Start(seq), _) => Some(seq),
+            .map(|walked| match *walked {
+                // (A batch start found away from where it was written is a copy: never
+                // in place, and no choice to make.)
+                Walked::Record(Kind::Start { seq, placed: true }, _) => {
+                    let count = seen.entry(seq).or_insert(0);
+                    *count += 1;
+                    Some((seq, *count - 1))
+                }
                 _ => None,
             })
             .collect();
-        all_seqs.sort_unstable();
-        let repeated = |seq: u64| {
-            let first = all_seqs.partition_point(|&other| other < seq);
-            all_seqs.get(first + 1) == Some(&seq)
-        };
-        let starts: Vec<(usize, u64)> = self
-            .walked
+        let choices = seen.values().copied().max().unwrap_or(1);
+        let bound = (0..choices)
+            .map(|choice| self.bound_if(&occurrence, &seen, choice))
+            .max()
+            .unwrap_or(0);
+        self.bound = self.bound.max(bound);
+    }
+
+    /// The bound when the `choice`-th occurrence of each repeated sequence number is
+    /// the one in place.
+    fn bound_if(
+        &self,
+        occurrence: &[Option<(u64, usize)>],
+        counts: &BTreeMap<u64, usize>,
+        choice: usize,
+    ) -> Index {
+        let starts: Vec<(usize, u64)> = occurrence
             .iter()
             .enumerate()
-            .filter_map(|(position, walked)| match *walked {
-                Walked::Record(Kind::Start(seq), _) if seq > self.prefix_seq && !repeated(seq) => {
-                    Some((position, seq))
-                }
-                _ => None,
+            .filter_map(|(position, found)| {
+                let (seq, nth) = (*found)?;
+                let chosen = counts.get(&seq) == Some(&1) || nth == choice;
+                (seq > self.prefix_seq && chosen).then_some((position, seq))
             })
             .collect();
         let seqs: Vec<u64> = starts.iter().map(|&(_, seq)| seq).collect();
@@ -231,41 +288,56 @@ impl Scan {
             in_place[starts[run_position].0] = true;
         }
         let mut last = self.kept_through;
-        let mut stretch: Option<(Index, usize)> = None;
-        let mut open: Vec<(Index, usize)> = Vec::new();
+        // A stretch: the last index before it, its bytes, the highest index of the
+        // entries seen in it (copies, or records whose batch start is gone).
+        let mut stretch: Option<Stretch> = None;
+        let mut open: Vec<Stretch> = Vec::new();
         let mut batch_in_place = false;
         for (position, walked) in self.walked.iter().enumerate() {
             let (kind, size) = match *walked {
                 Walked::Damaged(length) => {
-                    stretch.get_or_insert((last, 0)).1 += length;
+                    // Records after damage are in place only from the next batch start
+                    // in place on: a copy of the middle of a batch has no start of its
+                    // own, and would pass for the rest of the batch before it.
+                    batch_in_place = false;
+                    stretch.get_or_insert(Stretch::after(last)).bytes += length;
                     continue;
                 }
                 Walked::Record(kind, size) => (kind, size),
             };
-            if let Kind::Start(_) = kind {
+            if let Kind::Start { .. } = kind {
                 batch_in_place = in_place[position];
             }
             if !batch_in_place {
-                stretch.get_or_insert((last, 0)).1 += size;
+                let current = stretch.get_or_insert(Stretch::after(last));
+                current.bytes += size;
+                if let Kind::Entry(index) = kind {
+                    current.seen_max = current.seen_max.max(index);
+                }
                 continue;
             }
             open.extend(stretch.take());
             match kind {
                 Kind::Entry(index) => {
-                    open.retain(|&(base, _)| index <= base);
+                    // (An entry below what a stretch visibly held supersedes nothing:
+                    // it may itself be a copy taken for the batch in place.)
+                    open.retain(|stretch| index <= stretch.base.max(stretch.seen_max));
                     last = index;
                 }
                 Kind::Truncate(from) => last = last.min(from.saturating_sub(1)),
-                Kind::Start(_) | Kind::Other => {}
+                Kind::Start { .. } | Kind::Other => {}
             }
         }
         open.extend(stretch);
         let hidden = open
             .iter()
-            .map(|&(base, bytes)| base + bytes.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64)
+            .map(|stretch| {
+                (stretch.base + stretch.bytes.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64)
+                    .max(stretch.seen_max)
+            })
             .max()
             .unwrap_or(0);
-        self.bound = self.bound.max(last).max(hidden);
+        last.max(hidden)
     }
 
     fn see(&mut self, record: Record) {
@@ -305,7 +377,7 @@ impl Scan {
                 self.bound = self.bound.max(mark.through);
                 self.max_term = self.max_term.max(mark.term);
             }
-            Record::BatchStart { seq } => {
+            Record::BatchStart { seq, .. } => {
                 // A batch newer than every one before it is in place; an older or equal
                 // one is a copy.
                 self.anchored = seq > self.seq_max;
@@ -392,6 +464,7 @@ impl WalLog {
             walked: Vec::new(),
             prefix_seq: self.batch_seq,
             kept_through,
+            preamble_flushed: self.vote_file.is_some(),
         };
         // The mark's second copy: a record holding the mark may be what was damaged.
         match self.mark_file {
@@ -459,8 +532,11 @@ impl WalLog {
             hard_state.term = vote.term;
             hard_state.voted_for = vote.voted_for;
         }
-        let mark = (scan.bound > kept_through).then_some(RepairMark {
-            through: scan.bound,
+        // Always a mark, through at least the kept prefix: what the damage hid may have
+        // replaced kept entries too (a truncation, then newer entries at the same
+        // indexes), so even a log that lost no index may hold stale versions of some.
+        let mark = Some(RepairMark {
+            through: scan.bound.max(kept_through),
             term: scan.max_term,
         });
 

@@ -40,7 +40,7 @@ impl WalLog {
         self.persist_vote()?;
         let segment = self.segments.last().expect("checked above");
         let mut batch = Vec::with_capacity(self.buffer.len() + 32);
-        encode_batch_start(&mut batch, self.batch_seq + 1);
+        encode_batch_start_at(&mut batch, self.batch_seq + 1, segment.length);
         batch.extend_from_slice(&self.buffer);
         let start = segment.length;
         let end = start + batch.len() as u64;

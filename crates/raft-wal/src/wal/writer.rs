@@ -117,9 +117,9 @@ impl WalLog {
         if !self.buffer.is_empty() {
             self.batch_seq += 1;
             let mut batch = Vec::with_capacity(self.buffer.len() + 32);
-            encode_batch_start(&mut batch, self.batch_seq);
-            batch.extend_from_slice(&self.buffer);
             let segment = self.segments.last_mut().expect("an active segment exists");
+            encode_batch_start_at(&mut batch, self.batch_seq, segment.length);
+            batch.extend_from_slice(&self.buffer);
             let file = self.active.as_mut().expect("an active segment exists");
             let fsync = self.options.fsync;
             file.write_all(&batch)
@@ -159,7 +159,7 @@ impl WalLog {
             .map_or((1, 0), |s| (s.name.seq + 1, s.length));
         let mut first = Vec::with_capacity(PREAMBLE_BYTES_MAX);
         first.extend_from_slice(&encode_header(seq, previous_length));
-        encode_batch_start(&mut first, self.batch_seq);
+        encode_batch_start_at(&mut first, self.batch_seq, SEGMENT_HEADER_BYTES as u64);
         let (index, term) = self.synced_boundary;
         encode_compact(&mut first, index, term);
         encode_hard_state(&mut first, &self.synced_hard_state);
