@@ -540,3 +540,56 @@ fn a_rotted_header_of_the_newest_segment_is_repaired_not_taken_for_a_crash() {
         std::fs::remove_dir_all(&copy).unwrap();
     }
 }
+
+// Damage can hide that kept entries were replaced: here the newest segment's header
+// is damaged, and that segment appended an entry, then replaced it and the one before
+// it (the kept prefix's last) with a newer term's: the log is as long as the kept
+// prefix, and its last entry differs. The
+// repair keeps the old version (the prefix before the damage), and sets a mark
+// (through the kept prefix at least, terms up to the newer one), so the node
+// checks its entries against a leader's before it votes again. Found by the property
+// test: before, no mark was set when no index was lost.
+#[test]
+fn a_repair_that_loses_no_index_still_marks_entries_that_may_be_stale() {
+    let temp = TempDir::new("repair-stale");
+    let dir = temp.child("wal");
+    let options = small_segments();
+    let last;
+    {
+        let mut log = WalLog::open_with(&dir, options).unwrap();
+        while std::fs::metadata(&segments(&dir)[0]).unwrap().len() < 4096 {
+            let index = log.last_index() + 1;
+            log.append(&[entry(1, index)]).unwrap();
+            log.sync().unwrap();
+        }
+        last = log.last_index();
+        // One more entry of term 1 (it opens the new segment), then a new leader of
+        // term 2 replaces it and the entry before it with one entry of its own.
+        log.append(&[entry(1, last + 1)]).unwrap();
+        log.sync().unwrap();
+        log.set_hard_state(HardState {
+            term: 2,
+            voted_for: Some(3),
+            commit_index: last - 1,
+        })
+        .unwrap();
+        log.truncate(last).unwrap();
+        log.append(&[entry(2, last)]).unwrap();
+        log.sync().unwrap();
+        assert_eq!(segments(&dir).len(), 2);
+    }
+    let newest = segments(&dir).pop().unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&newest, &bytes).unwrap();
+    let (log, report) = WalLog::open_repairing(&dir, options).unwrap();
+    let report = report.expect("repaired");
+    assert_eq!(log.last_index(), last);
+    assert_eq!(
+        log.entry(last).unwrap().term,
+        1,
+        "the stale version is what was kept"
+    );
+    let mark = report.mark.expect("a mark although no index was lost");
+    assert!(mark.through >= last && mark.term >= 2, "{mark:?}");
+}
