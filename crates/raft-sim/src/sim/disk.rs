@@ -194,9 +194,9 @@ impl Simulation {
                 format!("bit {bit} of byte {at} of {name:?} flipped")
             }
             // A misdirected write: a whole sector lands on another sector of the file.
-            // (Records are not bound to their position, so a copy that happened to
-            // replace whole records with older valid ones would go unnoticed: see
-            // ARCHITECTURE.md. Sector copies almost never line up with records.)
+            // (Batch starts name where they were written, and entries must continue
+            // the log; a copy that replaced whole non-entry records inside a batch with
+            // equal-sized older ones would still go unnoticed: docs/RECOVERY.md.)
             _ => {
                 let sectors = bytes.len() / SECTOR_BYTES;
                 if sectors < 2 {
