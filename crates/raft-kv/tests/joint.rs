@@ -6,31 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use raft_kv::client::{Client, ClientError};
+mod support;
+
+use raft_kv::client::ClientError;
 use raft_kv::local::LocalCluster;
 use raft_kv::protocol::{Request, Response};
-
-fn exe() -> &'static std::path::Path {
-    std::path::Path::new(env!("CARGO_BIN_EXE_raft-kv"))
-}
-
-/// Sends `request` until it is `Done` (refused while another change is in flight or a
-/// learner is catching up).
-fn until_done(client: &mut Client, request: &Request) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match client.execute(request.clone(), Duration::from_secs(5)) {
-            Ok(Response::Done) => return,
-            other => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{request:?} never succeeded: {other:?}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
+use support::{exe, until_done};
 
 /// Waits until every node in `ids` follows exactly `voters`, not joint.
 fn wait_for_voters(cluster: &LocalCluster, ids: &[u64], voters: &[u64]) {

@@ -3,15 +3,14 @@
 //! leader, says so, and the cluster converges with every acknowledged write, with no
 //! operator action.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use raft_kv::local::LocalCluster;
 use raft_kv::protocol::{Request, Response};
-
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_raft-kv"))
-}
+use support::{exe, put_all, read_all, wait_for};
 
 /// The log segments of a data directory, oldest first.
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -25,14 +24,6 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn a_follower_with_a_flipped_byte_in_a_sealed_segment_repairs_itself_from_the_leader() {
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
@@ -40,16 +31,7 @@ fn a_follower_with_a_flipped_byte_in_a_sealed_segment_repairs_itself_from_the_le
     cluster.start_all().unwrap();
     let mut client = cluster.client();
     let value = "v".repeat(100);
-    for i in 0..120 {
-        let put = Request::Put {
-            key: format!("k{i}"),
-            value: format!("{value}{i}"),
-        };
-        assert_eq!(
-            client.execute(put, Duration::from_secs(20)),
-            Ok(Response::Done)
-        );
-    }
+    put_all(&mut client, 120, |i| format!("{value}{i}"));
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     let (leader, _) = cluster.leader().expect("a leader");
     let follower = cluster.ids().into_iter().find(|&id| id != leader).unwrap();
@@ -105,14 +87,5 @@ fn a_follower_with_a_flipped_byte_in_a_sealed_segment_repairs_itself_from_the_le
         .filter(|&id| id != follower)
         .collect();
     cluster.kill(others[0]);
-    for i in 0..120 {
-        let get = Request::Get {
-            key: format!("k{i}"),
-        };
-        assert_eq!(
-            client.execute(get, Duration::from_secs(20)),
-            Ok(Response::Value(Some(format!("{value}{i}")))),
-            "k{i}"
-        );
-    }
+    read_all(&mut client, 120, |i| format!("{value}{i}"));
 }

@@ -4,42 +4,13 @@
 //! the other two keep serving every acknowledged write. The documented way back, a new
 //! identity, then works: the wiped node is removed and a new node added and promoted.
 
-use std::path::Path;
+mod support;
+
 use std::time::{Duration, Instant};
 
-use raft_kv::client::Client;
 use raft_kv::local::LocalCluster;
 use raft_kv::protocol::{Request, Response};
-
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_raft-kv"))
-}
-
-/// Sends `request` until it is `Done` (refused while another change is in flight or a
-/// learner is catching up).
-fn until_done(client: &mut Client, request: &Request) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match client.execute(request.clone(), Duration::from_secs(5)) {
-            Ok(Response::Done) => return,
-            other => {
-                assert!(
-                    Instant::now() < deadline,
-                    "{request:?} never succeeded: {other:?}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use support::{exe, put_all, read_all, until_done, wait_for};
 
 #[test]
 fn a_follower_with_a_wiped_directory_does_not_rejoin_as_itself() {
@@ -50,16 +21,7 @@ fn a_follower_with_a_wiped_directory_does_not_rejoin_as_itself() {
         cluster.start(id).unwrap();
     }
     let mut client = cluster.client();
-    for i in 0..30 {
-        let put = Request::Put {
-            key: format!("k{i}"),
-            value: format!("v{i}"),
-        };
-        assert_eq!(
-            client.execute(put, Duration::from_secs(20)),
-            Ok(Response::Done)
-        );
-    }
+    put_all(&mut client, 30, |i| format!("v{i}"));
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     let (leader, term) = cluster.leader().expect("a leader");
     let follower = [1, 2, 3].into_iter().find(|&id| id != leader).unwrap();
@@ -87,16 +49,7 @@ fn a_follower_with_a_wiped_directory_does_not_rejoin_as_itself() {
 
     // The two others still serve every write, and take new ones; the leader and its
     // term did not move (the wiped node never asked for a vote).
-    for i in 0..30 {
-        let get = Request::Get {
-            key: format!("k{i}"),
-        };
-        assert_eq!(
-            client.execute(get, Duration::from_secs(20)),
-            Ok(Response::Value(Some(format!("v{i}")))),
-            "k{i}"
-        );
-    }
+    read_all(&mut client, 30, |i| format!("v{i}"));
     let put = Request::Put {
         key: "after".into(),
         value: "wipe".into(),
@@ -140,14 +93,5 @@ fn a_follower_with_a_wiped_directory_does_not_rejoin_as_itself() {
         .find(|&id| id != leader && id != 4)
         .unwrap();
     cluster.kill(other);
-    for i in 0..30 {
-        let get = Request::Get {
-            key: format!("k{i}"),
-        };
-        assert_eq!(
-            client.execute(get, Duration::from_secs(20)),
-            Ok(Response::Value(Some(format!("v{i}")))),
-            "k{i}"
-        );
-    }
+    read_all(&mut client, 30, |i| format!("v{i}"));
 }
