@@ -130,6 +130,17 @@ enum Kind {
     Other,
 }
 
+/// Whose the records being walked are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Batch {
+    /// A batch in place.
+    InPlace,
+    /// A batch that is not in place: a copy.
+    Copy,
+    /// Unknown: records after damage, before any batch start.
+    Orphan,
+}
+
 /// A stretch of walked bytes that may hide entries.
 #[derive(Clone, Copy, Debug)]
 struct Stretch {
@@ -292,23 +303,38 @@ impl Scan {
         // entries seen in it (copies, or records whose batch start is gone).
         let mut stretch: Option<Stretch> = None;
         let mut open: Vec<Stretch> = Vec::new();
-        let mut batch_in_place = false;
+        let mut batch = Batch::Orphan;
         for (position, walked) in self.walked.iter().enumerate() {
             let (kind, size) = match *walked {
                 Walked::Damaged(length) => {
                     // Records after damage are in place only from the next batch start
                     // in place on: a copy of the middle of a batch has no start of its
                     // own, and would pass for the rest of the batch before it.
-                    batch_in_place = false;
+                    batch = Batch::Orphan;
                     stretch.get_or_insert(Stretch::after(last)).bytes += length;
                     continue;
                 }
                 Walked::Record(kind, size) => (kind, size),
             };
             if let Kind::Start { .. } = kind {
-                batch_in_place = in_place[position];
+                batch = if in_place[position] {
+                    Batch::InPlace
+                } else {
+                    Batch::Copy
+                };
             }
-            if !batch_in_place {
+            // A batch that is not in place hid what it overwrote; records whose batch
+            // start is gone may be the rest of their batch (then they hide nothing) or
+            // a copy of the middle of another: their entries count (a copy of
+            // non-entry records alone would take many hard states in one batch).
+            let hides = match (batch, kind) {
+                (Batch::InPlace, _) => false,
+                (Batch::Copy, _) | (Batch::Orphan, Kind::Entry(_)) => true,
+                (Batch::Orphan, _) => {
+                    continue;
+                }
+            };
+            if hides {
                 let current = stretch.get_or_insert(Stretch::after(last));
                 current.bytes += size;
                 if let Kind::Entry(index) = kind {
