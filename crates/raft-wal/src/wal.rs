@@ -23,6 +23,7 @@ use crate::snapshot_file;
 use crate::state::LogState;
 use crate::vote_file::{self, Vote, VoteFile};
 
+mod bound;
 mod options;
 mod recovery;
 mod repair;

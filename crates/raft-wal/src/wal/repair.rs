@@ -4,13 +4,9 @@
 //! repair mark records how far the lost entries may have gone, so the node refuses to
 //! help elect a leader that could lack one of them until a leader has sent them back.
 
-use std::collections::BTreeMap;
-
+use super::bound::{self, Kind, Walked};
 use super::recovery::classify_damage;
 use super::*;
-
-/// The smallest entry record on disk: header, kind, term, index, entry kind, no command.
-const ENTRY_RECORD_BYTES_MIN: usize = RECORD_HEADER_BYTES + 18;
 
 /// Bytes of a hard-state record's body: a damaged record of another size was not one.
 const HARD_STATE_BODY_BYTES: usize = 26;
@@ -107,85 +103,6 @@ struct Scan {
     preamble_flushed: bool,
 }
 
-/// One item walked after the damage.
-#[derive(Clone, Copy, Debug)]
-enum Walked {
-    /// A damaged region of this many bytes.
-    Damaged(usize),
-    /// A valid record and its size.
-    Record(Kind, usize),
-}
-
-/// What a walked record says about the log's extent.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    /// A batch starts, with this sequence number; `placed`: it is where it was
-    /// written (or, written before format 2, does not say where).
-    Start { seq: u64, placed: bool },
-    /// An entry with this index.
-    Entry(Index),
-    /// Entries from this index on are removed.
-    Truncate(Index),
-    /// Anything else.
-    Other,
-}
-
-/// Whose the records being walked are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Batch {
-    /// A batch in place.
-    InPlace,
-    /// A batch that is not in place: a copy.
-    Copy,
-    /// Unknown: records after damage, before any batch start.
-    Orphan,
-}
-
-/// A stretch of walked bytes that may hide entries.
-#[derive(Clone, Copy, Debug)]
-struct Stretch {
-    /// The last index of the log before it.
-    base: Index,
-    /// Its bytes.
-    bytes: usize,
-    /// The highest index of the entries seen in it.
-    seen_max: Index,
-}
-
-impl Stretch {
-    fn after(base: Index) -> Self {
-        Self {
-            base,
-            bytes: 0,
-            seen_max: 0,
-        }
-    }
-}
-
-/// Positions (in `seqs`) of a longest strictly increasing subsequence.
-fn longest_increasing(seqs: &[u64]) -> Vec<usize> {
-    // tails[k]: the position of the smallest tail of an increasing run of length k + 1.
-    let mut tails: Vec<usize> = Vec::new();
-    let mut previous: Vec<Option<usize>> = vec![None; seqs.len()];
-    for (position, &seq) in seqs.iter().enumerate() {
-        let length = tails.partition_point(|&tail| seqs[tail] < seq);
-        previous[position] = length.checked_sub(1).map(|before| tails[before]);
-        if length == tails.len() {
-            tails.push(position);
-        } else {
-            tails[length] = position;
-        }
-    }
-    let mut run = Vec::with_capacity(tails.len());
-    let mut cursor = tails.last().copied();
-    while let Some(position) = cursor {
-        run.push(position);
-        cursor = previous[position];
-    }
-    run.reverse();
-    run
-}
-
 impl Scan {
     /// Walks `buffer[start..]` record by record, stepping one byte at a time through
     /// damage. `last`: the newest segment, whose tail may be torn (not damage).
@@ -237,133 +154,12 @@ impl Scan {
         }
     }
 
-    /// Bounds the last index of the log as it was, from what was walked after the
-    /// damage. The batches in place are a longest run of batch starts whose sequence
-    /// numbers grow (each sync writes the next one), above the kept prefix's; a batch
-    /// outside that run is a copy written where it does not belong (it
-    /// is valid and still hides what it overwrote), and records after the damage whose
-    /// batch start is gone are not known to be in place either. Replaying the records in place
-    /// gives the log's last index, except what the stretches between them (damaged
-    /// bytes, records not in place) hid: a stretch held at most one entry per minimal
-    /// entry record, after the last index before it; and an entry in place after a
-    /// stretch, above that last index, supersedes it: an entry of the log as it was
-    /// with a higher index would have been appended after that entry (appending index
-    /// `j` removes every index at or above it first).
+    /// Raises `bound` to what was walked after the damage could have held
+    /// (`bound::last_index`).
     fn settle(&mut self) {
-        // A sequence number seen more than once is a copy and its original (or copies
-        // of a copy), and which is which cannot be told from the records: the bound
-        // is the largest over each choice of the k-th occurrence as the one in place.
-        let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
-        let occurrence: Vec<Option<(u64, usize)>> = self
-            .walked
-            .iter()
-            .map(|walked| match *walked {
-                // (A batch start found away from where it was written is a copy: never
-                // in place, and no choice to make.)
-                Walked::Record(Kind::Start { seq, placed: true }, _) => {
-                    let count = seen.entry(seq).or_insert(0);
-                    *count += 1;
-                    Some((seq, *count - 1))
-                }
-                _ => None,
-            })
-            .collect();
-        let choices = seen.values().copied().max().unwrap_or(1);
-        let bound = (0..choices)
-            .map(|choice| self.bound_if(&occurrence, &seen, choice))
-            .max()
-            .unwrap_or(0);
-        self.bound = self.bound.max(bound);
-    }
-
-    /// The bound when the `choice`-th occurrence of each repeated sequence number is
-    /// the one in place.
-    fn bound_if(
-        &self,
-        occurrence: &[Option<(u64, usize)>],
-        counts: &BTreeMap<u64, usize>,
-        choice: usize,
-    ) -> Index {
-        let starts: Vec<(usize, u64)> = occurrence
-            .iter()
-            .enumerate()
-            .filter_map(|(position, found)| {
-                let (seq, nth) = (*found)?;
-                let chosen = counts.get(&seq) == Some(&1) || nth == choice;
-                (seq > self.prefix_seq && chosen).then_some((position, seq))
-            })
-            .collect();
-        let seqs: Vec<u64> = starts.iter().map(|&(_, seq)| seq).collect();
-        let mut in_place = vec![false; self.walked.len()];
-        for run_position in longest_increasing(&seqs) {
-            in_place[starts[run_position].0] = true;
-        }
-        let mut last = self.kept_through;
-        // A stretch: the last index before it, its bytes, the highest index of the
-        // entries seen in it (copies, or records whose batch start is gone).
-        let mut stretch: Option<Stretch> = None;
-        let mut open: Vec<Stretch> = Vec::new();
-        let mut batch = Batch::Orphan;
-        for (position, walked) in self.walked.iter().enumerate() {
-            let (kind, size) = match *walked {
-                Walked::Damaged(length) => {
-                    // Records after damage are in place only from the next batch start
-                    // in place on: a copy of the middle of a batch has no start of its
-                    // own, and would pass for the rest of the batch before it.
-                    batch = Batch::Orphan;
-                    stretch.get_or_insert(Stretch::after(last)).bytes += length;
-                    continue;
-                }
-                Walked::Record(kind, size) => (kind, size),
-            };
-            if let Kind::Start { .. } = kind {
-                batch = if in_place[position] {
-                    Batch::InPlace
-                } else {
-                    Batch::Copy
-                };
-            }
-            // A batch that is not in place hid what it overwrote; records whose batch
-            // start is gone may be the rest of their batch (then they hide nothing) or
-            // a copy of the middle of another: their entries count (a copy of
-            // non-entry records alone would take many hard states in one batch).
-            let hides = match (batch, kind) {
-                (Batch::InPlace, _) => false,
-                (Batch::Copy, _) | (Batch::Orphan, Kind::Entry(_)) => true,
-                (Batch::Orphan, _) => {
-                    continue;
-                }
-            };
-            if hides {
-                let current = stretch.get_or_insert(Stretch::after(last));
-                current.bytes += size;
-                if let Kind::Entry(index) = kind {
-                    current.seen_max = current.seen_max.max(index);
-                }
-                continue;
-            }
-            open.extend(stretch.take());
-            match kind {
-                Kind::Entry(index) => {
-                    // (An entry below what a stretch visibly held supersedes nothing:
-                    // it may itself be a copy taken for the batch in place.)
-                    open.retain(|stretch| index <= stretch.base.max(stretch.seen_max));
-                    last = index;
-                }
-                Kind::Truncate(from) => last = last.min(from.saturating_sub(1)),
-                Kind::Start { .. } | Kind::Other => {}
-            }
-        }
-        open.extend(stretch);
-        let hidden = open
-            .iter()
-            .map(|stretch| {
-                (stretch.base + stretch.bytes.div_ceil(ENTRY_RECORD_BYTES_MIN) as u64)
-                    .max(stretch.seen_max)
-            })
-            .max()
-            .unwrap_or(0);
-        last.max(hidden)
+        let walked = std::mem::take(&mut self.walked);
+        let last = bound::last_index(&walked, self.prefix_seq, self.kept_through);
+        self.bound = self.bound.max(last);
     }
 
     fn see(&mut self, record: Record) {
@@ -614,35 +410,5 @@ impl WalLog {
             mark,
             preserved,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::longest_increasing;
-
-    // Proves the run found is increasing and as long as any: copies of older or newer
-    // batches are left out of it.
-    #[test]
-    fn longest_increasing_run_skips_copies() {
-        let pick = |seqs: &[u64]| -> Vec<u64> {
-            longest_increasing(seqs)
-                .into_iter()
-                .map(|position| seqs[position])
-                .collect()
-        };
-        assert_eq!(pick(&[]), Vec::<u64>::new());
-        assert_eq!(pick(&[5, 6, 7]), vec![5, 6, 7]);
-        // A copy of older batches in the middle: as long as the batches in place, so
-        // either run may be taken (a tie goes to the later elements); the run always
-        // ends with the batches after the copy.
-        assert_eq!(pick(&[10, 11, 4, 5, 12, 13]), vec![4, 5, 12, 13]);
-        assert_eq!(pick(&[10, 11, 12, 4, 5, 13]), vec![10, 11, 12, 13]);
-        // A copy of newer batches early on.
-        assert_eq!(
-            pick(&[20, 21, 12, 13, 14, 15, 20, 21, 22]),
-            vec![12, 13, 14, 15, 20, 21, 22]
-        );
-        assert_eq!(pick(&[3, 3, 3]).len(), 1);
     }
 }
