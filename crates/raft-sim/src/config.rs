@@ -34,7 +34,8 @@ pub struct Faults {
     /// Damaged disks: now and then a crash also damages synced data, so the node
     /// restarts repairing entries it may have acknowledged (docs/RECOVERY.md, rule 1).
     /// A memory log loses its entries from a random point on; a WalLog gets a flipped
-    /// bit, a torn (zeroed) sector or a misdirected write in one of its files and is
+    /// bit, a torn (zeroed) sector or a misdirected write in one of its segments (or,
+    /// rarely, a flipped bit in its `vote` file, which is refused and put back) and is
     /// reopened in repair mode. At most a minority of each configuration's voters at
     /// a time.
     pub disk: bool,
