@@ -593,3 +593,42 @@ fn a_repair_that_loses_no_index_still_marks_entries_that_may_be_stale() {
     let mark = report.mark.expect("a mark although no index was lost");
     assert!(mark.through >= last && mark.term >= 2, "{mark:?}");
 }
+
+// A segment that cannot be read (a read error; here a directory stands in its place,
+// which reads as an error the way a failing disk's EIO does): plain open reports the
+// I/O error, repair mode takes the segment as damaged whole, keeps the segments before
+// it and marks everything after.
+#[test]
+fn an_unreadable_segment_is_repaired_as_damaged() {
+    let temp = TempDir::new("repair-unreadable");
+    let dir = temp.child("wal");
+    write_log(&dir);
+    let original = WalLog::open_with(&dir, small_segments()).unwrap();
+    let (last, term) = (original.last_index(), original.hard_state().term);
+    drop(original);
+    let files = segments(&dir);
+    assert!(files.len() >= 3, "the test needs sealed segments");
+    for position in [files.len() / 2, files.len() - 1] {
+        let copy = temp.child(&format!("unreadable-{position}"));
+        copy_dir(&dir, &copy);
+        let target = segments(&copy)[position].clone();
+        std::fs::remove_file(&target).unwrap();
+        std::fs::create_dir(&target).unwrap();
+        assert!(matches!(
+            WalLog::open_with(&copy, small_segments()),
+            Err(WalError::Io { .. })
+        ));
+        let (log, report) = WalLog::open_repairing(&copy, small_segments())
+            .unwrap_or_else(|error| panic!("segment {position}: {error}"));
+        let report = report.expect("repaired");
+        assert!(report.reason.contains("cannot be read"), "{report}");
+        let mark = log.repair_mark().expect("a mark");
+        assert!(mark.through >= last && mark.term >= term, "{mark:?}");
+        assert_eq!(log.hard_state().term, term);
+        assert!(log.last_index() < last);
+        drop(log);
+        // Reopened normally: the unreadable file is set aside.
+        let again = WalLog::open_with(&copy, small_segments()).unwrap();
+        assert_eq!(again.repair_mark(), Some(mark));
+    }
+}

@@ -283,10 +283,22 @@ impl WalLog {
         for (position, name) in names.iter().take(count).cloned().enumerate() {
             let last = position + 1 == count && damage.is_none();
             let path = name.path(&self.dir);
-            let buffer = if last {
-                Bytes::from(fs::read(&path).map_err(|error| WalError::io(&path, error))?)
+            let read = if last {
+                fs::read(&path)
+                    .map(Bytes::from)
+                    .map_err(|error| WalError::io(&path, error))
             } else {
-                map_sealed(&path)?
+                map_sealed(&path)
+            };
+            let buffer = match read {
+                Ok(buffer) => buffer,
+                // A segment that cannot be read (a read error) is damage to synced
+                // data: repair mode takes it as damaged whole.
+                Err(WalError::Io { source, .. }) if repair => {
+                    damage = Some((position, 0, format!("segment cannot be read: {source}")));
+                    break;
+                }
+                Err(error) => return Err(error),
             };
             let previous_length = self.segments.last().map(|segment| segment.length);
             let replayed = match self.replay_segment(&name, &path, &buffer, last, previous_length) {

@@ -209,6 +209,13 @@ impl Scan {
         }
     }
 
+    /// A segment that cannot be read, `length` bytes long: one damaged region that may
+    /// have held anything, a hard state included.
+    fn unreadable(&mut self, length: usize) {
+        self.close_region_of(length.max(1));
+        self.hard_state_doubtful = true;
+    }
+
     /// Ends a damaged region (what it may have held is bounded by `settle`): it may
     /// have been a hard state unless it is exactly one record (its length field
     /// intact) of another size.
@@ -216,10 +223,7 @@ impl Scan {
         let Some((start, length)) = self.region.take() else {
             return;
         };
-        self.anchored = false;
-        self.walked.push(Walked::Damaged(length));
-        self.max_term = self.max_term.max(self.hard_state.term);
-        self.region_term_open = true;
+        self.close_region_of(length);
         let declared = buffer
             .get(start..start + 4)
             .map(|bytes| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize);
@@ -229,6 +233,14 @@ impl Scan {
         if !one_other_record {
             self.hard_state_doubtful = true;
         }
+    }
+
+    /// What every damaged region of `length` bytes means for the walk.
+    fn close_region_of(&mut self, length: usize) {
+        self.anchored = false;
+        self.walked.push(Walked::Damaged(length));
+        self.max_term = self.max_term.max(self.hard_state.term);
+        self.region_term_open = true;
     }
 }
 
@@ -309,7 +321,18 @@ impl WalLog {
         }
         for (step, name) in names[position..].iter().enumerate() {
             let path = name.path(&self.dir);
-            let buffer = Bytes::from(fs::read(&path).map_err(|error| WalError::io(&path, error))?);
+            let buffer = match fs::read(&path) {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(_) => {
+                    // Unreadable (a read error): damaged whole, as long as it says.
+                    if step > 0 {
+                        scan.bound = scan.bound.max(name.first_index.saturating_sub(1));
+                    }
+                    let length = fs::metadata(&path).map_or(0, |meta| meta.len() as usize);
+                    scan.unreadable(length);
+                    continue;
+                }
+            };
             let start = if step == 0 {
                 offset as usize
             } else {
@@ -368,10 +391,13 @@ impl WalLog {
         for (step, name) in names[position..].iter().enumerate() {
             let path = name.path(&self.dir);
             let aside = self.dir.join(format!("{}.damaged", name.file_name()));
-            if step == 0 {
+            if step == 0 && (offset as usize) < SEGMENT_HEADER_BYTES {
+                // Dropped whole (it may not even be readable): set aside as it is.
+                fs::rename(&path, &aside).map_err(|error| WalError::io(&path, error))?;
+            } else if step == 0 {
                 let _bytes =
                     fs::copy(&path, &aside).map_err(|error| WalError::io(&aside, error))?;
-                if offset as usize >= SEGMENT_HEADER_BYTES {
+                {
                     let file = OpenOptions::new()
                         .write(true)
                         .open(&path)
@@ -385,8 +411,6 @@ impl WalLog {
                         length: offset,
                         max_entry_index: kept_through,
                     });
-                } else {
-                    fs::remove_file(&path).map_err(|error| WalError::io(&path, error))?;
                 }
             } else {
                 fs::rename(&path, &aside).map_err(|error| WalError::io(&path, error))?;
