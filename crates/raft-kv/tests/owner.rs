@@ -27,13 +27,15 @@ fn config(id: u64, dir: &Path, cluster: &str) -> ServerConfig {
     config
 }
 
+/// Starts a server with `config` and stops it at once.
+fn run(config: ServerConfig) -> Result<(), String> {
+    start(config, Arc::new(AtomicBool::new(false))).and_then(|server| server.stop())
+}
+
 #[test]
 fn a_node_started_on_another_nodes_directory_is_refused() {
     let dir = std::env::temp_dir().join(format!("raft-kv-owner-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let run = |config: ServerConfig| {
-        start(config, Arc::new(AtomicBool::new(false))).and_then(|server| server.stop())
-    };
     // The first start (`--init`) records node 1 of cluster "blue" as the owner.
     let mut first = config(1, &dir, "blue");
     first.init = true;
@@ -59,9 +61,6 @@ fn a_node_started_on_another_nodes_directory_is_refused() {
 fn a_node_starts_empty_only_with_init() {
     let dir = std::env::temp_dir().join(format!("raft-kv-init-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let run = |config: ServerConfig| {
-        start(config, Arc::new(AtomicBool::new(false))).and_then(|server| server.stop())
-    };
     let error = run(config(1, &dir, "blue")).unwrap_err();
     assert!(error.contains("holds no log"), "{error}");
     assert!(error.contains("--init"), "{error}");

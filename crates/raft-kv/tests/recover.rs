@@ -5,38 +5,28 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use raft_kv::local::LocalCluster;
-use raft_kv::protocol::{Request, Response};
+mod support;
 
-fn exe() -> &'static std::path::Path {
-    std::path::Path::new(env!("CARGO_BIN_EXE_raft-kv"))
-}
+use raft_kv::local::LocalCluster;
+use raft_kv::protocol::Request;
+use support::{exe, put, put_all, read_all};
 
 #[test]
 fn a_survivor_recovered_offline_serves_again_as_a_smaller_cluster() {
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     cluster.start_all().unwrap();
     let mut client = cluster.client();
-    for i in 0..20 {
-        let put = Request::Put {
-            key: format!("k{i}"),
-            value: format!("v{i}"),
-        };
-        assert_eq!(
-            client.execute(put, Duration::from_secs(20)),
-            Ok(Response::Done)
-        );
-    }
+    put_all(&mut client, 20, |i| format!("v{i}"));
     // Node 3 holds everything (so no acknowledged write is lost in this test).
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     cluster.kill(1);
     cluster.kill(2);
     // Without a quorum, node 3 alone takes no write.
-    let put = Request::Put {
+    let alone = Request::Put {
         key: "alone".into(),
         value: "no".into(),
     };
-    assert!(client.execute(put, Duration::from_secs(2)).is_err());
+    assert!(client.execute(alone, Duration::from_secs(2)).is_err());
     cluster.kill(3);
 
     let data = cluster.dir().join("node-3");
@@ -71,21 +61,6 @@ fn a_survivor_recovered_offline_serves_again_as_a_smaller_cluster() {
         assert!(Instant::now() < deadline, "node 3 never led alone");
         std::thread::sleep(Duration::from_millis(20));
     }
-    for i in 0..20 {
-        let get = Request::Get {
-            key: format!("k{i}"),
-        };
-        assert_eq!(
-            client.execute(get, Duration::from_secs(20)),
-            Ok(Response::Value(Some(format!("v{i}"))))
-        );
-    }
-    let put = Request::Put {
-        key: "after".into(),
-        value: "recovery".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    read_all(&mut client, 20, |i| format!("v{i}"));
+    put(&mut client, "after", "recovery");
 }

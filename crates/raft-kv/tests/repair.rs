@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use raft_kv::local::LocalCluster;
-use raft_kv::protocol::{Request, Response};
-use support::{exe, put_all, read_all, wait_for};
+use support::{exe, put, put_all, read_all, wait_for};
 
 /// The log segments of a data directory, oldest first.
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -70,14 +69,7 @@ fn a_follower_with_a_flipped_byte_in_a_sealed_segment_repairs_itself_from_the_le
         "the damaged segment is kept aside"
     );
     // The cluster takes writes, and every replica converges with all of them.
-    let put = Request::Put {
-        key: "after".into(),
-        value: "repair".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put(&mut client, "after", "repair");
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     // With one of the other two down, the repaired follower is part of every quorum:
     // every acknowledged write still reads back.

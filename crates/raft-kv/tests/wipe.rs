@@ -9,8 +9,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use raft_kv::local::LocalCluster;
-use raft_kv::protocol::{Request, Response};
-use support::{exe, put_all, read_all, until_done, wait_for};
+use raft_kv::protocol::Request;
+use support::{exe, put, put_all, read_all, until_done, wait_for};
 
 #[test]
 fn a_follower_with_a_wiped_directory_does_not_rejoin_as_itself() {
@@ -50,14 +50,7 @@ fn a_follower_with_a_wiped_directory_does_not_rejoin_as_itself() {
     // The two others still serve every write, and take new ones; the leader and its
     // term did not move (the wiped node never asked for a vote).
     read_all(&mut client, 30, |i| format!("v{i}"));
-    let put = Request::Put {
-        key: "after".into(),
-        value: "wipe".into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
+    put(&mut client, "after", "wipe");
     assert_eq!(cluster.leader(), Some((leader, term)));
 
     // The way back: the wiped node is removed, and comes back as node 4 (a new

@@ -136,3 +136,62 @@ pub(crate) fn write_atomically(
     fs::rename(&temporary, &target).map_err(|error| WalError::io(&target, error))?;
     if fsync { sync_dir(dir) } else { Ok(()) }
 }
+
+/// What a small checked file (`magic`, then `N` words, then a CRC-32 of all before it)
+/// holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Words<const N: usize> {
+    /// No file.
+    Absent,
+    /// A valid file's words.
+    Valid([u64; N]),
+    /// A file that fails its checks.
+    Damaged,
+}
+
+/// Writes `name` as `magic`, the little-endian `words`, then a CRC-32 of those bytes
+/// (atomically; durable with `fsync`).
+pub(crate) fn write_words<const N: usize>(
+    dir: &Path,
+    name: &str,
+    magic: &[u8; 8],
+    words: [u64; N],
+    fsync: bool,
+) -> Result<(), WalError> {
+    let mut out = Vec::with_capacity(8 + 8 * N + 4);
+    out.extend_from_slice(magic);
+    for word in words {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    write_atomically(dir, name, &out, fsync)
+}
+
+/// Reads a file written by [`write_words`].
+pub(crate) fn read_words<const N: usize>(
+    dir: &Path,
+    name: &str,
+    magic: &[u8; 8],
+) -> Result<Words<N>, WalError> {
+    let path = dir.join(name);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Words::Absent),
+        Err(error) => return Err(WalError::io(&path, error)),
+    };
+    let body = 8 + 8 * N;
+    if bytes.len() != body + 4
+        || &bytes[..8] != magic
+        || crc32fast::hash(&bytes[..body]).to_le_bytes() != bytes[body..]
+    {
+        return Ok(Words::Damaged);
+    }
+    let mut words = [0u64; N];
+    for (word, chunk) in words.iter_mut().zip(bytes[8..body].chunks_exact(8)) {
+        let mut array = [0u8; 8];
+        array.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(array);
+    }
+    Ok(Words::Valid(words))
+}

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use raft_core::RepairMark;
 
-use crate::dir::{sync_dir, write_atomically};
+use crate::dir::{Words, read_words, sync_dir, write_words};
 use crate::error::WalError;
 
 /// The file's name in the log directory.
@@ -36,38 +36,16 @@ pub(crate) enum MarkFile {
 
 /// Writes `mark` (atomically; durable with `fsync`).
 pub(crate) fn write(dir: &Path, mark: RepairMark, fsync: bool) -> Result<(), WalError> {
-    let mut out = Vec::with_capacity(28);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&mark.through.to_le_bytes());
-    out.extend_from_slice(&mark.term.to_le_bytes());
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    write_atomically(dir, FILE_NAME, &out, fsync)
+    write_words(dir, FILE_NAME, MAGIC, [mark.through, mark.term], fsync)
 }
 
 /// Reads the directory's copy.
 pub(crate) fn read(dir: &Path) -> Result<MarkFile, WalError> {
-    let path = dir.join(FILE_NAME);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(MarkFile::Absent),
-        Err(error) => return Err(WalError::io(&path, error)),
-    };
-    let word = |at: usize| {
-        let mut array = [0u8; 8];
-        array.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(array)
-    };
-    if bytes.len() != 28
-        || &bytes[..8] != MAGIC
-        || crc32fast::hash(&bytes[..24]).to_le_bytes() != bytes[24..28]
-    {
-        return Ok(MarkFile::Damaged);
-    }
-    Ok(MarkFile::Mark(RepairMark {
-        through: word(8),
-        term: word(16),
-    }))
+    Ok(match read_words(dir, FILE_NAME, MAGIC)? {
+        Words::Absent => MarkFile::Absent,
+        Words::Valid([through, term]) => MarkFile::Mark(RepairMark { through, term }),
+        Words::Damaged => MarkFile::Damaged,
+    })
 }
 
 /// Removes the copy (the clearing is durable in the segments).

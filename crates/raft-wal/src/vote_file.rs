@@ -14,18 +14,16 @@
 //! 32     4     CRC-32 of bytes 0..32
 //! ```
 
-use std::fs;
 use std::path::Path;
 
 use raft_core::{HardState, NodeId, Term};
 
-use crate::dir::write_atomically;
+use crate::dir::{Words, read_words, write_words};
 use crate::error::WalError;
 
 /// The file's name in the log directory.
 pub(crate) const FILE_NAME: &str = "vote";
 const MAGIC: &[u8; 8] = b"RAFTVOTE";
-const FILE_BYTES: usize = 36;
 
 /// A term and the vote cast in it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,48 +65,34 @@ pub(crate) enum VoteFile {
 
 /// Writes `vote` (atomically; durable with `fsync`).
 pub(crate) fn write(dir: &Path, vote: Vote, fsync: bool) -> Result<(), WalError> {
-    let mut out = Vec::with_capacity(FILE_BYTES);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&vote.term.to_le_bytes());
-    out.extend_from_slice(&u64::from(vote.voted_for.is_some()).to_le_bytes());
-    out.extend_from_slice(&vote.voted_for.unwrap_or(0).to_le_bytes());
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-    write_atomically(dir, FILE_NAME, &out, fsync)
+    let words = [
+        vote.term,
+        u64::from(vote.voted_for.is_some()),
+        vote.voted_for.unwrap_or(0),
+    ];
+    write_words(dir, FILE_NAME, MAGIC, words, fsync)
 }
 
 /// Reads the directory's file.
 pub(crate) fn read(dir: &Path) -> Result<VoteFile, WalError> {
-    let path = dir.join(FILE_NAME);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(VoteFile::Absent),
-        Err(error) => return Err(WalError::io(&path, error)),
-    };
-    if bytes.len() != FILE_BYTES
-        || &bytes[..8] != MAGIC
-        || crc32fast::hash(&bytes[..32]).to_le_bytes() != bytes[32..36]
-    {
-        return Ok(VoteFile::Damaged);
-    }
-    let word = |at: usize| {
-        let mut array = [0u8; 8];
-        array.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(array)
-    };
-    let voted_for = match word(16) {
-        0 => None,
-        1 => Some(word(24)),
-        _ => return Ok(VoteFile::Damaged),
-    };
-    Ok(VoteFile::Vote(Vote {
-        term: word(8),
-        voted_for,
-    }))
+    Ok(match read_words(dir, FILE_NAME, MAGIC)? {
+        Words::Absent => VoteFile::Absent,
+        Words::Valid([term, 0, _]) => VoteFile::Vote(Vote {
+            term,
+            voted_for: None,
+        }),
+        Words::Valid([term, 1, voted_for]) => VoteFile::Vote(Vote {
+            term,
+            voted_for: Some(voted_for),
+        }),
+        Words::Valid(_) | Words::Damaged => VoteFile::Damaged,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     // Proves a vote round-trips, a missing file is absent, any flipped bit is damage,
@@ -131,7 +115,7 @@ mod tests {
             hex,
             "52414654564f5445070000000000000001000000000000000300000000000000d7d9080f"
         );
-        for bit in 0..FILE_BYTES * 8 {
+        for bit in 0..bytes.len() * 8 {
             let mut damaged = bytes.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
             fs::write(&path, &damaged).unwrap();

@@ -39,18 +39,23 @@ pub fn until_done(client: &mut Client, request: &Request) {
     }
 }
 
+/// Puts `key` = `value`, acknowledged.
+pub fn put(client: &mut Client, key: &str, value: &str) {
+    let put = Request::Put {
+        key: key.into(),
+        value: value.into(),
+    };
+    assert_eq!(
+        client.execute(put, Duration::from_secs(20)),
+        Ok(Response::Done),
+        "{key}"
+    );
+}
+
 /// Puts `k0..k{count}` with `value(i)`, each acknowledged.
 pub fn put_all(client: &mut Client, count: usize, value: impl Fn(usize) -> String) {
     for i in 0..count {
-        let put = Request::Put {
-            key: format!("k{i}"),
-            value: value(i),
-        };
-        assert_eq!(
-            client.execute(put, Duration::from_secs(20)),
-            Ok(Response::Done),
-            "k{i}"
-        );
+        put(client, &format!("k{i}"), &value(i));
     }
 }
 

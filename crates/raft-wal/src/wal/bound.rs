@@ -151,8 +151,6 @@ fn last_index_if(
         in_place[starts[run_position].0] = true;
     }
     let mut last = kept_through;
-    // A stretch: the last index before it, its bytes, the highest index of the
-    // entries seen in it (copies, or records whose batch start is gone).
     let mut stretch: Option<Stretch> = None;
     let mut open: Vec<Stretch> = Vec::new();
     let mut batch = Batch::Orphan;
@@ -179,20 +177,17 @@ fn last_index_if(
         // start is gone may be the rest of their batch (then they hide nothing) or
         // a copy of the middle of another: their entries count (a copy of
         // non-entry records alone would take many hard states in one batch).
-        let hides = match (batch, kind) {
-            (Batch::InPlace, _) => false,
-            (Batch::Copy, _) | (Batch::Orphan, Kind::Entry(_)) => true,
-            (Batch::Orphan, _) => {
+        match (batch, kind) {
+            (Batch::InPlace, _) => {}
+            (Batch::Copy, _) | (Batch::Orphan, Kind::Entry(_)) => {
+                let current = stretch.get_or_insert(Stretch::after(last));
+                current.bytes += size;
+                if let Kind::Entry(index) = kind {
+                    current.seen_max = current.seen_max.max(index);
+                }
                 continue;
             }
-        };
-        if hides {
-            let current = stretch.get_or_insert(Stretch::after(last));
-            current.bytes += size;
-            if let Kind::Entry(index) = kind {
-                current.seen_max = current.seen_max.max(index);
-            }
-            continue;
+            (Batch::Orphan, _) => continue,
         }
         open.extend(stretch.take());
         match kind {

@@ -38,10 +38,8 @@ impl WalLog {
         }
         // As `sync` does, a new term or vote reaches its own file first (atomically).
         self.persist_vote()?;
+        let batch = self.encode_batch(self.batch_seq + 1);
         let segment = self.segments.last().expect("checked above");
-        let mut batch = Vec::with_capacity(self.buffer.len() + 32);
-        encode_batch_start_at(&mut batch, self.batch_seq + 1, segment.length);
-        batch.extend_from_slice(&self.buffer);
         let start = segment.length;
         let end = start + batch.len() as u64;
         let mut length = start;

@@ -116,10 +116,8 @@ impl WalLog {
         }
         if !self.buffer.is_empty() {
             self.batch_seq += 1;
-            let mut batch = Vec::with_capacity(self.buffer.len() + 32);
+            let batch = self.encode_batch(self.batch_seq);
             let segment = self.segments.last_mut().expect("an active segment exists");
-            encode_batch_start_at(&mut batch, self.batch_seq, segment.length);
-            batch.extend_from_slice(&self.buffer);
             let file = self.active.as_mut().expect("an active segment exists");
             let fsync = self.options.fsync;
             file.write_all(&batch)
@@ -144,6 +142,15 @@ impl WalLog {
             }
         }
         self.remove_compacted_segments()
+    }
+
+    /// The buffered records as batch `seq`, to append to the active segment.
+    pub(super) fn encode_batch(&self, seq: u64) -> Vec<u8> {
+        let at = self.segments.last().map_or(0, |segment| segment.length);
+        let mut batch = Vec::with_capacity(self.buffer.len() + 32);
+        encode_batch_start_at(&mut batch, seq, at);
+        batch.extend_from_slice(&self.buffer);
+        batch
     }
 
     /// Creates the next segment: its header and a batch with the state as of the last
