@@ -209,6 +209,6 @@ pub use node::RaftNode;
 pub use status::{PeerReplication, PeerStatus, Status};
 pub use transport::{MemoryTransport, RaftTransport};
 pub use types::{
-    EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, RepairMark, Role, Snapshot,
-    TERM_ADVANCE_MAX, TERM_MAX, Term,
+    EntryKind, HardState, INDEX_MAX, Incarnation, Index, LogEntry, NodeId, RepairMark, Role,
+    Snapshot, TERM_ADVANCE_MAX, TERM_MAX, Term,
 };

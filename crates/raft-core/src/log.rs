@@ -165,6 +165,19 @@ pub trait RaftLog {
         })
     }
 
+    /// The incarnation this log's durable state belongs to (docs/RECOVERY.md, rule
+    /// 2): fixed when the storage was created, never changed after. Storage that lost
+    /// the node's vote, or was created empty for a node that was a member before (a
+    /// wiped data directory), reports a fresh random one; the node then neither votes
+    /// in elections it could get wrong nor campaigns until the configuration names the
+    /// new incarnation, and the leader names it on its own
+    /// ([`MembershipChange::Reincarnate`](crate::MembershipChange::Reincarnate)). The
+    /// default, 0, is the incarnation every configuration names unless told otherwise:
+    /// right for storage that never loses its vote.
+    fn incarnation(&self) -> crate::Incarnation {
+        0
+    }
+
     /// Durability barrier: after `Ok`, every earlier append, truncate,
     /// set_hard_state, save_snapshot and set_repair_mark survives a crash.
     ///

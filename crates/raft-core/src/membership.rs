@@ -1,9 +1,12 @@
 //! Cluster membership: voters and learners, the single-server changes between them, and
-//! the joint configurations (Raft thesis §4.3) that change any set of voters at once.
+//! the joint configurations (Raft thesis §4.3) that change any set of voters at once,
+//! and the incarnation each member runs as (docs/RECOVERY.md, rule 2).
 
 use alloc::vec::Vec;
 
-use crate::types::NodeId;
+use crate::types::{Incarnation, NodeId};
+
+mod encoding;
 
 /// The members of a configuration: voters (who elect and form quorums) and learners
 /// (who receive the log but neither vote nor count toward quorums). Both lists are
@@ -41,6 +44,20 @@ pub struct Membership {
     outgoing: Vec<NodeId>,
     /// Joint only: the leader leaves on its own once this configuration commits.
     auto_leave: bool,
+    /// Incarnations and rejoining learners (rule 2); `None` when there are neither,
+    /// which is nearly always, so a configuration stays four words smaller.
+    named: Option<alloc::boxed::Box<Named>>,
+}
+
+/// What a configuration says of members that lost their durable state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Named {
+    /// The members whose incarnation is not 0, sorted by node, with it.
+    incarnations: Vec<(NodeId, Incarnation)>,
+    /// Learners that were voters until the leader replaced their lost incarnation
+    /// ([`MembershipChange::Reincarnate`]); sorted. The leader promotes each back once
+    /// it has caught up.
+    rejoining: Vec<NodeId>,
 }
 
 /// One single-server membership change (Raft thesis §4.1), proposed with
@@ -56,6 +73,18 @@ pub enum MembershipChange {
     AddVoter(NodeId),
     /// Remove a voter or a learner.
     RemoveMember(NodeId),
+    /// Name a new incarnation for a member that lost its durable state (its vote, or
+    /// its whole data directory: docs/RECOVERY.md, rule 2). A voter becomes a learner
+    /// (listed in [`Membership::rejoining`], promoted back by the leader once caught
+    /// up); a learner stays one. Votes, acknowledgements and read confirmations count
+    /// only from the incarnation the configuration names. The leader proposes it on
+    /// its own when a member answers with an incarnation other than the named one.
+    Reincarnate {
+        /// The member.
+        node: NodeId,
+        /// Its new incarnation.
+        incarnation: Incarnation,
+    },
 }
 
 impl MembershipChange {
@@ -65,7 +94,8 @@ impl MembershipChange {
             MembershipChange::AddLearner(node)
             | MembershipChange::PromoteLearner(node)
             | MembershipChange::AddVoter(node)
-            | MembershipChange::RemoveMember(node) => node,
+            | MembershipChange::RemoveMember(node)
+            | MembershipChange::Reincarnate { node, .. } => node,
         }
     }
 }
@@ -91,7 +121,65 @@ impl Membership {
             learners,
             outgoing: Vec::new(),
             auto_leave: false,
+            named: None,
         }
+    }
+
+    /// The incarnation the configuration names for `node` (0 unless a
+    /// [`MembershipChange::Reincarnate`] named another).
+    pub fn incarnation(&self, node: NodeId) -> Incarnation {
+        let incarnations = self.incarnations();
+        incarnations
+            .binary_search_by_key(&node, |&(member, _)| member)
+            .map_or(0, |position| incarnations[position].1)
+    }
+
+    /// The members whose incarnation is not 0, sorted by node, with it.
+    pub fn incarnations(&self) -> &[(NodeId, Incarnation)] {
+        self.named
+            .as_deref()
+            .map_or(&[], |named| &named.incarnations)
+    }
+
+    /// Learners the leader promotes back once they have caught up: voters whose lost
+    /// incarnation was replaced ([`MembershipChange::Reincarnate`]). Sorted.
+    pub fn rejoining(&self) -> &[NodeId] {
+        self.named.as_deref().map_or(&[], |named| &named.rejoining)
+    }
+
+    /// Sets the incarnations and rejoining learners (`None` when both are empty).
+    fn set_named(&mut self, incarnations: Vec<(NodeId, Incarnation)>, rejoining: Vec<NodeId>) {
+        self.named = (!incarnations.is_empty() || !rejoining.is_empty()).then(|| {
+            alloc::boxed::Box::new(Named {
+                incarnations,
+                rejoining,
+            })
+        });
+    }
+
+    /// Whether `node` votes in this configuration as `incarnation`: a voter named with
+    /// that incarnation.
+    pub fn votes_as(&self, node: NodeId, incarnation: Incarnation) -> bool {
+        self.is_voter(node) && self.incarnation(node) == incarnation
+    }
+
+    /// `self` with the incarnations of `from` that name its members, and the rejoining
+    /// learners of `from` that are still learners here.
+    fn carrying(mut self, from: &Membership) -> Self {
+        let incarnations = from
+            .incarnations()
+            .iter()
+            .copied()
+            .filter(|&(node, _)| self.is_member(node))
+            .collect();
+        let rejoining = from
+            .rejoining()
+            .iter()
+            .copied()
+            .filter(|&node| self.is_learner(node))
+            .collect();
+        self.set_named(incarnations, rejoining);
+        self
     }
 
     /// The voters, sorted (of the incoming configuration, when joint).
@@ -182,18 +270,20 @@ impl Membership {
         if self.voters.is_empty() {
             return Err("the configuration being left has no voters");
         }
-        Ok(Self {
+        let joint = Self {
             voters: next.voters.clone(),
             learners: next.learners.clone(),
             outgoing: self.voters.clone(),
             auto_leave,
-        })
+            named: None,
+        };
+        Ok(joint.carrying(self))
     }
 
     /// The incoming configuration `C_new` of a joint configuration (itself if not
     /// joint).
     pub fn leave_joint(&self) -> Self {
-        Self::new(self.voters.iter().copied(), self.learners.iter().copied())
+        Self::new(self.voters.iter().copied(), self.learners.iter().copied()).carrying(self)
     }
 
     /// The membership after `change`, or why it cannot apply. The learner catch-up
@@ -204,7 +294,10 @@ impl Membership {
         if self.is_joint() {
             return Err("a joint configuration is in force");
         }
-        match change {
+        if let MembershipChange::Reincarnate { incarnation, .. } = change {
+            return self.reincarnate(node, incarnation);
+        }
+        let next = match change {
             MembershipChange::AddLearner(_) if self.is_member(node) => {
                 Err("the node is already a member")
             }
@@ -240,174 +333,42 @@ impl Membership {
                     .copied()
                     .filter(|&learner| learner != node),
             )),
-        }
-    }
-
-    /// The encoding carried by a configuration entry: a version byte (1), then the
-    /// voter count and ids, then the learner count and ids (u32 / u64 little-endian).
-    /// A joint configuration appends the outgoing voter count and ids and one flags
-    /// byte (bit 0: leave automatically); a plain one's encoding is unchanged.
-    pub fn encode(&self) -> Vec<u8> {
-        let ids = self.voters.len() + self.learners.len() + self.outgoing.len();
-        let mut out = Vec::with_capacity(14 + 8 * ids);
-        out.push(1);
-        let lists: &[&Vec<NodeId>] = if self.is_joint() {
-            &[&self.voters, &self.learners, &self.outgoing]
-        } else {
-            &[&self.voters, &self.learners]
+            MembershipChange::Reincarnate { .. } => unreachable!("handled above"),
         };
-        for list in lists {
-            out.extend_from_slice(&(list.len() as u32).to_le_bytes());
-            for node in list.iter() {
-                out.extend_from_slice(&node.to_le_bytes());
-            }
-        }
-        if self.is_joint() {
-            out.push(u8::from(self.auto_leave));
-        }
-        out
+        next.map(|next| next.carrying(self))
     }
 
-    /// Decodes [`Membership::encode`]'s output; `None` if malformed (wrong version,
-    /// short, trailing bytes, unsorted or overlapping lists, an empty outgoing list, an
-    /// unknown flag).
-    pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let (&version, mut rest) = bytes.split_first()?;
-        if version != 1 {
-            return None;
+    /// [`MembershipChange::Reincarnate`]: `node` named with `incarnation`, a learner
+    /// (rejoining if it was a voter).
+    fn reincarnate(&self, node: NodeId, incarnation: Incarnation) -> Result<Self, &'static str> {
+        if !self.is_member(node) {
+            return Err("the node is not a member");
         }
-        let voters = read_ids(&mut rest)?;
-        let learners = read_ids(&mut rest)?;
-        let (outgoing, auto_leave) = if rest.is_empty() {
-            (Vec::new(), false)
-        } else {
-            let outgoing = read_ids(&mut rest)?;
-            let (&flags, tail) = rest.split_first()?;
-            rest = tail;
-            if outgoing.is_empty() || flags > 1 {
-                return None;
-            }
-            (outgoing, flags == 1)
-        };
-        let membership = Self::from_parts(voters, learners, outgoing, auto_leave)?;
-        rest.is_empty().then_some(membership)
-    }
-
-    /// A membership from its four parts, if they are canonical: every list sorted
-    /// without repeats, learners disjoint from voters, `auto_leave` only when joint.
-    fn from_parts(
-        voters: Vec<NodeId>,
-        learners: Vec<NodeId>,
-        outgoing: Vec<NodeId>,
-        auto_leave: bool,
-    ) -> Option<Self> {
-        let sorted = |list: &[NodeId]| list.windows(2).all(|pair| pair[0] < pair[1]);
-        let canonical = sorted(&voters)
-            && sorted(&learners)
-            && sorted(&outgoing)
-            && learners
-                .iter()
-                .all(|node| voters.binary_search(node).is_err())
-            && (!auto_leave || !outgoing.is_empty());
-        canonical.then_some(Self {
-            voters,
-            learners,
-            outgoing,
-            auto_leave,
-        })
-    }
-}
-
-/// Reads one list of the encoding: a u32 count, then that many u64 ids.
-fn read_ids(rest: &mut &[u8]) -> Option<Vec<NodeId>> {
-    let (count, tail) = rest.split_first_chunk::<4>()?;
-    let count = u32::from_le_bytes(*count) as usize;
-    if tail.len() < count.checked_mul(8)? {
-        return None;
-    }
-    let (ids, tail) = tail.split_at(count * 8);
-    *rest = tail;
-    Some(
-        ids.chunks_exact(8)
-            .map(|id| NodeId::from_le_bytes(id.try_into().expect("8 bytes")))
-            .collect(),
-    )
-}
-
-/// The serde form: `{voters, learners}` for a plain configuration, exactly as before
-/// joint configurations existed (so the wire encoding of a snapshot chunk is
-/// unchanged), and `{voters, learners, outgoing, auto_leave}` for a joint one.
-/// Self-describing formats read both; positional formats such as postcard read the
-/// plain form only, so `raft-wire` carries a snapshot of a joint configuration under
-/// its own message kind.
-#[cfg(feature = "serde")]
-mod serde_form {
-    use super::*;
-    use serde::de::{Error as _, MapAccess, SeqAccess, Visitor};
-    use serde::ser::SerializeStruct;
-
-    impl serde::Serialize for Membership {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let fields = if self.is_joint() { 4 } else { 2 };
-            let mut state = serializer.serialize_struct("Membership", fields)?;
-            state.serialize_field("voters", &self.voters)?;
-            state.serialize_field("learners", &self.learners)?;
-            if self.is_joint() {
-                state.serialize_field("outgoing", &self.outgoing)?;
-                state.serialize_field("auto_leave", &self.auto_leave)?;
-            }
-            state.end()
+        if self.incarnation(node) == incarnation {
+            return Err("the configuration names this incarnation already");
         }
+        if self.voters == [node] {
+            return Err("the last voter cannot be replaced");
+        }
+        let was_voter = self.is_voter(node);
+        let mut next = Self::new(
+            self.voters.iter().copied().filter(|&voter| voter != node),
+            self.learners.iter().copied().chain([node]),
+        )
+        .carrying(self);
+        let mut incarnations = next.incarnations().to_vec();
+        let mut rejoining = next.rejoining().to_vec();
+        incarnations.retain(|&(member, _)| member != node);
+        if incarnation != 0 {
+            let at = incarnations.partition_point(|&(member, _)| member < node);
+            incarnations.insert(at, (node, incarnation));
+        }
+        if was_voter && let Err(at) = rejoining.binary_search(&node) {
+            rejoining.insert(at, node);
+        }
+        next.set_named(incarnations, rejoining);
+        Ok(next)
     }
-
-    impl<'de> serde::Deserialize<'de> for Membership {
-        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            deserializer.deserialize_struct("Membership", &["voters", "learners"], Form)
-        }
-    }
-
-    struct Form;
-
-    impl<'de> Visitor<'de> for Form {
-        type Value = Membership;
-
-        fn expecting(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            formatter.write_str("a membership: voters and learners")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Membership, A::Error> {
-            let voters = seq
-                .next_element()?
-                .ok_or_else(|| A::Error::invalid_length(0, &self))?;
-            let learners = seq
-                .next_element()?
-                .ok_or_else(|| A::Error::invalid_length(1, &self))?;
-            Membership::from_parts(voters, learners, Vec::new(), false)
-                .ok_or_else(|| A::Error::custom("membership lists not canonical"))
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Membership, A::Error> {
-            let (mut voters, mut learners, mut outgoing, mut auto_leave) = (None, None, None, None);
-            while let Some(key) = map.next_key::<&str>()? {
-                match key {
-                    "voters" => voters = Some(map.next_value()?),
-                    "learners" => learners = Some(map.next_value()?),
-                    "outgoing" => outgoing = Some(map.next_value()?),
-                    "auto_leave" => auto_leave = Some(map.next_value()?),
-                    other => return Err(A::Error::unknown_field(other, FIELDS)),
-                }
-            }
-            Membership::from_parts(
-                voters.ok_or_else(|| A::Error::missing_field("voters"))?,
-                learners.ok_or_else(|| A::Error::missing_field("learners"))?,
-                outgoing.unwrap_or_default(),
-                auto_leave.unwrap_or(false),
-            )
-            .ok_or_else(|| A::Error::custom("membership lists not canonical"))
-        }
-    }
-
-    const FIELDS: &[&str] = &["voters", "learners", "outgoing", "auto_leave"];
 }
 
 #[cfg(test)]
@@ -486,6 +447,59 @@ mod tests {
             .unwrap();
         assert_eq!(explicit.encode().last(), Some(&0));
         assert!(!Membership::decode(&explicit.encode()).unwrap().auto_leave());
+    }
+
+    // Proves version 2 (incarnations, rule 2) is frozen and strict: written only when
+    // something is named, read back exactly, anything not canonical refused.
+    #[test]
+    fn incarnations_are_encoded_as_version_2() {
+        let named = Membership::new([1, 2, 3], [])
+            .apply(MembershipChange::Reincarnate {
+                node: 3,
+                incarnation: 0x0102,
+            })
+            .unwrap();
+        assert_eq!(
+            hex(&named.encode()),
+            concat!(
+                "02",
+                "02000000",
+                "0100000000000000",
+                "0200000000000000",
+                "01000000",
+                "0300000000000000",
+                "00000000",
+                "00",
+                "01000000",
+                "0300000000000000",
+                "0201000000000000",
+                "01000000",
+                "0300000000000000",
+            )
+        );
+        assert_eq!(Membership::decode(&named.encode()), Some(named.clone()));
+        assert_eq!(Membership::new([1, 2, 3], []).encode()[0], 1);
+        let good = named.encode();
+        let refused = |patch: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = good.clone();
+            patch(&mut bytes);
+            Membership::decode(&bytes).is_none()
+        };
+        // Incarnation 0 is never listed; a listed node must be a member; a rejoining
+        // node must be a learner; flags without outgoing voters; trailing bytes.
+        let at = good.len() - 12 - 8;
+        assert!(refused(&|bytes| bytes[at..at + 8].fill(0)));
+        assert!(refused(&|bytes| bytes[at - 8] = 9));
+        assert!(refused(&|bytes| {
+            let end = bytes.len();
+            bytes[end - 8] = 1;
+        }));
+        assert!(refused(&|bytes| bytes[37] = 1));
+        assert!(refused(&|bytes| bytes.push(0)));
+        // Version 2 with nothing named is not canonical (version 1 says it).
+        let mut bare = good[..at - 12].to_vec();
+        bare.extend_from_slice(&[0; 8]);
+        assert!(Membership::decode(&bare).is_none());
     }
 
     // Proves the joint rules: who votes, who is a member, what takes no single change.

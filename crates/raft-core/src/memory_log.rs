@@ -29,12 +29,23 @@ pub struct MemoryLog {
     base_term: Term,
     /// The repair mark ([`RaftLog::repair_mark`]).
     repair_mark: Option<RepairMark>,
+    /// [`RaftLog::incarnation`].
+    incarnation: crate::Incarnation,
 }
 
 impl MemoryLog {
     /// An empty log with a default hard state.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty log of `incarnation` ([`RaftLog::incarnation`]): the storage of a node
+    /// that lost its state and comes back as a new incarnation.
+    pub fn with_incarnation(incarnation: crate::Incarnation) -> Self {
+        Self {
+            incarnation,
+            ..Self::default()
+        }
     }
 
     /// Number of entries held.
@@ -224,6 +235,10 @@ impl RaftLog for MemoryLog {
     fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> Result<()> {
         self.repair_mark = mark;
         Ok(())
+    }
+
+    fn incarnation(&self) -> crate::Incarnation {
+        self.incarnation
     }
 
     fn sync(&mut self) -> Result<()> {

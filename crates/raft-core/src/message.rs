@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::membership::Membership;
-use crate::types::{Index, LogEntry, NodeId, Term};
+use crate::types::{Incarnation, Index, LogEntry, NodeId, Term};
 
 /// A candidate's pre-vote probe (Raft thesis §9.6), sent before it commits to a
 /// real election. Receiving one never changes the receiver's term or vote.
@@ -35,6 +35,11 @@ pub struct PreVoteReply {
     pub vote_granted: bool,
     /// The responder.
     pub from: NodeId,
+    /// The responder's incarnation ([`RaftLog::incarnation`](crate::RaftLog::incarnation)):
+    /// the reply counts only if the configuration names it. Not part of the frozen
+    /// serde form; `raft-wire` carries a nonzero one under a message kind of its own.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub incarnation: Incarnation,
 }
 
 /// A candidate's request for a vote (Raft Figure 2).
@@ -64,6 +69,11 @@ pub struct RequestVoteReply {
     pub vote_granted: bool,
     /// The responder.
     pub from: NodeId,
+    /// The responder's incarnation ([`RaftLog::incarnation`](crate::RaftLog::incarnation)):
+    /// the reply counts only if the configuration names it. Not part of the frozen
+    /// serde form; `raft-wire` carries a nonzero one under a message kind of its own.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub incarnation: Incarnation,
 }
 
 /// The leader's replicate-and-heartbeat RPC (Raft Figure 2). Empty `entries` is a
@@ -104,6 +114,11 @@ pub struct AppendEntriesReply {
     pub conflict_index: Index,
     /// On failure: the follower's term at `conflict_index`. 0 on success.
     pub conflict_term: Term,
+    /// The responder's incarnation ([`RaftLog::incarnation`](crate::RaftLog::incarnation)):
+    /// the reply counts only if the configuration names it. Not part of the frozen
+    /// serde form; `raft-wire` carries a nonzero one under a message kind of its own.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub incarnation: Incarnation,
 }
 
 /// A leader's signal telling its recipient to start an election at once, bypassing
@@ -141,6 +156,11 @@ pub struct ReadConfirmReply {
     pub from: NodeId,
     /// The round answered.
     pub round: u64,
+    /// The responder's incarnation ([`RaftLog::incarnation`](crate::RaftLog::incarnation)):
+    /// the reply counts only if the configuration names it. Not part of the frozen
+    /// serde form; `raft-wire` carries a nonzero one under a message kind of its own.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub incarnation: Incarnation,
 }
 
 /// One chunk of a leader's snapshot, for a follower that needs entries the leader has
@@ -180,6 +200,11 @@ pub struct InstallSnapshotReply {
     pub next_offset: u64,
     /// Whether the follower now holds everything up to `last_included_index`.
     pub done: bool,
+    /// The responder's incarnation ([`RaftLog::incarnation`](crate::RaftLog::incarnation)):
+    /// the reply counts only if the configuration names it. Not part of the frozen
+    /// serde form; `raft-wire` carries a nonzero one under a message kind of its own.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub incarnation: Incarnation,
 }
 
 /// A follower's linearizable read, forwarded to its leader (etcd's ReadIndex from a
@@ -314,6 +339,33 @@ impl Message {
             Message::InstallSnapshotReply(m) => m.from,
             Message::ReadIndexRequest(m) => m.from,
             Message::ReadIndexReply(m) => m.leader,
+        }
+    }
+
+    /// The responder's incarnation, for the replies that count toward a decision
+    /// (votes, acknowledgements, read confirmations, snapshot completions); `None` for
+    /// requests and forwarded reads.
+    pub fn sender_incarnation(&self) -> Option<Incarnation> {
+        match self {
+            Message::PreVoteReply(m) => Some(m.incarnation),
+            Message::RequestVoteReply(m) => Some(m.incarnation),
+            Message::AppendEntriesReply(m) => Some(m.incarnation),
+            Message::ReadConfirmReply(m) => Some(m.incarnation),
+            Message::InstallSnapshotReply(m) => Some(m.incarnation),
+            _ => None,
+        }
+    }
+
+    /// Sets the responder's incarnation of a reply ([`Message::sender_incarnation`]);
+    /// does nothing to a message that carries none.
+    pub fn set_sender_incarnation(&mut self, incarnation: Incarnation) {
+        match self {
+            Message::PreVoteReply(m) => m.incarnation = incarnation,
+            Message::RequestVoteReply(m) => m.incarnation = incarnation,
+            Message::AppendEntriesReply(m) => m.incarnation = incarnation,
+            Message::ReadConfirmReply(m) => m.incarnation = incarnation,
+            Message::InstallSnapshotReply(m) => m.incarnation = incarnation,
+            _ => {}
         }
     }
 }

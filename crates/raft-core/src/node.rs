@@ -44,8 +44,8 @@ use crate::status::{PeerReplication, PeerStatus, Status};
 use crate::sync_state::SyncState;
 use crate::timers::Timers;
 use crate::types::{
-    EntryKind, HardState, INDEX_MAX, Index, LogEntry, NodeId, RepairMark, Role, Snapshot,
-    TERM_ADVANCE_MAX, TERM_MAX, Term,
+    EntryKind, HardState, INDEX_MAX, Incarnation, Index, LogEntry, NodeId, RepairMark, Role,
+    Snapshot, TERM_ADVANCE_MAX, TERM_MAX, Term,
 };
 use crate::uncommitted::Uncommitted;
 
@@ -109,6 +109,10 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     config_log: ConfigLog,
     /// Leader only: a change held until an entry of this term commits.
     queued_change: Option<alloc::boxed::Box<ChangeRequest>>,
+    /// Leader only: a member that answered as an incarnation the configuration does
+    /// not name (it lost its durable state), to be named by the next change
+    /// (docs/RECOVERY.md, rule 2).
+    rejoin: Option<(NodeId, Incarnation)>,
     /// Follower: a snapshot being received.
     snapshot_receiver: SnapshotReceiver,
     /// A snapshot found in the log at start-up that the application must restore,

@@ -10,6 +10,14 @@ pub type NodeId = u64;
 /// A Raft term. Term 0 is "before any election".
 pub type Term = u64;
 
+/// Which life of a node's durable state a node runs as (docs/RECOVERY.md, rule 2). A
+/// data directory is given one when it is created (0 for a founding member or a node
+/// added by an operator, a fresh random one for a node whose state was lost); the
+/// configuration names each member's, and votes, acknowledgements and read
+/// confirmations count only from the named one. A node that lost its vote comes back
+/// as a new incarnation, which never voted before.
+pub type Incarnation = u64;
+
 /// A 1-based log index. Index 0 is the sentinel "before the log" whose term is 0.
 pub type Index = u64;
 

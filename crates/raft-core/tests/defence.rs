@@ -177,6 +177,7 @@ fn messages_at_index(index: Index, term: Term) -> Vec<Message> {
             match_index: index,
             conflict_index: 0,
             conflict_term: 0,
+            incarnation: 0,
         }),
         Message::AppendEntriesReply(AppendEntriesReply {
             term,
@@ -186,6 +187,7 @@ fn messages_at_index(index: Index, term: Term) -> Vec<Message> {
             match_index: 0,
             conflict_index: index,
             conflict_term: 1,
+            incarnation: 0,
         }),
         Message::InstallSnapshotReply(InstallSnapshotReply {
             term,
@@ -193,6 +195,7 @@ fn messages_at_index(index: Index, term: Term) -> Vec<Message> {
             last_included_index: index,
             next_offset: 0,
             done: true,
+            incarnation: 0,
         }),
         Message::RequestVote(RequestVote {
             term,
@@ -314,6 +317,7 @@ fn append_ack(term: Term, from: u64, match_index: Index) -> Event {
         match_index,
         conflict_index: 0,
         conflict_term: 0,
+        incarnation: 0,
     }))
 }
 
@@ -356,7 +360,12 @@ fn check_quorum_ignores_replies_to_what_was_never_sent() {
             let _ = node.step(append_ack(term, from, last + 5));
             for round in [0, 1_000] {
                 let _ = node.step(Event::Message(Message::ReadConfirmReply(
-                    ReadConfirmReply { term, from, round },
+                    ReadConfirmReply {
+                        term,
+                        from,
+                        round,
+                        incarnation: 0,
+                    },
                 )));
             }
         }
@@ -390,6 +399,7 @@ fn read_confirm_reply_counts_only_for_started_rounds() {
                 term,
                 from: 2,
                 round: forged,
+                incarnation: 0,
             },
         )));
         assert!(
@@ -403,6 +413,7 @@ fn read_confirm_reply_counts_only_for_started_rounds() {
                 term,
                 from: 2,
                 round,
+                incarnation: 0,
             },
         )))
         .unwrap();
@@ -521,6 +532,7 @@ fn pending_reads_max_bounds_both_read_queues() {
                 term,
                 from: 3,
                 round: 3,
+                incarnation: 0,
             },
         )))
         .unwrap();

@@ -130,6 +130,7 @@ fn election_one_round_outcomes_for_3_and_5() {
                         term,
                         vote_granted: granted,
                         from: voter,
+                        incarnation: 0,
                     };
                     let _ = node
                         .step(Event::Message(Message::RequestVoteReply(reply)))
@@ -228,6 +229,7 @@ fn votes_from_non_members_are_not_counted() {
         term,
         vote_granted: true,
         from: 99,
+        incarnation: 0,
     };
     let error = node
         .step(Event::Message(Message::RequestVoteReply(reply)))
@@ -238,6 +240,7 @@ fn votes_from_non_members_are_not_counted() {
         term: term + 1,
         vote_granted: true,
         from: 98,
+        incarnation: 0,
     };
     let error = node
         .step(Event::Message(Message::PreVoteReply(pre_vote_reply)))
@@ -280,6 +283,7 @@ fn pre_vote_does_not_bump_term() {
         term: 1,
         vote_granted: true,
         from: 2,
+        incarnation: 0,
     };
     let actions = node
         .step(Event::Message(Message::PreVoteReply(reply)))

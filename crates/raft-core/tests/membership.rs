@@ -199,6 +199,7 @@ fn fresh_leader_commits_its_term_before_changing_configuration() {
         match_index: before,
         conflict_index: 0,
         conflict_term: 0,
+        incarnation: 0,
     };
     let actions = node
         .step(Event::Message(Message::AppendEntriesReply(ack)))

@@ -107,6 +107,7 @@ fn new_leader_waits_for_an_entry_of_its_term() {
         term,
         vote_granted: true,
         from: 2,
+        incarnation: 0,
     };
     let _ = node
         .step(Event::Message(Message::RequestVoteReply(grant)))
@@ -135,6 +136,7 @@ fn new_leader_waits_for_an_entry_of_its_term() {
         match_index: 4,
         conflict_index: 0,
         conflict_term: 0,
+        incarnation: 0,
     };
     let actions = node
         .step(Event::Message(Message::AppendEntriesReply(ack)))
@@ -154,6 +156,7 @@ fn new_leader_waits_for_an_entry_of_its_term() {
         term,
         from: 3,
         round,
+        incarnation: 0,
     };
     let actions = node
         .step(Event::Message(Message::ReadConfirmReply(reply)))

@@ -224,6 +224,7 @@ fn figure_8_no_commit_by_counting_old_term_replicas() {
         term,
         vote_granted: true,
         from: 2,
+        incarnation: 0,
     };
     let _ = node
         .step(Event::Message(Message::RequestVoteReply(grant)))
@@ -243,6 +244,7 @@ fn figure_8_no_commit_by_counting_old_term_replicas() {
             match_index,
             conflict_index: 0,
             conflict_term: 0,
+            incarnation: 0,
         }))
     };
     // A majority (1 and 2) now stores index 2 from term 2: still not committed.

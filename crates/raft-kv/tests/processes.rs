@@ -291,11 +291,13 @@ fn forged_frames(victim: u64, commit: u64) -> Vec<Vec<u8>> {
             match_index: commit + 10,
             conflict_index: 0,
             conflict_term: 0,
+            incarnation: 0,
         }),
         Message::ReadConfirmReply(ReadConfirmReply {
             term: 1,
             from: other,
             round: 1,
+            incarnation: 0,
         }),
         Message::TimeoutNow(TimeoutNow {
             term: 1_000,

@@ -78,6 +78,9 @@ impl RaftLog for SimStorage {
     fn repair_mark(&self) -> Option<RepairMark> {
         delegate!(self, log => log.repair_mark())
     }
+    fn incarnation(&self) -> raft_core::Incarnation {
+        delegate!(self, log => log.incarnation())
+    }
     fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> Result<()> {
         delegate!(self, log => log.set_repair_mark(mark))
     }

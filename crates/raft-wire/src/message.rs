@@ -8,7 +8,7 @@ use raft_core::{Bytes, Index, InstallSnapshot, Membership, Message, NodeId, Term
 use crate::error::WireError;
 
 /// Number of message kinds this codec knows: kind tags `0..MESSAGE_KINDS`.
-pub const MESSAGE_KINDS: u64 = 14;
+pub const MESSAGE_KINDS: u64 = 16;
 
 /// The kind tag of an [`InstallSnapshot`] chunk whose configuration is joint. Kind 9
 /// carries a plain configuration exactly as before joint configurations existed; a
@@ -20,6 +20,17 @@ const JOINT_SNAPSHOT_KIND: u8 = 11;
 /// numbers stop matching the wire's at tag 11.
 const READ_INDEX_REQUEST_KIND: u8 = 12;
 const READ_INDEX_REPLY_KIND: u8 = 13;
+
+/// The kind tag of a reply from a node whose incarnation is not 0 (docs/RECOVERY.md,
+/// rule 2): the tag, the incarnation (a varint, never 0), then the reply's own
+/// encoding (kind 1, 3, 5, 8 or 10) unchanged. A reply of incarnation 0 keeps its own
+/// kind, byte for byte.
+const INCARNATED_REPLY_KIND: u8 = 14;
+
+/// The kind tag of an [`InstallSnapshot`] chunk whose configuration names
+/// incarnations or rejoining learners: kind 9's fields with the configuration in its
+/// configuration-entry encoding ([`Membership::encode`], version 2).
+const INCARNATED_SNAPSHOT_KIND: u8 = 15;
 
 /// Kind 11's payload after the tag: kind 9's fields in the same order, the
 /// configuration spelled out (incoming voters, learners, outgoing voters, auto-leave).
@@ -36,6 +47,25 @@ struct JointSnapshotChunk {
     offset: u64,
     data: Bytes,
     done: bool,
+}
+
+/// Kind 15's payload after the tag.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IncarnatedSnapshotChunk {
+    term: Term,
+    leader: NodeId,
+    last_included_index: Index,
+    last_included_term: Term,
+    membership: Vec<u8>,
+    offset: u64,
+    data: Bytes,
+    done: bool,
+}
+
+/// Whether a configuration needs kind 15: it names an incarnation or a rejoining
+/// learner, which kinds 9 and 11 have no room for.
+fn names_incarnations(membership: &Membership) -> bool {
+    !membership.incarnations().is_empty() || !membership.rejoining().is_empty()
 }
 
 impl JointSnapshotChunk {
@@ -85,6 +115,12 @@ impl JointSnapshotChunk {
 /// # Errors
 /// [`WireError::UnsupportedMessage`] for a kind added to `Message` after this codec.
 pub fn message_kind(message: &Message) -> Result<u64, WireError> {
+    if message
+        .sender_incarnation()
+        .is_some_and(|incarnation| incarnation != 0)
+    {
+        return Ok(u64::from(INCARNATED_REPLY_KIND));
+    }
     Ok(match message {
         Message::PreVote(_) => 0,
         Message::PreVoteReply(_) => 1,
@@ -95,6 +131,9 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
         Message::TimeoutNow(_) => 6,
         Message::ReadConfirm(_) => 7,
         Message::ReadConfirmReply(_) => 8,
+        Message::InstallSnapshot(request) if names_incarnations(&request.membership) => {
+            u64::from(INCARNATED_SNAPSHOT_KIND)
+        }
         Message::InstallSnapshot(request) if request.membership.is_joint() => {
             u64::from(JOINT_SNAPSHOT_KIND)
         }
@@ -112,6 +151,18 @@ pub fn message_kind(message: &Message) -> Result<u64, WireError> {
 /// [`WireError::UnsupportedMessage`] for a message kind this codec does not know.
 pub fn encode_message_into(message: &Message, out: &mut Vec<u8>) -> Result<(), WireError> {
     let kind = message_kind(message)?;
+    if kind == u64::from(INCARNATED_REPLY_KIND) {
+        let incarnation = message.sender_incarnation().unwrap_or_default();
+        out.push(INCARNATED_REPLY_KIND);
+        let buffer = postcard::to_extend(&incarnation, core::mem::take(out));
+        *out = buffer.map_err(|error| WireError::Malformed {
+            detail: alloc::format!("encoding: {error}"),
+        })?;
+        // The reply's own kind and fields follow (its incarnation is not in them).
+        let mut inner = message.clone();
+        inner.set_sender_incarnation(0);
+        return encode_message_into(&inner, out);
+    }
     let buffer = core::mem::take(out);
     let tagged = |tag: u8, mut buffer: Vec<u8>| {
         buffer.push(tag);
@@ -123,6 +174,19 @@ pub fn encode_message_into(message: &Message, out: &mut Vec<u8>) -> Result<(), W
                 &JointSnapshotChunk::from_request(request),
                 tagged(JOINT_SNAPSHOT_KIND, buffer),
             )
+        }
+        Message::InstallSnapshot(request) if kind == u64::from(INCARNATED_SNAPSHOT_KIND) => {
+            let chunk = IncarnatedSnapshotChunk {
+                term: request.term,
+                leader: request.leader,
+                last_included_index: request.last_included_index,
+                last_included_term: request.last_included_term,
+                membership: request.membership.encode(),
+                offset: request.offset,
+                data: request.data.clone(),
+                done: request.done,
+            };
+            postcard::to_extend(&chunk, tagged(INCARNATED_SNAPSHOT_KIND, buffer))
         }
         Message::ReadIndexRequest(request) => {
             postcard::to_extend(request, tagged(READ_INDEX_REQUEST_KIND, buffer))
@@ -185,6 +249,12 @@ pub fn decode_message(payload: &[u8]) -> Result<Message, WireError> {
         Some(kind) if kind == u64::from(READ_INDEX_REPLY_KIND) => {
             return decode_tagged(payload).map(Message::ReadIndexReply);
         }
+        Some(kind) if kind == u64::from(INCARNATED_REPLY_KIND) => {
+            return decode_incarnated_reply(payload);
+        }
+        Some(kind) if kind == u64::from(INCARNATED_SNAPSHOT_KIND) => {
+            return decode_incarnated_snapshot(payload);
+        }
         _ => {}
     }
     let (message, rest): (Message, &[u8]) =
@@ -246,4 +316,63 @@ fn decode_joint_snapshot(payload: &[u8]) -> Result<Message, WireError> {
             "joint snapshot configuration not canonical (unsorted, overlapping or not joint)",
         ),
     })
+}
+
+/// Decodes kind 14: the incarnation (canonical varint, not 0), then exactly one reply
+/// of incarnation 0's kinds.
+fn decode_incarnated_reply(payload: &[u8]) -> Result<Message, WireError> {
+    let body = payload.get(1..).unwrap_or_default();
+    let (incarnation, rest): (u64, &[u8]) =
+        postcard::take_from_bytes(body).map_err(|error| WireError::Malformed {
+            detail: alloc::format!("{error}"),
+        })?;
+    let varint_bytes = body.len() - rest.len();
+    let canonical = postcard::experimental::serialized_size(&incarnation)
+        .is_ok_and(|size| size == varint_bytes);
+    if !canonical {
+        return Err(WireError::NonCanonical);
+    }
+    if incarnation == 0 {
+        // Incarnation 0 is carried by the reply's own kind.
+        return Err(WireError::NonCanonical);
+    }
+    // Checked before decoding, so a forged frame cannot nest kind 14 in itself.
+    if !matches!(peek_varint(rest), Some(1 | 3 | 5 | 8 | 10)) {
+        return Err(WireError::Malformed {
+            detail: alloc::string::String::from(
+                "kind 14 must carry one reply (kind 1, 3, 5, 8 or 10)",
+            ),
+        });
+    }
+    let mut message = decode_message(rest)?;
+    if message.sender_incarnation() != Some(0) {
+        return Err(WireError::Malformed {
+            detail: alloc::string::String::from(
+                "kind 14 must carry one reply (kind 1, 3, 5, 8 or 10)",
+            ),
+        });
+    }
+    message.set_sender_incarnation(incarnation);
+    Ok(message)
+}
+
+/// Decodes kind 15: strictly, and only for a configuration that needs it.
+fn decode_incarnated_snapshot(payload: &[u8]) -> Result<Message, WireError> {
+    let chunk: IncarnatedSnapshotChunk = decode_tagged(payload)?;
+    let membership = Membership::decode(&chunk.membership).ok_or(WireError::Malformed {
+        detail: alloc::string::String::from("kind 15 configuration does not decode"),
+    })?;
+    if !names_incarnations(&membership) {
+        return Err(WireError::NonCanonical);
+    }
+    Ok(Message::InstallSnapshot(Box::new(InstallSnapshot {
+        term: chunk.term,
+        leader: chunk.leader,
+        last_included_index: chunk.last_included_index,
+        last_included_term: chunk.last_included_term,
+        membership,
+        offset: chunk.offset,
+        data: chunk.data,
+        done: chunk.done,
+    })))
 }

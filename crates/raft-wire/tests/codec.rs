@@ -151,10 +151,10 @@ proptest! {
 // losing the stream; the next frame still decodes.
 #[test]
 fn unknown_kind_is_skipped_not_fatal() {
-    let unknown = frame_of(&[14, 1, 2]);
+    let unknown = frame_of(&[16, 1, 2]);
     assert_eq!(
         decode(&unknown),
-        Err(WireError::UnknownMessageKind { kind: 14 })
+        Err(WireError::UnknownMessageKind { kind: 16 })
     );
     let known = Message::TimeoutNow(TimeoutNow { term: 1, leader: 2 });
     let mut stream = unknown.clone();
@@ -162,7 +162,7 @@ fn unknown_kind_is_skipped_not_fatal() {
     let results = stream_decode(&stream, &[5], FrameLimits::default());
     assert_eq!(
         results,
-        vec![Err(WireError::UnknownMessageKind { kind: 14 }), Ok(known)]
+        vec![Err(WireError::UnknownMessageKind { kind: 16 }), Ok(known)]
     );
 }
 
@@ -262,4 +262,38 @@ fn oversized_frames_are_refused_before_allocation() {
 fn wire_errors_convert_to_core_errors() {
     let error: raft_core::Error = WireError::NonCanonical.into();
     assert!(matches!(error, raft_core::Error::Encoding { .. }));
+}
+
+// Kind 14 (a reply with its sender's incarnation) carries exactly one reply of a
+// nonzero incarnation: incarnation 0 (its own kind carries it), a request, or kind 14
+// nested in itself (which could otherwise recurse once per two bytes of a forged
+// frame) are refused.
+#[test]
+fn incarnated_reply_is_strict() {
+    let reply = Message::ReadConfirmReply(raft_core::ReadConfirmReply {
+        term: 3,
+        from: 2,
+        round: 1,
+        incarnation: 9,
+    });
+    let payload = encode_message(&reply).unwrap();
+    assert_eq!(payload[..2], [14, 9]);
+    assert_eq!(decode_message(&payload), Ok(reply));
+    let mut zero = payload.clone();
+    zero[1] = 0;
+    assert_eq!(decode_message(&zero), Err(WireError::NonCanonical));
+    let timeout_now = encode_message(&Message::TimeoutNow(TimeoutNow { term: 1, leader: 2 }));
+    let request = [&[14, 9][..], &timeout_now.unwrap()].concat();
+    assert!(matches!(
+        decode_message(&request),
+        Err(WireError::Malformed { .. })
+    ));
+    let mut nested = vec![14, 9];
+    nested.extend_from_slice(&payload);
+    assert!(matches!(
+        decode_message(&nested),
+        Err(WireError::Malformed { .. })
+    ));
+    let deep: Vec<u8> = [14, 9].repeat(100_000);
+    assert!(decode_message(&deep).is_err());
 }

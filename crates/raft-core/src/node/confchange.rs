@@ -55,6 +55,12 @@ impl<L: RaftLog> RaftNode<L> {
         // The 2015 correction: commit an entry of this term first. Hold the change,
         // and append a no-op if this term has no entry yet.
         self.queued_change = Some(alloc::boxed::Box::new(request));
+        self.commit_own_term_first(out)
+    }
+
+    /// Appends a no-op if this term has no entry yet, so that an entry of this term
+    /// can commit before a membership change goes in (the 2015 correction).
+    fn commit_own_term_first(&mut self, out: &mut Vec<Action>) -> Result<()> {
         if self.log.last_term() < self.term {
             let noop = LogEntry::noop(self.term, self.next_indexes(1)?);
             self.write_log(|log| log.append(core::slice::from_ref(&noop)))?;
@@ -169,7 +175,9 @@ impl<L: RaftLog> RaftNode<L> {
         let settled = self.queued_change.is_none()
             && !membership.is_joint()
             && self.progress.len() + 1 == membership.voters().len() + membership.learners().len()
-            && membership.is_voter(self.config.id());
+            && membership.is_voter(self.config.id())
+            && self.rejoin.is_none()
+            && membership.rejoining().is_empty();
         if settled {
             return Ok(());
         }
@@ -194,10 +202,58 @@ impl<L: RaftLog> RaftNode<L> {
         {
             let next = self.membership.leave_joint();
             self.append_configuration(next, out)?;
-        } else if config_committed && !self.membership.is_voter(self.id()) {
+        } else if config_committed && !self.votes_in(&self.membership) {
             self.hand_over(out);
+        } else if config_committed && !self.membership.is_joint() {
+            self.rejoin_lost_incarnations(own_term_committed, out)?;
         }
         Ok(())
+    }
+
+    /// Rule 2 (docs/RECOVERY.md), on the leader once no other change is in flight: a
+    /// member that answered as an incarnation the configuration does not name is named
+    /// with it ([`MembershipChange::Reincarnate`]: a voter becomes a rejoining
+    /// learner, so the lost incarnation's votes and acknowledgements stop counting and
+    /// the new one's do not count yet); a rejoining learner that has caught up is
+    /// promoted back. One single-server change at a time, each after the last
+    /// committed, as any other.
+    fn rejoin_lost_incarnations(
+        &mut self,
+        own_term_committed: bool,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        if !own_term_committed {
+            // The 2015 correction, as for a requested change: an entry of this term
+            // commits first (a no-op if this term has none yet).
+            return if self.rejoin.is_some() {
+                self.commit_own_term_first(out)
+            } else {
+                Ok(())
+            };
+        }
+        let change = if let Some((node, incarnation)) = self.rejoin.take() {
+            MembershipChange::Reincarnate { node, incarnation }
+        } else {
+            let caught_up = self.membership.rejoining().iter().copied().find(|&node| {
+                self.progress_position(node).is_some_and(|position| {
+                    self.progress[position].match_index >= self.commit_index
+                })
+            });
+            match caught_up {
+                Some(node) => MembershipChange::PromoteLearner(node),
+                None => return Ok(()),
+            }
+        };
+        let request = ChangeRequest::Single(change);
+        match self.next_configuration(&request) {
+            Ok(next) => {
+                info!(change = ?change, "rejoining a member that lost its durable state");
+                self.append_configuration(next, out)
+            }
+            // The node left the configuration, or the incarnation is named already.
+            Err(error) if !error.is_fatal() => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// A leader removed by a committed configuration hands leadership to the most
@@ -273,7 +329,7 @@ impl<L: RaftLog> RaftNode<L> {
         if *current == self.membership {
             return;
         }
-        self.membership = current.clone();
+        let previous = core::mem::replace(&mut self.membership, current.clone());
         info!(
             voters = ?self.membership.voters(),
             outgoing = ?self.membership.outgoing_voters(),
@@ -296,8 +352,14 @@ impl<L: RaftLog> RaftNode<L> {
             let mut progress: Vec<Progress> = members
                 .into_iter()
                 .map(|member| match self.progress_position(member) {
-                    Some(position) => self.progress[position].clone(),
-                    None => Progress::new(member, next_index),
+                    // A member named with a new incarnation starts over: what the lost
+                    // one acknowledged is not in the new one's log.
+                    Some(position)
+                        if previous.incarnation(member) == self.membership.incarnation(member) =>
+                    {
+                        self.progress[position].clone()
+                    }
+                    _ => Progress::new(member, next_index),
                 })
                 .collect();
             progress.sort_by_key(|progress| progress.id);

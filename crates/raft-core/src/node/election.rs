@@ -13,6 +13,20 @@ impl<L: RaftLog> RaftNode<L> {
         self.membership.is_voter(node)
     }
 
+    /// Whether `membership` counts this node's vote: it names this node as a voter
+    /// *with this log's incarnation*. A node that lost its durable state runs as a new
+    /// incarnation and waits to be named again (docs/RECOVERY.md, rule 2).
+    pub(super) fn votes_in(&self, membership: &Membership) -> bool {
+        membership.votes_as(self.id(), self.log.incarnation())
+    }
+
+    /// Whether a reply from `from` as `incarnation` may count: from the incarnation the
+    /// configuration names, or from a node it does not name at all (validation decides
+    /// about those).
+    pub(super) fn counts_incarnation(&self, from: NodeId, incarnation: Incarnation) -> bool {
+        !self.membership.is_member(from) || self.membership.incarnation(from) == incarnation
+    }
+
     /// Leader stickiness (Raft thesis §4.2.3), decided here for both vote kinds:
     /// whether a (pre-)vote request must be refused because this node heard from a
     /// live leader recently. A forced request (after TimeoutNow) is never refused.
@@ -69,16 +83,15 @@ impl<L: RaftLog> RaftNode<L> {
     /// leaves out, one of them must lead to commit it. Its own vote counts only where
     /// it is a voter.
     pub(super) fn may_campaign(&self) -> bool {
-        let id = self.id();
         if self.repairing() {
             return false;
         }
-        self.is_voter(id)
+        self.votes_in(&self.membership)
             || (self
                 .config_log
                 .last_index()
                 .is_some_and(|index| index > self.commit_index)
-                && self.config_log.at(self.commit_index).is_voter(id))
+                && self.votes_in(self.config_log.at(self.commit_index)))
     }
 
     pub(super) fn campaign(&mut self, out: &mut Vec<Action>) -> Result<()> {
@@ -211,6 +224,7 @@ impl<L: RaftLog> RaftNode<L> {
             term,
             vote_granted: grant,
             from: self.id(),
+            incarnation: self.log.incarnation(),
         };
         self.send(to, Message::RequestVoteReply(reply), out);
     }
@@ -226,6 +240,7 @@ impl<L: RaftLog> RaftNode<L> {
             term,
             vote_granted: grant,
             from: self.id(),
+            incarnation: self.log.incarnation(),
         };
         self.send(to, Message::PreVoteReply(reply), out);
     }
@@ -300,6 +315,7 @@ impl<L: RaftLog> RaftNode<L> {
         self.votes.clear();
         self.progress.clear();
         self.transfer = None;
+        self.rejoin = None;
         if let Some(change) = self.queued_change.take() {
             self.dropped_change = Some(change);
         }

@@ -220,6 +220,7 @@ impl<L: RaftLog> RaftNode<L> {
                 match_index,
                 conflict_index,
                 conflict_term,
+                incarnation: self.log.incarnation(),
             }),
             out,
         );

@@ -138,6 +138,7 @@ impl<L: RaftLog> RaftNode<L> {
             term: self.term,
             from: self.id(),
             round: request.round,
+            incarnation: self.log.incarnation(),
         };
         self.send(to, Message::ReadConfirmReply(reply), out);
     }

@@ -28,7 +28,32 @@ impl<L: RaftLog> RaftNode<L> {
                 self.refuse_while_sticky(message, out);
                 Ok(())
             }
-            Admission::Current => self.dispatch_message(message, out),
+            Admission::Current => {
+                if let Some(incarnation) = message.sender_incarnation()
+                    && !self.counts_incarnation(message.from(), incarnation)
+                {
+                    self.note_new_incarnation(message.from(), incarnation);
+                    return Ok(());
+                }
+                self.dispatch_message(message, out)
+            }
+        }
+    }
+
+    /// A member answered as an incarnation the configuration does not name: it lost
+    /// its durable state (or a reply of a lost incarnation arrived late). The reply
+    /// counts for nothing; a leader names the new incarnation with the next
+    /// membership change it can make (`advance_membership`), after which the node
+    /// catches up as a learner and, if it was a voter, is promoted back.
+    fn note_new_incarnation(&mut self, from: NodeId, incarnation: Incarnation) {
+        debug!(
+            from,
+            incarnation,
+            named = self.membership.incarnation(from),
+            "reply from an incarnation the configuration does not name"
+        );
+        if self.state == State::Leader {
+            self.rejoin = Some((from, incarnation));
         }
     }
 
@@ -134,6 +159,7 @@ impl<L: RaftLog> RaftNode<L> {
                     last_included_index: request.last_included_index,
                     next_offset: 0,
                     done: false,
+                    incarnation: self.log.incarnation(),
                 }),
                 out,
             ),

@@ -94,6 +94,7 @@ impl<L: RaftLog> RaftNode<L> {
             membership,
             config_log,
             queued_change: None,
+            rejoin: None,
             snapshot_receiver: SnapshotReceiver::default(),
             pending_restore,
             timers: Timers::new(

@@ -118,6 +118,7 @@ impl<L: RaftLog> RaftNode<L> {
                 last_included_index: request.last_included_index,
                 next_offset,
                 done,
+                incarnation: node.log.incarnation(),
             })
         };
         if request.last_included_index <= self.commit_index {

@@ -79,7 +79,7 @@ impl<L: RaftLog> RaftNode<L> {
     ) -> Result<()> {
         if self.state != State::Leader
             && self.leader == Some(request.leader)
-            && self.is_voter(self.id())
+            && self.votes_in(&self.membership)
             && !self.repairing()
         {
             return self.start_election(true, out);

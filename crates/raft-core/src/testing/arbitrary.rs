@@ -154,14 +154,22 @@ fn append_entries_reply() -> impl Strategy<Value = Message> {
                     match_index,
                     conflict_index,
                     conflict_term,
+                    incarnation: 0,
                 })
             },
         )
 }
 
 /// Any message of any kind, every field over its whole range (plus plausible appends,
-/// so that some reach past validation).
+/// so that some reach past validation); a reply's incarnation too.
 pub fn message() -> impl Strategy<Value = Message> {
+    (any_kind(), prop_oneof![Just(0), number()]).prop_map(|(mut message, incarnation)| {
+        message.set_sender_incarnation(incarnation);
+        message
+    })
+}
+
+fn any_kind() -> impl Strategy<Value = Message> {
     prop_oneof![
         (number(), node_id(), number(), number()).prop_map(|(term, candidate, index, last)| {
             Message::PreVote(PreVote {
@@ -176,6 +184,7 @@ pub fn message() -> impl Strategy<Value = Message> {
                 term,
                 vote_granted,
                 from,
+                incarnation: 0,
             })
         }),
         (number(), node_id(), number(), number(), any::<bool>()).prop_map(
@@ -194,6 +203,7 @@ pub fn message() -> impl Strategy<Value = Message> {
                 term,
                 vote_granted,
                 from,
+                incarnation: 0,
             })
         }),
         (
@@ -218,7 +228,12 @@ pub fn message() -> impl Strategy<Value = Message> {
             })
         }),
         (number(), node_id(), number()).prop_map(|(term, from, round)| {
-            Message::ReadConfirmReply(ReadConfirmReply { term, from, round })
+            Message::ReadConfirmReply(ReadConfirmReply {
+                term,
+                from,
+                round,
+                incarnation: 0,
+            })
         }),
         install_snapshot(),
         (number(), node_id(), number(), number(), any::<bool>()).prop_map(
@@ -229,6 +244,7 @@ pub fn message() -> impl Strategy<Value = Message> {
                     last_included_index: index,
                     next_offset,
                     done,
+                    incarnation: 0,
                 })
             }
         ),

@@ -221,6 +221,9 @@ impl RaftLog for CrashLog {
     fn repair_mark(&self) -> Option<RepairMark> {
         self.live.repair_mark()
     }
+    fn incarnation(&self) -> crate::Incarnation {
+        self.live.incarnation()
+    }
     fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> Result<()> {
         self.live.set_repair_mark(mark)?;
         self.unsynced.push(Write::Repair(mark));

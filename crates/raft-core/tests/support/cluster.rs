@@ -360,6 +360,16 @@ impl Cluster {
         self.restart_from(id, |log| log.after_disk_damage(lost_from));
     }
 
+    /// Restarts `id` on a new, empty storage of `incarnation` (a wiped data
+    /// directory, or a lost vote: docs/RECOVERY.md, rule 2). The new incarnation is a
+    /// different voter, so the checker forgets the old one's votes.
+    pub fn restart_wiped(&mut self, id: NodeId, incarnation: raft_core::Incarnation) {
+        self.restart_from(id, |_| {
+            CrashLog::from_durable(MemoryLog::with_incarnation(incarnation))
+        });
+        self.votes.retain(|&(voter, _), _| voter != id);
+    }
+
     /// Restarts `id` from what `survive` keeps of its log.
     fn restart_from(&mut self, id: NodeId, survive: impl FnOnce(CrashLog) -> CrashLog) {
         let node = self.nodes.remove(&id).expect("node exists");
@@ -488,6 +498,7 @@ pub fn win_election<L: RaftLog>(node: &mut RaftNode<L>) {
                 term,
                 vote_granted: true,
                 from: 2,
+                incarnation: 0,
             },
         )))
         .expect("a granted vote is taken");

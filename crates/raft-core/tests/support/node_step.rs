@@ -268,6 +268,7 @@ impl Harness {
                 term,
                 vote_granted: true,
                 from: 2,
+                incarnation: 0,
             },
         )));
         assert!(self.node.is_leader(), "setting up the role: not leader");
@@ -289,6 +290,7 @@ impl Harness {
                 term,
                 vote_granted: true,
                 from: 2,
+                incarnation: 0,
             })));
         }
         assert_eq!(self.node.role(), Role::Candidate, "setting up the role");
@@ -390,6 +392,7 @@ fn any_message(input: &mut Input<'_>, node: &RaftNode<CrashLog>) -> Message {
             term,
             vote_granted: input.byte() & 1 == 0,
             from,
+            incarnation: 0,
         }),
         2 => Message::RequestVote(RequestVote {
             term,
@@ -402,6 +405,7 @@ fn any_message(input: &mut Input<'_>, node: &RaftNode<CrashLog>) -> Message {
             term,
             vote_granted: input.byte() & 1 == 0,
             from,
+            incarnation: 0,
         }),
         4 | 5 => {
             let prev_log_index = input.near(commit);
@@ -442,6 +446,7 @@ fn any_message(input: &mut Input<'_>, node: &RaftNode<CrashLog>) -> Message {
             match_index: input.near(last),
             conflict_index: input.near(last),
             conflict_term: input.near(term),
+            incarnation: 0,
         }),
         7 => Message::TimeoutNow(TimeoutNow { term, leader: from }),
         8 => Message::ReadConfirm(ReadConfirm {
@@ -453,6 +458,7 @@ fn any_message(input: &mut Input<'_>, node: &RaftNode<CrashLog>) -> Message {
             term,
             from,
             round: input.near(1),
+            incarnation: 0,
         }),
         10 => {
             let length = usize::from(input.below(40));
@@ -473,6 +479,7 @@ fn any_message(input: &mut Input<'_>, node: &RaftNode<CrashLog>) -> Message {
             last_included_index: input.near(node.log().snapshot_index()),
             next_offset: input.near(16),
             done: input.byte() & 1 == 0,
+            incarnation: 0,
         }),
     }
 }
@@ -484,11 +491,13 @@ fn plausible_answer(to: u64, message: &Message, grant: bool) -> Option<Message> 
             term: request.term,
             vote_granted: grant,
             from: to,
+            incarnation: 0,
         }),
         Message::RequestVote(request) => Message::RequestVoteReply(RequestVoteReply {
             term: request.term,
             vote_granted: grant,
             from: to,
+            incarnation: 0,
         }),
         Message::AppendEntries(request) => {
             let last = request.prev_log_index + request.entries.len() as u64;
@@ -500,12 +509,14 @@ fn plausible_answer(to: u64, message: &Message, grant: bool) -> Option<Message> 
                 match_index: if grant { last } else { 0 },
                 conflict_index: request.prev_log_index.saturating_sub(1),
                 conflict_term: request.prev_log_term.saturating_sub(1),
+                incarnation: 0,
             })
         }
         Message::ReadConfirm(request) => Message::ReadConfirmReply(ReadConfirmReply {
             term: request.term,
             from: to,
             round: request.round,
+            incarnation: 0,
         }),
         Message::InstallSnapshot(request) => {
             let next_offset = request.offset + request.data.len() as u64;
@@ -515,6 +526,7 @@ fn plausible_answer(to: u64, message: &Message, grant: bool) -> Option<Message> 
                 last_included_index: request.last_included_index,
                 next_offset,
                 done: request.done || !grant,
+                incarnation: 0,
             })
         }
         _ => return None,

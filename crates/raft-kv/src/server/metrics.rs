@@ -106,6 +106,9 @@ impl RaftLog for TimedLog {
     fn repair_mark(&self) -> Option<RepairMark> {
         self.wal.repair_mark()
     }
+    fn incarnation(&self) -> raft_io::Incarnation {
+        self.wal.incarnation()
+    }
     fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> raft_io::Result<()> {
         self.wal.set_repair_mark(mark)
     }

@@ -4,8 +4,8 @@
 
 use raft_core::{
     AppendEntries, AppendEntriesReply, Bytes, InstallSnapshot, InstallSnapshotReply, LogEntry,
-    Membership, Message, PreVote, PreVoteReply, ReadConfirm, ReadConfirmReply, ReadIndexReply,
-    ReadIndexRequest, RequestVote, RequestVoteReply, TimeoutNow,
+    Membership, MembershipChange, Message, PreVote, PreVoteReply, ReadConfirm, ReadConfirmReply,
+    ReadIndexReply, ReadIndexRequest, RequestVote, RequestVoteReply, TimeoutNow,
 };
 
 /// One sample per message kind, with field values that exercise one- and multi-byte
@@ -27,6 +27,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 term: 5,
                 vote_granted: true,
                 from: 3,
+                incarnation: 0,
             }),
         ),
         (
@@ -45,6 +46,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 term: 6,
                 vote_granted: false,
                 from: 1,
+                incarnation: 0,
             }),
         ),
         (
@@ -71,6 +73,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 match_index: 0,
                 conflict_index: 128,
                 conflict_term: 3,
+                incarnation: 0,
             }),
         ),
         (
@@ -91,6 +94,7 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 term: 7,
                 from: 3,
                 round: 200,
+                incarnation: 0,
             }),
         ),
         (
@@ -146,7 +150,39 @@ pub fn samples() -> Vec<(&'static str, Message)> {
                 last_included_index: 300,
                 next_offset: 133,
                 done: true,
+                incarnation: 0,
             }),
+        ),
+        (
+            "append_entries_reply_incarnated",
+            Message::AppendEntriesReply(AppendEntriesReply {
+                term: 8,
+                success: true,
+                from: 3,
+                prev_log_index: 300,
+                match_index: 302,
+                conflict_index: 0,
+                conflict_term: 0,
+                incarnation: 0x1234_5678_9abc_def0,
+            }),
+        ),
+        (
+            "install_snapshot_incarnated",
+            Message::InstallSnapshot(Box::new(InstallSnapshot {
+                term: 8,
+                leader: 2,
+                last_included_index: 300,
+                last_included_term: 6,
+                membership: Membership::new([1, 2, 3], [])
+                    .apply(MembershipChange::Reincarnate {
+                        node: 3,
+                        incarnation: 77,
+                    })
+                    .unwrap(),
+                offset: 128,
+                data: Bytes::from_static(b"chunk"),
+                done: true,
+            })),
         ),
     ]
 }
