@@ -291,11 +291,11 @@ impl Membership {
     /// single-server change.
     pub fn apply(&self, change: MembershipChange) -> Result<Self, &'static str> {
         let node = change.node();
-        if self.is_joint() {
-            return Err("a joint configuration is in force");
-        }
         if let MembershipChange::Reincarnate { incarnation, .. } = change {
             return self.reincarnate(node, incarnation);
+        }
+        if self.is_joint() {
+            return Err("a joint configuration is in force");
         }
         let next = match change {
             MembershipChange::AddLearner(_) if self.is_member(node) => {
@@ -339,7 +339,9 @@ impl Membership {
     }
 
     /// [`MembershipChange::Reincarnate`]: `node` named with `incarnation`, a learner
-    /// (rejoining if it was a voter).
+    /// (rejoining if it was a voter). The one change a joint configuration takes: it
+    /// removes one voter from each half, and a majority of a half with one voter fewer
+    /// meets every majority of the half before, so the joint quorums still meet.
     fn reincarnate(&self, node: NodeId, incarnation: Incarnation) -> Result<Self, &'static str> {
         if !self.is_member(node) {
             return Err("the node is not a member");
@@ -347,14 +349,27 @@ impl Membership {
         if self.incarnation(node) == incarnation {
             return Err("the configuration names this incarnation already");
         }
-        if self.voters == [node] {
+        if self.voters == [node] || self.outgoing == [node] {
             return Err("the last voter cannot be replaced");
         }
         let was_voter = self.is_voter(node);
-        let mut next = Self::new(
-            self.voters.iter().copied().filter(|&voter| voter != node),
-            self.learners.iter().copied().chain([node]),
-        )
+        let without = |list: &[NodeId]| -> Vec<NodeId> {
+            list.iter()
+                .copied()
+                .filter(|&voter| voter != node)
+                .collect()
+        };
+        let mut learners = self.learners.clone();
+        if let Err(at) = learners.binary_search(&node) {
+            learners.insert(at, node);
+        }
+        let mut next = Self {
+            voters: without(&self.voters),
+            learners,
+            outgoing: without(&self.outgoing),
+            auto_leave: self.auto_leave,
+            named: None,
+        }
         .carrying(self);
         let mut incarnations = next.incarnations().to_vec();
         let mut rejoining = next.rejoining().to_vec();

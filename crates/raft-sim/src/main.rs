@@ -70,7 +70,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
     let started = Instant::now();
     let (mut events, mut operations, mut failures) = (0u64, 0u64, 0u64);
     let (mut damages, mut repairs, mut repair_ticks_max, mut refusals) = (0u64, 0u64, 0u64, 0u64);
-    let mut torn = 0u64;
+    let (mut torn, mut wipes, mut rejoins, mut rejoin_ticks_max) = (0u64, 0u64, 0u64, 0u64);
     let mut stderr = std::io::stderr();
     for (done, seed) in (start..start + seeds).enumerate() {
         match run_seed(seed, config_for(args, seed, profile)?) {
@@ -82,6 +82,9 @@ fn sim(args: &[String]) -> Result<bool, String> {
                 repair_ticks_max = repair_ticks_max.max(stats.repair_ticks_max);
                 refusals += stats.disk_refusals;
                 torn += stats.torn_writes;
+                wipes += stats.wipes;
+                rejoins += stats.rejoins;
+                rejoin_ticks_max = rejoin_ticks_max.max(stats.rejoin_ticks_max);
             }
             Err(violation) => {
                 failures += 1;
@@ -111,6 +114,11 @@ fn sim(args: &[String]) -> Result<bool, String> {
     if damages > 0 || torn > 0 {
         println!(
             "damaged disks: {damages}, crashes that tore a sync: {torn}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WALs refused for a damaged vote file (rule 2, the file put back): {refusals}"
+        );
+    }
+    if wipes > 0 {
+        println!(
+            "wiped storages: {wipes}, named again as their new incarnation: {rejoins}, longest {rejoin_ticks_max} ticks (a seed passes only if every member ends named with its incarnation)"
         );
     }
     println!("{} passed, {failures} failed", seeds - failures);

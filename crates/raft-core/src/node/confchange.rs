@@ -204,7 +204,7 @@ impl<L: RaftLog> RaftNode<L> {
             self.append_configuration(next, out)?;
         } else if config_committed && !self.votes_in(&self.membership) {
             self.hand_over(out);
-        } else if config_committed && !self.membership.is_joint() {
+        } else if config_committed {
             self.rejoin_lost_incarnations(own_term_committed, out)?;
         }
         Ok(())
@@ -215,8 +215,10 @@ impl<L: RaftLog> RaftNode<L> {
     /// with it ([`MembershipChange::Reincarnate`]: a voter becomes a rejoining
     /// learner, so the lost incarnation's votes and acknowledgements stop counting and
     /// the new one's do not count yet); a rejoining learner that has caught up is
-    /// promoted back. One single-server change at a time, each after the last
-    /// committed, as any other.
+    /// promoted back (outside a joint configuration). One change at a time, each after
+    /// the last committed, as any other; naming an incarnation is also the one change
+    /// a joint configuration takes (`Membership::apply`), so a joint configuration
+    /// that waits for an explicit leave does not hold a lost voter's replacement up.
     fn rejoin_lost_incarnations(
         &mut self,
         own_term_committed: bool,
@@ -233,6 +235,8 @@ impl<L: RaftLog> RaftNode<L> {
         }
         let change = if let Some((node, incarnation)) = self.rejoin.take() {
             MembershipChange::Reincarnate { node, incarnation }
+        } else if self.membership.is_joint() {
+            return Ok(());
         } else {
             let caught_up = self.membership.rejoining().iter().copied().find(|&node| {
                 self.progress_position(node).is_some_and(|position| {
@@ -244,8 +248,15 @@ impl<L: RaftLog> RaftNode<L> {
                 None => return Ok(()),
             }
         };
-        let request = ChangeRequest::Single(change);
-        match self.next_configuration(&request) {
+        let next = self
+            .membership
+            .apply(change)
+            .map_err(|reason| Error::InvalidMembershipChange {
+                node: change.node(),
+                reason,
+            })
+            .and_then(|next| self.check_promotions(&next).map(|()| next));
+        match next {
             Ok(next) => {
                 info!(change = ?change, "rejoining a member that lost its durable state");
                 self.append_configuration(next, out)

@@ -40,7 +40,20 @@ impl Simulation {
         };
         let damage = self.disk_damage_allowed(id, raft.membership()) && self.rng.chance(250);
         let mut damaged = None;
+        // One damage in five wipes the storage: the node comes back empty as a new
+        // incarnation and the leader adds it back (rule 2).
+        let wipe = damage && matches!(raft.log(), SimStorage::Memory(_)) && self.rng.chance(200);
         let (down, unsynced, torn) = match raft.into_log() {
+            SimStorage::Memory(log) if wipe => {
+                let unsynced = log.unsynced_writes();
+                let incarnation = self.rng.between(1, u64::MAX);
+                let log = SimLog::from_durable(MemoryLog::with_incarnation(incarnation));
+                damaged = Some(format!(
+                    "its storage is wiped: it restarts empty as incarnation {incarnation}"
+                ));
+                self.forget_wiped(id, &log);
+                (Down::Memory(Box::new(log)), unsynced, 0)
+            }
             SimStorage::Memory(log) => {
                 let unsynced = log.unsynced_writes();
                 let torn = if unsynced > 0 {
@@ -232,23 +245,37 @@ impl Simulation {
             let count = voters.iter().filter(|&&voter| damaged(voter)).count();
             count <= voters.len().saturating_sub(1) / 2
         };
-        // In the configuration `id` follows and in every running node's (one of them
-        // may already hold a newer one).
+        // In the configuration `id` follows, in every running node's (one of them
+        // may already hold a newer one) and in the last one each node that is down
+        // reported (its log may hold it, and it may lead with it when it is back).
         std::iter::once(membership)
-            .chain(
-                self.nodes
-                    .values()
-                    .filter_map(|node| node.raft().map(RaftNode::membership)),
-            )
+            .chain(self.nodes.values().filter_map(|node| match node.raft() {
+                Some(raft) => Some(raft.membership()),
+                None => node.last_membership.as_ref(),
+            }))
             .all(|membership| {
                 minority(membership.voters()) && minority(membership.outgoing_voters())
             })
     }
 
+    /// A wiped node is a new voter to the checker (its old incarnation's terms and
+    /// votes are gone with its storage: the protocol keeps it from voting as the old
+    /// one), and its storage errors are injected through the new log.
+    fn forget_wiped(&mut self, id: NodeId, log: &SimLog) {
+        self.votes.retain(|&(voter, _), _| voter != id);
+        let _ = self.terms_seen.remove(&id);
+        self.stats.wipes += 1;
+        let now = self.queue.now();
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        node.disk_fault = Some(log.fault_handle());
+        node.wiped_since = node.wiped_since.or(Some(now));
+    }
+
     /// Whether `node` is repairing (up, or down since: a WalLog's mark is in its
-    /// files), or down with a damaged disk.
+    /// files), down with a damaged disk, or wiped and not named again yet.
     fn is_damaged(node: &Node) -> bool {
         node.repairing_since.is_some()
+            || node.wiped_since.is_some()
             || match &node.life {
                 Life::Up(raft) => raft.log().repair_mark().is_some(),
                 Life::Down(Down::Memory(log)) => log.repair_mark().is_some(),

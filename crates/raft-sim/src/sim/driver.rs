@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use raft_core::{Index, RaftNode, Term};
+use raft_core::{Index, Membership, RaftNode, Term};
 
 use crate::kv::{Key, Kv};
 use crate::log::{SimLog, SimStorage};
@@ -25,6 +25,13 @@ pub(super) struct Node {
     pub(super) led: Option<Led>,
     /// Restarted with a damaged disk at this time; cleared when repaired.
     pub(super) repairing_since: Option<u64>,
+    /// Wiped (its storage replaced by an empty one of a new incarnation) at this time;
+    /// cleared once a committed configuration names the new incarnation as what the
+    /// old one was (docs/RECOVERY.md, rule 2).
+    pub(super) wiped_since: Option<u64>,
+    /// The last configuration the node reported (`Action::MembershipChanged`), which
+    /// its log may still hold while it is down.
+    pub(super) last_membership: Option<Membership>,
 }
 
 /// A read the leader confirmed at `index`, answered once the state machine has

@@ -103,6 +103,10 @@ impl Simulation {
                     let delay = self.rng.between(0, TIME_PER_TICK / 2);
                     self.schedule(delay, Ev::SyncLog(id));
                 }
+                Action::MembershipChanged { membership } => {
+                    let node = self.nodes.get_mut(&id).expect("node exists");
+                    node.last_membership = Some(membership);
+                }
                 Action::Repaired { through } => {
                     let now = self.queue.now();
                     let node = self.nodes.get_mut(&id).expect("node exists");
@@ -128,7 +132,32 @@ impl Simulation {
         }
         self.serve_reads(id);
         self.maybe_snapshot(id)?;
+        self.note_rejoined(id);
         self.check_node(id)
+    }
+
+    /// A wiped node is back once a committed configuration names its new incarnation
+    /// and no longer lists it as rejoining (promoted back if it was a voter).
+    fn note_rejoined(&mut self, id: NodeId) {
+        let now = self.queue.now();
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        let (Some(since), Some(raft)) = (node.wiped_since, node.raft()) else {
+            return;
+        };
+        let membership = raft.membership();
+        let named = membership.is_member(id)
+            && membership.incarnation(id) == raft.log().incarnation()
+            && !membership.rejoining().contains(&id)
+            && raft.commit_index() >= raft.config_index();
+        if named {
+            node.wiped_since = None;
+            let ticks = (now - since) / TIME_PER_TICK;
+            self.stats.rejoins += 1;
+            self.stats.rejoin_ticks_max = self.stats.rejoin_ticks_max.max(ticks);
+            self.note(Some(id), || {
+                format!("rejoined as its new incarnation after {ticks} ticks")
+            });
+        }
     }
 
     /// With snapshots on, a node whose log holds 40 applied entries past its snapshot
