@@ -27,8 +27,9 @@ raft-kv serve --id N --data DIR --member ID,RAFT_ADDR,CLIENT_ADDR [--member ...]
               (--tls-ca CA.pem --tls-cert NODE.pem --tls-key NODE.key | --insecure)
     Run one node until Ctrl-C (or, with --exit-with-stdin, until stdin closes).
     --init: the node's first start (DIR must hold no log yet). Without it a DIR that
-    holds no log is refused: a node whose data was lost must not rejoin as itself
-    (remove it and add it back under a new id: docs/RECOVERY.md, rule 2).
+    holds no log is a node whose data was lost: it starts as a new incarnation, which
+    neither votes nor counts until the leader has named it, caught it up and promoted
+    it back (docs/RECOVERY.md, rule 2). Founding nodes of a new cluster need --init.
     Every member (this one too) is listed once. --voters: the initial voters (default:
     every member); a node outside them starts as a learner, for `add-learner`.
     --sync-per-message: every step syncs before it answers (default: one sync per round

@@ -51,10 +51,12 @@ pub struct ServerConfig {
     /// Its write-ahead log and snapshots.
     pub data_dir: PathBuf,
     /// This is the node's first start (`serve --init`): `data_dir` must not hold a log
-    /// yet, and one is created. Without it, a directory that holds no log is refused:
-    /// a node whose data was lost or wiped may have voted in terms it no longer
-    /// remembers, so it must not start empty as the voter it was (docs/RECOVERY.md,
-    /// rule 2); it is removed from the cluster and added back under a new id.
+    /// yet, and one is created (incarnation 0, the one a new configuration names).
+    /// Without it, a directory that holds no log is taken for a node whose data was
+    /// lost or wiped: it may have voted in terms it no longer remembers, so it starts
+    /// as a new incarnation (`WalLog::create_incarnation`), which counts for nothing
+    /// until the leader has named it, caught it up and promoted it back
+    /// (docs/RECOVERY.md, rule 2).
     pub init: bool,
     /// Every member known at start, this node included.
     pub members: BTreeMap<NodeId, Member>,
@@ -218,6 +220,8 @@ impl Server {
                 config_index: self.node.config_index(),
                 outgoing: self.node.membership().outgoing_voters().to_vec(),
                 syncs: self.node.log().syncs.count,
+                incarnation: self.node.log().incarnation(),
+                incarnations: self.node.membership().incarnations().to_vec(),
                 peers: self
                     .node
                     .status()

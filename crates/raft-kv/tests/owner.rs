@@ -54,28 +54,37 @@ fn a_node_started_on_another_nodes_directory_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-// A node starts empty only when told this is its first start: a directory that holds
-// no log (wiped, a new disk) is refused without `--init`, with what to do instead,
-// and nothing is created in it; `--init` on a directory that holds a log is refused.
+// A node starts empty as the voter it was only when told this is its first start
+// (`--init`: incarnation 0); a directory that holds no log otherwise (wiped, a new
+// disk) makes it a new incarnation (docs/RECOVERY.md, rule 2), kept across restarts;
+// `--init` on a directory that holds a log is refused.
 #[test]
-fn a_node_starts_empty_only_with_init() {
+fn a_node_starts_as_itself_only_with_init() {
     let dir = std::env::temp_dir().join(format!("raft-kv-init-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let error = run(config(1, &dir, "blue")).unwrap_err();
-    assert!(error.contains("holds no log"), "{error}");
-    assert!(error.contains("--init"), "{error}");
-    assert!(error.contains("under a new id"), "{error}");
-    assert!(!dir.exists(), "a refused start creates nothing");
-    let mut first = config(1, &dir, "blue");
-    first.init = true;
-    run(first).unwrap();
+    let incarnation = |dir: &Path| {
+        use raft_io::RaftLog;
+        raft_io::WalLog::open(dir).unwrap().incarnation()
+    };
+    run(config(1, &dir, "blue")).unwrap();
+    let new = incarnation(&dir);
+    assert_ne!(new, 0, "a node that lost its data is a new incarnation");
+    run(config(1, &dir, "blue")).unwrap();
+    assert_eq!(incarnation(&dir), new, "kept across restarts");
     let mut again = config(1, &dir, "blue");
     again.init = true;
     let error = run(again).unwrap_err();
     assert!(error.contains("already holds a log"), "{error}");
-    run(config(1, &dir, "blue")).unwrap();
-    // Wiped: the same refusal as a node that never started.
+    // A first start: incarnation 0, the one a new configuration names.
     std::fs::remove_dir_all(&dir).unwrap();
-    let error = run(config(1, &dir, "blue")).unwrap_err();
-    assert!(error.contains("holds no log"), "{error}");
+    let mut first = config(1, &dir, "blue");
+    first.init = true;
+    run(first).unwrap();
+    assert_eq!(incarnation(&dir), 0);
+    // Wiped again: another new incarnation.
+    std::fs::remove_dir_all(&dir).unwrap();
+    run(config(1, &dir, "blue")).unwrap();
+    let newer = incarnation(&dir);
+    assert!(newer != 0 && newer != new);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -113,7 +113,7 @@ fn sim(args: &[String]) -> Result<bool, String> {
     );
     if damages > 0 || torn > 0 {
         println!(
-            "damaged disks: {damages}, crashes that tore a sync: {torn}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WALs refused for a damaged vote file (rule 2, the file put back): {refusals}"
+            "damaged disks: {damages}, crashes that tore a sync: {torn}, repairs completed: {repairs}, longest repair {repair_ticks_max} ticks (a seed passes only if every member ends repaired); WALs refused for a damaged vote file (rule 2; restarted empty as a new incarnation): {refusals}"
         );
     }
     if wipes > 0 {

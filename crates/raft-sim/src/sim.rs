@@ -82,8 +82,8 @@ pub struct RunStats {
     /// The longest repair, in ticks from the restart to the repair mark's clearing.
     pub repair_ticks_max: u64,
     /// Damaged WalLogs refused because their newest term and vote are unknown (a
-    /// damaged `vote` file; the undamaged file is put back: re-adding a node under a
-    /// new identity is not simulated).
+    /// damaged `vote` file): the node is started on an empty directory as a new
+    /// incarnation, as an operator would (counted in `wipes` too).
     pub disk_refusals: u64,
     /// Crashes in the middle of a sync that tore the batch being written (with the
     /// `disk` fault).

@@ -38,6 +38,7 @@
 
 mod dir;
 mod error;
+mod incarnation_file;
 mod mark_file;
 mod mmap;
 mod owner;

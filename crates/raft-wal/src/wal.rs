@@ -5,10 +5,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use raft_core::{HardState, Index, LogEntry, RaftLog, RepairMark, Snapshot, Term};
+use raft_core::{
+    HardState, Incarnation, Index, LogEntry, RaftLog, RepairMark, Snapshot, Term,
+};
 
 use crate::dir::{Format, WAL_FORMAT_VERSION, check_format, lock, sync_dir, write_format};
 use crate::error::WalError;
+use crate::incarnation_file;
 use crate::mark_file::{self, MarkFile};
 use crate::mmap::map_sealed;
 use crate::record::{
@@ -98,6 +101,8 @@ pub struct WalLog {
     /// a format-1 directory (no such file; term and vote in the segments) is being
     /// recovered, before it is upgraded.
     vote_file: Option<Vote>,
+    /// The directory's incarnation ([`RaftLog::incarnation`]).
+    incarnation: Incarnation,
     /// Encoded records not yet written.
     buffer: Vec<u8>,
     buffer_max_entry_index: Index,
@@ -329,6 +334,10 @@ impl RaftLog for WalLog {
 
     fn repair_mark(&self) -> Option<RepairMark> {
         self.state.repair_mark
+    }
+
+    fn incarnation(&self) -> Incarnation {
+        self.incarnation
     }
 
     fn set_repair_mark(&mut self, mark: Option<RepairMark>) -> raft_core::Result<()> {

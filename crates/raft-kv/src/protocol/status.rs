@@ -35,6 +35,12 @@ pub struct Status {
     pub outgoing: Vec<u64>,
     /// fsyncs of its log since the process started.
     pub syncs: u64,
+    /// The incarnation its data directory holds (0 unless it was created for a node
+    /// that lost its data: docs/RECOVERY.md, rule 2).
+    pub incarnation: u64,
+    /// The members the configuration it follows names with an incarnation other than
+    /// 0, as `(id, incarnation)`.
+    pub incarnations: Vec<(u64, u64)>,
 }
 
 /// A leader's view of one peer in [`Status`]: `id:match:ticks-ago` on the wire (`-`
@@ -84,6 +90,21 @@ fn parse_peers(value: &str) -> Result<Vec<PeerMatch>, String> {
         .collect()
 }
 
+fn parse_pairs(value: &str) -> Result<Vec<(u64, u64)>, String> {
+    let bad = || format!("bad incarnation list `{value}`");
+    value
+        .split(',')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (id, incarnation) = pair.split_once(':').ok_or_else(bad)?;
+            Ok((
+                id.parse().map_err(|_| bad())?,
+                incarnation.parse().map_err(|_| bad())?,
+            ))
+        })
+        .collect()
+}
+
 fn list(ids: &[u64]) -> String {
     ids.iter()
         .map(ToString::to_string)
@@ -104,7 +125,8 @@ impl Status {
     pub fn to_words(&self) -> String {
         format!(
             "id={} role={} term={} leader={} commit={} applied={} digest={:08x} keys={} ticks={} \
-             voters={} learners={} last={} peers={} config={} outgoing={} syncs={}",
+             voters={} learners={} last={} peers={} config={} outgoing={} syncs={} \
+             incarnation={} incarnations={}",
             self.id,
             self.role,
             self.term,
@@ -121,6 +143,12 @@ impl Status {
             self.config_index,
             list(&self.outgoing),
             self.syncs,
+            self.incarnation,
+            self.incarnations
+                .iter()
+                .map(|(id, incarnation)| format!("{id}:{incarnation}"))
+                .collect::<Vec<_>>()
+                .join(","),
         )
     }
 
@@ -152,6 +180,8 @@ impl Status {
                 "config" => status.config_index = number()?,
                 "outgoing" => status.outgoing = parse_list(value)?,
                 "syncs" => status.syncs = number()?,
+                "incarnation" => status.incarnation = number()?,
+                "incarnations" => status.incarnations = parse_pairs(value)?,
                 _ => {}
             }
         }
@@ -196,6 +226,8 @@ mod tests {
             config_index: 8,
             outgoing: vec![1, 2, 3],
             syncs: 77,
+            incarnation: 9,
+            incarnations: vec![(3, 12), (7, 1)],
         };
         assert_eq!(Status::parse(&status.to_words()).unwrap(), status);
         // An older server's line (no last, no peers) still parses.

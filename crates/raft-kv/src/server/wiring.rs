@@ -19,24 +19,30 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         segment_bytes_max: config.segment_bytes,
         ..WalOptions::default()
     };
-    // A node starts empty only when told this is its first start: a data directory
-    // that is gone (wiped, a new disk) must not pass for a new node, since the node it
-    // belonged to may have voted in terms this one would not remember.
+    // A node starts empty as the voter it was only when told this is its first start:
+    // a data directory that is gone (wiped, a new disk) must not pass for it, since
+    // the node it belonged to may have voted in terms this one would not remember. It
+    // starts as a new incarnation instead, which the leader names and catches up.
     let holds_log = WalLog::exists(&config.data_dir)
         .map_err(|error| format!("inspecting {}: {error}", config.data_dir.display()))?;
     match (holds_log, config.init) {
         (false, false) => {
-            return Err(format!(
-                "{} holds no log. If node {} is starting for the first time (a founding \
-                 member, or a new node to add as a learner), start it once with --init. If \
-                 its data was lost or wiped, it must not rejoin as node {}: it may have \
-                 voted in terms it no longer remembers (two leaders in one term). Remove \
-                 it from the cluster and add it back under a new id (docs/RECOVERY.md, \
-                 rule 2)",
-                config.data_dir.display(),
+            let incarnation = fresh_incarnation();
+            drop(
+                WalLog::create_incarnation(&config.data_dir, options, incarnation)
+                    .map_err(|error| format!("creating {}: {error}", config.data_dir.display()))?,
+            );
+            // Said even when quiet: an operator wants to know the node lost its data.
+            println!(
+                "[node {}] {} holds no log: starting as a new incarnation ({incarnation:#018x}) \
+                 of node {}. It neither votes nor counts toward commits until the cluster's \
+                 leader has named it, caught it up and (if it was a voter) promoted it back \
+                 (docs/RECOVERY.md, rule 2). If this is a new cluster's first start, stop it \
+                 and start each founding node once with --init.",
                 config.id,
+                config.data_dir.display(),
                 config.id
-            ));
+            );
         }
         (true, true) => {
             return Err(format!(
@@ -204,4 +210,18 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         },
         main: Some(main),
     })
+}
+
+/// A random incarnation for a node that lost its durable state (never 0, the founding
+/// incarnation): from the standard library's per-process random hasher keys, mixed
+/// with the time. It only has to differ from the node's earlier incarnations.
+fn fresh_incarnation() -> raft_io::Incarnation {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(now.as_nanos());
+    hasher.write_u32(std::process::id());
+    hasher.finish().max(1)
 }

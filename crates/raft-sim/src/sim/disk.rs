@@ -42,7 +42,7 @@ impl Simulation {
         let mut damaged = None;
         // One damage in five wipes the storage: the node comes back empty as a new
         // incarnation and the leader adds it back (rule 2).
-        let wipe = damage && matches!(raft.log(), SimStorage::Memory(_)) && self.rng.chance(200);
+        let wipe = damage && self.rng.chance(200);
         let (down, unsynced, torn) = match raft.into_log() {
             SimStorage::Memory(log) if wipe => {
                 let unsynced = log.unsynced_writes();
@@ -51,8 +51,24 @@ impl Simulation {
                 damaged = Some(format!(
                     "its storage is wiped: it restarts empty as incarnation {incarnation}"
                 ));
-                self.forget_wiped(id, &log);
+                self.forget_wiped(id, Some(&log));
                 (Down::Memory(Box::new(log)), unsynced, 0)
+            }
+            // The directory is gone; the node is started on an empty one as a new
+            // incarnation (what raft-kv does without `--init`).
+            SimStorage::Wal(log) if wipe => {
+                let dir = log.dir().to_path_buf();
+                drop(log);
+                let incarnation = self.rng.between(1, u64::MAX);
+                let _ = std::fs::remove_dir_all(&dir);
+                raft_wal::WalLog::create_incarnation(&dir, Self::wal_options(), incarnation)
+                    .map(drop)
+                    .unwrap_or_else(|error| panic!("cannot recreate a simulation WAL: {error}"));
+                damaged = Some(format!(
+                    "its data directory is wiped: it restarts empty as incarnation {incarnation}"
+                ));
+                self.forget_wiped(id, None);
+                (Down::Wal { dir, undo: None }, 0, 0)
             }
             SimStorage::Memory(log) => {
                 let unsynced = log.unsynced_writes();
@@ -261,13 +277,13 @@ impl Simulation {
     /// A wiped node is a new voter to the checker (its old incarnation's terms and
     /// votes are gone with its storage: the protocol keeps it from voting as the old
     /// one), and its storage errors are injected through the new log.
-    fn forget_wiped(&mut self, id: NodeId, log: &SimLog) {
+    fn forget_wiped(&mut self, id: NodeId, log: Option<&SimLog>) {
         self.votes.retain(|&(voter, _), _| voter != id);
         let _ = self.terms_seen.remove(&id);
         self.stats.wipes += 1;
         let now = self.queue.now();
         let node = self.nodes.get_mut(&id).expect("node exists");
-        node.disk_fault = Some(log.fault_handle());
+        node.disk_fault = log.map(SimLog::fault_handle);
         node.wiped_since = node.wiped_since.or(Some(now));
     }
 
@@ -304,18 +320,27 @@ impl Simulation {
                 }
                 Ok(log)
             }
+            // The way back an operator takes (docs/RECOVERY.md, rule 2): the directory
+            // is set aside and the node started on an empty one, as a new incarnation.
             Err(raft_wal::WalError::Corrupt { reason, .. })
                 if reason.contains("rule 2") && undo.is_some() =>
             {
-                let (file, before) = undo.expect("checked");
                 self.stats.disk_refusals += 1;
+                let incarnation = self.rng.between(1, u64::MAX);
                 self.note(Some(id), || {
-                    "log refused (its vote may be lost, or where it starts): the undamaged file is put back".to_string()
+                    format!(
+                        "log refused ({reason}): started on an empty directory as incarnation \
+                         {incarnation}"
+                    )
                 });
-                std::fs::write(&file, before)
-                    .map_err(|error| self.violation("WAL recovery", format!("n{id}: {error}")))?;
-                raft_wal::WalLog::open_with(dir, Self::wal_options())
-                    .map_err(|error| self.violation("WAL recovery", format!("n{id}: {error}")))
+                let _ = std::fs::remove_dir_all(dir);
+                let log =
+                    raft_wal::WalLog::create_incarnation(dir, Self::wal_options(), incarnation)
+                        .map_err(|error| {
+                            self.violation("WAL recovery", format!("n{id}: {error}"))
+                        })?;
+                self.forget_wiped(id, None);
+                Ok(log)
             }
             Err(error) => Err(self.violation("WAL recovery", format!("n{id}: {error}"))),
         }

@@ -66,9 +66,9 @@ pub(super) enum Down {
     Memory(Box<SimLog>),
     Wal {
         dir: std::path::PathBuf,
-        /// A file the crash damaged and its bytes before: put back if the damage
-        /// turns out to have destroyed the hard state (the WAL refuses such a log;
-        /// re-adding a node under a new identity is not simulated).
+        /// A file the crash damaged and its bytes before (only whether there is one
+        /// matters now: a log refused for a lost vote is replaced by an empty one of
+        /// a new incarnation).
         undo: Option<(std::path::PathBuf, Vec<u8>)>,
     },
 }

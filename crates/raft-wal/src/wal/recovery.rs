@@ -85,13 +85,64 @@ impl WalLog {
     /// # Errors
     /// As [`WalLog::open`], plus [`WalError::InvalidOption`].
     pub fn open_with(dir: impl AsRef<Path>, options: WalOptions) -> Result<Self, WalError> {
-        Self::open_inner(dir.as_ref(), options, false).map(|(wal, _)| wal)
+        Self::open_inner(dir.as_ref(), options, false, 0).map(|(wal, _)| wal)
     }
 
+    /// Creates an empty log in `dir` (which must hold none) for a node that lost its
+    /// durable state: a wiped data directory, a new disk, a lost `vote` file. The log
+    /// records `incarnation` ([`RaftLog::incarnation`], docs/RECOVERY.md rule 2), which
+    /// must be new: pick it at random. The node then counts for nothing (no vote, no
+    /// acknowledgement) until the configuration names the new incarnation, which the
+    /// cluster's leader does on its own when the node answers it; it catches up as a
+    /// learner and, if it was a voter, is promoted back. A founding member or a node an
+    /// operator adds starts with [`WalLog::open`] (incarnation 0) instead.
+    ///
+    /// ```
+    /// use raft_core::RaftLog;
+    /// use raft_wal::{WalLog, WalOptions};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("raft-wal-incarnation-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let log = WalLog::create_incarnation(&dir, WalOptions::default(), 0x5eed)?;
+    /// assert_eq!(log.incarnation(), 0x5eed);
+    /// drop(log);
+    /// assert_eq!(WalLog::open(&dir)?.incarnation(), 0x5eed);
+    /// // Only in a directory that holds no log.
+    /// assert!(WalLog::create_incarnation(&dir, WalOptions::default(), 7).is_err());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), raft_wal::WalError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`WalError::InvalidOption`] for incarnation 0 or a directory that holds a log;
+    /// otherwise as [`WalLog::open`].
+    pub fn create_incarnation(
+        dir: impl AsRef<Path>,
+        options: WalOptions,
+        incarnation: Incarnation,
+    ) -> Result<Self, WalError> {
+        let dir = dir.as_ref();
+        if incarnation == 0 {
+            return Err(WalError::InvalidOption(
+                "incarnation 0 is every founding node's: a new incarnation is never 0".into(),
+            ));
+        }
+        if Self::exists(dir)? {
+            return Err(WalError::InvalidOption(format!(
+                "{} holds a log already: a new incarnation starts in an empty directory",
+                dir.display()
+            )));
+        }
+        Self::open_inner(dir, options, false, incarnation).map(|(wal, _)| wal)
+    }
+
+    /// Opens (`repair`: in repair mode) or creates the log in `dir`; a log created here
+    /// records `incarnation`.
     pub(super) fn open_inner(
         dir: &Path,
         options: WalOptions,
         repair: bool,
+        incarnation: Incarnation,
     ) -> Result<(Self, Option<RepairReport>), WalError> {
         options.validate()?;
         let dir = dir.to_path_buf();
@@ -125,14 +176,27 @@ impl WalLog {
         let format = check_format(
             &dir,
             |name| SegmentName::parse(name).is_some(),
-            &[vote_file::FILE_NAME],
+            &[vote_file::FILE_NAME, incarnation_file::FILE_NAME],
         )?;
         let vote_file = match format {
             Format::New => {
-                // The vote file first: a directory whose marker says format 2 has one.
+                // The incarnation and vote files first: a directory whose marker says
+                // format 2 has them (a crash before the marker leaves a new directory,
+                // created again on the next open).
+                if incarnation == 0 {
+                    remove_if_present(&dir.join(incarnation_file::FILE_NAME))?;
+                } else {
+                    incarnation_file::write(&dir, incarnation, options.fsync)?;
+                }
                 vote_file::write(&dir, Vote::default(), options.fsync)?;
                 write_format(&dir, WAL_FORMAT_VERSION)?;
                 Some(Vote::default())
+            }
+            Format::Version(_) if incarnation != 0 => {
+                return Err(WalError::InvalidOption(format!(
+                    "{} holds a log already: a new incarnation starts in an empty directory",
+                    dir.display()
+                )));
             }
             Format::Version(1) => None,
             Format::Version(_) => match vote_file::read(&dir)? {
@@ -156,6 +220,14 @@ impl WalLog {
             },
         };
 
+        let incarnation = incarnation_file::read(&dir)?.ok_or_else(|| {
+            Self::corrupt(
+                &dir.join(incarnation_file::FILE_NAME),
+                0,
+                "the incarnation file is damaged: this node cannot tell which of its lives                  this directory holds; move the directory aside and start the node on an                  empty one, as a new incarnation (docs/RECOVERY.md, rule 2)"
+                    .to_string(),
+            )
+        })?;
         let mut names = Vec::new();
         let mut snapshot_files = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|error| WalError::io(&dir, error))? {
@@ -187,6 +259,7 @@ impl WalLog {
             synced_repair_mark: None,
             mark_file: None,
             vote_file,
+            incarnation,
             buffer: Vec::new(),
             buffer_max_entry_index: 0,
             buffer_first_entry_index: None,
@@ -519,5 +592,14 @@ impl WalLog {
             max_entry_index,
             torn_header: false,
         })
+    }
+}
+
+/// Removes `path` if it exists.
+fn remove_if_present(path: &Path) -> Result<(), WalError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(WalError::io(path, error)),
     }
 }

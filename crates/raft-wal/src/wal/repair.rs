@@ -265,7 +265,7 @@ impl WalLog {
         dir: impl AsRef<Path>,
         options: WalOptions,
     ) -> Result<(Self, Option<RepairReport>), WalError> {
-        Self::open_inner(dir.as_ref(), options, true)
+        Self::open_inner(dir.as_ref(), options, true, 0)
     }
 
     /// Repair of the damage replay met at `offset` of segment `names[position]`: the
