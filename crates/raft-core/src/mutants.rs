@@ -39,11 +39,14 @@ pub enum Mutant {
     /// A node that lost entries to a damaged disk votes and campaigns as if its log
     /// were intact (no repair mark, docs/RECOVERY.md rule 1).
     IgnoreRepairMark,
+    /// Votes and acknowledgements count whatever incarnation sent them: a node that
+    /// lost its state counts as the voter it was (docs/RECOVERY.md rule 2).
+    IgnoreIncarnation,
 }
 
 impl Mutant {
     /// Every mutant, in a fixed order.
-    pub const ALL: [Mutant; 9] = [
+    pub const ALL: [Mutant; 10] = [
         Mutant::CommitOldTermByCount,
         Mutant::VoteWithoutLogCheck,
         Mutant::ReplyBeforeSync,
@@ -53,6 +56,7 @@ impl Mutant {
         Mutant::ForgetMembershipRule,
         Mutant::ReadWithoutQuorum,
         Mutant::IgnoreRepairMark,
+        Mutant::IgnoreIncarnation,
     ];
 
     /// The command-line name (`commit-old-term-by-count`, ...).
@@ -67,6 +71,7 @@ impl Mutant {
             Mutant::ForgetMembershipRule => "forget-membership-rule",
             Mutant::ReadWithoutQuorum => "read-without-quorum",
             Mutant::IgnoreRepairMark => "ignore-repair-mark",
+            Mutant::IgnoreIncarnation => "ignore-incarnation",
         }
     }
 

@@ -34,10 +34,15 @@ fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
 
     // Restarted the usual way: it runs, as a new incarnation, and says so.
     cluster.start(wiped).unwrap();
-    wait_for("the wiped node to say what it is", Duration::from_secs(10), || {
-        cluster.output_of(wiped).contains("new incarnation")
-    });
-    assert!(cluster.exit_status(wiped).is_none(), "the wiped node exited");
+    wait_for(
+        "the wiped node to say what it is",
+        Duration::from_secs(10),
+        || cluster.output_of(wiped).contains("new incarnation"),
+    );
+    assert!(
+        cluster.exit_status(wiped).is_none(),
+        "the wiped node exited"
+    );
     // It and the third node are two of three voters, but its vote counts for nothing:
     // no leader for many election timeouts.
     let quiet_until = Instant::now() + Duration::from_secs(3);
@@ -46,21 +51,28 @@ fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let incarnation = cluster.status(wiped).expect("the wiped node answers").incarnation;
+    let incarnation = cluster
+        .status(wiped)
+        .expect("the wiped node answers")
+        .incarnation;
     assert_ne!(incarnation, 0);
 
     // The old leader comes back: a leader is elected, names the new incarnation,
     // catches it up and promotes it back, with no operator action.
     cluster.start(leader).unwrap();
-    wait_for("the wiped node to be a voter again", Duration::from_secs(30), || {
-        cluster.leader().is_some_and(|(now_leading, _)| {
-            cluster.status(now_leading).is_some_and(|status| {
-                status.incarnations == [(wiped, incarnation)]
-                    && status.voters == [1, 2, 3]
-                    && status.learners.is_empty()
+    wait_for(
+        "the wiped node to be a voter again",
+        Duration::from_secs(30),
+        || {
+            cluster.leader().is_some_and(|(now_leading, _)| {
+                cluster.status(now_leading).is_some_and(|status| {
+                    status.incarnations == [(wiped, incarnation)]
+                        && status.voters == [1, 2, 3]
+                        && status.learners.is_empty()
+                })
             })
-        })
-    });
+        },
+    );
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     put(&mut client, "after", "wipe");
     // With the third node down, the new incarnation is in every quorum: it holds every

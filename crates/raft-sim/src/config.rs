@@ -35,9 +35,11 @@ pub struct Faults {
     /// restarts repairing entries it may have acknowledged (docs/RECOVERY.md, rule 1).
     /// A memory log loses its entries from a random point on; a WalLog gets a flipped
     /// bit, a torn (zeroed) sector or a misdirected write in one of its segments (or,
-    /// rarely, a flipped bit in its `vote` file, which is refused and put back) and is
-    /// reopened in repair mode. At most a minority of each configuration's voters at
-    /// a time.
+    /// rarely, a flipped bit in its `vote` file, which is refused: the node is then
+    /// started on an empty directory) and is reopened in repair mode. One damage in
+    /// five wipes the storage instead: the node restarts empty as a new incarnation,
+    /// which the leader names and promotes back (rule 2). At most a minority of each
+    /// configuration's voters at a time.
     pub disk: bool,
 }
 

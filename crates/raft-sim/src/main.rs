@@ -20,7 +20,7 @@ const USAGE: &str = "usage: raft-sim sim --seeds N [--start S] [--faults PROFILE
 PROFILE: none|network|partitions|crashes|transfers|membership|snapshots|disk|all
 NAME (feature mutants): commit-old-term-by-count, vote-without-log-check,
   reply-before-sync, truncate-without-conflict, count-vote-twice, apply-before-commit,
-  forget-membership-rule, read-without-quorum, ignore-repair-mark";
+  forget-membership-rule, read-without-quorum, ignore-repair-mark, ignore-incarnation";
 
 fn value<T: std::str::FromStr>(args: &[String], flag: &str, default: T) -> Result<T, String> {
     match args.iter().position(|arg| arg == flag) {

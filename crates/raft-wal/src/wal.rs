@@ -5,9 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use raft_core::{
-    HardState, Incarnation, Index, LogEntry, RaftLog, RepairMark, Snapshot, Term,
-};
+use raft_core::{HardState, Incarnation, Index, LogEntry, RaftLog, RepairMark, Snapshot, Term};
 
 use crate::dir::{Format, WAL_FORMAT_VERSION, check_format, lock, sync_dir, write_format};
 use crate::error::WalError;

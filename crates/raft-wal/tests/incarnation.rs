@@ -40,7 +40,10 @@ fn the_incarnation_is_kept_for_the_directory_s_life() {
     assert_eq!(log.incarnation(), 41);
     drop(log);
     let plain = scratch("incarnation-zero");
-    assert_eq!(WalLog::open_with(&plain, options()).unwrap().incarnation(), 0);
+    assert_eq!(
+        WalLog::open_with(&plain, options()).unwrap().incarnation(),
+        0
+    );
     assert!(matches!(
         WalLog::create_incarnation(&plain, options(), 5),
         Err(WalError::InvalidOption(_))

@@ -17,6 +17,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// *with this log's incarnation*. A node that lost its durable state runs as a new
     /// incarnation and waits to be named again (docs/RECOVERY.md, rule 2).
     pub(super) fn votes_in(&self, membership: &Membership) -> bool {
+        if self.mutated(Mutant::IgnoreIncarnation) {
+            return membership.is_voter(self.id());
+        }
         membership.votes_as(self.id(), self.log.incarnation())
     }
 
@@ -24,7 +27,9 @@ impl<L: RaftLog> RaftNode<L> {
     /// configuration names, or from a node it does not name at all (validation decides
     /// about those).
     pub(super) fn counts_incarnation(&self, from: NodeId, incarnation: Incarnation) -> bool {
-        !self.membership.is_member(from) || self.membership.incarnation(from) == incarnation
+        !self.membership.is_member(from)
+            || self.membership.incarnation(from) == incarnation
+            || self.mutated(Mutant::IgnoreIncarnation)
     }
 
     /// Leader stickiness (Raft thesis §4.2.3), decided here for both vote kinds:
