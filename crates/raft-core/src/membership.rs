@@ -52,7 +52,8 @@ pub struct Membership {
 /// What a configuration says of members that lost their durable state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Named {
-    /// The members whose incarnation is not 0, sorted by node, with it.
+    /// The nodes whose incarnation is not 0, sorted by node, with it: members, and
+    /// nodes removed since (so a node added back is named as it was last).
     incarnations: Vec<(NodeId, Incarnation)>,
     /// Learners that were voters until the leader replaced their lost incarnation
     /// ([`MembershipChange::Reincarnate`]); sorted. The leader promotes each back once
@@ -134,7 +135,8 @@ impl Membership {
             .map_or(0, |position| incarnations[position].1)
     }
 
-    /// The members whose incarnation is not 0, sorted by node, with it.
+    /// The nodes whose incarnation is not 0, sorted by node, with it (members, and
+    /// nodes removed since: added back, a node is named as it was last).
     pub fn incarnations(&self) -> &[(NodeId, Incarnation)] {
         self.named
             .as_deref()
@@ -163,15 +165,12 @@ impl Membership {
         self.is_voter(node) && self.incarnation(node) == incarnation
     }
 
-    /// `self` with the incarnations of `from` that name its members, and the rejoining
-    /// learners of `from` that are still learners here.
-    fn carrying(mut self, from: &Membership) -> Self {
-        let incarnations = from
-            .incarnations()
-            .iter()
-            .copied()
-            .filter(|&(node, _)| self.is_member(node))
-            .collect();
+    /// `self` with the incarnations `from` names (a removed node's too: added back, it
+    /// is named as it was last, or a wiped node that was removed and then made a voter
+    /// again would be named 0 and never count), and the rejoining learners of `from`
+    /// that are still learners here.
+    pub(crate) fn carrying(mut self, from: &Membership) -> Self {
+        let incarnations = from.incarnations().to_vec();
         let rejoining = from
             .rejoining()
             .iter()
@@ -500,11 +499,12 @@ mod tests {
             patch(&mut bytes);
             Membership::decode(&bytes).is_none()
         };
-        // Incarnation 0 is never listed; a listed node must be a member; a rejoining
-        // node must be a learner; flags without outgoing voters; trailing bytes.
+        // Incarnation 0 is never listed; a rejoining node must be a learner; flags
+        // without outgoing voters; trailing bytes.
         let at = good.len() - 12 - 8;
         assert!(refused(&|bytes| bytes[at..at + 8].fill(0)));
-        assert!(refused(&|bytes| bytes[at - 8] = 9));
+        // (A node that is not a member may be named: a removed node keeps its.)
+        assert!(!refused(&|bytes| bytes[at - 8] = 9));
         assert!(refused(&|bytes| {
             let end = bytes.len();
             bytes[end - 8] = 1;

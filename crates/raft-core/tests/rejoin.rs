@@ -191,10 +191,12 @@ fn reincarnate_makes_a_voter_a_rejoining_learner() {
         })
         .unwrap();
     assert!(learner.is_learner(4) && learner.rejoining().is_empty());
-    // Removal forgets the incarnation; the same incarnation twice, a non-member and
-    // the last voter are refused.
+    // Removal keeps the incarnation (added back, the node is named as it was last);
+    // the same incarnation twice, a non-member and the last voter are refused.
     let removed = promoted.apply(MembershipChange::RemoveMember(3)).unwrap();
-    assert_eq!(removed.incarnation(3), 0);
+    assert_eq!(removed.incarnation(3), 8);
+    let back = removed.apply(MembershipChange::AddLearner(3)).unwrap();
+    assert_eq!(back.incarnation(3), 8);
     assert!(
         promoted
             .apply(MembershipChange::Reincarnate {

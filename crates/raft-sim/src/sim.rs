@@ -170,6 +170,11 @@ pub struct Simulation {
     /// A configuration with fewer than three voters (in either half) was seen: disks
     /// are no longer damaged (with two voters one damaged node is half of them).
     small_config_seen: bool,
+    /// A leader holds a membership change it accepted but has not appended yet (it
+    /// waits for an entry of its term to commit): until it goes in or is dropped, a
+    /// disk is not damaged, since the change (not yet visible in any configuration)
+    /// could leave the damaged node half of the voters.
+    held_change: Option<NodeId>,
     history: Vec<Recorded>,
     leaders: BTreeMap<Term, NodeId>,
     /// Fault events drawn so far (the numbers `skip_faults` names).
@@ -280,6 +285,7 @@ impl Simulation {
             healed: false,
             last_sync_crash: None,
             small_config_seen: false,
+            held_change: None,
             history: Vec::new(),
             leaders: BTreeMap::new(),
             faults_drawn: 0,

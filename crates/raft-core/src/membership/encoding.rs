@@ -15,7 +15,8 @@ impl Membership {
     /// (docs/RECOVERY.md, rule 2) is written as version 2, which a reader that predates
     /// incarnations refuses rather than misreads: the voters, learners and outgoing
     /// voters (the last list empty unless joint), the flags byte, then the incarnation
-    /// count and `(node, incarnation)` pairs (u64 each), then the rejoining learners.
+    /// count and `(node, incarnation)` pairs (u64 each; a removed node's kept), then
+    /// the rejoining learners.
     pub fn encode(&self) -> Vec<u8> {
         if self.named.is_some() {
             return self.encode_version_2();
@@ -114,8 +115,8 @@ impl Membership {
         out
     }
 
-    /// Version 2 after its version byte. Canonical only: incarnations of members, not
-    /// 0, sorted by node; rejoining nodes learners, sorted; and at least one of the two
+    /// Version 2 after its version byte. Canonical only: incarnations not 0, sorted by
+    /// node (a removed node's kept); rejoining nodes learners, sorted; and at least one of the two
     /// lists not empty (otherwise the configuration is written as version 1).
     fn decode_version_2(mut rest: &[u8]) -> Option<Self> {
         let voters = read_ids(&mut rest)?;
@@ -151,7 +152,7 @@ impl Membership {
         let canonical = incarnations.windows(2).all(|pair| pair[0].0 < pair[1].0)
             && incarnations
                 .iter()
-                .all(|&(node, incarnation)| incarnation != 0 && membership.is_member(node))
+                .all(|&(_, incarnation)| incarnation != 0)
             && rejoining.windows(2).all(|pair| pair[0] < pair[1])
             && rejoining.iter().all(|&node| membership.is_learner(node));
         membership.set_named(incarnations, rejoining);

@@ -30,6 +30,10 @@ impl Simulation {
         if !node.is_up() {
             return;
         }
+        if self.held_change == Some(id) {
+            // A crash drops the change the node held.
+            self.held_change = None;
+        }
         // (A placeholder for the moment the storage is taken from the RaftNode.)
         let placeholder = Life::Down(Down::Wal {
             dir: PathBuf::new(),
@@ -252,7 +256,11 @@ impl Simulation {
     /// than that makes the cluster wait for an operator, which is right but not what
     /// a seed can check.)
     fn disk_damage_allowed(&self, id: NodeId, membership: &Membership) -> bool {
-        if !self.config.faults.disk || self.healed || self.small_config_seen {
+        if !self.config.faults.disk
+            || self.healed
+            || self.small_config_seen
+            || self.held_change.is_some()
+        {
             return false;
         }
         let damaged =

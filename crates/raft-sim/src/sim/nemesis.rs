@@ -114,6 +114,12 @@ impl Simulation {
                 format!("n{leader} accepted a change guarded by a configuration not in force"),
             )),
             Some(Ok(actions)) => {
+                let changed = actions
+                    .iter()
+                    .any(|action| matches!(action, Action::MembershipChanged { .. }));
+                if !changed {
+                    self.held_change = Some(leader);
+                }
                 self.after_step(leader, actions)?;
                 // Now and then the voters being left are cut off as the change starts:
                 // the new majority alone must not be able to commit it.

@@ -106,6 +106,14 @@ impl Simulation {
                 Action::MembershipChanged { membership } => {
                     let node = self.nodes.get_mut(&id).expect("node exists");
                     node.last_membership = Some(membership);
+                    if self.held_change == Some(id) {
+                        self.held_change = None;
+                    }
+                }
+                Action::MembershipChangeDropped { .. } | Action::ConfigChangeDropped { .. }
+                    if self.held_change == Some(id) =>
+                {
+                    self.held_change = None;
                 }
                 Action::Repaired { through } => {
                     let now = self.queue.now();
