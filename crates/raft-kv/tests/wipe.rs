@@ -1,5 +1,5 @@
-//! A follower whose data directory is wiped (docs/RECOVERY.md, rule 2), across
-//! processes: restarted the usual way (no `--init`), it comes back as a new
+//! A follower whose data directory is wiped, or whose `vote` file is damaged
+//! (docs/RECOVERY.md, rule 2), across processes: restarted the usual way (no `--init`), it comes back as a new
 //! incarnation. It cannot help elect a leader before the cluster has named it (it may
 //! have voted, as the node it was, in terms it no longer remembers): with the leader
 //! down, it and the third node elect nobody. Once the old leader is back, the leader
@@ -79,4 +79,70 @@ fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
     // write.
     cluster.kill(other);
     read_all(&mut client, 30, |i| format!("v{i}"));
+}
+
+// A follower whose `vote` file is damaged cannot say in which terms it voted: its
+// directory is set aside (kept, not deleted) and it starts as a new incarnation, which
+// the leader names and promotes back, with no operator action.
+#[test]
+fn a_follower_whose_vote_file_is_damaged_rejoins_as_a_new_incarnation() {
+    let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
+    for id in 1..=3 {
+        cluster.start(id).unwrap();
+    }
+    let mut client = cluster.client();
+    put_all(&mut client, 20, |i| format!("d{i}"));
+    let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    let (leader, _) = cluster.leader().expect("a leader");
+    let damaged = [1, 2, 3].into_iter().find(|&id| id != leader).unwrap();
+    cluster.kill(damaged);
+    let dir = cluster.dir().join(format!("node-{damaged}"));
+    let vote = dir.join("vote");
+    let mut bytes = std::fs::read(&vote).unwrap();
+    bytes[10] ^= 0x04;
+    std::fs::write(&vote, &bytes).unwrap();
+
+    cluster.start(damaged).unwrap();
+    wait_for(
+        "the node to start as a new incarnation",
+        Duration::from_secs(10),
+        || {
+            cluster
+                .output_of(damaged)
+                .contains("starting as a new incarnation")
+        },
+    );
+    let output = cluster.output_of(damaged);
+    assert!(output.contains("term and vote file is damaged"), "{output}");
+    let aside: Vec<_> = std::fs::read_dir(cluster.dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("node-{damaged}.lost-"))
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the refused directory is kept");
+    let incarnation = cluster.status(damaged).expect("it answers").incarnation;
+    assert_ne!(incarnation, 0);
+    wait_for(
+        "the node to be a voter again",
+        Duration::from_secs(30),
+        || {
+            cluster.leader().is_some_and(|(now_leading, _)| {
+                cluster.status(now_leading).is_some_and(|status| {
+                    status.incarnations == [(damaged, incarnation)]
+                        && status.voters == [1, 2, 3]
+                        && status.learners.is_empty()
+                })
+            })
+        },
+    );
+    let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
+    // With another node down, the new incarnation is in every quorum.
+    let other = [1, 2, 3].into_iter().find(|&id| id != damaged).unwrap();
+    cluster.kill(other);
+    read_all(&mut client, 20, |i| format!("d{i}"));
 }

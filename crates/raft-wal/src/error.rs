@@ -79,6 +79,9 @@ pub enum WalError {
     Failed,
 }
 
+/// Every rule-2 refusal's reason names the rule with these words.
+pub(crate) const RULE_2: &str = "docs/RECOVERY.md, rule 2";
+
 impl WalError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         WalError::Io {
@@ -89,6 +92,16 @@ impl WalError {
 }
 
 impl WalError {
+    /// Whether this is a refusal under rule 2 of docs/RECOVERY.md: the directory cannot
+    /// say which terms the node voted in (its `vote` or `incarnation` file is damaged
+    /// or missing, or damage may have hidden them), so the node must not run on it as
+    /// itself. The way back needs no operator judgement: set the directory aside and
+    /// start the node on an empty one with [`WalLog::create_incarnation`]
+    /// (crate::WalLog::create_incarnation), as a new incarnation the cluster re-adds.
+    pub fn is_lost_vote(&self) -> bool {
+        matches!(self, WalError::Corrupt { reason, .. } if reason.contains(RULE_2))
+    }
+
     /// How raft-core classifies this error: a failing disk, a damaged one, a refused
     /// operation, or something else (a lock, an option).
     pub fn storage_kind(&self) -> raft_core::StorageErrorKind {

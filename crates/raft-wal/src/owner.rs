@@ -13,6 +13,7 @@
 //! marker.
 
 use std::fs;
+use std::path::Path;
 
 use raft_core::NodeId;
 
@@ -141,7 +142,17 @@ impl WalLog {
     /// # Errors
     /// [`WalError::Corrupt`] when the owner file does not parse; [`WalError::Io`].
     pub fn owner(&self) -> Result<Option<DirOwner>, WalError> {
-        let path = self.dir().join(FILE_NAME);
+        Self::owner_of(self.dir())
+    }
+
+    /// The owner `dir` names, if any, without opening or locking the log (a service
+    /// that finds its log refused uses it to check the directory is its own before
+    /// setting it aside).
+    ///
+    /// # Errors
+    /// [`WalError::Corrupt`] when the owner file does not parse; [`WalError::Io`].
+    pub fn owner_of(dir: impl AsRef<Path>) -> Result<Option<DirOwner>, WalError> {
+        let path = dir.as_ref().join(FILE_NAME);
         match fs::read_to_string(&path) {
             Ok(text) => DirOwner::decode(&text)
                 .map(Some)

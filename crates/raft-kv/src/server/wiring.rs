@@ -53,14 +53,39 @@ pub fn start(config: ServerConfig, stop: Arc<AtomicBool>) -> Result<ServerHandle
         }
         _ => {}
     }
-    // A damaged log is repaired, not refused: the node gets the lost entries back from
-    // a leader (docs/RECOVERY.md). A lost vote is still refused.
-    let (mut log, repair) = WalLog::open_repairing(&config.data_dir, options)
-        .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?;
     // The directory names its owner from the first start on: a node pointed at another
     // node's (or another cluster's) data would carry its term and vote.
     let owner = DirOwner::new(config.cluster_id.as_str(), config.id)
         .map_err(|error| format!("--cluster-id: {error}"))?;
+    // A damaged log is repaired, not refused: the node gets the lost entries back from
+    // a leader (docs/RECOVERY.md, rule 1). A log that cannot say which terms the node
+    // voted in (rule 2) is set aside, if it is this node's, and the node starts as a new
+    // incarnation, which the cluster re-adds.
+    let (mut log, repair) = match WalLog::open_repairing(&config.data_dir, options) {
+        Ok(opened) => opened,
+        Err(error)
+            if error.is_lost_vote()
+                && WalLog::owner_of(&config.data_dir)
+                    .is_ok_and(|found| found == Some(owner.clone())) =>
+        {
+            let aside = set_aside(&config.data_dir)?;
+            let incarnation = fresh_incarnation();
+            drop(
+                WalLog::create_incarnation(&config.data_dir, options, incarnation)
+                    .map_err(|error| format!("creating {}: {error}", config.data_dir.display()))?,
+            );
+            println!(
+                "[node {}] {error}. The directory is kept as {}; starting as a new incarnation \
+                 ({incarnation:#018x}), which the cluster's leader names, catches up and \
+                 promotes back (docs/RECOVERY.md, rule 2)",
+                config.id,
+                aside.display()
+            );
+            WalLog::open_repairing(&config.data_dir, options)
+                .map_err(|error| format!("opening {}: {error}", config.data_dir.display()))?
+        }
+        Err(error) => return Err(format!("opening {}: {error}", config.data_dir.display())),
+    };
     if log.claim(&owner).map_err(|error| error.to_string())? == Claim::Recorded
         && log.last_index() > 0
     {
@@ -224,4 +249,32 @@ fn fresh_incarnation() -> raft_io::Incarnation {
     hasher.write_u128(now.as_nanos());
     hasher.write_u32(std::process::id());
     hasher.finish().max(1)
+}
+
+/// Renames `dir` to a sibling `NAME.lost-SECONDS[-N]` that does not exist yet, and
+/// returns the new path: a refused log is kept for whoever wants to look at it.
+fn set_aside(dir: &std::path::Path) -> Result<PathBuf, String> {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let name = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    for attempt in 0..100u32 {
+        let suffix = if attempt == 0 {
+            format!("{name}.lost-{seconds}")
+        } else {
+            format!("{name}.lost-{seconds}-{attempt}")
+        };
+        let aside = dir.with_file_name(suffix);
+        if aside.exists() {
+            continue;
+        }
+        return std::fs::rename(dir, &aside)
+            .map(|()| aside)
+            .map_err(|error| format!("setting {} aside: {error}", dir.display()));
+    }
+    Err(format!("setting {} aside: no free name", dir.display()))
 }

@@ -330,14 +330,12 @@ impl Simulation {
             }
             // The way back an operator takes (docs/RECOVERY.md, rule 2): the directory
             // is set aside and the node started on an empty one, as a new incarnation.
-            Err(raft_wal::WalError::Corrupt { reason, .. })
-                if reason.contains("rule 2") && undo.is_some() =>
-            {
+            Err(error) if error.is_lost_vote() && undo.is_some() => {
                 self.stats.disk_refusals += 1;
                 let incarnation = self.rng.between(1, u64::MAX);
                 self.note(Some(id), || {
                     format!(
-                        "log refused ({reason}): started on an empty directory as incarnation \
+                        "log refused ({error}): started on an empty directory as incarnation \
                          {incarnation}"
                     )
                 });

@@ -212,8 +212,9 @@ impl WalLog {
                         0,
                         format!(
                             "the term and vote file {what}: this node's newest term and vote \
-                             are unknown, so it must not vote again as itself: add it back \
-                             to the cluster as a new node (docs/RECOVERY.md, rule 2)"
+                             are unknown, so it must not vote again as itself: start it on \
+                             an empty directory, as a new incarnation (docs/RECOVERY.md, \
+                             rule 2)"
                         ),
                     ));
                 }
@@ -224,7 +225,9 @@ impl WalLog {
             Self::corrupt(
                 &dir.join(incarnation_file::FILE_NAME),
                 0,
-                "the incarnation file is damaged: this node cannot tell which of its lives                  this directory holds; move the directory aside and start the node on an                  empty one, as a new incarnation (docs/RECOVERY.md, rule 2)"
+                "the incarnation file is damaged: this node cannot tell which of its lives \
+                 this directory holds; move the directory aside and start the node on an \
+                 empty one, as a new incarnation (docs/RECOVERY.md, rule 2)"
                     .to_string(),
             )
         })?;
@@ -446,7 +449,9 @@ impl WalLog {
                         &names[position].path(&self.dir),
                         offset,
                         format!(
-                            "{reason}; entries up to {gap} are missing and no snapshot covers                              them: this log cannot be repaired, add the node back as a new                              node (docs/RECOVERY.md, rule 2)"
+                            "{reason}; entries up to {gap} are missing and no snapshot covers \
+                             them: this log cannot be repaired; start the node on an empty \
+                             directory, as a new incarnation (docs/RECOVERY.md, rule 2)"
                         ),
                     ));
                 }

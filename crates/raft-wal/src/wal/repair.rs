@@ -312,8 +312,8 @@ impl WalLog {
                     0,
                     format!(
                         "{reason}; and the repair mark's copy is damaged: how far this log \
-                         went is unknown, so it must not vote again as itself: add it back \
-                         as a new node (docs/RECOVERY.md, rule 2)"
+                         went is unknown, so it must not vote again as itself: start it on an \
+                         empty directory, as a new incarnation (docs/RECOVERY.md, rule 2)"
                     ),
                 ));
             }
@@ -357,8 +357,8 @@ impl WalLog {
                 offset,
                 format!(
                     "{reason}; the damage may have destroyed this node's newest term and vote, \
-                     so it must not vote again as itself: add it back to the cluster as a new \
-                     node (docs/RECOVERY.md, rule 2)"
+                     so it must not vote again as itself: start it on an empty directory, as a \
+                     new incarnation (docs/RECOVERY.md, rule 2)"
                 ),
             ));
         }
