@@ -209,3 +209,39 @@ fn a_single_node_that_lost_entries_never_leads() {
     }
     assert_eq!(cluster.node(1).role(), Role::Follower);
 }
+
+// A mark that over-estimates (damage at the end of the log: its bound is far past
+// anything the cluster wrote) clears once the node agrees with a leader through an
+// entry of a term above the mark's, instead of leaving the node abstaining until the
+// cluster's log grows past the bound.
+#[test]
+fn an_over_estimated_mark_clears_once_a_newer_term_s_entry_arrives() {
+    let mut cluster = Cluster::new(3, 21);
+    cluster.elect(1);
+    for command in ["a", "b", "c"] {
+        let _ = cluster.propose(1, command).unwrap();
+    }
+    cluster.run_until(100, |c| c.applied_commands(3).len() == 3);
+    let term = cluster.node(1).term();
+    cluster.crash(3);
+    cluster.restart_marked(
+        3,
+        RepairMark {
+            through: 1_000,
+            term,
+        },
+    );
+    // Entries of the mark's own term do not clear it: they are no evidence that the
+    // node holds what it lost.
+    let _ = cluster.propose(1, "d").unwrap();
+    cluster.run_until(100, |c| c.applied_commands(3).len() == 4);
+    assert_eq!(cluster.node(3).status().repair_through(), Some(1_000));
+    // A leader of a newer term: once its entry of that term reaches node 3, the mark
+    // clears, far below 1,000.
+    let _ = cluster.step(1, Event::TransferLeadership(2)).unwrap();
+    cluster.run_until(100, |c| c.leader() == Some(2));
+    let _ = cluster.propose(2, "e").unwrap();
+    cluster.run_until(100, |c| c.node(3).status().repair_through().is_none());
+    assert!(cluster.node(3).log().last_index() < 10);
+    assert!(cluster.node(3).log().last_term() > term);
+}

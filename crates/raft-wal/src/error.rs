@@ -96,8 +96,9 @@ impl WalError {
     /// say which terms the node voted in (its `vote` or `incarnation` file is damaged
     /// or missing, or damage may have hidden them), so the node must not run on it as
     /// itself. The way back needs no operator judgement: set the directory aside and
-    /// start the node on an empty one with [`WalLog::create_incarnation`]
-    /// (crate::WalLog::create_incarnation), as a new incarnation the cluster re-adds.
+    /// start the node on an empty one with
+    /// [`WalLog::create_incarnation`](crate::WalLog::create_incarnation), as a new
+    /// incarnation the cluster re-adds.
     pub fn is_lost_vote(&self) -> bool {
         matches!(self, WalError::Corrupt { reason, .. } if reason.contains(RULE_2))
     }

@@ -173,11 +173,25 @@ impl<L: RaftLog> RaftNode<L> {
     /// through the mark (`held`: the log agrees with the leader's through here), and
     /// reports it. Written after the entries, so a crash keeps the clearing only with
     /// them.
+    ///
+    /// Also once the log agrees with the leader through an entry of a term above the
+    /// mark's: every entry the node may have lost has a term at most the mark's, so a
+    /// committed one sits below that entry in the leader's log (which holds it: Leader
+    /// Completeness) and is in this node's log again; and the log now ends past any
+    /// log the damaged one could have been, so the mark adds nothing to the vote rule.
+    /// A mark that over-estimated (damage at the log's end) then clears as soon as the
+    /// leader has an entry of its own term here, instead of waiting for the cluster's
+    /// log to grow past it (docs/RECOVERY.md §2).
     pub(super) fn repaired_through(&mut self, held: Index, out: &mut Vec<Action>) -> Result<()> {
-        let Some(RepairMark { through, .. }) = self.log.repair_mark() else {
+        let Some(RepairMark { through, term }) = self.log.repair_mark() else {
             return Ok(());
         };
-        if held < through {
+        if held < through
+            && self
+                .log
+                .term_at(held)
+                .is_none_or(|held_term| held_term <= term)
+        {
             return Ok(());
         }
         self.write_log(|log| log.set_repair_mark(None))?;

@@ -360,6 +360,17 @@ impl Cluster {
         self.restart_from(id, |log| log.after_disk_damage(lost_from));
     }
 
+    /// Restarts `id` from its durable log with `mark` set, as storage that found
+    /// damage would (the mark may over-estimate what was lost).
+    pub fn restart_marked(&mut self, id: NodeId, mark: raft_core::RepairMark) {
+        self.restart_from(id, |log| {
+            let mut log = log.after_crash(0);
+            log.set_repair_mark(Some(mark)).expect("memory");
+            log.sync().expect("memory");
+            log
+        });
+    }
+
     /// Restarts `id` on a new, empty storage of `incarnation` (a wiped data
     /// directory, or a lost vote: docs/RECOVERY.md, rule 2). The new incarnation is a
     /// different voter, so the checker forgets the old one's votes.

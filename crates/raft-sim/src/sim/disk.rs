@@ -199,12 +199,23 @@ impl Simulation {
         if before.len() <= header + 64 {
             return None;
         }
-        let mut bytes = before.clone();
-        let span = (bytes.len() - header) as u64;
-        let at = header + self.rng.below(span) as usize;
         let name = file
             .file_name()
             .map(|name| name.to_string_lossy().into_owned());
+        if self.rng.chance(100) {
+            // A read error: the segment cannot be read back at all when the node
+            // restarts (a directory in its place stands in for EIO). Repair mode takes
+            // it as damaged whole.
+            std::fs::remove_file(&file).ok()?;
+            std::fs::create_dir(&file).ok()?;
+            return Some((
+                format!("{name:?} cannot be read (a read error)"),
+                (file, before),
+            ));
+        }
+        let mut bytes = before.clone();
+        let span = (bytes.len() - header) as u64;
+        let at = header + self.rng.below(span) as usize;
         let what = match self.rng.below(3) {
             0 => {
                 let bit = self.rng.below(8);

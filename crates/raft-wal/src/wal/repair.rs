@@ -390,7 +390,7 @@ impl WalLog {
         let mut preserved = Vec::new();
         for (step, name) in names[position..].iter().enumerate() {
             let path = name.path(&self.dir);
-            let aside = self.dir.join(format!("{}.damaged", name.file_name()));
+            let aside = free_aside_name(&self.dir, &name.file_name());
             if step == 0 && (offset as usize) < SEGMENT_HEADER_BYTES {
                 // Dropped whole (it may not even be readable): set aside as it is.
                 fs::rename(&path, &aside).map_err(|error| WalError::io(&path, error))?;
@@ -434,5 +434,44 @@ impl WalLog {
             mark,
             preserved,
         })
+    }
+}
+
+/// `NAME.damaged` in `dir`, or `NAME.damaged-N` with the first N free: a segment
+/// damaged again after an earlier repair keeps both copies (and an earlier copy that
+/// is not a plain file cannot make the repair fail).
+fn free_aside_name(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(format!("{name}.damaged"));
+    if fs::symlink_metadata(&first).is_err() {
+        return first;
+    }
+    (1u64..)
+        .map(|n| dir.join(format!("{name}.damaged-{n}")))
+        .find(|path| fs::symlink_metadata(path).is_err())
+        .expect("some name is free")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves a second damaged copy of a segment does not replace the first, whatever
+    // the first is (a file, or a directory standing in for an unreadable segment).
+    #[test]
+    fn damaged_copies_never_replace_each_other() {
+        let dir = std::env::temp_dir().join(format!("raft-wal-aside-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let first = free_aside_name(&dir, "seg.wal");
+        assert_eq!(first, dir.join("seg.wal.damaged"));
+        fs::create_dir(&first).unwrap();
+        let second = free_aside_name(&dir, "seg.wal");
+        assert_eq!(second, dir.join("seg.wal.damaged-1"));
+        fs::write(&second, b"x").unwrap();
+        assert_eq!(
+            free_aside_name(&dir, "seg.wal"),
+            dir.join("seg.wal.damaged-2")
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
