@@ -128,8 +128,12 @@ impl Membership {
 
     /// The incarnation the configuration names for `node` (0 unless a
     /// [`MembershipChange::Reincarnate`] named another).
+    #[inline]
     pub fn incarnation(&self, node: NodeId) -> Incarnation {
-        let incarnations = self.incarnations();
+        let Some(named) = self.named.as_deref() else {
+            return 0;
+        };
+        let incarnations = &named.incarnations;
         incarnations
             .binary_search_by_key(&node, |&(member, _)| member)
             .map_or(0, |position| incarnations[position].1)
