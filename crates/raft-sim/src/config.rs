@@ -34,13 +34,12 @@ pub struct Faults {
     /// Damaged disks: now and then a crash also damages synced data, so the node
     /// restarts repairing entries it may have acknowledged (docs/RECOVERY.md, rule 1).
     /// A memory log loses its entries from a random point on; a WalLog gets a flipped
-    /// bit, a torn (zeroed) sector, a misdirected write or a read error in one of its
-    /// segments (or, rarely, a flipped bit in its `vote` file, which is refused: the
-    /// node is then started on an empty directory) and is reopened in repair mode.
-    /// One damage in
-    /// five wipes the storage instead: the node restarts empty as a new incarnation,
-    /// which the leader names and promotes back (rule 2). At most a minority of each
-    /// configuration's voters at a time.
+    /// bit, a torn (zeroed) sector, a misdirected write or (a sealed one) a read error
+    /// in one of its segments (or, rarely, a flipped bit in its `vote` file, which is
+    /// refused: the node is then started on an empty directory) and is reopened in
+    /// repair mode. One damage in five wipes the storage instead: the node restarts
+    /// empty as a new incarnation, which the leader names and promotes back (rule 2).
+    /// At most a minority of each configuration's voters at a time.
     pub disk: bool,
 }
 

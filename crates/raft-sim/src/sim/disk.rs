@@ -202,10 +202,15 @@ impl Simulation {
         let name = file
             .file_name()
             .map(|name| name.to_string_lossy().into_owned());
-        if self.rng.chance(100) {
+        let sealed = files.last() != Some(&file);
+        if self.rng.chance(100) && sealed {
             // A read error: the segment cannot be read back at all when the node
             // restarts (a directory in its place stands in for EIO). Repair mode takes
-            // it as damaged whole.
+            // it as damaged whole. A sealed one only: the next segment's first index
+            // bounds what it held. The newest segment's bound would come from its size
+            // alone and may run past anything the cluster writes; the node then
+            // abstains until a leader of a newer term reaches it (docs/RECOVERY.md
+            // section 2), which a quiet cluster after healing never elects.
             std::fs::remove_file(&file).ok()?;
             std::fs::create_dir(&file).ok()?;
             return Some((
