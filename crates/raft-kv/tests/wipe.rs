@@ -13,6 +13,24 @@ use std::time::{Duration, Instant};
 use raft_kv::local::LocalCluster;
 use support::{exe, put, put_all, read_all, wait_for};
 
+/// Waits until a leader's configuration names `id` as `incarnation` and every one of
+/// nodes 1-3 is a voter again (the leader promoted it back).
+fn wait_named_and_promoted(cluster: &LocalCluster, id: u64, incarnation: u64) {
+    wait_for(
+        "the node to be a voter again",
+        Duration::from_secs(30),
+        || {
+            cluster.leader().is_some_and(|(leader, _)| {
+                cluster.status(leader).is_some_and(|status| {
+                    status.incarnations == [(id, incarnation)]
+                        && status.voters == [1, 2, 3]
+                        && status.learners.is_empty()
+                })
+            })
+        },
+    );
+}
+
 #[test]
 fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
@@ -60,19 +78,7 @@ fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
     // The old leader comes back: a leader is elected, names the new incarnation,
     // catches it up and promotes it back, with no operator action.
     cluster.start(leader).unwrap();
-    wait_for(
-        "the wiped node to be a voter again",
-        Duration::from_secs(30),
-        || {
-            cluster.leader().is_some_and(|(now_leading, _)| {
-                cluster.status(now_leading).is_some_and(|status| {
-                    status.incarnations == [(wiped, incarnation)]
-                        && status.voters == [1, 2, 3]
-                        && status.learners.is_empty()
-                })
-            })
-        },
-    );
+    wait_named_and_promoted(&cluster, wiped, incarnation);
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     put(&mut client, "after", "wipe");
     // With the third node down, the new incarnation is in every quorum: it holds every
@@ -127,19 +133,7 @@ fn a_follower_whose_vote_file_is_damaged_rejoins_as_a_new_incarnation() {
     assert_eq!(aside.len(), 1, "the refused directory is kept");
     let incarnation = cluster.status(damaged).expect("it answers").incarnation;
     assert_ne!(incarnation, 0);
-    wait_for(
-        "the node to be a voter again",
-        Duration::from_secs(30),
-        || {
-            cluster.leader().is_some_and(|(now_leading, _)| {
-                cluster.status(now_leading).is_some_and(|status| {
-                    status.incarnations == [(damaged, incarnation)]
-                        && status.voters == [1, 2, 3]
-                        && status.learners.is_empty()
-                })
-            })
-        },
-    );
+    wait_named_and_promoted(&cluster, damaged, incarnation);
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     // With another node down, the new incarnation is in every quorum.
     let other = [1, 2, 3].into_iter().find(|&id| id != damaged).unwrap();
