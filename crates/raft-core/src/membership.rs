@@ -44,8 +44,8 @@ pub struct Membership {
     outgoing: Vec<NodeId>,
     /// Joint only: the leader leaves on its own once this configuration commits.
     auto_leave: bool,
-    /// Incarnations and rejoining learners (rule 2); `None` when there are neither,
-    /// which is nearly always, so a configuration stays four words smaller.
+    /// Incarnations, rejoining learners and retired incarnations (rule 2); `None` when
+    /// there are none, which is nearly always, so a configuration stays small.
     named: Option<alloc::boxed::Box<Named>>,
 }
 
@@ -59,6 +59,11 @@ struct Named {
     /// ([`MembershipChange::Reincarnate`]); sorted. The leader promotes each back once
     /// it has caught up.
     rejoining: Vec<NodeId>,
+    /// Incarnations a [`MembershipChange::Reincarnate`] replaced, sorted: each lost its
+    /// state for good, so the leader never names one again (a late reply of a lost
+    /// incarnation cannot take the node back to it; a wiped node restarted by mistake
+    /// as incarnation 0 after it was replaced cannot count as the voter it was).
+    retired: Vec<(NodeId, Incarnation)>,
 }
 
 /// One single-server membership change (Raft thesis §4.1), proposed with
@@ -153,14 +158,22 @@ impl Membership {
         self.named.as_deref().map_or(&[], |named| &named.rejoining)
     }
 
-    /// Sets the incarnations and rejoining learners (`None` when both are empty).
-    fn set_named(&mut self, incarnations: Vec<(NodeId, Incarnation)>, rejoining: Vec<NodeId>) {
-        self.named = (!incarnations.is_empty() || !rejoining.is_empty()).then(|| {
-            alloc::boxed::Box::new(Named {
-                incarnations,
-                rejoining,
-            })
-        });
+    /// Incarnations a [`MembershipChange::Reincarnate`] replaced (each lost its state
+    /// for good: never named again), sorted.
+    pub fn retired(&self) -> &[(NodeId, Incarnation)] {
+        self.named.as_deref().map_or(&[], |named| &named.retired)
+    }
+
+    /// Whether `incarnation` of `node` was replaced ([`Membership::retired`]).
+    pub fn is_retired(&self, node: NodeId, incarnation: Incarnation) -> bool {
+        self.retired().binary_search(&(node, incarnation)).is_ok()
+    }
+
+    /// Sets what the configuration names (`None` when it names nothing).
+    fn set_named(&mut self, named: Named) {
+        let empty =
+            named.incarnations.is_empty() && named.rejoining.is_empty() && named.retired.is_empty();
+        self.named = (!empty).then(|| alloc::boxed::Box::new(named));
     }
 
     /// Whether `node` votes in this configuration as `incarnation`: a voter named with
@@ -174,14 +187,17 @@ impl Membership {
     /// again would be named 0 and never count), and the rejoining learners of `from`
     /// that are still learners here.
     pub(crate) fn carrying(mut self, from: &Membership) -> Self {
-        let incarnations = from.incarnations().to_vec();
         let rejoining = from
             .rejoining()
             .iter()
             .copied()
             .filter(|&node| self.is_learner(node))
             .collect();
-        self.set_named(incarnations, rejoining);
+        self.set_named(Named {
+            incarnations: from.incarnations().to_vec(),
+            rejoining,
+            retired: from.retired().to_vec(),
+        });
         self
     }
 
@@ -352,6 +368,9 @@ impl Membership {
         if self.incarnation(node) == incarnation {
             return Err("the configuration names this incarnation already");
         }
+        if self.is_retired(node, incarnation) {
+            return Err("this incarnation was replaced: it lost its state");
+        }
         if self.voters == [node] || self.outgoing == [node] {
             return Err("the last voter cannot be replaced");
         }
@@ -376,6 +395,7 @@ impl Membership {
         .carrying(self);
         let mut incarnations = next.incarnations().to_vec();
         let mut rejoining = next.rejoining().to_vec();
+        let mut retired = next.retired().to_vec();
         incarnations.retain(|&(member, _)| member != node);
         if incarnation != 0 {
             let at = incarnations.partition_point(|&(member, _)| member < node);
@@ -384,7 +404,14 @@ impl Membership {
         if was_voter && let Err(at) = rejoining.binary_search(&node) {
             rejoining.insert(at, node);
         }
-        next.set_named(incarnations, rejoining);
+        if let Err(at) = retired.binary_search(&(node, self.incarnation(node))) {
+            retired.insert(at, (node, self.incarnation(node)));
+        }
+        next.set_named(Named {
+            incarnations,
+            rejoining,
+            retired,
+        });
         Ok(next)
     }
 }
@@ -493,6 +520,9 @@ mod tests {
                 "0201000000000000",
                 "01000000",
                 "0300000000000000",
+                "01000000",
+                "0300000000000000",
+                "0000000000000000",
             )
         );
         assert_eq!(Membership::decode(&named.encode()), Some(named.clone()));
@@ -503,21 +533,20 @@ mod tests {
             patch(&mut bytes);
             Membership::decode(&bytes).is_none()
         };
-        // Incarnation 0 is never listed; a rejoining node must be a learner; flags
-        // without outgoing voters; trailing bytes.
-        let at = good.len() - 12 - 8;
+        // Incarnation 0 is never listed; a rejoining node must be a learner; a retired
+        // incarnation is not the one named; flags without outgoing voters; trailing
+        // bytes.
+        let at = 50;
         assert!(refused(&|bytes| bytes[at..at + 8].fill(0)));
-        // (A node that is not a member may be named: a removed node keeps its.)
-        assert!(!refused(&|bytes| bytes[at - 8] = 9));
-        assert!(refused(&|bytes| {
-            let end = bytes.len();
-            bytes[end - 8] = 1;
-        }));
+        // Naming node 9 instead of 3 leaves 3 named 0, its retired incarnation.
+        assert!(refused(&|bytes| bytes[at - 8] = 9));
+        assert!(refused(&|bytes| bytes[62] = 1));
+        assert!(refused(&|bytes| bytes[82..84].copy_from_slice(&[2, 1])));
         assert!(refused(&|bytes| bytes[37] = 1));
         assert!(refused(&|bytes| bytes.push(0)));
         // Version 2 with nothing named is not canonical (version 1 says it).
         let mut bare = good[..at - 12].to_vec();
-        bare.extend_from_slice(&[0; 8]);
+        bare.extend_from_slice(&[0; 12]);
         assert!(Membership::decode(&bare).is_none());
     }
 

@@ -126,6 +126,22 @@ fn an_acknowledgement_from_another_incarnation_commits_nothing() {
     let _ = cluster.step(1, Event::Message(reply(0))).unwrap();
     assert_eq!(cluster.node(1).commit_index(), before);
     assert_eq!(cluster.node(1).match_index(2), Some(0));
+    // That late reply of the replaced incarnation 0 does not take the node back to it:
+    // a replaced incarnation is retired, never named again.
+    assert_eq!(cluster.node(1).membership().retired(), &[(2, 0)]);
+    // (Here node 2 never lost anything: the reply of "incarnation 9" was forged. Its
+    // real replies, of the retired incarnation 0, now count for nothing and never name
+    // it back, once the change commits too. An authenticated transport keeps forged
+    // replies out.)
+    cluster.heal();
+    for _ in 0..50 {
+        cluster.round();
+    }
+    assert!(
+        cluster.node(1).commit_index() > before,
+        "the change committed"
+    );
+    assert_eq!(cluster.node(1).membership().incarnation(2), 9);
 }
 
 // A candidate counts no vote from an incarnation its configuration does not name.
@@ -180,6 +196,16 @@ fn reincarnate_makes_a_voter_a_rejoining_learner() {
     assert_eq!(renamed.learners(), &[3, 4]);
     assert_eq!(renamed.rejoining(), &[3]);
     assert_eq!(renamed.incarnation(3), 8);
+    assert_eq!(renamed.retired(), &[(3, 0)]);
+    // The replaced incarnation is never named again.
+    assert!(
+        renamed
+            .apply(MembershipChange::Reincarnate {
+                node: 3,
+                incarnation: 0
+            })
+            .is_err()
+    );
     assert!(!renamed.votes_as(3, 8) && !renamed.votes_as(3, 0));
     let promoted = renamed.apply(MembershipChange::PromoteLearner(3)).unwrap();
     assert!(promoted.votes_as(3, 8) && promoted.rejoining().is_empty());

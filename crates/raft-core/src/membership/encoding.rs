@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::Membership;
+use super::{Membership, Named};
 use crate::types::{Incarnation, NodeId};
 
 impl Membership {
@@ -16,7 +16,7 @@ impl Membership {
     /// incarnations refuses rather than misreads: the voters, learners and outgoing
     /// voters (the last list empty unless joint), the flags byte, then the incarnation
     /// count and `(node, incarnation)` pairs (u64 each; a removed node's kept), then
-    /// the rejoining learners.
+    /// the rejoining learners, then the retired `(node, incarnation)` pairs.
     pub fn encode(&self) -> Vec<u8> {
         if self.named.is_some() {
             return self.encode_version_2();
@@ -99,25 +99,24 @@ impl Membership {
             + self.learners.len()
             + self.outgoing.len()
             + 2 * self.incarnations().len()
-            + self.rejoining().len();
+            + self.rejoining().len()
+            + 2 * self.retired().len();
         let mut out = Vec::with_capacity(22 + 8 * ids);
         out.push(2);
         for list in [&self.voters, &self.learners, &self.outgoing] {
             write_ids(&mut out, list);
         }
         out.push(u8::from(self.auto_leave));
-        out.extend_from_slice(&(self.incarnations().len() as u32).to_le_bytes());
-        for &(node, incarnation) in self.incarnations() {
-            out.extend_from_slice(&node.to_le_bytes());
-            out.extend_from_slice(&incarnation.to_le_bytes());
-        }
+        write_pairs(&mut out, self.incarnations());
         write_ids(&mut out, self.rejoining());
+        write_pairs(&mut out, self.retired());
         out
     }
 
     /// Version 2 after its version byte. Canonical only: incarnations not 0, sorted by
-    /// node (a removed node's kept); rejoining nodes learners, sorted; and at least one of the two
-    /// lists not empty (otherwise the configuration is written as version 1).
+    /// node (a removed node's kept); rejoining nodes learners, sorted; retired pairs
+    /// sorted, none the incarnation named now; and at least one of the three lists not
+    /// empty (otherwise the configuration is written as version 1).
     fn decode_version_2(mut rest: &[u8]) -> Option<Self> {
         let voters = read_ids(&mut rest)?;
         let learners = read_ids(&mut rest)?;
@@ -127,14 +126,63 @@ impl Membership {
         if flags > 1 || (outgoing.is_empty() && flags != 0) {
             return None;
         }
-        let (count, tail) = rest.split_first_chunk::<4>()?;
-        let count = u32::from_le_bytes(*count) as usize;
-        if tail.len() < count.checked_mul(16)? {
+        let incarnations = read_pairs(&mut rest)?;
+        let rejoining = read_ids(&mut rest)?;
+        let retired = read_pairs(&mut rest)?;
+        let named = Named {
+            incarnations,
+            rejoining,
+            retired,
+        };
+        let nothing_named =
+            named.incarnations.is_empty() && named.rejoining.is_empty() && named.retired.is_empty();
+        if !rest.is_empty() || nothing_named {
             return None;
         }
-        let (pairs, tail) = tail.split_at(count * 16);
-        rest = tail;
-        let incarnations: Vec<(NodeId, Incarnation)> = pairs
+        let mut membership = Self::from_parts(voters, learners, outgoing, flags == 1)?;
+        let incarnations_canonical = named
+            .incarnations
+            .windows(2)
+            .all(|pair| pair[0].0 < pair[1].0)
+            && named
+                .incarnations
+                .iter()
+                .all(|&(_, incarnation)| incarnation != 0);
+        let rejoining_canonical = named.rejoining.windows(2).all(|pair| pair[0] < pair[1])
+            && named
+                .rejoining
+                .iter()
+                .all(|&node| membership.is_learner(node));
+        membership.set_named(named);
+        let retired_canonical = membership
+            .retired()
+            .windows(2)
+            .all(|pair| pair[0] < pair[1])
+            && membership
+                .retired()
+                .iter()
+                .all(|&(node, incarnation)| membership.incarnation(node) != incarnation);
+        (incarnations_canonical && rejoining_canonical && retired_canonical).then_some(membership)
+    }
+}
+
+/// Writes a list of `(node, incarnation)` pairs: a u32 count, then two u64 each.
+fn write_pairs(out: &mut Vec<u8>, pairs: &[(NodeId, Incarnation)]) {
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for &(node, incarnation) in pairs {
+        out.extend_from_slice(&node.to_le_bytes());
+        out.extend_from_slice(&incarnation.to_le_bytes());
+    }
+}
+
+/// Reads what [`write_pairs`] wrote.
+fn read_pairs(rest: &mut &[u8]) -> Option<Vec<(NodeId, Incarnation)>> {
+    let (count, tail) = rest.split_first_chunk::<4>()?;
+    let count = u32::from_le_bytes(*count) as usize;
+    let (pairs, tail) = tail.split_at_checked(count.checked_mul(16)?)?;
+    *rest = tail;
+    Some(
+        pairs
             .chunks_exact(16)
             .map(|pair| {
                 let (node, incarnation) = pair.split_at(8);
@@ -143,21 +191,8 @@ impl Membership {
                     Incarnation::from_le_bytes(incarnation.try_into().expect("8 bytes")),
                 )
             })
-            .collect();
-        let rejoining = read_ids(&mut rest)?;
-        if !rest.is_empty() || (incarnations.is_empty() && rejoining.is_empty()) {
-            return None;
-        }
-        let mut membership = Self::from_parts(voters, learners, outgoing, flags == 1)?;
-        let canonical = incarnations.windows(2).all(|pair| pair[0].0 < pair[1].0)
-            && incarnations
-                .iter()
-                .all(|&(_, incarnation)| incarnation != 0)
-            && rejoining.windows(2).all(|pair| pair[0] < pair[1])
-            && rejoining.iter().all(|&node| membership.is_learner(node));
-        membership.set_named(incarnations, rejoining);
-        canonical.then_some(membership)
-    }
+            .collect(),
+    )
 }
 
 /// Writes one list of the encoding: a u32 count, then the u64 ids.
@@ -201,7 +236,7 @@ mod serde_form {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             let incarnated = self.named.is_some();
             let fields = match (incarnated, self.is_joint()) {
-                (true, _) => 6,
+                (true, _) => 7,
                 (false, true) => 4,
                 (false, false) => 2,
             };
@@ -215,6 +250,7 @@ mod serde_form {
             if incarnated {
                 state.serialize_field("incarnations", self.incarnations())?;
                 state.serialize_field("rejoining", self.rejoining())?;
+                state.serialize_field("retired", self.retired())?;
             }
             state.end()
         }
@@ -248,11 +284,12 @@ mod serde_form {
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Membership, A::Error> {
             let (mut voters, mut learners, mut outgoing, mut auto_leave) = (None, None, None, None);
-            let (mut incarnations, mut rejoining) = (None, None);
+            let (mut incarnations, mut rejoining, mut retired) = (None, None, None);
             while let Some(key) = map.next_key::<&str>()? {
                 match key {
                     "incarnations" => incarnations = Some(map.next_value()?),
                     "rejoining" => rejoining = Some(map.next_value()?),
+                    "retired" => retired = Some(map.next_value()?),
                     "voters" => voters = Some(map.next_value()?),
                     "learners" => learners = Some(map.next_value()?),
                     "outgoing" => outgoing = Some(map.next_value()?),
@@ -268,10 +305,11 @@ mod serde_form {
                 auto_leave.unwrap_or(false),
             )
             .ok_or_else(not_canonical)?;
-            membership.set_named(
-                incarnations.unwrap_or_default(),
-                rejoining.unwrap_or_default(),
-            );
+            membership.set_named(Named {
+                incarnations: incarnations.unwrap_or_default(),
+                rejoining: rejoining.unwrap_or_default(),
+                retired: retired.unwrap_or_default(),
+            });
             // The byte encoding's checks decide what is canonical, for both forms.
             match Membership::decode(&membership.encode()) {
                 Some(decoded) if decoded == membership => Ok(membership),
@@ -287,5 +325,6 @@ mod serde_form {
         "auto_leave",
         "incarnations",
         "rejoining",
+        "retired",
     ];
 }

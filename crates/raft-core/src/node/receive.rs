@@ -52,7 +52,9 @@ impl<L: RaftLog> RaftNode<L> {
             named = self.membership.incarnation(from),
             "reply from an incarnation the configuration does not name"
         );
-        if self.state == State::Leader {
+        // A replaced incarnation lost its state for good: never named again (its late
+        // replies would otherwise take the node back and forth).
+        if self.state == State::Leader && !self.membership.is_retired(from, incarnation) {
             self.rejoin = Some((from, incarnation));
         }
     }
