@@ -4,14 +4,16 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
+
+mod support;
 
 use raft_kv::client::Client;
 use raft_kv::local::LocalCluster;
 use raft_kv::protocol::{Request, Response};
 use raft_kv::torture::{self, TortureOptions};
+use support::{exe, put, until_done, wait_for};
 
 /// One cluster at a time: a cluster picks free ports, releases them and binds them
 /// again in its servers, and a killed node's ports are free until it restarts; a second
@@ -23,10 +25,6 @@ fn one_cluster() -> std::sync::MutexGuard<'static, ()> {
     ONE_CLUSTER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_raft-kv"))
 }
 
 #[test]
@@ -43,18 +41,6 @@ fn sigkilled_nodes_lose_no_acknowledged_write_and_the_history_is_linearizable() 
     assert!(report.kills >= 2, "{report}");
     assert!(report.leader_kills >= 1, "{report}");
     assert!(report.acknowledged > 100, "{report}");
-}
-
-/// A put that must be acknowledged within 20 s.
-fn put_ok(client: &mut Client, key: impl Into<String>, value: impl Into<String>) {
-    let put = Request::Put {
-        key: key.into(),
-        value: value.into(),
-    };
-    assert_eq!(
-        client.execute(put, Duration::from_secs(20)),
-        Ok(Response::Done)
-    );
 }
 
 /// One request line over a raw connection, one response line back.
@@ -111,7 +97,7 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     let mut client = Client::new(vec![members[&follower].client])
         .with_sessions()
         .with_tls(cluster.client_tls());
-    put_ok(&mut client, "k", "v1");
+    put(&mut client, "k", "v1");
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
 
     // Ctrl-C the leader: it tries to hand its leadership over, then exits cleanly.
@@ -146,24 +132,6 @@ fn followers_redirect_bad_requests_are_refused_and_a_clean_restart_keeps_the_dat
     );
 }
 
-/// Sends `request` to the cluster until it succeeds (membership changes are refused
-/// while another is in flight or a learner is catching up).
-fn until_done(client: &mut Client, request: &Request) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match client.execute(request.clone(), Duration::from_secs(5)) {
-            Ok(Response::Done) => return,
-            other => {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{request:?} never succeeded: {other:?}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
 /// Four nodes configured, voters 1-3 running, node 4 not started.
 fn three_voters_and_a_spare() -> LocalCluster {
     let mut cluster = LocalCluster::new(exe(), 4, None).unwrap();
@@ -180,7 +148,7 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     let mut cluster = three_voters_and_a_spare();
     let mut client = cluster.client();
     for i in 0..20 {
-        put_ok(&mut client, format!("k{i}"), format!("v{i}"));
+        put(&mut client, &format!("k{i}"), &format!("v{i}"));
     }
 
     // Node 4 starts as a learner outside the configuration, then joins.
@@ -198,18 +166,13 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     until_done(&mut client, &Request::Remove { id: 1 });
     // `Done` means the leader appended the change, not that it committed: wait until
     // the others hold it, or killing node 1 (perhaps the leader) could lose it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while [2, 3, 4].iter().any(|&id| {
-        cluster
-            .status(id)
-            .is_none_or(|status| status.voters != vec![2, 3, 4])
-    }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the removal never spread"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("the removal to spread", Duration::from_secs(20), || {
+        [2, 3, 4].iter().all(|&id| {
+            cluster
+                .status(id)
+                .is_some_and(|status| status.voters == vec![2, 3, 4])
+        })
+    });
     // A removed node is not told what commits after its removal: stop it, then the
     // members converge.
     cluster.kill(1);
@@ -218,7 +181,7 @@ fn a_node_joins_as_learner_is_promoted_and_an_old_voter_leaves() {
     assert_eq!(cluster.status(4).unwrap().keys, 20);
 
     // Nodes 2, 3 and 4 are the cluster now: it survives losing one more.
-    put_ok(&mut client, "after", "removal");
+    put(&mut client, "after", "removal");
     let (leader, _) = cluster.wait_for_leader(0, Duration::from_secs(20)).unwrap();
     cluster.kill(leader);
     let get = Request::Get {
@@ -321,7 +284,7 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
     cluster.start_all().unwrap();
     let mut client = cluster.client();
     for i in 0..10 {
-        put_ok(&mut client, format!("k{i}"), format!("v{i}"));
+        put(&mut client, &format!("k{i}"), &format!("v{i}"));
     }
     let before = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     for (&id, member) in cluster.members() {
@@ -343,7 +306,7 @@ fn forged_frames_change_nothing_on_a_tls_cluster() {
             assert_ne!(answer.first(), Some(&0), "node {id} accepted a stranger");
         }
     }
-    put_ok(&mut client, "after", "attack");
+    put(&mut client, "after", "attack");
     let after = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     assert_eq!(after.keys, 11);
 
@@ -447,7 +410,7 @@ fn refused_membership_requests_change_nothing_and_answer_at_once() {
     let _one = one_cluster();
     let mut cluster = three_voters_and_a_spare();
     let mut client = cluster.client();
-    put_ok(&mut client, "k", "v");
+    put(&mut client, "k", "v");
     let before = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     let one = cluster.members()[&1];
     let typos = [
@@ -484,7 +447,7 @@ fn refused_membership_requests_change_nothing_and_answer_at_once() {
         "a refused request appended entries"
     );
     assert_eq!(after.voters, vec![1, 2, 3]);
-    put_ok(&mut client, "after", "typos");
+    put(&mut client, "after", "typos");
     assert_eq!(
         cluster
             .wait_converged(Duration::from_secs(20))
@@ -547,7 +510,7 @@ fn admin_requests_need_the_admin_token() {
         other => panic!("{other:?}"),
     }
     // Reads and writes need no token.
-    put_ok(&mut anyone, "k", "v");
+    put(&mut anyone, "k", "v");
     let status = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     assert_eq!(status.voters, vec![1, 2, 3]);
 }
@@ -590,7 +553,7 @@ fn one_host_cannot_hold_the_client_port_and_idle_connections_close() {
     assert!(refusal.contains("too many connections"), "{refusal:?}");
     // Another host is served meanwhile.
     let mut client = cluster.client();
-    put_ok(&mut client, "k", "v");
+    put(&mut client, "k", "v");
 
     // The hoard goes idle and is closed; so is a dribbled line.
     let mut dribbler = connect_from("127.0.0.98", address).unwrap();
@@ -675,7 +638,7 @@ fn sessions_are_assigned_by_the_cluster() {
     assert_eq!(raw(&mut stream, b"get a\n"), "VALUE 4");
     // The client library registers by itself.
     let mut client = cluster.client();
-    put_ok(&mut client, "b", "1");
+    put(&mut client, "b", "1");
     assert!(client.session().is_some());
 }
 
@@ -689,7 +652,7 @@ fn a_node_restarted_by_hand_rejoins_and_its_data_outlives_the_cluster() {
     cluster.keep_data();
     cluster.start_all().unwrap();
     let mut client = cluster.client();
-    put_ok(&mut client, "k", "v");
+    put(&mut client, "k", "v");
     let dir = cluster.dir().to_path_buf();
     let victim = cluster.ids().into_iter().find(|&id| {
         cluster
