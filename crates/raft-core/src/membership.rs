@@ -66,6 +66,13 @@ struct Named {
     retired: Vec<(NodeId, Incarnation)>,
 }
 
+impl Named {
+    /// Whether it names nothing (the configuration is then written as version 1).
+    fn is_empty(&self) -> bool {
+        self.incarnations.is_empty() && self.rejoining.is_empty() && self.retired.is_empty()
+    }
+}
+
 /// One single-server membership change (Raft thesis §4.1), proposed with
 /// [`Event::ChangeMembership`](crate::Event::ChangeMembership).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -171,9 +178,7 @@ impl Membership {
 
     /// Sets what the configuration names (`None` when it names nothing).
     fn set_named(&mut self, named: Named) {
-        let empty =
-            named.incarnations.is_empty() && named.rejoining.is_empty() && named.retired.is_empty();
-        self.named = (!empty).then(|| alloc::boxed::Box::new(named));
+        self.named = (!named.is_empty()).then(|| alloc::boxed::Box::new(named));
     }
 
     /// Whether `node` votes in this configuration as `incarnation`: a voter named with

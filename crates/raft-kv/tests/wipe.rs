@@ -31,16 +31,34 @@ fn wait_named_and_promoted(cluster: &LocalCluster, id: u64, incarnation: u64) {
     );
 }
 
-#[test]
-fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
+/// The incarnation `id` reports, once its client port answers (it logs what it is
+/// before it binds the port).
+fn incarnation_of(cluster: &LocalCluster, id: u64) -> u64 {
+    let mut found = None;
+    wait_for("the node to answer", Duration::from_secs(10), || {
+        found = cluster.status(id).map(|status| status.incarnation);
+        found.is_some()
+    });
+    found.expect("checked")
+}
+
+/// Three running voters holding `count` acknowledged writes `v0..` (values
+/// `prefix{i}`), converged: the cluster, a client and the leader.
+fn settled(count: usize, prefix: &'static str) -> (LocalCluster, raft_kv::client::Client, u64) {
     let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
     for id in 1..=3 {
         cluster.start(id).unwrap();
     }
     let mut client = cluster.client();
-    put_all(&mut client, 30, |i| format!("v{i}"));
+    put_all(&mut client, count, |i| format!("{prefix}{i}"));
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
     let (leader, _) = cluster.leader().expect("a leader");
+    (cluster, client, leader)
+}
+
+#[test]
+fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
+    let (mut cluster, mut client, leader) = settled(30, "v");
     let wiped = [1, 2, 3].into_iter().find(|&id| id != leader).unwrap();
     let other = [1, 2, 3]
         .into_iter()
@@ -69,10 +87,7 @@ fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let incarnation = cluster
-        .status(wiped)
-        .expect("the wiped node answers")
-        .incarnation;
+    let incarnation = incarnation_of(&cluster, wiped);
     assert_ne!(incarnation, 0);
 
     // The old leader comes back: a leader is elected, names the new incarnation,
@@ -92,14 +107,7 @@ fn a_follower_with_a_wiped_directory_rejoins_as_a_new_incarnation() {
 // the leader names and promotes back, with no operator action.
 #[test]
 fn a_follower_whose_vote_file_is_damaged_rejoins_as_a_new_incarnation() {
-    let mut cluster = LocalCluster::new(exe(), 3, None).unwrap();
-    for id in 1..=3 {
-        cluster.start(id).unwrap();
-    }
-    let mut client = cluster.client();
-    put_all(&mut client, 20, |i| format!("d{i}"));
-    let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();
-    let (leader, _) = cluster.leader().expect("a leader");
+    let (mut cluster, mut client, leader) = settled(20, "d");
     let damaged = [1, 2, 3].into_iter().find(|&id| id != leader).unwrap();
     cluster.kill(damaged);
     let dir = cluster.dir().join(format!("node-{damaged}"));
@@ -131,7 +139,7 @@ fn a_follower_whose_vote_file_is_damaged_rejoins_as_a_new_incarnation() {
         })
         .collect();
     assert_eq!(aside.len(), 1, "the refused directory is kept");
-    let incarnation = cluster.status(damaged).expect("it answers").incarnation;
+    let incarnation = incarnation_of(&cluster, damaged);
     assert_ne!(incarnation, 0);
     wait_named_and_promoted(&cluster, damaged, incarnation);
     let _ = cluster.wait_converged(Duration::from_secs(20)).unwrap();

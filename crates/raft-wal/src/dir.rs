@@ -195,3 +195,12 @@ pub(crate) fn read_words<const N: usize>(
     }
     Ok(Words::Valid(words))
 }
+
+/// Removes `path` if it exists; whether it did.
+pub(crate) fn remove_if_present(path: &Path) -> Result<bool, WalError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(error) => Err(WalError::io(path, error)),
+    }
+}

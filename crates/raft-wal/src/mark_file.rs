@@ -11,12 +11,11 @@
 //! 24     4     CRC-32 of bytes 0..24
 //! ```
 
-use std::fs;
 use std::path::Path;
 
 use raft_core::RepairMark;
 
-use crate::dir::{Words, read_words, sync_dir, write_words};
+use crate::dir::{Words, read_words, remove_if_present, sync_dir, write_words};
 use crate::error::WalError;
 
 /// The file's name in the log directory.
@@ -50,13 +49,7 @@ pub(crate) fn read(dir: &Path) -> Result<MarkFile, WalError> {
 
 /// Removes the copy (the clearing is durable in the segments).
 pub(crate) fn remove(dir: &Path, fsync: bool) -> Result<(), WalError> {
-    let path = dir.join(FILE_NAME);
-    match fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(WalError::io(&path, error)),
-    }
-    if fsync {
+    if remove_if_present(&dir.join(FILE_NAME))? && fsync {
         sync_dir(dir)?;
     }
     Ok(())
@@ -64,6 +57,8 @@ pub(crate) fn remove(dir: &Path, fsync: bool) -> Result<(), WalError> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     // Proves a mark round-trips, a missing file is absent, a flipped byte is damage.

@@ -158,10 +158,13 @@ pub fn encode_message_into(message: &Message, out: &mut Vec<u8>) -> Result<(), W
         *out = buffer.map_err(|error| WireError::Malformed {
             detail: alloc::format!("encoding: {error}"),
         })?;
-        // The reply's own kind and fields follow (its incarnation is not in them).
-        let mut inner = message.clone();
-        inner.set_sender_incarnation(0);
-        return encode_message_into(&inner, out);
+        // The reply's own kind and fields follow: its derived encoding, which leaves
+        // the incarnation out.
+        let buffer = postcard::to_extend(message, core::mem::take(out));
+        *out = buffer.map_err(|error| WireError::Malformed {
+            detail: alloc::format!("encoding: {error}"),
+        })?;
+        return Ok(());
     }
     let buffer = core::mem::take(out);
     let tagged = |tag: u8, mut buffer: Vec<u8>| {

@@ -134,9 +134,7 @@ impl Membership {
             rejoining,
             retired,
         };
-        let nothing_named =
-            named.incarnations.is_empty() && named.rejoining.is_empty() && named.retired.is_empty();
-        if !rest.is_empty() || nothing_named {
+        if !rest.is_empty() || named.is_empty() {
             return None;
         }
         let mut membership = Self::from_parts(voters, learners, outgoing, flags == 1)?;

@@ -63,15 +63,13 @@ impl Simulation {
             SimStorage::Wal(log) if wipe => {
                 let dir = log.dir().to_path_buf();
                 drop(log);
-                let incarnation = self.rng.between(1, u64::MAX);
-                let _ = std::fs::remove_dir_all(&dir);
-                raft_wal::WalLog::create_incarnation(&dir, Self::wal_options(), incarnation)
-                    .map(drop)
+                let (log, incarnation) = self
+                    .recreate_wal(id, &dir)
                     .unwrap_or_else(|error| panic!("cannot recreate a simulation WAL: {error}"));
+                drop(log);
                 damaged = Some(format!(
                     "its data directory is wiped: it restarts empty as incarnation {incarnation}"
                 ));
-                self.forget_wiped(id, None);
                 (Down::Wal { dir, undo: None }, 0, 0)
             }
             SimStorage::Memory(log) => {
@@ -298,6 +296,20 @@ impl Simulation {
             })
     }
 
+    /// Replaces `id`'s WalLog directory by an empty one of a new incarnation drawn
+    /// from the seed (what raft-kv does on an empty directory without `--init`).
+    fn recreate_wal(
+        &mut self,
+        id: NodeId,
+        dir: &Path,
+    ) -> Result<(raft_wal::WalLog, raft_core::Incarnation), raft_wal::WalError> {
+        let incarnation = self.rng.between(1, u64::MAX);
+        let _ = std::fs::remove_dir_all(dir);
+        let log = raft_wal::WalLog::create_incarnation(dir, Self::wal_options(), incarnation)?;
+        self.forget_wiped(id, None);
+        Ok((log, incarnation))
+    }
+
     /// A wiped node is a new voter to the checker (its old incarnation's terms and
     /// votes are gone with its storage: the protocol keeps it from voting as the old
     /// one), and its storage errors are injected through the new log.
@@ -348,20 +360,15 @@ impl Simulation {
             // is set aside and the node started on an empty one, as a new incarnation.
             Err(error) if error.is_lost_vote() && undo.is_some() => {
                 self.stats.disk_refusals += 1;
-                let incarnation = self.rng.between(1, u64::MAX);
+                let (log, incarnation) = self
+                    .recreate_wal(id, dir)
+                    .map_err(|error| self.violation("WAL recovery", format!("n{id}: {error}")))?;
                 self.note(Some(id), || {
                     format!(
                         "log refused ({error}): started on an empty directory as incarnation \
                          {incarnation}"
                     )
                 });
-                let _ = std::fs::remove_dir_all(dir);
-                let log =
-                    raft_wal::WalLog::create_incarnation(dir, Self::wal_options(), incarnation)
-                        .map_err(|error| {
-                            self.violation("WAL recovery", format!("n{id}: {error}"))
-                        })?;
-                self.forget_wiped(id, None);
                 Ok(log)
             }
             Err(error) => Err(self.violation("WAL recovery", format!("n{id}: {error}"))),

@@ -184,7 +184,7 @@ impl WalLog {
                 // format 2 has them (a crash before the marker leaves a new directory,
                 // created again on the next open).
                 if incarnation == 0 {
-                    remove_if_present(&dir.join(incarnation_file::FILE_NAME))?;
+                    let _ = crate::dir::remove_if_present(&dir.join(incarnation_file::FILE_NAME))?;
                 } else {
                     incarnation_file::write(&dir, incarnation, options.fsync)?;
                 }
@@ -597,14 +597,5 @@ impl WalLog {
             max_entry_index,
             torn_header: false,
         })
-    }
-}
-
-/// Removes `path` if it exists.
-fn remove_if_present(path: &Path) -> Result<(), WalError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(WalError::io(path, error)),
     }
 }
