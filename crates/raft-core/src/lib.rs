@@ -161,6 +161,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod arena;
 mod config;
 mod config_change;
 mod config_log;

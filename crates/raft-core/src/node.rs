@@ -17,6 +17,8 @@ mod validate;
 
 use confchange::ChangeRequest;
 
+use crate::arena::CommandArena;
+
 use alloc::vec::Vec;
 
 use bytes::Bytes;
@@ -143,6 +145,9 @@ pub struct RaftNode<L: RaftLog = MemoryLog> {
     /// Follower: the highest match index this node has reported, with the term and
     /// leader it reported it to (a commit notice below it needs no answer).
     reported_match: Option<(Term, NodeId, Index)>,
+    /// Leader: the chunk small proposed commands are copied into (no allocation per
+    /// entry).
+    arena: CommandArena,
 }
 
 impl RaftNode<MemoryLog> {
@@ -384,13 +389,19 @@ impl<L: RaftLog> RaftNode<L> {
             Event::Propose(command) => {
                 self.check_entry_bytes(command.len())?;
                 let bytes = command.len() as u64;
-                self.propose(core::iter::once(Bytes::from(command)), bytes, out)
+                let command = self.arena.bytes_of(command);
+                self.propose(core::iter::once(command), bytes, out)
             }
-            Event::ProposeBatch(commands) => {
+            Event::ProposeBatch(mut commands) => {
                 let mut bytes = 0u64;
                 for command in &commands {
                     self.check_entry_bytes(command.len())?;
                     bytes = bytes.saturating_add(command.len() as u64);
+                }
+                if self.state == State::Leader {
+                    for command in &mut commands {
+                        *command = self.arena.share(core::mem::take(command));
+                    }
                 }
                 self.propose(commands.into_iter(), bytes, out)
             }

@@ -124,6 +124,7 @@ impl<L: RaftLog> RaftNode<L> {
             failed: false,
             scratch: Vec::new(),
             reported_match: None,
+            arena: CommandArena::default(),
         })
     }
 }
