@@ -341,6 +341,9 @@ impl<L: RaftLog> RaftNode<L> {
         if self.failed {
             return Err(Error::Failed);
         }
+        if matches!(event, Event::Tick) && self.quiet_tick() {
+            return Ok(());
+        }
         let mark = actions.len();
         #[cfg(feature = "tracing")]
         let _span = tracing::info_span!(

@@ -196,6 +196,12 @@ impl ReadOnly {
             .extend(self.forwarded.drain(..).map(|(context, _)| context));
     }
 
+    /// Whether no forwarded read waits and no dropped read waits to be reported (a
+    /// follower's tick then has nothing to expire or report).
+    pub(crate) fn is_idle_follower(&self) -> bool {
+        self.forwarded.is_empty() && self.dropped.is_empty()
+    }
+
     /// The reads dropped since the last call.
     pub(crate) fn take_dropped(&mut self) -> Vec<Bytes> {
         core::mem::take(&mut self.dropped)

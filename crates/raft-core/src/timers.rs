@@ -56,6 +56,11 @@ impl Timers {
         self.election_elapsed >= self.election_timeout
     }
 
+    /// Whether the next tick makes the election timeout due.
+    pub(crate) fn election_due_next_tick(&self) -> bool {
+        self.election_elapsed.saturating_add(1) >= self.election_timeout
+    }
+
     /// Heard from the leader, or granted a vote: the election timer starts over.
     pub(crate) fn restart_election(&mut self) {
         self.election_elapsed = 0;
