@@ -28,8 +28,11 @@ use crate::types::{Index, NodeId};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaftConfig {
     id: NodeId,
-    peers: Vec<NodeId>,
-    voters: Vec<NodeId>,
+    /// The other voters, sorted, then every voter of the initial configuration,
+    /// sorted: one allocation for both lists.
+    ids: Vec<NodeId>,
+    /// How many of `ids` are the other voters.
+    peer_count: usize,
     learners: Vec<NodeId>,
     election_timeout_ticks_min: u32,
     election_timeout_ticks_max: u32,
@@ -87,18 +90,22 @@ impl RaftConfig {
     /// A node `id` in a cluster whose other voters are `peers`. `id` is dropped from
     /// `peers` if present and duplicates are removed.
     pub fn new(id: NodeId, peers: impl IntoIterator<Item = NodeId>) -> Self {
-        let mut peers: Vec<NodeId> = peers.into_iter().filter(|&p| p != id).collect();
-        peers.sort_unstable();
-        peers.dedup();
-        let mut voters = Vec::with_capacity(peers.len() + 1);
-        voters.extend_from_slice(&peers);
-        voters.push(id);
-        voters.sort_unstable();
+        let peers = peers.into_iter();
+        let (lower, upper) = peers.size_hint();
+        // (Room for both lists of a usual cluster at once; a longer list grows.)
+        let mut ids: Vec<NodeId> = Vec::with_capacity(2 * upper.unwrap_or(lower).min(16) + 1);
+        ids.extend(peers.filter(|&p| p != id));
+        ids.sort_unstable();
+        ids.dedup();
+        let peer_count = ids.len();
+        ids.extend_from_within(..);
+        ids.push(id);
+        ids[peer_count..].sort_unstable();
         let (min, max) = Self::ELECTION_TIMEOUT_TICKS_DEFAULT;
         Self {
             id,
-            peers,
-            voters,
+            ids,
+            peer_count,
             learners: Vec::new(),
             election_timeout_ticks_min: min,
             election_timeout_ticks_max: max,
@@ -130,7 +137,9 @@ impl RaftConfig {
     /// leader adds it with [`MembershipChange::AddLearner`](crate::MembershipChange).
     pub fn learner(id: NodeId, voters: impl IntoIterator<Item = NodeId>) -> Self {
         let mut config = Self::new(id, voters);
-        config.voters.retain(|&voter| voter != id);
+        // The voters are the other nodes: the peers, once more.
+        config.ids.truncate(config.peer_count);
+        config.ids.extend_from_within(..);
         config.learners = alloc::vec![id];
         config
     }
@@ -405,18 +414,18 @@ impl RaftConfig {
 
     /// The other voters, sorted.
     pub fn peers(&self) -> &[NodeId] {
-        &self.peers
+        &self.ids[..self.peer_count]
     }
 
     /// Every voter of the initial configuration, this node included unless it starts
     /// as a learner, sorted.
     pub fn voters(&self) -> &[NodeId] {
-        &self.voters
+        &self.ids[self.peer_count..]
     }
 
     /// The initial membership: voters and learners.
     pub fn membership(&self) -> crate::Membership {
-        crate::Membership::new(self.voters.iter().copied(), self.learners.iter().copied())
+        crate::Membership::from_sorted(self.voters(), &self.learners)
     }
 
     /// The election timeout range `(min, max)` in ticks, inclusive.
@@ -632,6 +641,19 @@ mod tests {
         let config = RaftConfig::new(2, [3, 2, 1, 3]);
         assert_eq!(config.peers(), &[1, 3]);
         assert_eq!(config.voters(), &[1, 2, 3]);
+        let config = RaftConfig::new(9, (1..=40).rev().chain([9, 9]));
+        assert_eq!(
+            config.peers(),
+            (1..=40).filter(|&p| p != 9).collect::<Vec<_>>()
+        );
+        assert_eq!(config.voters(), (1..=40).collect::<Vec<_>>());
+        let single = RaftConfig::single(5);
+        assert!(single.peers().is_empty());
+        assert_eq!(single.voters(), &[5]);
+        let learner = RaftConfig::learner(4, [3, 1, 2, 4]);
+        assert_eq!(learner.peers(), &[1, 2, 3]);
+        assert_eq!(learner.voters(), &[1, 2, 3]);
+        assert_eq!(learner.membership().learners(), &[4]);
     }
 
     // Proves every out-of-range value is rejected with the field it concerns.

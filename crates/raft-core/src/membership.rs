@@ -7,6 +7,9 @@ use alloc::vec::Vec;
 use crate::types::{Incarnation, NodeId};
 
 mod encoding;
+mod ids;
+
+use ids::Ids;
 
 /// The members of a configuration: voters (who elect and form quorums) and learners
 /// (who receive the log but neither vote nor count toward quorums). Both lists are
@@ -36,12 +39,12 @@ mod encoding;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Membership {
     /// The voters (of the incoming configuration, when joint).
-    voters: Vec<NodeId>,
+    voters: Ids,
     /// The learners (of the incoming configuration, when joint); disjoint from
     /// `voters`, may overlap `outgoing` (a voter being demoted).
-    learners: Vec<NodeId>,
+    learners: Ids,
     /// The voters of the configuration being left; empty unless joint.
-    outgoing: Vec<NodeId>,
+    outgoing: Ids,
     /// Joint only: the leader leaves on its own once this configuration commits.
     auto_leave: bool,
     /// Incarnations, rejoining learners and retired incarnations (rule 2); `None` when
@@ -130,9 +133,9 @@ impl Membership {
         learners.sort_unstable();
         learners.dedup();
         Self {
-            voters,
-            learners,
-            outgoing: Vec::new(),
+            voters: voters.into(),
+            learners: learners.into(),
+            outgoing: Ids::default(),
             auto_leave: false,
             named: None,
         }
@@ -278,6 +281,28 @@ impl Membership {
             .copied()
     }
 
+    /// Like [`Membership::new`] for lists already sorted without repeats and disjoint
+    /// (a [`RaftConfig`](crate::RaftConfig)'s): each list is copied once, with no
+    /// sorting. Lists that are not canonical go through [`Membership::new`].
+    pub(crate) fn from_sorted(voters: &[NodeId], learners: &[NodeId]) -> Self {
+        let sorted = |list: &[NodeId]| list.windows(2).all(|pair| pair[0] < pair[1]);
+        if !(sorted(voters)
+            && sorted(learners)
+            && learners
+                .iter()
+                .all(|node| voters.binary_search(node).is_err()))
+        {
+            return Self::new(voters.iter().copied(), learners.iter().copied());
+        }
+        Self {
+            voters: voters.into(),
+            learners: learners.into(),
+            outgoing: Ids::default(),
+            auto_leave: false,
+            named: None,
+        }
+    }
+
     /// The joint configuration `C_old,new` from this configuration (`C_old`) to `next`
     /// (`C_new`). With `auto_leave` the leader appends `C_new` on its own once the
     /// joint configuration commits.
@@ -347,7 +372,7 @@ impl Membership {
             MembershipChange::RemoveMember(_) if !self.is_member(node) => {
                 Err("the node is not a member")
             }
-            MembershipChange::RemoveMember(_) if self.voters == [node] => {
+            MembershipChange::RemoveMember(_) if *self.voters == [node] => {
                 Err("the last voter cannot be removed")
             }
             MembershipChange::RemoveMember(_) => Ok(Self::new(
@@ -376,7 +401,7 @@ impl Membership {
         if self.is_retired(node, incarnation) {
             return Err("this incarnation was replaced: it lost its state");
         }
-        if self.voters == [node] || self.outgoing == [node] {
+        if *self.voters == [node] || *self.outgoing == [node] {
             return Err("the last voter cannot be replaced");
         }
         let was_voter = self.is_voter(node);
@@ -386,14 +411,14 @@ impl Membership {
                 .filter(|&voter| voter != node)
                 .collect()
         };
-        let mut learners = self.learners.clone();
+        let mut learners = self.learners.to_vec();
         if let Err(at) = learners.binary_search(&node) {
             learners.insert(at, node);
         }
         let mut next = Self {
-            voters: without(&self.voters),
-            learners,
-            outgoing: without(&self.outgoing),
+            voters: without(&self.voters).into(),
+            learners: learners.into(),
+            outgoing: without(&self.outgoing).into(),
             auto_leave: self.auto_leave,
             named: None,
         }
@@ -602,10 +627,29 @@ mod tests {
         bad_flag.push(1);
         assert!(Membership::decode(&bad_flag).is_some());
         let unsorted = Membership {
-            voters: alloc::vec![2, 1],
+            voters: alloc::vec![2, 1].into(),
             ..Membership::default()
         }
         .encode();
         assert!(Membership::decode(&unsorted).is_none());
+    }
+
+    // Proves the constructor for sorted lists gives what `new` gives, canonical input
+    // or not.
+    #[test]
+    fn from_sorted_matches_new() {
+        let cases: [(&[NodeId], &[NodeId]); 5] = [
+            (&[1, 2, 3], &[]),
+            (&[1, 2, 3], &[4, 5]),
+            (&[3, 1, 2], &[5, 4]),
+            (&[1, 1, 2], &[2, 3]),
+            (&[], &[7]),
+        ];
+        for (voters, learners) in cases {
+            assert_eq!(
+                Membership::from_sorted(voters, learners),
+                Membership::new(voters.iter().copied(), learners.iter().copied())
+            );
+        }
     }
 }

@@ -24,7 +24,7 @@ impl Membership {
         let ids = self.voters.len() + self.learners.len() + self.outgoing.len();
         let mut out = Vec::with_capacity(14 + 8 * ids);
         out.push(1);
-        let lists: &[&Vec<NodeId>] = if self.is_joint() {
+        let lists: &[&[NodeId]] = if self.is_joint() {
             &[&self.voters, &self.learners, &self.outgoing]
         } else {
             &[&self.voters, &self.learners]
@@ -86,9 +86,9 @@ impl Membership {
                 .all(|node| voters.binary_search(node).is_err())
             && (!auto_leave || !outgoing.is_empty());
         canonical.then_some(Self {
-            voters,
-            learners,
-            outgoing,
+            voters: voters.into(),
+            learners: learners.into(),
+            outgoing: outgoing.into(),
             auto_leave,
             named: None,
         })
@@ -239,10 +239,10 @@ mod serde_form {
                 (false, false) => 2,
             };
             let mut state = serializer.serialize_struct("Membership", fields)?;
-            state.serialize_field("voters", &self.voters)?;
-            state.serialize_field("learners", &self.learners)?;
+            state.serialize_field("voters", self.voters.as_slice())?;
+            state.serialize_field("learners", self.learners.as_slice())?;
             if fields >= 4 {
-                state.serialize_field("outgoing", &self.outgoing)?;
+                state.serialize_field("outgoing", self.outgoing.as_slice())?;
                 state.serialize_field("auto_leave", &self.auto_leave)?;
             }
             if incarnated {
