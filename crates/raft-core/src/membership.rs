@@ -132,9 +132,15 @@ impl Membership {
             .collect();
         learners.sort_unstable();
         learners.dedup();
+        Self::plain(voters.into(), learners.into())
+    }
+
+    /// A configuration that is not joint and names no incarnation, from canonical
+    /// lists.
+    fn plain(voters: Ids, learners: Ids) -> Self {
         Self {
-            voters: voters.into(),
-            learners: learners.into(),
+            voters,
+            learners,
             outgoing: Ids::default(),
             auto_leave: false,
             named: None,
@@ -294,13 +300,7 @@ impl Membership {
         {
             return Self::new(voters.iter().copied(), learners.iter().copied());
         }
-        Self {
-            voters: voters.into(),
-            learners: learners.into(),
-            outgoing: Ids::default(),
-            auto_leave: false,
-            named: None,
-        }
+        Self::plain(voters.into(), learners.into())
     }
 
     /// The joint configuration `C_old,new` from this configuration (`C_old`) to `next`
