@@ -11,7 +11,7 @@ use crate::cargo;
 
 /// The rows (as the `workload` example names them) and how many entries or trials
 /// each run counts.
-const ROWS: [(&str, u64); 7] = [
+const ROWS: [(&str, u64); 8] = [
     ("3-nodes/B=1", 5_000),
     ("3-nodes/B=64", 64_000),
     ("3-nodes/B=1024", 102_400),
@@ -19,6 +19,7 @@ const ROWS: [(&str, u64); 7] = [
     ("1-node/each/B=64", 64_000),
     ("3-nodes/build", 2_000),
     ("3-nodes/elect", 500),
+    ("3-nodes/elect/all-tick", 500),
 ];
 
 /// Instructions one run of the example executes, from callgrind's summary line.
@@ -74,8 +75,8 @@ fn per_row(example: &Path) -> Option<Vec<f64>> {
 }
 
 /// A checkout of `rev` beside the target directory, with this tree's `workload`
-/// example and bench cluster copied in when `rev` predates them (they use only the
-/// public API).
+/// example and bench cluster copied over its own (they use only the public API), so
+/// both sides run the same rows the same way.
 fn baseline_checkout(root: &Path, target: &Path, rev: &str) -> Option<PathBuf> {
     let dir = target.join("instructions-baseline");
     let _ = Command::new("git")
@@ -99,10 +100,8 @@ fn baseline_checkout(root: &Path, target: &Path, rev: &str) -> Option<PathBuf> {
         "crates/raft-core/benches/support/cluster.rs",
     ] {
         let to = dir.join(file);
-        if !to.exists() {
-            std::fs::create_dir_all(to.parent()?).ok()?;
-            std::fs::copy(root.join(file), &to).ok()?;
-        }
+        std::fs::create_dir_all(to.parent()?).ok()?;
+        std::fs::copy(root.join(file), &to).ok()?;
     }
     Some(dir)
 }
@@ -144,9 +143,9 @@ pub(crate) fn instructions_per_row(baseline: Option<&str>) -> bool {
         }
     };
     match &base {
-        None => println!("{:<20} {:>12}", "row", "instructions"),
+        None => println!("{:<24} {:>12}", "row", "instructions"),
         Some((rev, _)) => println!(
-            "{:<20} {:>12} {:>12} {:>9}",
+            "{:<24} {:>12} {:>12} {:>9}",
             "row",
             "now",
             &rev[..rev.len().min(12)],
@@ -154,15 +153,15 @@ pub(crate) fn instructions_per_row(baseline: Option<&str>) -> bool {
         ),
     }
     for (position, &(row, _)) in ROWS.iter().enumerate() {
-        let unit = if row.ends_with("build") || row.ends_with("elect") {
+        let unit = if row.contains("build") || row.contains("elect") {
             "per trial"
         } else {
             "per entry"
         };
         match &base {
-            None => println!("{row:<20} {:>12.0} {unit}", now[position]),
+            None => println!("{row:<24} {:>12.0} {unit}", now[position]),
             Some((_, base)) => println!(
-                "{row:<20} {:>12.0} {:>12.0} {:>9.3} {unit}",
+                "{row:<24} {:>12.0} {:>12.0} {:>9.3} {unit}",
                 now[position],
                 base[position],
                 now[position] / base[position]

@@ -84,6 +84,17 @@ fn election(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         );
     });
+    // Every node ticks each round until one leads (the peer harnesses' election).
+    group.bench_function("3-nodes/elect/all-tick", |b| {
+        b.iter_batched(
+            || Cluster::from_nodes(three_nodes()),
+            |mut cluster| {
+                black_box(cluster.elect_ticking_all());
+                cluster
+            },
+            criterion::BatchSize::SmallInput,
+        );
+    });
     group.finish();
 }
 

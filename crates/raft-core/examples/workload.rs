@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p raft-core --example workload -- ROW COUNT
 //! ROW: 3-nodes/B=1 | 3-nodes/B=64 | 3-nodes/B=1024 | 3-nodes/each/B=64 |
-//!      1-node/each/B=64 | 3-nodes/build | 3-nodes/elect
+//!      1-node/each/B=64 | 3-nodes/build | 3-nodes/elect | 3-nodes/elect/all-tick
 //! ```
 //!
 //! COUNT is entries for the commit rows (a whole number of rounds) and trials for the
@@ -53,6 +53,13 @@ fn main() -> ExitCode {
         "3-nodes/build" => {
             for _ in 0..count {
                 black_box(three_nodes());
+            }
+        }
+        "3-nodes/elect/all-tick" => {
+            for _ in 0..count {
+                let mut cluster = Cluster::from_nodes(three_nodes());
+                black_box(cluster.elect_ticking_all());
+                black_box(cluster);
             }
         }
         "3-nodes/elect" => {

@@ -92,6 +92,21 @@ impl Cluster {
         }
     }
 
+    /// Ticks every node once a round, delivering after each round, until one leads (as
+    /// the peer harnesses time an election: a quiet tick on every node, then pre-vote,
+    /// vote and the no-op's replication). Returns the rounds it took.
+    pub fn elect_ticking_all(&mut self) -> u64 {
+        let mut rounds = 0;
+        while !self.nodes.iter().any(RaftNode::is_leader) {
+            rounds += 1;
+            for position in 0..self.nodes.len() {
+                self.step(position, Event::Tick);
+            }
+            self.deliver();
+        }
+        rounds
+    }
+
     /// Proposes `batch` entries on node 1 (one `ProposeBatch`, or one `Propose` each
     /// with `each`) and delivers until every node has applied them.
     pub fn round(&mut self, batch: usize, each: bool) {
