@@ -23,8 +23,9 @@ pub struct MemoryLog {
     // decrease.
     entries: Chunks,
     hard_state: HardState,
-    /// The latest snapshot; entries at or below its index are gone.
-    snapshot: Option<Snapshot>,
+    /// The latest snapshot; entries at or below its index are gone. (Boxed: most logs
+    /// never hold one, and a node moves its log whenever it is built.)
+    snapshot: Option<alloc::boxed::Box<Snapshot>>,
     base_index: Index,
     base_term: Term,
     /// The repair mark ([`RaftLog::repair_mark`]).
@@ -253,7 +254,7 @@ impl RaftLog for MemoryLog {
     }
 
     fn snapshot(&self) -> Option<Snapshot> {
-        self.snapshot.clone()
+        self.snapshot.as_deref().cloned()
     }
 
     #[inline]
@@ -273,7 +274,7 @@ impl RaftLog for MemoryLog {
         self.entries = kept;
         self.base_index = snapshot.index;
         self.base_term = snapshot.term;
-        self.snapshot = Some(snapshot);
+        self.snapshot = Some(alloc::boxed::Box::new(snapshot));
         Ok(())
     }
 }

@@ -35,19 +35,20 @@ struct Incoming {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SnapshotReceiver {
     // Invariant: data.len() <= the cap the chunks were checked against.
-    incoming: Option<Incoming>,
+    // (Boxed: a node keeps a receiver whether or not it ever receives a snapshot.)
+    incoming: Option<alloc::boxed::Box<Incoming>>,
 }
 
 impl SnapshotReceiver {
     /// Takes one chunk. A chunk at offset 0 starts the snapshot it names over.
     pub(crate) fn receive(&mut self, chunk: &InstallSnapshot, bytes_max: u64) -> Chunk {
         if chunk.offset == 0 {
-            self.incoming = Some(Incoming {
+            self.incoming = Some(alloc::boxed::Box::new(Incoming {
                 index: chunk.last_included_index,
                 term: chunk.last_included_term,
                 membership: chunk.membership.clone(),
                 data: Vec::new(),
-            });
+            }));
         }
         let same = |incoming: &Incoming| {
             incoming.index == chunk.last_included_index && incoming.term == chunk.last_included_term
