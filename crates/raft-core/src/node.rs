@@ -395,7 +395,12 @@ impl<L: RaftLog> RaftNode<L> {
             Event::Propose(command) => {
                 self.check_entry_bytes(command.len())?;
                 let bytes = command.len() as u64;
-                let command = self.arena.bytes_of(command);
+                // (Copied into the arena only where it will be appended.)
+                let command = if self.state == State::Leader {
+                    self.arena.bytes_of(command)
+                } else {
+                    Bytes::from(command)
+                };
                 self.propose(core::iter::once(command), bytes, out)
             }
             Event::ProposeBatch(mut commands) => {

@@ -12,6 +12,10 @@ pub type SimLog = raft_core::testing::CrashLog;
 
 /// A node's storage in the simulation.
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per simulated node, moved only when the node crashes or restarts"
+)]
 pub enum SimStorage {
     /// In memory, crash semantics modelled exactly.
     Memory(SimLog),
