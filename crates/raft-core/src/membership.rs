@@ -291,13 +291,7 @@ impl Membership {
     /// (a [`RaftConfig`](crate::RaftConfig)'s): each list is copied once, with no
     /// sorting. Lists that are not canonical go through [`Membership::new`].
     pub(crate) fn from_sorted(voters: &[NodeId], learners: &[NodeId]) -> Self {
-        let sorted = |list: &[NodeId]| list.windows(2).all(|pair| pair[0] < pair[1]);
-        if !(sorted(voters)
-            && sorted(learners)
-            && learners
-                .iter()
-                .all(|node| voters.binary_search(node).is_err()))
-        {
+        if !canonical_lists(voters, learners) {
             return Self::new(voters.iter().copied(), learners.iter().copied());
         }
         Self::plain(voters.into(), learners.into())
@@ -444,6 +438,21 @@ impl Membership {
         });
         Ok(next)
     }
+}
+
+/// Whether `list` is sorted without repeats.
+fn sorted_unique(list: &[NodeId]) -> bool {
+    list.windows(2).all(|pair| pair[0] < pair[1])
+}
+
+/// Whether voters and learners are as a configuration keeps them: each sorted without
+/// repeats, and disjoint.
+fn canonical_lists(voters: &[NodeId], learners: &[NodeId]) -> bool {
+    sorted_unique(voters)
+        && sorted_unique(learners)
+        && learners
+            .iter()
+            .all(|node| voters.binary_search(node).is_err())
 }
 
 #[cfg(test)]

@@ -71,13 +71,6 @@ impl MemoryLog {
             return Ok(());
         };
         let first_expected = self.last_index() + 1;
-        if let [entry] = entries
-            && entry.index == first_expected
-            && entry.term >= self.last_term()
-        {
-            // One entry (one proposal or one replicated entry per step) that follows.
-            return Ok(());
-        }
         if first.index != first_expected {
             return Err(Error::storage_of_kind(
                 "appending to the memory log",

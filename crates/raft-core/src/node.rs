@@ -394,13 +394,9 @@ impl<L: RaftLog> RaftNode<L> {
             Event::Message(message) => self.receive(message, out),
             Event::Propose(command) => {
                 self.check_entry_bytes(command.len())?;
+                self.check_taking_requests()?;
                 let bytes = command.len() as u64;
-                // (Copied into the arena only where it will be appended.)
-                let command = if self.state == State::Leader {
-                    self.arena.bytes_of(command)
-                } else {
-                    Bytes::from(command)
-                };
+                let command = self.arena.bytes_of(command);
                 self.propose(core::iter::once(command), bytes, out)
             }
             Event::ProposeBatch(mut commands) => {
@@ -409,10 +405,9 @@ impl<L: RaftLog> RaftNode<L> {
                     self.check_entry_bytes(command.len())?;
                     bytes = bytes.saturating_add(command.len() as u64);
                 }
-                if self.state == State::Leader {
-                    for command in &mut commands {
-                        *command = self.arena.share(core::mem::take(command));
-                    }
+                self.check_taking_requests()?;
+                for command in &mut commands {
+                    *command = self.arena.share(core::mem::take(command));
                 }
                 self.propose(commands.into_iter(), bytes, out)
             }

@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::{Membership, Named};
+use super::{Membership, Named, canonical_lists, sorted_unique};
 use crate::types::{Incarnation, NodeId};
 
 impl Membership {
@@ -77,13 +77,8 @@ impl Membership {
         outgoing: Vec<NodeId>,
         auto_leave: bool,
     ) -> Option<Self> {
-        let sorted = |list: &[NodeId]| list.windows(2).all(|pair| pair[0] < pair[1]);
-        let canonical = sorted(&voters)
-            && sorted(&learners)
-            && sorted(&outgoing)
-            && learners
-                .iter()
-                .all(|node| voters.binary_search(node).is_err())
+        let canonical = canonical_lists(&voters, &learners)
+            && sorted_unique(&outgoing)
             && (!auto_leave || !outgoing.is_empty());
         canonical.then_some(Self {
             voters: voters.into(),

@@ -10,13 +10,15 @@ use super::*;
 const COALESCE_AFTER: usize = 4;
 
 impl<L: RaftLog> RaftNode<L> {
+    /// Appends and replicates `commands` (`bytes` in all). The caller checked each
+    /// command's size and that this node takes requests
+    /// (`check_taking_requests`).
     pub(super) fn propose(
         &mut self,
         commands: impl ExactSizeIterator<Item = Bytes>,
         bytes: u64,
         out: &mut Vec<Action>,
     ) -> Result<()> {
-        self.check_taking_requests()?;
         if commands.len() == 0 {
             return Ok(());
         }
