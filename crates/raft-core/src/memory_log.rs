@@ -28,6 +28,9 @@ pub struct MemoryLog {
     snapshot: Option<alloc::boxed::Box<Snapshot>>,
     base_index: Index,
     base_term: Term,
+    /// The last entry's term, `base_term` when there is none: kept as entries come
+    /// and go, as the node asks for it several times a step.
+    last_term: Term,
     /// The repair mark ([`RaftLog::repair_mark`]).
     repair_mark: Option<RepairMark>,
     /// [`RaftLog::incarnation`].
@@ -106,9 +109,13 @@ impl RaftLog for MemoryLog {
 
     #[inline]
     fn last_term(&self) -> Term {
-        self.entries
-            .last()
-            .map_or(self.base_term, |entry| entry.term)
+        debug_assert_eq!(
+            self.last_term,
+            self.entries
+                .last()
+                .map_or(self.base_term, |entry| entry.term)
+        );
+        self.last_term
     }
 
     #[inline]
@@ -170,6 +177,14 @@ impl RaftLog for MemoryLog {
         let end = self
             .position(to)
             .map_or(self.entries.len(), |position| position + 1);
+        if start + 1 == end {
+            // One entry (one proposal per round): it goes whatever its size, and needs
+            // no walk over the chunks.
+            return self
+                .entries
+                .get(start)
+                .map_or_else(Vec::new, |entry| alloc::vec![entry.clone()]);
+        }
         let mut bytes = 0usize;
         let mut stop = start;
         'chunks: for slice in self.entries.slices(start, end) {
@@ -192,11 +207,17 @@ impl RaftLog for MemoryLog {
         } else {
             self.entries.extend(entries.iter().cloned());
         }
+        if let Some(last) = entries.last() {
+            self.last_term = last.term;
+        }
         Ok(())
     }
 
     fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
         self.check_append(&entries)?;
+        if let Some(last) = entries.last() {
+            self.last_term = last.term;
+        }
         self.entries.extend_owned(entries);
         Ok(())
     }
@@ -214,6 +235,10 @@ impl RaftLog for MemoryLog {
         }
         if let Some(position) = self.position(from) {
             self.entries.truncate(position);
+            self.last_term = self
+                .entries
+                .last()
+                .map_or(self.base_term, |entry| entry.term);
         }
         Ok(())
     }
@@ -267,6 +292,10 @@ impl RaftLog for MemoryLog {
         self.entries = kept;
         self.base_index = snapshot.index;
         self.base_term = snapshot.term;
+        self.last_term = self
+            .entries
+            .last()
+            .map_or(self.base_term, |entry| entry.term);
         self.snapshot = Some(alloc::boxed::Box::new(snapshot));
         Ok(())
     }

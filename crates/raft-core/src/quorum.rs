@@ -55,9 +55,14 @@ impl<'a> Majority<'a> {
         value_of: impl Fn(NodeId) -> Index,
         scratch: &mut Vec<Index>,
     ) -> Index {
-        match self.voters {
+        match *self.voters {
             [] => return Index::MAX,
-            [only] => return value_of(*only),
+            [only] => return value_of(only),
+            [a, b, c] => {
+                // Three voters (the usual cluster): the median, without a sort.
+                let (a, b, c) = (value_of(a), value_of(b), value_of(c));
+                return a.min(b).max(a.max(b).min(c));
+            }
             _ => {}
         }
         if self.voters.len() <= STACK_VOTERS {

@@ -202,6 +202,12 @@ impl ReadOnly {
         self.forwarded.is_empty() && self.dropped.is_empty()
     }
 
+    /// Whether reads were dropped since the last [`ReadOnly::take_dropped`].
+    #[inline]
+    pub(crate) fn has_dropped(&self) -> bool {
+        !self.dropped.is_empty()
+    }
+
     /// The reads dropped since the last call.
     pub(crate) fn take_dropped(&mut self) -> Vec<Bytes> {
         core::mem::take(&mut self.dropped)
@@ -230,6 +236,12 @@ impl ReadOnly {
     pub(crate) fn hold_until_ready(&mut self, read: Read) {
         assert!(self.unready.len() < self.max, "admitted past the cap");
         self.unready.push(read);
+    }
+
+    /// Whether [`ReadOnly::take_unready`] would hand back any read.
+    #[inline]
+    pub(crate) fn has_unready(&self) -> bool {
+        self.ready && !self.unready.is_empty()
     }
 
     /// The reads held until ready, once it is.

@@ -145,14 +145,17 @@ impl<L: RaftLog> RaftNode<L> {
         if let Some(fault) = self.log_fault.take() {
             return Err(*fault);
         }
-        for context in self.reads.take_dropped() {
-            out.push(Action::ReadDropped { context });
+        // (Checked first: an empty queue's iterator still costs a call to drop.)
+        if self.reads.has_dropped() {
+            for context in self.reads.take_dropped() {
+                out.push(Action::ReadDropped { context });
+            }
         }
         if let Some(request) = self.dropped_change.take() {
             out.push(request.dropped());
         }
         self.advance_membership(out)?;
-        if self.state == State::Leader {
+        if self.state == State::Leader && self.reads.has_unready() {
             for read in self.reads.take_unready() {
                 self.serve_read(read, out);
             }
