@@ -87,14 +87,34 @@ pub trait RaftLog {
     /// [`Error::Storage`](crate::Error::Storage) on a gap, an overlap or an I/O failure.
     fn append(&mut self, entries: &[LogEntry]) -> Result<()>;
 
-    /// Like [`RaftLog::append`], taking the entries by value. The node always appends
-    /// through this method; the default clones from the slice, an override can move the
-    /// entries in and save a reference-count round trip per entry.
+    /// Like [`RaftLog::append`], taking the entries by value. The node appends through
+    /// this method or [`RaftLog::append_entry`]; the default clones from the slice, an
+    /// override can move the entries in and save a reference-count round trip per
+    /// entry.
     ///
     /// # Errors
     /// As [`RaftLog::append`].
     fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
         self.append(&entries)
+    }
+
+    /// Like [`RaftLog::append_owned`] for one entry (a proposal, a leader's no-op, a
+    /// configuration entry), without a vector around it. The default appends it as a
+    /// one-entry slice; an override can move it in.
+    ///
+    /// ```
+    /// use raft_core::{LogEntry, MemoryLog, RaftLog};
+    ///
+    /// let mut log = MemoryLog::new();
+    /// log.append_entry(LogEntry::new(1, 1, &b"a"[..])).unwrap();
+    /// assert_eq!((log.last_index(), log.last_term()), (1, 1));
+    /// assert!(log.append_entry(LogEntry::new(1, 3, &b"gap"[..])).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`RaftLog::append`].
+    fn append_entry(&mut self, entry: LogEntry) -> Result<()> {
+        self.append(core::slice::from_ref(&entry))
     }
 
     /// Removes every entry with index `>= from`. Past the end it is a no-op.

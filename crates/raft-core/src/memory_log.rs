@@ -213,6 +213,13 @@ impl RaftLog for MemoryLog {
         Ok(())
     }
 
+    fn append_entry(&mut self, entry: LogEntry) -> Result<()> {
+        self.check_append(core::slice::from_ref(&entry))?;
+        self.last_term = entry.term;
+        self.entries.push(entry);
+        Ok(())
+    }
+
     fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
         self.check_append(&entries)?;
         if let Some(last) = entries.last() {

@@ -70,6 +70,9 @@ impl RaftLog for SimStorage {
     fn append_owned(&mut self, entries: Vec<LogEntry>) -> Result<()> {
         delegate!(self, log => log.append_owned(entries))
     }
+    fn append_entry(&mut self, entry: LogEntry) -> Result<()> {
+        delegate!(self, log => log.append_entry(entry))
+    }
     fn truncate(&mut self, from: Index) -> Result<()> {
         delegate!(self, log => log.truncate(from))
     }

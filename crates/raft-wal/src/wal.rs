@@ -293,6 +293,13 @@ impl RaftLog for WalLog {
         Ok(())
     }
 
+    fn append_entry(&mut self, entry: LogEntry) -> raft_core::Result<()> {
+        self.validate_append(core::slice::from_ref(&entry))
+            .map_err(Self::storage_error)?;
+        self.append_checked(core::iter::once(entry));
+        Ok(())
+    }
+
     fn append_owned(&mut self, entries: Vec<LogEntry>) -> raft_core::Result<()> {
         self.validate_append(&entries)
             .map_err(Self::storage_error)?;

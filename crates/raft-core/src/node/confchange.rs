@@ -63,7 +63,7 @@ impl<L: RaftLog> RaftNode<L> {
     fn commit_own_term_first(&mut self, out: &mut Vec<Action>) -> Result<()> {
         if self.log.last_term() < self.term {
             let noop = LogEntry::noop(self.term, self.next_indexes(1)?);
-            self.write_log(|log| log.append(core::slice::from_ref(&noop)))?;
+            self.write_log(|log| log.append_entry(noop))?;
             let _ = self.maybe_commit();
             for position in 0..self.progress.len() {
                 self.replicate_to(position, out);
@@ -151,7 +151,7 @@ impl<L: RaftLog> RaftNode<L> {
             kind: EntryKind::Config,
             command: next.encode().into(),
         };
-        self.write_log(|log| log.append(core::slice::from_ref(&entry)))?;
+        self.write_log(|log| log.append_entry(entry))?;
         self.config_log.push(index, next);
         self.refresh_membership(out);
         let _ = self.maybe_commit();

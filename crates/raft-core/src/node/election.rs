@@ -356,7 +356,7 @@ impl<L: RaftLog> RaftNode<L> {
         // (A log at the index ceiling takes no more entries, not even this one.)
         if self.log.last_index() > self.commit_index && next_index <= INDEX_MAX {
             let noop = LogEntry::noop(self.term, next_index);
-            self.write_log(|log| log.append_owned(alloc::vec![noop]))?;
+            self.write_log(|log| log.append_entry(noop))?;
         }
         let _ = self.maybe_commit();
         for position in 0..self.progress.len() {

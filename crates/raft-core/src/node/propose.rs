@@ -40,9 +40,9 @@ impl<L: RaftLog> RaftNode<L> {
             command,
         });
         if count == 1 {
-            // One entry: append from the stack rather than allocating a Vec for it.
+            // One entry: moved in, with no Vec around it.
             let entry = entries.next().expect("length is one");
-            self.append_proposals(|log| log.append(core::slice::from_ref(&entry)))?;
+            self.append_proposals(|log| log.append_entry(entry))?;
         } else {
             let batch: Vec<LogEntry> = entries.collect();
             self.append_proposals(|log| log.append_owned(batch))?;

@@ -85,6 +85,9 @@ impl RaftLog for TimedLog {
     fn append_owned(&mut self, entries: Vec<raft_io::LogEntry>) -> raft_io::Result<()> {
         self.wal.append_owned(entries)
     }
+    fn append_entry(&mut self, entry: raft_io::LogEntry) -> raft_io::Result<()> {
+        self.wal.append_entry(entry)
+    }
     fn truncate(&mut self, from: Index) -> raft_io::Result<()> {
         self.wal.truncate(from)
     }
