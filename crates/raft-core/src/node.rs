@@ -157,6 +157,7 @@ impl RaftNode<MemoryLog> {
     /// If `config` fails [`RaftConfig::validate`]; use [`RaftNode::try_new`] to get the
     /// error instead. The configurations [`RaftConfig::new`] and [`RaftConfig::single`]
     /// build are always valid.
+    #[inline]
     pub fn new(config: RaftConfig) -> Self {
         Self::with_log(config, MemoryLog::new())
     }
@@ -177,6 +178,7 @@ impl<L: RaftLog> RaftNode<L> {
     ///
     /// # Panics
     /// If [`RaftNode::try_with_log`] fails.
+    #[inline]
     pub fn with_log(config: RaftConfig, log: L) -> Self {
         match Self::try_with_log(config, log) {
             Ok(node) => node,

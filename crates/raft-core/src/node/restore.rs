@@ -9,6 +9,7 @@ impl<L: RaftLog> RaftNode<L> {
     /// # Errors
     /// [`Error::InvalidConfig`] for a bad configuration or an applied index past the
     /// log; [`Error::Storage`] when the log's hard state contradicts its entries.
+    #[inline]
     pub fn try_with_log(config: RaftConfig, log: L) -> Result<Self> {
         config.validate()?;
         let hard_state = log.hard_state();
