@@ -559,11 +559,17 @@ mod tests {
                 model.extend(batch);
                 next += size;
             }
-            // Single entries (borrowed, one at a time) across the next chunk boundary.
+            // Single entries across the next chunk boundary, borrowed and moved in
+            // turn; the cached last term follows each.
             for _ in 0..1030 {
                 let single = entry(round as Term + 1, next);
-                log.append(core::slice::from_ref(&single)).unwrap();
-                model.push(single);
+                model.push(single.clone());
+                if next % 2 == 0 {
+                    log.append(core::slice::from_ref(&single)).unwrap();
+                } else {
+                    log.append_entry(single).unwrap();
+                }
+                assert_eq!(log.last_term(), round as Term + 1);
                 next += 1;
             }
             let keep = cut.min(model.len());
@@ -610,8 +616,8 @@ mod tests {
             (6, Some(1), None, None)
         );
         assert_eq!(
-            (log.len(), log.last_index(), log.entry(7)),
-            (4, 10, Some(entry(1, 7)))
+            (log.len(), log.last_index(), log.last_term(), log.entry(7)),
+            (4, 10, 1, Some(entry(1, 7)))
         );
         assert!(
             log.truncate(6).is_err(),
@@ -627,5 +633,8 @@ mod tests {
         );
         log.append(&[LogEntry::new(2, 9, &b"next"[..])]).unwrap();
         assert_eq!(log.last_index(), 9);
+        // A snapshot covering the whole log leaves the snapshot's term as the last.
+        log.save_snapshot(snapshot(9, 2)).unwrap();
+        assert_eq!((log.len(), log.last_index(), log.last_term()), (0, 9, 2));
     }
 }

@@ -93,7 +93,11 @@ proptest! {
                     let entries: Vec<LogEntry> = (first..first + u64::from(count))
                         .map(|index| LogEntry::new(term, index, vec![index as u8; usize::from(size)]))
                         .collect();
-                    log.append_owned(entries.clone()).unwrap();
+                    // One entry goes through append_entry, more through append_owned.
+                    match entries.as_slice() {
+                        [single] => log.append_entry(single.clone()).unwrap(),
+                        _ => log.append_owned(entries.clone()).unwrap(),
+                    }
                     model.entries.extend(entries);
                 }
                 Op::Truncate { back } => {
