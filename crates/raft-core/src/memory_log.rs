@@ -68,6 +68,14 @@ impl MemoryLog {
         (position < self.entries.len()).then_some(position)
     }
 
+    /// The last entry's term, looked up in the chunks (`base_term` when there is none):
+    /// what `last_term` caches.
+    fn stored_last_term(&self) -> Term {
+        self.entries
+            .last()
+            .map_or(self.base_term, |entry| entry.term)
+    }
+
     /// Checks that `entries` continue the log: contiguous, terms never decreasing.
     fn check_append(&self, entries: &[LogEntry]) -> Result<()> {
         let Some(first) = entries.first() else {
@@ -109,12 +117,7 @@ impl RaftLog for MemoryLog {
 
     #[inline]
     fn last_term(&self) -> Term {
-        debug_assert_eq!(
-            self.last_term,
-            self.entries
-                .last()
-                .map_or(self.base_term, |entry| entry.term)
-        );
+        debug_assert_eq!(self.last_term, self.stored_last_term());
         self.last_term
     }
 
@@ -201,12 +204,7 @@ impl RaftLog for MemoryLog {
 
     fn append(&mut self, entries: &[LogEntry]) -> Result<()> {
         self.check_append(entries)?;
-        if let [entry] = entries {
-            // One entry (one proposal per step): no iterator machinery.
-            self.entries.push(entry.clone());
-        } else {
-            self.entries.extend(entries.iter().cloned());
-        }
+        self.entries.extend(entries.iter().cloned());
         if let Some(last) = entries.last() {
             self.last_term = last.term;
         }
@@ -242,10 +240,7 @@ impl RaftLog for MemoryLog {
         }
         if let Some(position) = self.position(from) {
             self.entries.truncate(position);
-            self.last_term = self
-                .entries
-                .last()
-                .map_or(self.base_term, |entry| entry.term);
+            self.last_term = self.stored_last_term();
         }
         Ok(())
     }
@@ -299,10 +294,7 @@ impl RaftLog for MemoryLog {
         self.entries = kept;
         self.base_index = snapshot.index;
         self.base_term = snapshot.term;
-        self.last_term = self
-            .entries
-            .last()
-            .map_or(self.base_term, |entry| entry.term);
+        self.last_term = self.stored_last_term();
         self.snapshot = Some(alloc::boxed::Box::new(snapshot));
         Ok(())
     }
